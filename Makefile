@@ -1,0 +1,67 @@
+# Tern build. `make lab` stands the whole network up in namespaces with the
+# real daemons; `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+# Debian packages the build, the lab and the tests use. `make deps` installs
+# only the missing ones, without recommends (they drag in kernels).
+DEBS := nftables iptables iproute2 procps fping iperf3 tcpdump socat \
+        wireguard-go wireguard-tools
+
+NATIVE := native/tern.node
+RELAY := test/lab/relay/target/release/tern-lab-relay
+NATIVE_SRC := $(shell find native/src -name '*.rs' 2>/dev/null) native/Cargo.toml
+RELAY_SRC := $(shell find test/lab/relay/src -name '*.rs' 2>/dev/null) test/lab/relay/Cargo.toml
+
+.PHONY: deps debs npm build ts native relay test lab lab-check bench clean distclean
+
+deps: debs npm native relay
+
+debs:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing Debian packages:" $$missing; \
+	  if [ "$$(id -u)" != 0 ]; then echo "deps: need root to install $$missing" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+
+# npm ci only when the lock changed since the last install.
+npm: node_modules/.tern-stamp
+node_modules/.tern-stamp: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+native: $(NATIVE)
+$(NATIVE): $(NATIVE_SRC) node_modules/.tern-stamp
+	cd native && ../node_modules/.bin/napi build --release --output-dir . --js false --dts false
+	@test -f $@ || { echo "native: build produced no $@" >&2; exit 1; }
+
+relay: $(RELAY)
+$(RELAY): $(RELAY_SRC)
+	cargo build --quiet --release --manifest-path test/lab/relay/Cargo.toml
+
+ts: node_modules/.tern-stamp
+	rm -rf dist
+	node_modules/.bin/tsc -p tsconfig.json
+
+build: deps ts
+
+test: build
+	bash test/run.sh
+
+lab: build
+	node dist/test/lab/cli.js up
+
+lab-check: build
+	node dist/test/lab/cli.js up --check
+
+bench: build
+	bash test/bench/run.sh
+
+clean:
+	rm -rf dist .test-out
+
+distclean: clean
+	rm -rf node_modules native/target native/*.node test/lab/relay/target

@@ -1,0 +1,91 @@
+// Package errors holds every Tern error code in one place, each with the
+// sentence that documents it. docs/errors.md lists the same codes; a test
+// (errors.test.ts) keeps the two in sync.
+
+/**
+ * Every error code Tern emits, with its documentation. Add a code here and a
+ * row in docs/errors.md in the same change.
+ */
+export const errorCodes = {
+  // config
+  TERN_E_CONFIG_READ: 'the configuration file could not be read (missing, unreadable, not a file)',
+  TERN_E_CONFIG_PARSE: 'the configuration file is not valid YAML; the message gives line and column',
+  TERN_E_CONFIG_KEY: 'a configuration key is missing, unknown or has a value of the wrong type or range; the message names the key path and line and says what was expected',
+  TERN_E_CONFIG_SEMANTIC: 'the configuration is well-formed but inconsistent (duplicate ids, overlapping prefixes, references to things that do not exist); the message names the key path and line',
+
+  // bus (JSON-RPC 2.0 over Unix sockets)
+  TERN_E_BUS_PARSE: 'a bus message was not valid JSON (JSON-RPC -32700)',
+  TERN_E_BUS_INVALID_REQUEST: 'a bus message was JSON but not a valid JSON-RPC 2.0 request (JSON-RPC -32600)',
+  TERN_E_BUS_METHOD_NOT_FOUND: 'a bus request named a method the daemon does not serve (JSON-RPC -32601)',
+  TERN_E_BUS_INVALID_PARAMS: 'a bus request had parameters of the wrong shape (JSON-RPC -32602)',
+  TERN_E_BUS_INTERNAL: 'a bus method handler failed unexpectedly (JSON-RPC -32603)',
+  TERN_E_BUS_TOO_LARGE: 'a bus message exceeded the maximum message size; the connection is closed',
+  TERN_E_BUS_TIMEOUT: 'a bus request got no reply within its timeout',
+  TERN_E_BUS_CLOSED: 'the bus connection closed before the reply arrived',
+  TERN_E_BUS_CONNECT: 'the bus socket could not be reached (daemon not running, or no permission)',
+  TERN_E_BUS_LISTEN: 'the bus socket could not be bound (another instance running, or bad runtime directory)',
+  TERN_E_BUS_USAGE: 'Tern code used the bus library wrongly (invalid option, method registered twice or under a reserved rpc. name, bad topic name, unserializable value)',
+
+  // store (SQLite)
+  TERN_E_STORE_OPEN: 'the state database could not be opened or set to WAL mode',
+  TERN_E_STORE_MIGRATION: 'a schema migration of the state database failed; the database stays at its previous version',
+  TERN_E_STORE_QUERY: 'a query against the state database failed',
+  TERN_E_STORE_VERSION: 'the state database was written by a newer Tern (schema version above what this build knows)',
+
+  // native module
+  TERN_E_NATIVE_LOAD: 'the native module (tern.node) could not be loaded or is of the wrong version',
+  TERN_E_NATIVE_PANIC: 'Rust code in the native module panicked; the panic was caught and turned into this error',
+  TERN_E_NATIVE_ARG: 'a native function was called with an argument of the wrong type',
+  TERN_E_NATIVE_IO: 'a system call made by the native module failed; the message carries errno',
+
+  // daemon runner and runtime paths
+  TERN_E_RUNNER_START: 'a daemon failed to start (config, bus or state could not be set up)',
+  TERN_E_RUNNER_RELOAD: 'a SIGHUP reload failed; the daemon keeps running with its previous configuration',
+  TERN_E_PATHS: 'a runtime directory (/etc/tern, /run/tern, /var/lib/tern or its override) is missing or unusable',
+
+  // lab (test/lab)
+  TERN_E_LAB_TOPOLOGY: 'a lab topology description is invalid (unknown node, duplicate name, bad address)',
+  TERN_E_LAB_COMMAND: 'a command run by the lab (ip, nft, tc) failed; the message carries the command and its stderr',
+  TERN_E_LAB_IMPAIR: 'an impairment request names an unknown link or an out-of-range value',
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** Options for TernError beyond code and message. */
+export interface TernErrorOptions {
+  /** The lower-level error this one wraps. */
+  cause?: unknown;
+  /** Structured facts for logs and --json output (never secrets). */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The error type every Tern component throws for expected failures. The
+ * message starts with `component: action:` and says what was expected.
+ */
+export class TernError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: TernErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'TernError';
+    this.code = code;
+    this.details = opts.details;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...(this.details ? { details: this.details } : {}) };
+  }
+}
+
+/** True when err is a TernError, optionally of the given code. */
+export function isTernError(err: unknown, code?: ErrorCode): err is TernError {
+  return err instanceof TernError && (code === undefined || err.code === code);
+}
+
+/** The message of any thrown value, for logs. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
