@@ -35,7 +35,7 @@ node_modules/.tern-stamp: package-lock.json package.json
 
 native: $(NATIVE)
 $(NATIVE): $(NATIVE_SRC) node_modules/.tern-stamp
-	cd native && ../node_modules/.bin/napi build --release --output-dir . --js false --dts false
+	node_modules/.bin/napi build --cwd native --release
 	@test -f $@ || { echo "native: build produced no $@" >&2; exit 1; }
 
 relay: $(RELAY)

@@ -1,0 +1,405 @@
+//! The N-API surface Tern uses, declared by hand against Node's `node_api.h`
+//! (crates.io is out of reach, so no `napi-sys`), plus the one boundary every
+//! exported function goes through.
+//!
+//! On Linux the `napi_*` symbols are left undefined in `tern.node` and resolve
+//! against the `node` executable when the module is loaded.
+
+#![allow(non_camel_case_types)]
+
+use std::any::Any;
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Once;
+
+// Opaque handles; Node owns what they point to.
+pub type napi_env = *mut c_void;
+pub type napi_value = *mut c_void;
+pub type napi_callback_info = *mut c_void;
+/// `napi_status` is a C enum: an `int` on every platform Node supports.
+pub type napi_status = c_int;
+/// `napi_valuetype`, also a C enum.
+pub type napi_valuetype = c_int;
+pub type napi_callback =
+    unsafe extern "C" fn(env: napi_env, info: napi_callback_info) -> napi_value;
+
+const NAPI_OK: napi_status = 0;
+
+// napi_valuetype, in header order.
+const NAPI_UNDEFINED: napi_valuetype = 0;
+const NAPI_NULL: napi_valuetype = 1;
+const NAPI_BOOLEAN: napi_valuetype = 2;
+const NAPI_NUMBER: napi_valuetype = 3;
+const NAPI_STRING: napi_valuetype = 4;
+const NAPI_SYMBOL: napi_valuetype = 5;
+const NAPI_OBJECT: napi_valuetype = 6;
+const NAPI_FUNCTION: napi_valuetype = 7;
+const NAPI_EXTERNAL: napi_valuetype = 8;
+const NAPI_BIGINT: napi_valuetype = 9;
+
+extern "C" {
+    fn napi_create_function(
+        env: napi_env,
+        utf8name: *const c_char,
+        length: usize,
+        cb: Option<napi_callback>,
+        data: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_set_named_property(
+        env: napi_env,
+        object: napi_value,
+        utf8name: *const c_char,
+        value: napi_value,
+    ) -> napi_status;
+    fn napi_create_string_utf8(
+        env: napi_env,
+        str: *const c_char,
+        length: usize,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_get_cb_info(
+        env: napi_env,
+        cbinfo: napi_callback_info,
+        argc: *mut usize,
+        argv: *mut napi_value,
+        this_arg: *mut napi_value,
+        data: *mut *mut c_void,
+    ) -> napi_status;
+    fn napi_get_value_string_utf8(
+        env: napi_env,
+        value: napi_value,
+        buf: *mut c_char,
+        bufsize: usize,
+        result: *mut usize,
+    ) -> napi_status;
+    fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
+    fn napi_typeof(env: napi_env, value: napi_value, result: *mut napi_valuetype) -> napi_status;
+    fn napi_create_error(
+        env: napi_env,
+        code: napi_value,
+        msg: napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
+    fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
+}
+
+/// Error codes this module throws; each is listed in `daemons/lib/errors.ts`.
+pub const CODE_PANIC: &str = "TERN_E_NATIVE_PANIC";
+pub const CODE_ARG: &str = "TERN_E_NATIVE_ARG";
+pub const CODE_IO: &str = "TERN_E_NATIVE_IO";
+
+/// A JS `Error` to throw: `code` becomes its `code` property.
+#[derive(Debug)]
+pub struct JsError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl JsError {
+    pub fn new(code: &'static str, message: String) -> JsError {
+        JsError { code, message }
+    }
+}
+
+/// One function on the module's exports object.
+pub struct Export {
+    /// The JS name, also the `<function>` in every error message.
+    pub name: &'static str,
+    pub body: fn(&Call) -> Result<napi_value, JsError>,
+}
+
+/// The most arguments any export reads; extra JS arguments are ignored, as
+/// JS functions do.
+const MAX_ARGS: usize = 4;
+
+/// One JS call into an export: the environment and its arguments.
+pub struct Call {
+    env: napi_env,
+    function: &'static str,
+    args: [napi_value; MAX_ARGS],
+}
+
+impl Call {
+    /// Argument `index` as a string; `name` is its name in `index.d.ts`.
+    pub fn string_arg(&self, index: usize, name: &str) -> Result<String, JsError> {
+        let value = self.args[index];
+        let kind = self.type_of(value);
+        if kind != NAPI_STRING {
+            return Err(JsError::new(
+                CODE_ARG,
+                format!(
+                    "native: {}: argument {}: expected a string; got {}",
+                    self.function,
+                    name,
+                    type_name(kind)
+                ),
+            ));
+        }
+        // First ask for the length, then copy; the extra byte is for the NUL
+        // napi_get_value_string_utf8 always writes.
+        let mut len = 0usize;
+        // SAFETY: value is a live handle of this call; a null buffer asks only for the length.
+        check(
+            unsafe { napi_get_value_string_utf8(self.env, value, ptr::null_mut(), 0, &mut len) },
+            "napi_get_value_string_utf8",
+        );
+        let mut buf = vec![0u8; len + 1];
+        let mut copied = 0usize;
+        // SAFETY: buf holds len + 1 bytes, as told to napi.
+        check(
+            unsafe {
+                napi_get_value_string_utf8(
+                    self.env,
+                    value,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut copied,
+                )
+            },
+            "napi_get_value_string_utf8",
+        );
+        buf.truncate(copied);
+        // V8 writes UTF-8 (lone surrogates become U+FFFD), so this cannot fail.
+        Ok(String::from_utf8(buf).expect("napi_get_value_string_utf8 returned UTF-8"))
+    }
+
+    pub fn string(&self, s: &str) -> Result<napi_value, JsError> {
+        Ok(create_string(self.env, s))
+    }
+
+    pub fn boolean(&self, b: bool) -> Result<napi_value, JsError> {
+        let mut result = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_get_boolean(self.env, b, &mut result) },
+            "napi_get_boolean",
+        );
+        Ok(result)
+    }
+
+    fn type_of(&self, value: napi_value) -> napi_valuetype {
+        let mut kind = NAPI_UNDEFINED;
+        // SAFETY: value is a live handle of this call.
+        check(
+            unsafe { napi_typeof(self.env, value, &mut kind) },
+            "napi_typeof",
+        );
+        kind
+    }
+}
+
+fn type_name(kind: napi_valuetype) -> &'static str {
+    match kind {
+        NAPI_UNDEFINED => "undefined",
+        NAPI_NULL => "null",
+        NAPI_BOOLEAN => "boolean",
+        NAPI_NUMBER => "number",
+        NAPI_STRING => "string",
+        NAPI_SYMBOL => "symbol",
+        NAPI_OBJECT => "object",
+        NAPI_FUNCTION => "function",
+        NAPI_EXTERNAL => "external",
+        NAPI_BIGINT => "bigint",
+        _ => "unknown type",
+    }
+}
+
+/// A failing N-API call means a bug here (wrong handle, wrong type), not bad
+/// input: panic, and the boundary turns it into a TERN_E_NATIVE_PANIC error.
+fn check(status: napi_status, call: &str) {
+    if status != NAPI_OK {
+        panic!("{} returned napi_status {}", call, status);
+    }
+}
+
+fn create_string(env: napi_env, s: &str) -> napi_value {
+    let mut result = ptr::null_mut();
+    // SAFETY: an explicit length, so s needs no NUL terminator.
+    check(
+        unsafe { napi_create_string_utf8(env, s.as_ptr().cast(), s.len(), &mut result) },
+        "napi_create_string_utf8",
+    );
+    result
+}
+
+/// Attaches `exports` to the module object. Called once per Node environment
+/// (the main thread and each worker thread that loads the module).
+///
+/// # Safety
+/// `env` and `module` must be the handles Node passed to
+/// `napi_register_module_v1`.
+pub unsafe fn register(
+    env: napi_env,
+    module: napi_value,
+    exports: &'static [Export],
+) -> napi_value {
+    install_panic_hook();
+    let outcome = panic::catch_unwind(|| {
+        let _boundary = Boundary::enter();
+        for export in exports {
+            let name = CString::new(export.name).expect("export names have no NUL");
+            let mut function = ptr::null_mut();
+            // The Export itself is the callback data, so one trampoline serves
+            // every function and always knows which one it is running.
+            let data = export as *const Export as *mut c_void;
+            check(
+                napi_create_function(
+                    env,
+                    name.as_ptr(),
+                    export.name.len(),
+                    Some(trampoline),
+                    data,
+                    &mut function,
+                ),
+                "napi_create_function",
+            );
+            check(
+                napi_set_named_property(env, module, name.as_ptr(), function),
+                "napi_set_named_property",
+            );
+        }
+    });
+    if let Err(payload) = outcome {
+        throw(env, &panic_error("register", payload));
+    }
+    module
+}
+
+/// The only way JS reaches Rust. Since Rust 1.81 a panic unwinding out of an
+/// `extern "C"` function aborts the process, and before that it was undefined
+/// behaviour; either way a bug in one export would kill the whole daemon. So
+/// the whole call runs inside `catch_unwind`, and a panic becomes a JS Error
+/// with code TERN_E_NATIVE_PANIC that the daemon can log and survive.
+unsafe extern "C" fn trampoline(env: napi_env, info: napi_callback_info) -> napi_value {
+    let mut function = "<unknown>";
+    // AssertUnwindSafe: after a panic only `function`, always a valid
+    // &'static str, is read; nothing half-updated is used again.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _boundary = Boundary::enter();
+        let mut argc = MAX_ARGS;
+        let mut args = [ptr::null_mut(); MAX_ARGS];
+        let mut data = ptr::null_mut();
+        check(
+            napi_get_cb_info(
+                env,
+                info,
+                &mut argc,
+                args.as_mut_ptr(),
+                ptr::null_mut(),
+                &mut data,
+            ),
+            "napi_get_cb_info",
+        );
+        // SAFETY: data is the &'static Export given to napi_create_function.
+        let export = &*(data as *const Export);
+        function = export.name;
+        (export.body)(&Call {
+            env,
+            function,
+            args,
+        })
+    }));
+    match outcome {
+        Ok(Ok(value)) => value,
+        Ok(Err(err)) => {
+            throw(env, &err);
+            ptr::null_mut()
+        }
+        Err(payload) => {
+            throw(env, &panic_error(function, payload));
+            ptr::null_mut()
+        }
+    }
+}
+
+fn panic_error(function: &str, payload: Box<dyn Any + Send>) -> JsError {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    };
+    let location = PANIC_LOCATION.with(|l| l.take());
+    let message = match location {
+        Some(at) => format!("native: {}: panic: {} (at {})", function, text, at),
+        None => format!("native: {}: panic: {}", function, text),
+    };
+    JsError::new(CODE_PANIC, message)
+}
+
+/// Throws `err` as a JS Error with its `code` property set. This runs outside
+/// `catch_unwind`, so it must not panic: a failing N-API call here is ignored
+/// (the call then returns undefined), and an exception already pending, e.g.
+/// from a JS getter, is left to propagate instead of being replaced.
+unsafe fn throw(env: napi_env, err: &JsError) {
+    let mut pending = false;
+    if napi_is_exception_pending(env, &mut pending) != NAPI_OK || pending {
+        return;
+    }
+    let mut code = ptr::null_mut();
+    let mut message = ptr::null_mut();
+    let mut error = ptr::null_mut();
+    if napi_create_string_utf8(env, err.code.as_ptr().cast(), err.code.len(), &mut code) != NAPI_OK
+        || napi_create_string_utf8(
+            env,
+            err.message.as_ptr().cast(),
+            err.message.len(),
+            &mut message,
+        ) != NAPI_OK
+        || napi_create_error(env, code, message, &mut error) != NAPI_OK
+    {
+        return;
+    }
+    napi_throw(env, error);
+}
+
+thread_local! {
+    /// How many boundaries this thread is inside; the panic hook stays quiet
+    /// when it is non-zero because the panic will be caught and thrown to JS.
+    static BOUNDARY_DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Where the last caught panic happened, for the JS error message.
+    static PANIC_LOCATION: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Marks the current thread as inside a boundary until dropped (also when a
+/// panic unwinds through it).
+struct Boundary;
+
+impl Boundary {
+    fn enter() -> Boundary {
+        BOUNDARY_DEPTH.with(|d| d.set(d.get() + 1));
+        Boundary
+    }
+}
+
+impl Drop for Boundary {
+    fn drop(&mut self) {
+        BOUNDARY_DEPTH.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// The default hook prints every panic to stderr, even ones the boundary
+/// catches and throws to JS; the daemon logs those itself. Inside a boundary
+/// the hook only records the location; elsewhere (e.g. future worker
+/// threads) the default hook still reports the panic.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default_hook = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if BOUNDARY_DEPTH.with(|d| d.get()) > 0 {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|l| l.set(at));
+            } else {
+                default_hook(info);
+            }
+        }));
+    });
+}
