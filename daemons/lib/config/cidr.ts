@@ -1,0 +1,171 @@
+// IPv4/IPv6 addresses and prefixes for the config checks: parse (with a
+// reason when the text is wrong), print canonically, contain, overlap.
+
+export type Family = 4 | 6;
+
+/** One IP address; value is the address as an unsigned integer. */
+export interface IpAddress {
+  family: Family;
+  value: bigint;
+}
+
+/**
+ * A prefix as written: `address` keeps the host bits (10.1.0.2/24 names an
+ * interface address), `network` has them cleared (10.1.0.0).
+ */
+export interface IpPrefix {
+  family: Family;
+  address: bigint;
+  network: bigint;
+  length: number;
+}
+
+/** The result of a parse: the value, or why the text is not one. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+const bits = (family: Family): number => (family === 4 ? 32 : 128);
+
+function mask(family: Family, length: number): bigint {
+  const width = BigInt(bits(family));
+  const all = (1n << width) - 1n;
+  return all ^ ((1n << (width - BigInt(length))) - 1n);
+}
+
+function parseIPv4(text: string): Parsed<bigint> {
+  const parts = text.split('.');
+  if (parts.length !== 4) return { ok: false, reason: 'an IPv4 address has four numbers separated by dots' };
+  let value = 0n;
+  for (const part of parts) {
+    if (!/^[0-9]{1,3}$/.test(part)) return { ok: false, reason: `'${part}' is not a number 0-255` };
+    // A leading zero reads as octal to some tools (inet_aton) and decimal to others.
+    if (part.length > 1 && part.startsWith('0')) return { ok: false, reason: `leading zero in '${part}' is ambiguous` };
+    const n = Number(part);
+    if (n > 255) return { ok: false, reason: `${n} is over 255` };
+    value = (value << 8n) | BigInt(n);
+  }
+  return { ok: true, value };
+}
+
+function parseGroups(text: string, allowV4: boolean): Parsed<number[]> {
+  if (text === '') return { ok: true, value: [] };
+  const out: number[] = [];
+  const parts = text.split(':');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    if (allowV4 && i === parts.length - 1 && part.includes('.')) {
+      const v4 = parseIPv4(part);
+      if (!v4.ok) return { ok: false, reason: `embedded IPv4: ${v4.reason}` };
+      out.push(Number(v4.value >> 16n), Number(v4.value & 0xffffn));
+      continue;
+    }
+    if (!/^[0-9a-fA-F]{1,4}$/.test(part)) return { ok: false, reason: `'${part}' is not a group of 1-4 hex digits` };
+    out.push(parseInt(part, 16));
+  }
+  return { ok: true, value: out };
+}
+
+function parseIPv6(text: string): Parsed<bigint> {
+  if (text.includes('%')) return { ok: false, reason: 'zone indexes (%eth0) are not allowed here' };
+  const halves = text.split('::');
+  if (halves.length > 2) return { ok: false, reason: "'::' may appear only once" };
+  const head = parseGroups(halves[0] as string, halves.length === 1);
+  if (!head.ok) return head;
+  let groups: number[];
+  if (halves.length === 2) {
+    const tail = parseGroups(halves[1] as string, true);
+    if (!tail.ok) return tail;
+    const fill = 8 - head.value.length - tail.value.length;
+    if (fill < 1) return { ok: false, reason: "too many groups for '::'" };
+    groups = [...head.value, ...new Array<number>(fill).fill(0), ...tail.value];
+  } else {
+    groups = head.value;
+    if (groups.length !== 8) return { ok: false, reason: `an IPv6 address has 8 groups; got ${groups.length}` };
+  }
+  let value = 0n;
+  for (const g of groups) value = (value << 16n) | BigInt(g);
+  return { ok: true, value };
+}
+
+/** Parse an IPv4 or IPv6 address (no prefix length, no zone). */
+export function parseAddress(text: string): Parsed<IpAddress> {
+  if (text.includes(':')) {
+    const v6 = parseIPv6(text);
+    return v6.ok ? { ok: true, value: { family: 6, value: v6.value } } : v6;
+  }
+  // Digits then a dot: meant as IPv4, so say what is wrong with it as IPv4.
+  if (/^[0-9]+\./.test(text)) {
+    const v4 = parseIPv4(text);
+    return v4.ok ? { ok: true, value: { family: 4, value: v4.value } } : v4;
+  }
+  return { ok: false, reason: 'not an IPv4 or IPv6 address' };
+}
+
+/**
+ * Parse `address/length`. With hostBits 'reject' (a network prefix such as a
+ * LAN prefix) bits set past the length are an error naming the intended
+ * network; with 'allow' (an interface address such as 10.1.0.2/24) they are kept.
+ */
+export function parsePrefix(text: string, hostBits: 'reject' | 'allow' = 'reject'): Parsed<IpPrefix> {
+  const slash = text.indexOf('/');
+  if (slash < 0) return { ok: false, reason: 'missing /length' };
+  const addr = parseAddress(text.slice(0, slash));
+  if (!addr.ok) return addr;
+  const lenText = text.slice(slash + 1);
+  const { family, value } = addr.value;
+  if (!/^[0-9]{1,3}$/.test(lenText)) return { ok: false, reason: `prefix length '${lenText}' is not a number` };
+  const length = Number(lenText);
+  if (length > bits(family)) return { ok: false, reason: `prefix length ${length} is over ${bits(family)}` };
+  const prefix: IpPrefix = { family, address: value, network: value & mask(family, length), length };
+  if (hostBits === 'reject' && prefix.network !== value) {
+    return { ok: false, reason: `host bits set; did you mean ${formatPrefix(prefix)}?` };
+  }
+  return { ok: true, value: prefix };
+}
+
+/** Print an address canonically (RFC 5952 for IPv6: lowercase, longest zero run as '::'). */
+export function formatAddress(a: IpAddress): string {
+  if (a.family === 4) {
+    return [24n, 16n, 8n, 0n].map((s) => String((a.value >> s) & 0xffn)).join('.');
+  }
+  const groups: number[] = [];
+  for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((a.value >> s) & 0xffffn));
+  let best = -1;
+  let bestLen = 1; // RFC 5952 4.2.2: a single zero group is not shortened
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j > i) i = j;
+  }
+  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
+  if (best < 0) return hex(groups);
+  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+}
+
+/** Print a prefix by its network (10.1.0.0/24), or as written with 'address' (10.1.0.2/24). */
+export function formatPrefix(p: IpPrefix, which: 'network' | 'address' = 'network'): string {
+  const value = which === 'network' ? p.network : p.address;
+  return `${formatAddress({ family: p.family, value })}/${p.length}`;
+}
+
+/** The /32 or /128 prefix of one address. */
+export function hostPrefix(a: IpAddress): IpPrefix {
+  return { family: a.family, address: a.value, network: a.value, length: bits(a.family) };
+}
+
+/** True when the prefix is a single host (/32 or /128). */
+export function isHostPrefix(p: IpPrefix): boolean {
+  return p.length === bits(p.family);
+}
+
+/** True when every address of inner (a prefix or one address) lies in outer. */
+export function prefixContains(outer: IpPrefix, inner: IpPrefix | IpAddress): boolean {
+  const p = 'length' in inner ? inner : hostPrefix(inner);
+  if (p.family !== outer.family || p.length < outer.length) return false;
+  return (p.network & mask(outer.family, outer.length)) === outer.network;
+}
+
+/** True when the two prefixes share at least one address. */
+export function prefixesOverlap(a: IpPrefix, b: IpPrefix): boolean {
+  return prefixContains(a, b) || prefixContains(b, a);
+}

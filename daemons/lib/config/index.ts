@@ -1,0 +1,13 @@
+// Package config reads /etc/tern/tern.yaml: its schema, the checks that name
+// key path and line for every problem, and the JSON Schema editors load.
+export { loadConfig, parseConfig, type LoadedConfig } from './load.js';
+export {
+  jsonSchema, jsonSchemaText, configVersion, wanTableRange, qosClassNames, defaultAppClass,
+  type TernConfig, type IdentityConfig, type WanConfig, type LanConfig, type OverlayConfig,
+  type RemoteSite, type RemoteSiteWan, type RemoteUser, type PairConfig, type PairTrack,
+  type ProbesConfig, type QosConfig, type QosWan, type AutorateConfig, type QosClassName,
+  type AppClass, type Policy,
+} from './schema.js';
+export { formatKeyPath, type ConfigIssue } from './issues.js';
+export { wanTables } from './tables.js';
+export * as cidr from './cidr.js';

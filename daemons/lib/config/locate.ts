@@ -1,0 +1,140 @@
+// Where a key path sits in the YAML text, from the parsed document's node
+// ranges; and the problems of the YAML tree itself (duplicate or non-name keys).
+import { isAlias, isCollection, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import type { Segment } from './issues.js';
+
+/** A 1-based line and column. */
+export interface Position {
+  line: number;
+  column: number;
+}
+
+interface Step {
+  /** The node the step reached, or undefined when the value is empty. */
+  node: Node | undefined;
+  /** The key node when the step went through a mapping key. */
+  key: Node | undefined;
+}
+
+const start: Position = { line: 1, column: 1 };
+
+function keyText(key: unknown): string | undefined {
+  if (isScalar(key)) return String(key.value);
+  if (key === null || key === undefined) return '';
+  return undefined;
+}
+
+/** Positions of key paths in one parsed document. */
+export class Locator {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+  ) {}
+
+  private at(offset: number): Position {
+    const p = this.lines.linePos(offset);
+    return { line: p.line, column: p.col };
+  }
+
+  private resolve(node: unknown): Node | undefined {
+    if (isAlias(node)) return this.resolve(node.resolve(this.doc));
+    return (node ?? undefined) as Node | undefined;
+  }
+
+  /** The steps along segments that exist in the document (fewer when the path leaves it). */
+  private walk(segments: readonly Segment[]): Step[] {
+    const steps: Step[] = [{ node: this.resolve(this.doc.contents), key: undefined }];
+    for (const seg of segments) {
+      const parent = steps[steps.length - 1]?.node;
+      let next: Step | undefined;
+      if (isMap(parent)) {
+        // The last pair with this key is the one toJS kept, so errors point at it.
+        const pair = [...parent.items].reverse().find((p) => keyText(p.key) === String(seg)) as Pair<Node, Node> | undefined;
+        if (pair) next = { node: this.resolve(pair.value), key: pair.key ?? undefined };
+      } else if (isSeq(parent) && typeof seg === 'number' && seg < parent.items.length) {
+        next = { node: this.resolve(parent.items[seg]), key: undefined };
+      }
+      if (!next) break;
+      steps.push(next);
+    }
+    return steps;
+  }
+
+  private stepPosition(step: Step): Position | undefined {
+    const { node, key } = step;
+    // A collection under a key is introduced by its key line (`wans:`).
+    if (key?.range && (!node || isCollection(node))) return this.at(key.range[0]);
+    // An empty value (`upMbps:`) is best shown at its key.
+    if (key?.range && isScalar(node) && node.value === null && node.source === '') return this.at(key.range[0]);
+    if (node?.range) return this.at(node.range[0]);
+    if (key?.range) return this.at(key.range[0]);
+    return undefined;
+  }
+
+  /** Where the value at segments is written; the nearest written ancestor when it is not. */
+  value(segments: readonly Segment[]): Position {
+    const steps = this.walk(segments);
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const p = this.stepPosition(steps[i] as Step);
+      if (p) return p;
+    }
+    return start;
+  }
+
+  /** Where the key at segments is written (for unknown keys); else as value(). */
+  key(segments: readonly Segment[]): Position {
+    const steps = this.walk(segments);
+    const last = steps[steps.length - 1] as Step;
+    if (steps.length === segments.length + 1 && last.key?.range) return this.at(last.key.range[0]);
+    return this.value(segments);
+  }
+
+  /** The text of the scalar at segments as written (`.inf`), or undefined. */
+  text(segments: readonly Segment[]): string | undefined {
+    const steps = this.walk(segments);
+    const node = steps.length === segments.length + 1 ? steps[steps.length - 1]?.node : undefined;
+    return isScalar(node) ? node.source ?? String(node.value) : undefined;
+  }
+}
+
+/** A problem of the YAML tree itself, found before any schema check. */
+export interface TreeProblem {
+  segments: Segment[];
+  position: Position;
+  message: string;
+}
+
+/**
+ * Duplicate keys (YAML forbids them; a parser keeping the last one would hide
+ * a typo) and keys that are not plain scalars. Aliased subtrees are checked
+ * where they are defined, not again where they are used.
+ */
+export function treeProblems(doc: Document, lines: LineCounter): TreeProblem[] {
+  const out: TreeProblem[] = [];
+  const at = (offset: number): Position => { const p = lines.linePos(offset); return { line: p.line, column: p.col }; };
+  const visit = (node: unknown, segments: Segment[]): void => {
+    if (isMap(node)) {
+      const first = new Map<string, number>();
+      for (const pair of node.items) {
+        const key = pair.key as Node | null;
+        const offset = key?.range?.[0] ?? node.range?.[0] ?? 0;
+        const name = keyText(key);
+        if (name === undefined) {
+          out.push({ segments, position: at(offset), message: 'keys must be plain names; got a list or mapping as a key' });
+          continue;
+        }
+        const line = first.get(name);
+        if (line !== undefined) {
+          out.push({ segments: [...segments, name], position: at(offset), message: `duplicate key '${name}' (first at line ${line})` });
+        } else {
+          first.set(name, at(offset).line);
+        }
+        visit(pair.value, [...segments, name]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => visit(item, [...segments, i]));
+    }
+  };
+  visit(doc.contents, []);
+  return out;
+}

@@ -1,0 +1,303 @@
+// The shape of tern.yaml, defined once with TypeBox: the TypeScript types the
+// daemons use and the JSON Schema that Ajv validates and editors load.
+import { Type, type Static, type TSchema, type TProperties, type ObjectOptions, type SchemaOptions } from '@sinclair/typebox';
+import { patterns } from './formats.js';
+
+/** The config file version this build reads. */
+export const configVersion = 1;
+
+/** Routing tables Tern may give a WAN; policy routing through a WAN looks its default route up there. */
+export const wanTableRange = { min: 1000, max: 1099 } as const;
+
+/** The QoS classes, highest priority first. */
+export const qosClassNames = ['realtime', 'interactive', 'besteffort', 'bulk'] as const;
+export type QosClassName = (typeof qosClassNames)[number];
+
+/** The app class that matches every flow no configured app class matched. */
+export const defaultAppClass = 'default';
+
+// Every object is closed: an unknown key is a typo to report, not data to ignore.
+const Obj = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+  Type.Object(properties, { ...options, additionalProperties: false });
+
+// A string enum as a plain JSON Schema `enum`: one clear error ("must be one
+// of ...") instead of the anyOf-of-const a TypeBox union of literals makes.
+const StringEnum = <const T extends readonly string[]>(values: T, options: SchemaOptions = {}) =>
+  Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+
+const Id = (description: string, maxLength = 31) =>
+  Type.String({ pattern: patterns.id, minLength: 1, maxLength, description });
+const IfName = (description: string) =>
+  Type.String({ pattern: patterns.ifname, minLength: 1, maxLength: 15, description });
+const WireguardKey = (description: string) => Type.String({ pattern: patterns.wireguardKey, description });
+const KeyFile = (description: string) => Type.String({ pattern: patterns.absolutePath, description });
+const Address = (description: string) => Type.String({ format: 'ip-address', description });
+const Prefix = (description: string) => Type.String({ format: 'ip-prefix', description });
+const InterfaceAddress = (description: string) => Type.String({ format: 'ip-interface', description });
+const Port = (description: string, options: SchemaOptions = {}) =>
+  Type.Integer({ ...options, minimum: 1, maximum: 65535, description });
+const Mbps = (description: string, options: SchemaOptions = {}) =>
+  Type.Number({ ...options, exclusiveMinimum: 0, maximum: 100000, description });
+const Pct = (description: string, options: SchemaOptions = {}) =>
+  Type.Number({ ...options, minimum: 0, maximum: 100, description });
+const Dscp = () => Type.Integer({ minimum: 0, maximum: 63, description: 'DSCP value 0-63 (EF = 46, AF41 = 34, CS1 = 8)' });
+
+export const IdentitySchema = Obj({
+  site: Id('Site id, shared by both appliances of a PAIR; other sites name this site by it'),
+  name: Id('Name of this appliance (e.g. office-a)', 63),
+  description: Type.Optional(Type.String({ maxLength: 200, description: 'Free text for people' })),
+}, { description: 'Who this appliance is' });
+
+export const WanSchema = Obj({
+  name: Id('WAN name, used by policies, probes, QoS and pair tracking', 15),
+  interface: IfName('Linux interface of this WAN'),
+  address: Type.Optional(InterfaceAddress('Static address with prefix length; set this or dhcp: true')),
+  dhcp: Type.Boolean({ default: false, description: 'Take address and gateway from DHCP (then leave address and gateway out)' }),
+  gateway: Type.Optional(Address('Next hop for this WAN; required with a static address')),
+  publicHost: Type.Optional(Type.String({ format: 'host', description: 'Hostname or address remote sites and remote users reach this WAN at, when it is not the interface address (NAT, dynamic DNS)' })),
+  upMbps: Type.Optional(Mbps('Upstream bandwidth in Mbit/s; required when QoS shapes this WAN')),
+  downMbps: Type.Optional(Mbps('Downstream bandwidth in Mbit/s; required when QoS shapes this WAN')),
+  metered: Type.Boolean({ default: false, description: 'Billed by volume (LTE, satellite): used only when nothing else meets the SLA' }),
+  cost: Type.Integer({ minimum: 0, maximum: 1000, default: 10, description: 'Relative cost; lower is preferred between paths that meet the SLA equally' }),
+  table: Type.Optional(Type.Integer({ minimum: wanTableRange.min, maximum: wanTableRange.max, description: `Routing table for this WAN (${wanTableRange.min}-${wanTableRange.max}); default: the lowest free one, in WAN order` })),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216, description: 'Interface MTU; default: leave the interface as it is' })),
+}, { description: 'One internet uplink' });
+
+export const LanSchema = Obj({
+  interface: IfName('Linux interface facing the LAN'),
+  address: InterfaceAddress("This appliance's LAN address with prefix length"),
+  prefixes: Type.Array(Prefix('A LAN prefix'), { minItems: 1, description: "This site's LAN prefixes, advertised to the other sites" }),
+}, { description: 'The LAN behind this appliance' });
+
+export const RemoteSiteWanSchema = Obj({
+  name: Id("Name of the remote site's WAN", 15),
+  endpoint: Type.String({ format: 'endpoint', description: 'Where its tunnels are reached: host:port (hostnames allowed)' }),
+  behindNat: Type.Boolean({ default: false, description: 'The WAN sits behind NAT: accept it from any source address and keep the mapping open' }),
+}, { description: 'One WAN of a remote site' });
+
+export const RemoteSiteSchema = Obj({
+  id: Id('Site id of the remote site'),
+  publicKey: WireguardKey("The remote site's WireGuard public key"),
+  presharedKeyFile: Type.Optional(KeyFile('File holding the WireGuard preshared key for this site (0600, never in this file)')),
+  overlayAddress: Address("The remote site's overlay address, inside overlay.address's prefix"),
+  lanPrefixes: Type.Array(Prefix('A LAN prefix of the remote site'), { default: [], description: 'LAN prefixes reachable through this site' }),
+  wans: Type.Array(RemoteSiteWanSchema, { minItems: 1, description: "The remote site's WANs; one tunnel per (local WAN, remote WAN)" }),
+}, { description: 'A site this one builds tunnels to' });
+
+export const OverlaySchema = Obj({
+  topology: StringEnum(['mesh', 'hub-spoke'], { default: 'mesh', description: 'mesh: tunnels to every site; hub-spoke: spokes reach each other through the hub' }),
+  hub: Type.Optional(Id('Site id of the hub; required with topology hub-spoke')),
+  listenPort: Port('First UDP port of the site tunnels; tunnel n listens on listenPort + n', { default: 51820 }),
+  remoteUserPort: Port('UDP port remote users connect to; below listenPort so the tunnel ports never collide with it', { default: 51819 }),
+  address: InterfaceAddress("This site's overlay address; its prefix is the overlay network (e.g. 100.64.0.1/24)"),
+  privateKeyFile: Type.Optional(KeyFile('WireGuard private key of this appliance; default <state dir>/keys/overlay.key')),
+  mtu: Type.Integer({ minimum: 1280, maximum: 9000, default: 1420, description: 'Tunnel MTU (1420 fits WireGuard over IPv4 and IPv6 on a 1500 link)' }),
+  keepaliveSec: Type.Integer({ minimum: 0, maximum: 3600, default: 25, description: 'WireGuard persistent keepalive in seconds (0 = off)' }),
+  sites: Type.Array(RemoteSiteSchema, { default: [], description: 'The other sites' }),
+}, { description: 'The WireGuard overlay between sites' });
+
+export const RemoteUserSchema = Obj({
+  name: Id('User name'),
+  publicKey: WireguardKey("The user's WireGuard public key"),
+  presharedKeyFile: Type.Optional(KeyFile('File holding the WireGuard preshared key for this user')),
+  address: InterfaceAddress("The user's overlay address, a host prefix (/32 or /128)"),
+  allowedPrefixes: Type.Array(Prefix('A prefix the user may reach'), { minItems: 1, description: "Prefixes the user may reach (the client's AllowedIPs)" }),
+  dns: Type.Optional(Type.Array(Address('A DNS server'), { description: 'DNS servers for the client config' })),
+  revoked: Type.Boolean({ default: false, description: 'Revoked users keep their entry (and address) but cannot connect' }),
+}, { description: 'A remote-access client (stock WireGuard apps)' });
+
+export const PairTrackSchema = Obj({
+  wan: Type.Optional(Id('A WAN of this appliance; set wan or path', 15)),
+  path: Type.Optional(Type.String({ pattern: patterns.pathId, description: 'An overlay path as localWan/site/remoteWan; set wan or path' })),
+  weight: Type.Integer({ minimum: 1, maximum: 254, default: 50, description: 'Priority subtracted while the WAN or path is down' }),
+}, { description: 'Something whose health lowers the VRRP priority' });
+
+export const PairSchema = Obj({
+  enabled: Type.Boolean({ default: true, description: 'Run the election; false keeps the section but acts as a standalone box' }),
+  vrid: Type.Integer({ minimum: 1, maximum: 255, description: 'VRRP virtual router id, the same on both appliances' }),
+  interface: Type.Optional(IfName('Interface carrying the VIPs and adverts; default lan.interface')),
+  vips: Type.Array(InterfaceAddress('A virtual address with prefix length'), { minItems: 1, maxItems: 20, description: 'Gateway addresses that move to the active appliance (one address family)' }),
+  priority: Type.Integer({ minimum: 1, maximum: 255, default: 100, description: 'Higher wins; 255 only on the owner of the VIP address' }),
+  advertIntervalMs: Type.Integer({ minimum: 10, maximum: 40950, multipleOf: 10, default: 100, description: 'Advert interval in ms (VRRPv3 carries centiseconds); failover takes about 3 intervals' }),
+  preempt: Type.Boolean({ default: true, description: 'A higher priority appliance takes the VIPs back' }),
+  preemptDelayMs: Type.Integer({ minimum: 0, maximum: 3600000, default: 0, description: 'Wait this long after start before preempting' }),
+  unicastPeers: Type.Array(Address('Address of the other appliance'), { default: [], description: 'Send adverts by unicast to these instead of multicast (networks that drop multicast)' }),
+  peerWans: Type.Array(Id('A WAN name of the other appliance', 15), { default: [], description: "The other appliance's WANs, which policies may name: flows can leave through them" }),
+  checksum: StringEnum(['rfc9568', 'keepalived'], { default: 'rfc9568', description: 'VRRPv3 checksum of unicast IPv4 adverts: rfc9568 uses the real destination in the pseudo-header; keepalived uses the multicast group, as keepalived before 1.3.6 does' }),
+  garp: Obj({
+    count: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Gratuitous ARPs / unsolicited NAs sent on becoming active' }),
+    spacingMs: Type.Integer({ minimum: 0, maximum: 10000, default: 100, description: 'Gap between them' }),
+  }, { default: {}, description: 'Announcements after taking the VIPs' }),
+  virtualMac: Type.Boolean({ default: false, description: 'Carry the VIPs on the VRRP MAC 00:00:5e:00:01:<vrid> (a macvlan), so hosts never relearn the gateway MAC' }),
+  track: Type.Array(PairTrackSchema, { default: [], description: 'WANs and paths whose failure hands the VIPs to the other appliance' }),
+  holdDownMs: Type.Integer({ minimum: 0, maximum: 600000, default: 2000, description: 'A tracked WAN or path must stay up this long before its weight is given back' }),
+}, { description: 'Two appliances on one LAN sharing the gateway addresses (VRRPv3)' });
+
+export const ProbeWanSchema = Obj({
+  wan: Id('The WAN these settings apply to', 15),
+  targets: Type.Optional(Type.Array(Address('A probe target'), { minItems: 1, description: 'Probe targets for this WAN instead of probes.wanTargets' })),
+  ratePerSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'WAN probes per second per target for this WAN' })),
+}, { description: 'Probe settings of one WAN' });
+
+export const ProbesSchema = Obj({
+  pathRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 5, description: 'Probes per second on each overlay path' }),
+  wanRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 1, description: 'Probes per second to each WAN target' }),
+  port: Port('UDP port of the probe reflector (STAMP, RFC 8762)', { default: 862 }),
+  wanTargets: Type.Array(Address('A probe target'), { default: [], description: "Addresses probed over every WAN to judge the WAN itself; empty: each WAN's gateway" }),
+  wans: Type.Array(ProbeWanSchema, { default: [], description: 'Per-WAN overrides' }),
+  downAfter: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Consecutive lost probes that mark a WAN or path down' }),
+  upAfter: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Consecutive answered probes that mark it up again' }),
+  windowSec: Type.Integer({ minimum: 1, maximum: 300, default: 10, description: 'Window over which loss, latency and jitter are measured' }),
+  degraded: Obj({
+    lossPct: Pct('Loss above which a path is degraded', { default: 5 }),
+    latencyMs: Type.Number({ exclusiveMinimum: 0, maximum: 10000, default: 250, description: 'Round-trip time above which a path is degraded' }),
+    jitterMs: Type.Number({ exclusiveMinimum: 0, maximum: 10000, default: 50, description: 'Jitter (RFC 3550) above which a path is degraded' }),
+  }, { default: {}, description: 'When an up path counts as degraded' }),
+  history: Obj({
+    rawHours: Type.Integer({ minimum: 1, maximum: 720, default: 24, description: 'Keep every probe round this long' }),
+    minuteDays: Type.Integer({ minimum: 1, maximum: 366, default: 31, description: 'Keep 1-minute summaries this long' }),
+    hourDays: Type.Integer({ minimum: 1, maximum: 3660, default: 365, description: 'Keep 1-hour summaries this long' }),
+  }, { default: {}, description: 'How long metric history is kept, per tier' }),
+}, { default: {}, description: 'Health probing of WANs and overlay paths' });
+
+export const AutorateSchema = Obj({
+  enabled: Type.Boolean({ default: false, description: 'Adapt the shaper rate to measured latency under load' }),
+  minUpMbps: Type.Optional(Mbps('Lowest upstream rate')),
+  maxUpMbps: Type.Optional(Mbps('Highest upstream rate')),
+  minDownMbps: Type.Optional(Mbps('Lowest downstream rate')),
+  maxDownMbps: Type.Optional(Mbps('Highest downstream rate')),
+  latencyTargetMs: Type.Number({ exclusiveMinimum: 0, maximum: 1000, default: 15, description: 'Added latency under load above which the rate is cut' }),
+  intervalMs: Type.Integer({ minimum: 50, maximum: 60000, default: 500, description: 'How often the rate is adjusted' }),
+}, { default: {}, description: 'Autorate: needs all four min/max rates when enabled' });
+
+export const QosWanSchema = Obj({
+  wan: Id('The WAN these settings apply to', 15),
+  enabled: Type.Boolean({ default: true, description: 'Shape this WAN (false leaves it unshaped)' }),
+  upMbps: Type.Optional(Mbps("Shaped upstream rate; default the WAN's upMbps")),
+  downMbps: Type.Optional(Mbps("Shaped downstream rate; default the WAN's downMbps")),
+  autorate: AutorateSchema,
+}, { description: 'QoS settings of one WAN' });
+
+const QosClassSchema = (sharePct: number, dscp: number[], what: string) => Obj({
+  sharePct: Pct('Bandwidth guaranteed to this class under load', { default: sharePct }),
+  ceilPct: Pct('Most bandwidth this class may use', { default: 100 }),
+  dscp: Type.Array(Dscp(), { default: dscp, uniqueItems: true, description: 'DSCP values put in this class when no app class matched' }),
+}, { default: {}, description: what });
+
+export const QosSchema = Obj({
+  enabled: Type.Boolean({ default: false, description: 'Shape every WAN (egress, and ingress via IFB)' }),
+  overheadBytes: Type.Integer({ minimum: 0, maximum: 256, default: 44, description: 'Per-packet link-layer overhead the shaper adds (44 covers PPPoE, VDSL2 and DOCSIS framing)' }),
+  wans: Type.Array(QosWanSchema, { default: [], description: 'Per-WAN settings' }),
+  classes: Obj({
+    realtime: QosClassSchema(25, [46, 44, 40], 'Voice and other loss- and delay-critical traffic'),
+    interactive: QosClassSchema(30, [34, 36, 38, 32, 26, 28, 30, 24], 'Video, remote desktop, transactional traffic'),
+    besteffort: QosClassSchema(35, [0], 'Everything else'),
+    bulk: QosClassSchema(10, [8, 1], 'Backups and updates: yields to all other classes'),
+  }, { default: {}, description: 'The four classes and the share each gets' }),
+}, { default: {}, description: 'Shaping per WAN with DSCP classes' });
+
+export const AppClassSchema = Obj({
+  name: Id('App class name, used by policies'),
+  match: Obj({
+    prefixes: Type.Optional(Type.Array(Prefix('A destination prefix'), { minItems: 1, description: 'Destination prefixes' })),
+    protocols: Type.Optional(Type.Array(Type.Union([
+      StringEnum(['tcp', 'udp', 'icmp', 'any']),
+      Type.Integer({ minimum: 0, maximum: 255 }),
+    ]), { minItems: 1, description: 'IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp' })),
+    ports: Type.Optional(Type.Array(Type.Union([
+      Type.Integer({ minimum: 1, maximum: 65535 }),
+      Type.String({ format: 'port-range' }),
+    ]), { minItems: 1, description: "Destination ports: a number or a range 'low-high'" })),
+    dscp: Type.Optional(Type.Array(Dscp(), { minItems: 1, description: 'DSCP values set by the sender' })),
+  }, { description: 'A flow matches when it matches every criterion given (and any value within one)' }),
+  sla: Obj({
+    maxLossPct: Type.Optional(Pct('Highest acceptable loss')),
+    maxLatencyMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000, description: 'Highest acceptable round-trip time' })),
+    maxJitterMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10000, description: 'Highest acceptable jitter' })),
+    minMos: Type.Optional(Type.Number({ minimum: 1, maximum: 5, description: 'Lowest acceptable MOS estimate (1-5; G.711 tops out near 4.4)' })),
+  }, { default: {}, description: 'What a path must deliver for this class; empty: any up path' }),
+  qosClass: StringEnum(qosClassNames, { default: 'besteffort', description: 'QoS class of its packets' }),
+  dscpMark: Type.Optional(Type.Integer({ minimum: 0, maximum: 63, description: 'Rewrite the DSCP of its packets to this value' })),
+}, { description: 'A kind of traffic: how to recognise it and what it needs' });
+
+export const PolicySchema = Obj({
+  appClass: Id(`App class this policy steers (${defaultAppClass} = traffic no app class matched)`),
+  mode: StringEnum(['best', 'weighted', 'affinity', 'spray'], { default: 'best', description: 'best: the best path meeting the SLA; weighted: flows spread by weight; affinity: by source address; spray: per packet' }),
+  preferWans: Type.Array(Id('A WAN name (this appliance or pair.peerWans)', 15), { default: [], uniqueItems: true, description: 'WANs in order of preference among paths that meet the SLA' }),
+  weights: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: 1000 }), {
+    additionalProperties: false,
+    description: 'Mode weighted: WAN name to relative weight; unlisted WANs get none',
+  })),
+  sticky: Obj({
+    hysteresisPct: Pct('A path must be this much better before new flows prefer it', { default: 20 }),
+    holdSec: Type.Integer({ minimum: 0, maximum: 86400, default: 30, description: 'After leaving a path, do not return to it for this long' }),
+  }, { default: {}, description: 'Keep flows and preferences from flapping' }),
+}, { description: 'How the flows of one app class choose their path' });
+
+export const TernConfigSchema = Obj({
+  version: Type.Literal(configVersion, { description: 'Config format version' }),
+  identity: IdentitySchema,
+  wans: Type.Array(WanSchema, { minItems: 1, maxItems: 16, description: 'Internet uplinks of this appliance' }),
+  lan: LanSchema,
+  overlay: OverlaySchema,
+  remoteUsers: Type.Array(RemoteUserSchema, { default: [], description: 'Remote-access clients of this site' }),
+  pair: Type.Optional(PairSchema),
+  probes: ProbesSchema,
+  qos: QosSchema,
+  appClasses: Type.Array(AppClassSchema, { default: [], description: 'App classes, matched in order: the first match wins' }),
+  policies: Type.Array(PolicySchema, { default: [], description: 'One policy per app class' }),
+  metrics: Obj({
+    enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics' }),
+    listen: Type.String({ format: 'listen-address', default: '127.0.0.1:9273', description: 'Where to serve them' }),
+  }, { default: {}, description: 'Prometheus metrics endpoint' }),
+  log: Obj({
+    level: StringEnum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { default: 'info', description: 'Lowest level logged (TERN_LOG_LEVEL overrides)' }),
+  }, { default: {}, description: 'Logging' }),
+}, { title: 'Tern appliance configuration (tern.yaml)' });
+
+/** The whole configuration after loading: every key with a default is present. */
+export type TernConfig = Static<typeof TernConfigSchema>;
+export type IdentityConfig = Static<typeof IdentitySchema>;
+export type WanConfig = Static<typeof WanSchema>;
+export type LanConfig = Static<typeof LanSchema>;
+export type OverlayConfig = Static<typeof OverlaySchema>;
+export type RemoteSite = Static<typeof RemoteSiteSchema>;
+export type RemoteSiteWan = Static<typeof RemoteSiteWanSchema>;
+export type RemoteUser = Static<typeof RemoteUserSchema>;
+export type PairConfig = Static<typeof PairSchema>;
+export type PairTrack = Static<typeof PairTrackSchema>;
+export type ProbesConfig = Static<typeof ProbesSchema>;
+export type QosConfig = Static<typeof QosSchema>;
+export type QosWan = Static<typeof QosWanSchema>;
+export type AutorateConfig = Static<typeof AutorateSchema>;
+export type AppClass = Static<typeof AppClassSchema>;
+export type Policy = Static<typeof PolicySchema>;
+
+// A key with a default is required in the TypeScript type (it is always
+// there after loading) but optional in the file. TypeBox lists such keys in
+// `required`; the JSON Schema that Ajv and editors see drops them from it.
+function optionalDefaults(node: unknown): void {
+  if (Array.isArray(node)) { node.forEach(optionalDefaults); return; }
+  if (node === null || typeof node !== 'object') return;
+  const obj = node as Record<string, unknown>;
+  const props = obj.properties as Record<string, Record<string, unknown>> | undefined;
+  if (props && Array.isArray(obj.required)) {
+    const required = (obj.required as string[]).filter((k) => !(props[k] && 'default' in props[k]));
+    if (required.length > 0) obj.required = required;
+    else delete obj.required;
+  }
+  for (const value of Object.values(obj)) optionalDefaults(value);
+}
+
+/** The JSON Schema (draft-07) of tern.yaml: plain JSON, a fresh copy on every call. */
+export function jsonSchema(): Record<string, unknown> {
+  // JSON round trip drops TypeBox's symbol keys, leaving plain JSON Schema.
+  const plain = JSON.parse(JSON.stringify(TernConfigSchema as TSchema)) as Record<string, unknown>;
+  optionalDefaults(plain);
+  return { $schema: 'http://json-schema.org/draft-07/schema#', ...plain };
+}
+
+/** docs/tern.schema.json as it must read: jsonSchema() as 2-space JSON and a final newline. */
+export function jsonSchemaText(): string {
+  return `${JSON.stringify(jsonSchema(), null, 2)}\n`;
+}
