@@ -349,6 +349,22 @@ const cases: Case[] = [
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['21 overlay.sites[0].overlayAddress'], message: /outside the overlay network 100.64.0.0\/24/,
   },
   {
+    name: 'tunnel ports past 65535 for a high site number',
+    text: edit({ 17: ['  address: 100.64.0.1/16', '  listenPort: 60000'], 28: '      overlayAddress: 100.64.2.3' }),
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['18 overlay.listenPort'], message: /^tunnels to site number 515 need ports up to 68255, past 65535/,
+  },
+  {
+    name: 'remote user port inside the tunnel ports',
+    text: edit({ 17: ['  address: 100.64.0.1/24', '  remoteUserPort: 51860'] }),
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['18 overlay.remoteUserPort'], message: /^port 51860 is taken by a tunnel \(tunnels use 51836-51883\)$/,
+  },
+  {
+    name: 'more than 4 WANs on a remote site',
+    text: edit({ 31: ['        - name: a', '          endpoint: 203.0.113.30:51820', '        - name: b', '          endpoint: 203.0.113.31:51820',
+      '        - name: c', '          endpoint: 203.0.113.32:51820', '        - name: d', '          endpoint: 203.0.113.33:51820', '        - name: e'] }),
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['30 overlay.sites[1].wans'], message: /^site 'cloud' lists 5 WANs; at most 4 are supported$/,
+  },
+  {
     name: 'static address without gateway: line of the WAN',
     text: edit({ 9: [] }),
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['6 wans[0].gateway'], message: /^missing required key 'gateway'/,

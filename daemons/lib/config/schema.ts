@@ -87,7 +87,7 @@ export const RemoteSiteSchema = Obj({
 export const OverlaySchema = Obj({
   topology: StringEnum(['mesh', 'hub-spoke'], { default: 'mesh', description: 'mesh: tunnels to every site; hub-spoke: spokes reach each other through the hub' }),
   hub: Type.Optional(Id('Site id of the hub; required with topology hub-spoke')),
-  listenPort: Port('First UDP port of the site tunnels; tunnel n listens on listenPort + n', { default: 51820 }),
+  listenPort: Port('Base UDP port of the site tunnels: the tunnel to site n (its overlay host number) from local WAN slot a to remote slot b listens on listenPort + 16n + 4a + b', { default: 51820 }),
   remoteUserPort: Port('UDP port remote users connect to; below listenPort so the tunnel ports never collide with it', { default: 51819 }),
   address: InterfaceAddress("This site's overlay address; its prefix is the overlay network (e.g. 100.64.0.1/24)"),
   privateKeyFile: Type.Optional(KeyFile('WireGuard private key of this appliance; default <state dir>/keys/overlay.key')),

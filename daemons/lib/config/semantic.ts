@@ -122,12 +122,28 @@ function checkOverlay(c: Checker, cfg: TernConfig): void {
   });
   c.unique(overlayAddresses(cfg).map(({ address: a, segments }) => ({ value: formatAddress(a), segments })), 'overlay address');
 
-  // One tunnel per (local WAN, remote WAN): tunnel n listens on listenPort + n.
-  const tunnels = cfg.wans.length * o.sites.reduce((n, s) => n + s.wans.length, 0);
-  const last = o.listenPort + Math.max(tunnels, 1) - 1;
-  if (last > 65535) c.add(['overlay', 'listenPort'], `${tunnels} tunnels need ports ${o.listenPort}-${last}, past 65535`);
-  if (o.remoteUserPort >= o.listenPort && o.remoteUserPort <= last) {
-    c.add(['overlay', 'remoteUserPort'], `port ${o.remoteUserPort} is taken by a tunnel (tunnels use ${o.listenPort}-${last})`);
+  // One tunnel per (local WAN, remote WAN). The tunnel to site n (n = its
+  // overlay address's host part) from local WAN slot a to remote slot b
+  // listens on listenPort + 16n + 4a + b (daemons/lib/overlay), so both ends
+  // compute each other's ports; WAN slots are the site's WAN names sorted.
+  const localWans = new Set([...cfg.wans.map((w) => w.name), ...(cfg.pair?.peerWans ?? [])]);
+  if (localWans.size > 4) {
+    c.add(['wans'], `this site has ${localWans.size} WANs (with pair.peerWans); at most 4 are supported`);
+  }
+  o.sites.forEach((s, i) => {
+    if (s.wans.length > 4) c.add(['overlay', 'sites', i, 'wans'], `site '${s.id}' lists ${s.wans.length} WANs; at most 4 are supported`);
+  });
+  // Sites outside the overlay network are reported above; leave them out here.
+  const numbers = o.sites.filter((s) => prefixContains(net, address(s.overlayAddress)))
+    .map((s) => Number(address(s.overlayAddress).value - net.network));
+  const maxNumber = Math.max(0, ...numbers);
+  const last = o.listenPort + 16 * maxNumber + 15;
+  if (o.sites.length > 0 && last > 65535) {
+    c.add(['overlay', 'listenPort'], `tunnels to site number ${maxNumber} need ports up to ${last}, past 65535: lower listenPort or use lower overlay addresses`);
+  }
+  const first = o.listenPort + 16;
+  if (o.sites.length > 0 && o.remoteUserPort >= first && o.remoteUserPort <= last) {
+    c.add(['overlay', 'remoteUserPort'], `port ${o.remoteUserPort} is taken by a tunnel (tunnels use ${first}-${last})`);
   }
 }
 
