@@ -43,10 +43,29 @@ export const errorCodes = {
   TERN_E_RUNNER_RELOAD: 'a SIGHUP reload failed; the daemon keeps running with its previous configuration',
   TERN_E_PATHS: 'a runtime directory (/etc/tern, /run/tern, /var/lib/tern or its override) is missing or unusable',
 
+  // tunneld
+  TERN_E_TUNNEL_KEY: 'a WireGuard key file is missing, unreadable, readable by others (want mode 600) or does not hold a key',
+  TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access request names an unknown or revoked user, or no client key is stored for it',
+  TERN_E_TUNNEL_ENDPOINT: 'a remote WAN endpoint host name does not resolve; the tunnels already up are left as they are',
+  TERN_E_TUNNEL_WAN: 'a WAN named in the config has no interface on this box; its tunnels are not built',
+  TERN_E_TUNNEL_RECONCILE: 'applying the overlay to the kernel failed part-way; what was up stays up and the next pass retries',
+
   // lab (test/lab)
   TERN_E_LAB_TOPOLOGY: 'a lab topology description is invalid (unknown node, duplicate name, bad address)',
   TERN_E_LAB_COMMAND: 'a command run by the lab (ip, nft, tc) failed; the message carries the command and its stderr',
   TERN_E_LAB_IMPAIR: 'an impairment request names an unknown link or an out-of-range value',
+
+  // kernel (rtnetlink, WireGuard)
+  TERN_E_KERNEL_ARG: 'a kernel operation was asked with an invalid argument (malformed address, prefix or endpoint, table or priority out of range, interface name longer than 15 bytes, malformed key); nothing was sent to the kernel',
+  TERN_E_KERNEL_NETLINK: 'a netlink request failed or its reply could not be read; the message names the operation, the object and the kernel errno name (EEXIST, ENODEV, EPERM...)',
+  TERN_E_KERNEL_WG_BACKEND: 'the WireGuard backend could not be chosen, or could not create, find or remove an interface (no kernel WireGuard and no wireguard-go, wireguard-go failed to start or stop, interface name in use)',
+  TERN_E_KERNEL_WG_UAPI: 'the wireguard-go UAPI socket could not be reached, timed out, or sent a malformed reply or a non-zero errno; the message names the interface',
+
+  // probed
+  TERN_E_PROBE_ARG: 'a probed component was given an option or value out of range (probe rate, timeouts, window, thresholds, rate limits, a history sample or query); nothing was changed; the message names the value and says what was expected',
+
+  // paird
+  TERN_E_PAIRD_ARG: 'paird code was given a value out of range (advert fields, VRRP timers or priorities, tracked item, MAC or address of the wrong family); nothing was sent',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

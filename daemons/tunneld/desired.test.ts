@@ -1,0 +1,89 @@
+import t from 'tap';
+import { parseConfig } from '../lib/config/index.js';
+import { generatePrivateKey } from '../lib/kernel/index.js';
+import { activePaths, desiredState, mainRouteMetric } from './desired.js';
+import { clientConfig, remoteAccessEndpoint } from './remote-access.js';
+
+const text = `
+version: 1
+identity: {site: office, name: office-a}
+wans:
+  - {name: isp-a, interface: wan0, address: 198.18.1.2/30, gateway: 198.18.1.1}
+lan: {interface: lan0, address: 10.1.0.2/24, prefixes: [10.1.0.0/24]}
+overlay:
+  address: 100.64.0.1/24
+  sites:
+    - id: home
+      publicKey: Qf10CYH3+JQXszhYsD0KNBGYJsUQ4NuCe6PBsI/tdk4=
+      overlayAddress: 100.64.0.2
+      lanPrefixes: [10.2.0.0/24]
+      wans:
+        - {name: inet, endpoint: "198.18.3.2:51820"}
+    - id: cloud
+      publicKey: bu73hXWXtZZhKjLnZ9cYLzbfxjvHjD+tOEBRhGorqU0=
+      overlayAddress: 100.64.0.3
+      lanPrefixes: [10.3.0.0/24]
+      wans:
+        - {name: inet, endpoint: "cloud.lab:51820"}
+        - {name: backup, endpoint: "198.18.5.2:51820", behindNat: true}
+remoteUsers:
+  - name: jane
+    publicKey: yEmZ9YUSURDdEs5dQycM+X3KUk+KBvq6UFhiowFCTHU=
+    address: 100.65.1.10/32
+    allowedPrefixes: [10.1.0.0/24, 10.3.0.0/24]
+  - name: gone
+    publicKey: tfatpabNOdG885R7Z3yFVGlJXjawftJ15Q06pqUQOyo=
+    address: 100.65.1.11/32
+    allowedPrefixes: [10.1.0.0/24]
+    revoked: true
+`;
+const config = parseConfig(text).config;
+const privateKey = generatePrivateKey();
+const base = { config, privateKey, presharedKeys: new Map(), userPresharedKeys: new Map(), resolved: new Map([['cloud.lab', '198.18.4.2']]) };
+
+t.test('one interface per path plus remote access, with the right peers', async (t) => {
+  const d = desiredState({ ...base, upPaths: new Set() });
+  t.same(d.interfaces.map((i) => i.ifname), ['tn2-00', 'tn3-00', 'tn3-01', 'tnra']);
+  const home = d.interfaces[0]!;
+  t.equal(home.device.listenPort, 51820 + 32, `got listen port ${home.device.listenPort}; want 51852`);
+  t.equal(home.device.peers[0]!.endpoint, `198.18.3.2:${51820 + 16 + 0}`);
+  t.same(home.device.peers[0]!.allowedIps, ['100.64.0.2/32', '10.2.0.0/24', 'fe80::/64']);
+  t.equal(home.device.peers[0]!.persistentKeepalive, 25);
+  t.same(home.addresses, ['100.64.0.1/32', 'fe80::1:0/64']);
+  // cloud.lab is resolved; 'backup' is behind NAT: its endpoint is learnt, not set.
+  const cloudInet = d.interfaces.find((i) => i.ifname === 'tn3-01')!;
+  t.match(cloudInet.device.peers[0]!.endpoint, /^198\.18\.4\.2:/);
+  const cloudBackup = d.interfaces.find((i) => i.ifname === 'tn3-00')!;
+  t.equal(cloudBackup.device.peers[0]!.endpoint, undefined, 'a NATed WAN gets no endpoint from us');
+  const ra = d.interfaces.find((i) => i.ifname === 'tnra')!;
+  t.same(ra.device.peers.map((p) => p.allowedIps), [['100.65.1.10/32']], 'revoked users are not peers');
+  t.equal(ra.device.listenPort, 51819);
+  t.same(d.rules, [{ priority: 10100, fwmark: 0x10000 + 1000, table: 1000, family: 4 }]);
+  t.ok(d.routes.some((r) => r.table === 1000 && r.dst === '0.0.0.0/0' && r.gateway === '198.18.1.1'), 'WAN table default route');
+});
+
+t.test('the main table sends each site through its first path that is up', async (t) => {
+  const none = desiredState({ ...base, upPaths: new Set() });
+  const mainCloud = (d: typeof none) => d.routes.filter((r) => r.table === 254 && r.dst === '10.3.0.0/24');
+  t.same(mainCloud(none).map((r) => r.dev), ['tn3-00'], 'none up: the first path');
+  t.ok(mainCloud(none).every((r) => r.metric === mainRouteMetric));
+  const some = desiredState({ ...base, upPaths: new Set(['isp-a/cloud/inet']) });
+  t.same(mainCloud(some).map((r) => r.dev), ['tn3-01'], 'the first that is up');
+  t.same([...activePaths(some.plan.paths, new Set(['isp-a/cloud/backup', 'isp-a/cloud/inet']))], [['home', 'isp-a/home/inet'], ['cloud', 'isp-a/cloud/backup']]);
+  // Every path has its own table with the remote prefixes.
+  for (const p of some.plan.paths) {
+    const own = some.routes.filter((r) => r.table === p.table).map((r) => r.dst);
+    t.same(own, p.remotePrefixes, `${p.name}: table ${p.table}`);
+  }
+  t.ok(some.routes.some((r) => r.table === 254 && r.dst === '100.65.1.10/32' && r.dev === 'tnra'));
+});
+
+t.test('remote-access client config is a standard wg-quick file', async (t) => {
+  const user = config.remoteUsers[0]!;
+  const txt = clientConfig({ user, clientPrivateKey: privateKey, serverPublicKey: config.overlay.sites[0]!.publicKey, endpoint: remoteAccessEndpoint(config) });
+  t.match(txt, /^\[Interface\]$/m);
+  t.match(txt, /^Address = 100\.65\.1\.10\/32$/m);
+  t.match(txt, /^Endpoint = 198\.18\.1\.2:51819$/m);
+  t.match(txt, /^AllowedIPs = 10\.1\.0\.0\/24, 10\.3\.0\.0\/24$/m);
+  t.notMatch(txt, /PresharedKey/);
+});

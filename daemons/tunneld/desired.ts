@@ -1,0 +1,140 @@
+// What the kernel should hold for the overlay, computed from the config, the
+// path plan, the keys and which path each site currently prefers. Pure: the
+// reconciler compares it with what the kernel has.
+import type { TernConfig } from '../lib/config/index.js';
+import type { DesiredDevice, RouteSpec, RuleSpec } from '../lib/kernel/index.js';
+import { overlayPlan, remoteAccessIfname, rulePriority, type OverlayPlan, type PathPlan } from '../lib/overlay/index.js';
+
+/** Tern's routes in the main table carry this metric, which is how the reconciler knows them. */
+export const mainRouteMetric = 50;
+
+/** One WireGuard interface with its addresses. */
+export interface DesiredInterface {
+  ifname: string;
+  device: DesiredDevice;
+  /** Interface addresses (CIDR). */
+  addresses: string[];
+  mtu: number;
+  /** The path it carries; undefined for the remote-access interface. */
+  path?: PathPlan;
+}
+
+export interface DesiredState {
+  plan: OverlayPlan;
+  interfaces: DesiredInterface[];
+  /** Routes in Tern's tables (WAN and path tables) and Tern's main-table routes. */
+  routes: RouteSpec[];
+  rules: RuleSpec[];
+  /** Per site: the path the main table sends its traffic through. */
+  active: Map<string, string>;
+}
+
+export interface DesiredInputs {
+  config: TernConfig;
+  privateKey: string;
+  /** Site id → preshared key (secret). */
+  presharedKeys: Map<string, string>;
+  /** User name → preshared key (secret). */
+  userPresharedKeys: Map<string, string>;
+  /** Site id → resolved address for each remote WAN endpoint host. */
+  resolved: Map<string, string>;
+  /** Paths known to be up (by name); the main table prefers them. */
+  upPaths: ReadonlySet<string>;
+}
+
+const hostLen = (addr: string): string => (addr.includes(':') ? '/128' : '/32');
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+const formatEndpoint = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/**
+ * The path each site's traffic takes when nothing steers it: the first path
+ * (in plan order: lowest local WAN slot, then remote slot) that is up, or
+ * the first path when none is.
+ */
+export function activePaths(paths: readonly PathPlan[], up: ReadonlySet<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of paths) {
+    const cur = out.get(p.site);
+    if (cur === undefined || (!up.has(cur) && up.has(p.name))) out.set(p.site, p.name);
+  }
+  return out;
+}
+
+export function desiredState(inp: DesiredInputs): DesiredState {
+  const cfg = inp.config;
+  const plan = overlayPlan(cfg);
+  const o = cfg.overlay;
+  const interfaces: DesiredInterface[] = [];
+  const routes: RouteSpec[] = [];
+  const rules: RuleSpec[] = [];
+  const overlayHost = `${plan.overlayAddress}${hostLen(plan.overlayAddress)}`;
+
+  // Each WAN's own table sends what is marked for it out of that WAN, so a
+  // tunnel's outer packets leave by the WAN the path is named after.
+  for (const w of plan.wans) {
+    if (w.gateway) routes.push({ dst: w.gateway.includes(':') ? '::/0' : '0.0.0.0/0', table: w.table, gateway: w.gateway, dev: w.interface });
+    rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 4 });
+  }
+
+  const wanMark = new Map(plan.wans.map((w) => [w.name, w.mark]));
+  for (const p of plan.paths) {
+    const host = inp.resolved.get(p.endpointHost) ?? p.endpointHost;
+    const endpointKnown = /^[0-9.]+$|:/.test(host);
+    const allowedIps = [...p.remotePrefixes, 'fe80::/64'];
+    interfaces.push({
+      ifname: p.ifname,
+      path: p,
+      mtu: o.mtu,
+      addresses: [overlayHost, `${p.localLinkAddress}/64`],
+      device: {
+        privateKey: inp.privateKey,
+        listenPort: p.listenPort,
+        fwmark: wanMark.get(p.localWan)!,
+        peers: [{
+          publicKey: siteKey(cfg, p.site),
+          ...(inp.presharedKeys.has(p.site) ? { presharedKey: inp.presharedKeys.get(p.site)! } : {}),
+          // A remote WAN behind NAT is reached where it last spoke from:
+          // leave its endpoint to WireGuard's roaming.
+          ...(!p.behindNat && endpointKnown ? { endpoint: formatEndpoint(host, p.endpointPort) } : {}),
+          allowedIps,
+          ...(o.keepaliveSec > 0 ? { persistentKeepalive: o.keepaliveSec } : {}),
+        }],
+      },
+    });
+    for (const dst of p.remotePrefixes) routes.push({ dst, table: p.table, dev: p.ifname });
+  }
+
+  const active = activePaths(plan.paths, inp.upPaths);
+  for (const p of plan.paths) {
+    if (active.get(p.site) !== p.name) continue;
+    for (const dst of p.remotePrefixes) routes.push({ dst, table: 254, dev: p.ifname, metric: mainRouteMetric });
+  }
+
+  const users = cfg.remoteUsers.filter((u) => !u.revoked);
+  if (cfg.remoteUsers.length > 0) {
+    interfaces.push({
+      ifname: remoteAccessIfname,
+      mtu: o.mtu,
+      addresses: [overlayHost],
+      device: {
+        privateKey: inp.privateKey,
+        listenPort: o.remoteUserPort,
+        peers: users.map((u) => ({
+          publicKey: u.publicKey,
+          ...(inp.userPresharedKeys.has(u.name) ? { presharedKey: inp.userPresharedKeys.get(u.name)! } : {}),
+          allowedIps: [u.address],
+        })),
+      },
+    });
+    for (const u of users) routes.push({ dst: canonicalHost(u.address), table: 254, dev: remoteAccessIfname, metric: mainRouteMetric });
+  }
+  return { plan, interfaces, routes, rules, active };
+}
+
+function canonicalHost(cidr: string): string {
+  return `${bare(cidr)}${hostLen(bare(cidr))}`;
+}
+
+function siteKey(cfg: TernConfig, site: string): string {
+  return cfg.overlay.sites.find((s) => s.id === site)!.publicKey;
+}

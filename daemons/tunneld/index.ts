@@ -1,0 +1,226 @@
+// Package tunneld runs the WireGuard overlay: a tunnel per (local WAN,
+// remote WAN) to every other site, routes to remote LANs, and remote access
+// for consultants; it publishes every path's state on the bus.
+import dns from 'node:dns/promises';
+import fs from 'node:fs';
+import type { TernConfig } from '../lib/config/index.js';
+import { TernError, errorMessage } from '../lib/errors.js';
+import { componentLogger } from '../lib/log/index.js';
+import { Rtnl, createWireGuardBackend, isKey, publicKeyOf, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
+import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
+import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { desiredState, type DesiredInputs } from './desired.js';
+import { loadOrCreateSiteKey, readKeyFile, userKeyPath } from './keys.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+import { clientConfig, clientQr, remoteAccessEndpoint } from './remote-access.js';
+import { pathStatus, type PathStatus } from './status.js';
+
+export { desiredState, activePaths, mainRouteMetric } from './desired.js';
+export type { PathStatus } from './status.js';
+
+/** How often WireGuard is read for handshakes and counters. */
+const pollMs = 1000;
+/** How often the whole state is reconciled again, repairing drift and retrying failures. */
+const resyncMs = 30_000;
+
+/** One thing in the config this box cannot act on, with the key it comes from. */
+interface Problem { key: string; message: string }
+
+interface Prepared { inputs: Omit<DesiredInputs, 'upPaths'>; problems: Problem[] }
+
+const isIp = (h: string): boolean => /^[0-9.]+$/.test(h) || h.includes(':');
+
+/**
+ * Everything the desired state needs from outside the config: keys, resolved
+ * endpoint names, and a check that every WAN interface exists.
+ */
+async function prepare(cfg: TernConfig, ctx: DaemonContext, rtnl: Rtnl, privateKey: string): Promise<Prepared> {
+  const problems: Problem[] = [];
+  for (const [i, w] of cfg.wans.entries()) {
+    if (!(await rtnl.link(w.interface))) problems.push({ key: `wans[${i}].interface`, message: `no interface '${w.interface}' on this box (TERN_E_TUNNEL_WAN)` });
+  }
+  const resolved = new Map<string, string>();
+  for (const [i, s] of cfg.overlay.sites.entries()) {
+    for (const [j, w] of s.wans.entries()) {
+      const host = w.endpoint.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      if (isIp(host) || resolved.has(host)) continue;
+      try {
+        resolved.set(host, (await dns.lookup(host)).address);
+      } catch (err) {
+        problems.push({ key: `overlay.sites[${i}].wans[${j}].endpoint`, message: `host '${host}' does not resolve: ${errorMessage(err)} (TERN_E_TUNNEL_ENDPOINT)` });
+      }
+    }
+  }
+  const presharedKeys = new Map<string, string>();
+  for (const [i, s] of cfg.overlay.sites.entries()) {
+    if (!s.presharedKeyFile) continue;
+    try { presharedKeys.set(s.id, readKeyFile(s.presharedKeyFile)); } catch (err) {
+      problems.push({ key: `overlay.sites[${i}].presharedKeyFile`, message: errorMessage(err) });
+    }
+  }
+  const userPresharedKeys = new Map<string, string>();
+  for (const [i, u] of cfg.remoteUsers.entries()) {
+    if (!u.presharedKeyFile) continue;
+    try { userPresharedKeys.set(u.name, readKeyFile(u.presharedKeyFile)); } catch (err) {
+      problems.push({ key: `remoteUsers[${i}].presharedKeyFile`, message: errorMessage(err) });
+    }
+  }
+  void ctx;
+  return { inputs: { config: cfg, privateKey, presharedKeys, userPresharedKeys, resolved }, problems };
+}
+
+export const spec: DaemonSpec = {
+  name: 'tunneld',
+  async start(ctx: DaemonContext): Promise<DaemonHooks> {
+    const log = componentLogger(ctx.logger, 'tunneld');
+    const rtnl = new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') });
+    let wg: WireGuardBackend;
+    try {
+      wg = await createWireGuardBackend({ prefix: ifnamePrefix, rtnl, logger: componentLogger(ctx.logger, 'wireguard') });
+    } catch (err) {
+      rtnl.close();
+      throw err;
+    }
+    const key = loadOrCreateSiteKey(ctx.paths.keysDir, ctx.config.overlay.privateKeyFile);
+    log.info({ publicKey: key.publicKey, created: key.created, backend: wg.kind }, 'tunneld: site key ready');
+
+    let prepared = await prepare(ctx.config, ctx, rtnl, key.privateKey);
+    const statuses = new Map<string, PathStatus>();
+    const up = (): Set<string> => new Set([...statuses.values()].filter((s) => s.state === 'up').map((s) => s.name));
+    let lastReport: ReconcileReport | undefined;
+    let chain: Promise<unknown> = Promise.resolve();
+    let stopped = false;
+
+    const showProblems = (problems: Problem[]): void => {
+      ctx.health.check('tunneld.config', problems.length > 0,
+        problems.map((p) => `${p.key}: ${p.message}`).join('; '), 'warning');
+    };
+    showProblems(prepared.problems);
+
+    // Passes never overlap: each waits for the one before.
+    const pass = (why: string): Promise<ReconcileReport | undefined> => {
+      const next = chain.then(async () => {
+        if (stopped) return undefined;
+        const want = desiredState({ ...prepared.inputs, upPaths: up() });
+        const report = await reconcile(want, { rtnl, wg, logger: log });
+        lastReport = report;
+        ctx.health.check('tunneld.reconcile', report.errors.length > 0, report.errors.slice(0, 5).join('; '), 'error');
+        log.debug({ why }, 'tunneld: reconcile pass done');
+        return report;
+      });
+      chain = next.catch((err: unknown) => log.error({ err: errorMessage(err) }, 'tunneld: reconcile pass failed'));
+      return next;
+    };
+
+    const poll = async (): Promise<void> => {
+      const plan = overlayPlan(prepared.inputs.config);
+      const now = ctx.clock.now();
+      let activeChanged = false;
+      const before = up();
+      for (const p of plan.paths) {
+        let dev: DeviceState | undefined;
+        try { dev = await wg.get(p.ifname); } catch { dev = undefined; }
+        const s = pathStatus(p, dev, now);
+        const old = statuses.get(p.name);
+        statuses.set(p.name, s);
+        if (!old || old.state !== s.state) {
+          ctx.bus.publish('paths.changed', s);
+          log.info({ path: s.name, state: s.state, endpoint: s.endpoint }, 'tunneld: path state');
+        }
+      }
+      for (const name of [...statuses.keys()]) if (!plan.paths.some((p) => p.name === name)) statuses.delete(name);
+      const after = up();
+      if (before.size !== after.size || [...after].some((n) => !before.has(n))) activeChanged = true;
+      if (activeChanged) await pass('path state changed');
+    };
+
+    await pass('start');
+    await poll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: poll failed'));
+    const pollTimer = ctx.clock.setInterval(() => {
+      poll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: poll failed'));
+    }, pollMs);
+    const resyncTimer = ctx.clock.setInterval(() => {
+      // Names that did not resolve at start are tried again here.
+      prepare(prepared.inputs.config, ctx, rtnl, key.privateKey).then((p) => {
+        prepared = p;
+        showProblems(p.problems);
+        return pass('resync');
+      }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: resync failed'));
+    }, resyncMs);
+
+    ctx.bus.method('paths.list', () => [...statuses.values()]);
+    ctx.bus.method('tunnels.list', async () => {
+      const out = [];
+      for (const name of await wg.list()) {
+        const d = await wg.get(name).catch(() => undefined);
+        const link = await rtnl.link(name);
+        out.push({ ifname: name, ifindex: link?.index ?? null, up: link?.up ?? false, listenPort: d?.listenPort ?? null, fwmark: d?.fwmark ?? null, peers: d?.peers ?? [] });
+      }
+      return out;
+    });
+    ctx.bus.method('overlay.info', () => ({
+      site: ctx.config.identity.site,
+      publicKey: key.publicKey,
+      backend: wg.kind,
+      siteNumber: overlayPlan(prepared.inputs.config).siteNumber,
+      lastReconcile: lastReport ?? null,
+    }));
+    ctx.bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
+      name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked,
+      clientKeyStored: fs.existsSync(userKeyPath(ctx.paths.keysDir, u.name)),
+    })));
+    ctx.bus.method('ra.config', async (params) => {
+      const name = (params as { name?: unknown } | undefined)?.name;
+      if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name)) {
+        throw new TernError('TERN_E_BUS_INVALID_PARAMS', 'tunneld: ra.config: params.name: want a remote user name');
+      }
+      const user = ctx.config.remoteUsers.find((u) => u.name === name);
+      if (!user) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: no remote user '${name}' in remoteUsers`);
+      if (user.revoked) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: user '${name}' is revoked`);
+      const file = userKeyPath(ctx.paths.keysDir, name);
+      if (!fs.existsSync(file)) {
+        throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS',
+          `tunneld: ra.config: no client key stored for '${name}' (${file}); only users issued by Tern (ternctl ra add) have one`);
+      }
+      const clientKey = readKeyFile(file);
+      if (!isKey(clientKey) || publicKeyOf(clientKey) !== user.publicKey) {
+        throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: the stored client key of '${name}' does not match remoteUsers publicKey`);
+      }
+      const psk = prepared.inputs.userPresharedKeys.get(name);
+      const text = clientConfig({
+        user, clientPrivateKey: clientKey, serverPublicKey: key.publicKey, endpoint: remoteAccessEndpoint(ctx.config),
+        ...(psk ? { presharedKey: psk } : {}),
+      });
+      return { name, config: text, qr: await clientQr(text) };
+    });
+
+    return {
+      async reload(config: TernConfig): Promise<void> {
+        const next = await prepare(config, ctx, rtnl, key.privateKey);
+        if (next.problems.length) {
+          // Refuse the whole config: the tunnels already up stay as they are.
+          throw new TernError('TERN_E_CONFIG_SEMANTIC', `tunneld: reload: ${next.problems.map((p) => `${p.key}: ${p.message}`).join('; ')}`);
+        }
+        prepared = next;
+        showProblems([]);
+        await pass('reload');
+        await poll();
+      },
+      status: () => ({
+        publicKey: key.publicKey,
+        backend: wg.kind,
+        paths: { total: statuses.size, up: up().size },
+      }),
+      async stop(): Promise<void> {
+        stopped = true;
+        ctx.clock.clearInterval(pollTimer);
+        ctx.clock.clearInterval(resyncTimer);
+        await chain.catch(() => undefined);
+        // Interfaces, peers and routes stay: traffic keeps flowing while
+        // tunneld is stopped or restarting.
+        wg.close();
+        rtnl.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,150 @@
+// Takes the kernel to the desired overlay state, changing only what differs:
+// interfaces are created or adopted (never recreated), peers, addresses,
+// routes and rules are added, updated or removed one by one. A failure on
+// one object is reported and the rest still converges; the next pass retries.
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/log/index.js';
+import type { Rtnl, RouteInfo, RouteSpec, RuleSpec, WireGuardBackend } from '../lib/kernel/index.js';
+import { pathTableBase, rulePriority, wanMarkBase } from '../lib/overlay/index.js';
+import { mainRouteMetric, type DesiredState } from './desired.js';
+
+/** What one pass did; safe to log (no keys). */
+export interface ReconcileReport {
+  created: string[];
+  destroyed: string[];
+  /** Interfaces whose WireGuard config changed, with what changed. */
+  configured: Record<string, string[]>;
+  addresses: { added: number; removed: number };
+  routes: { replaced: number; removed: number };
+  rules: { added: number; removed: number };
+  /** Failures, each with the object it concerns; the pass went on past them. */
+  errors: string[];
+}
+
+export interface ReconcileDeps {
+  rtnl: Rtnl;
+  wg: WireGuardBackend;
+  logger: Logger;
+}
+
+const mainTable = 254;
+
+/** Tern owns these: WAN-mark rules at their priority, path tables, metric-tagged main routes. */
+function ownedRule(r: { priority: number; fwmark: number | null }): boolean {
+  return r.priority === rulePriority.wanMark && r.fwmark !== null && r.fwmark >= wanMarkBase && r.fwmark < wanMarkBase + 0x10000;
+}
+
+const routeKey = (r: { table: number; dst: string; metric?: number }): string => `${r.table} ${r.dst} ${r.metric ?? 0}`;
+
+function sameRoute(have: RouteInfo, want: RouteSpec): boolean {
+  return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === want.gateway && have.type === (want.type ?? 'unicast');
+}
+
+export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promise<ReconcileReport> {
+  const { rtnl, wg, logger } = deps;
+  const report: ReconcileReport = {
+    created: [], destroyed: [], configured: {}, addresses: { added: 0, removed: 0 }, routes: { replaced: 0, removed: 0 }, rules: { added: 0, removed: 0 }, errors: [],
+  };
+  const attempt = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      report.errors.push(`${what}: ${errorMessage(err)}`);
+    }
+  };
+
+  // Interfaces first: routes need their devices.
+  const existing = new Set(await wg.list());
+  for (const i of want.interfaces) {
+    await attempt(`interface ${i.ifname}`, async () => {
+      if (!existing.has(i.ifname)) {
+        await wg.create(i.ifname);
+        report.created.push(i.ifname);
+      }
+      const r = await wg.configure(i.ifname, i.device);
+      const changed = [...r.device, ...r.added.map((k) => `+peer ${k.slice(0, 8)}`), ...r.updated.map((k) => `~peer ${k.slice(0, 8)}`), ...r.removed.map((k) => `-peer ${k.slice(0, 8)}`)];
+      if (changed.length) report.configured[i.ifname] = changed;
+      const link = await rtnl.link(i.ifname);
+      if (link && link.mtu !== i.mtu) await rtnl.setLinkMtu(i.ifname, i.mtu);
+      const have = new Set((await rtnl.addresses(i.ifname)).map((a) => a.cidr));
+      for (const a of i.addresses) {
+        if (have.has(a)) continue;
+        // No duplicate address detection on a point-to-point tunnel: it
+        // would only keep the link-local address tentative for a second.
+        await rtnl.addAddress(i.ifname, a, { nodad: true });
+        report.addresses.added++;
+      }
+      for (const a of have) {
+        if (i.addresses.includes(a)) continue;
+        await rtnl.deleteAddress(i.ifname, a);
+        report.addresses.removed++;
+      }
+      if (!link?.up) await rtnl.setLinkUp(i.ifname, true);
+    });
+  }
+  const wanted = new Set(want.interfaces.map((i) => i.ifname));
+  for (const name of existing) {
+    if (wanted.has(name)) continue;
+    // Its routes go with the device.
+    await attempt(`remove interface ${name}`, async () => {
+      await wg.destroy(name);
+      report.destroyed.push(name);
+    });
+  }
+
+  // Routes: Tern's tables (WAN tables, path tables) in full, and the main
+  // table's routes that carry Tern's metric.
+  const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.routes.map((r) => r.table)]);
+  const wantByKey = new Map(want.routes.map((r) => [routeKey(r), r]));
+  await attempt('routes', async () => {
+    const haveAll = await rtnl.routes(mainTable).then(async (main) => {
+      const rest = await Promise.all([...tables].filter((t) => t !== mainTable).map((t) => rtnl.routes(t)));
+      return [...main, ...rest.flat()];
+    });
+    const have = new Map<string, RouteInfo>();
+    for (const r of haveAll) {
+      if (r.table === mainTable && r.metric !== mainRouteMetric) continue;
+      if (r.type !== 'unicast' && r.table !== mainTable) continue;
+      have.set(routeKey({ table: r.table, dst: r.dst, metric: r.table === mainTable ? r.metric : (r.metric || undefined) }), r);
+    }
+    for (const [key, r] of wantByKey) {
+      const h = have.get(key);
+      if (h && sameRoute(h, r)) continue;
+      await attempt(`route ${r.dst} table ${r.table}`, async () => {
+        await rtnl.replaceRoute(r);
+        report.routes.replaced++;
+      });
+    }
+    for (const [key, h] of have) {
+      if (wantByKey.has(key)) continue;
+      // A path table of a path that no longer exists, or a stale main route.
+      if (h.table !== mainTable && !(h.table >= pathTableBase) && !want.plan.wans.some((w) => w.table === h.table)) continue;
+      await attempt(`remove route ${h.dst} table ${h.table}`, async () => {
+        await rtnl.deleteRoute({ dst: h.dst, table: h.table, ...(h.metric ? { metric: h.metric } : {}) });
+        report.routes.removed++;
+      });
+    }
+  });
+
+  await attempt('rules', async () => {
+    const have = (await rtnl.rules(4)).filter(ownedRule);
+    const ruleKey = (r: { priority: number; fwmark?: number | null; table: number }): string => `${r.priority} ${r.fwmark} ${r.table}`;
+    const haveKeys = new Set(have.map(ruleKey));
+    for (const r of want.rules) {
+      if (haveKeys.has(ruleKey(r))) continue;
+      if (await rtnl.addRule(r)) report.rules.added++;
+    }
+    const wantKeys = new Set(want.rules.map(ruleKey));
+    for (const h of have) {
+      if (wantKeys.has(ruleKey(h))) continue;
+      const spec: RuleSpec = { family: 4, priority: h.priority, table: h.table, ...(h.fwmark !== null ? { fwmark: h.fwmark } : {}) };
+      await rtnl.deleteRule(spec);
+      report.rules.removed++;
+    }
+  });
+
+  const changed = report.created.length + report.destroyed.length + Object.keys(report.configured).length
+    + report.addresses.added + report.addresses.removed + report.routes.replaced + report.routes.removed + report.rules.added + report.rules.removed;
+  if (changed || report.errors.length) logger.info({ report }, 'tunneld: reconcile: kernel updated');
+  return report;
+}

@@ -1,0 +1,58 @@
+// The live state of every overlay path, read from WireGuard: handshake age,
+// traffic counters and the endpoint in use. A path is up while its last
+// handshake is fresher than WireGuard's own reject-after time.
+import type { DeviceState } from '../lib/kernel/index.js';
+import type { PathPlan } from '../lib/overlay/index.js';
+
+/** WireGuard drops a session 180 s after its handshake (REJECT_AFTER_TIME). */
+export const handshakeFreshMs = 180_000;
+
+export type TunnelState = 'up' | 'down' | 'connecting';
+
+/** One path as published on the bus (and shown by ternctl). */
+export interface PathStatus {
+  name: string;
+  site: string;
+  localWan: string;
+  remoteWan: string;
+  ifname: string;
+  state: TunnelState;
+  /** ms since the last handshake; null when there was none. */
+  handshakeAgeMs: number | null;
+  endpoint: string | null;
+  rxBytes: number;
+  txBytes: number;
+  listenPort: number;
+  table: number;
+  mark: number;
+  /** The address probes of this path are sent to (the remote end's link-local address). */
+  probeAddress: string;
+}
+
+export function tunnelState(dev: DeviceState | undefined, nowMs: number): { state: TunnelState; age: number | null } {
+  const hs = dev?.peers[0]?.lastHandshakeMs ?? null;
+  if (hs === null) return { state: dev ? 'connecting' : 'down', age: null };
+  const age = Math.max(0, nowMs - hs);
+  return { state: age < handshakeFreshMs ? 'up' : 'down', age };
+}
+
+export function pathStatus(p: PathPlan, dev: DeviceState | undefined, nowMs: number): PathStatus {
+  const peer = dev?.peers[0];
+  const { state, age } = tunnelState(dev, nowMs);
+  return {
+    name: p.name,
+    site: p.site,
+    localWan: p.localWan,
+    remoteWan: p.remoteWan,
+    ifname: p.ifname,
+    state,
+    handshakeAgeMs: age,
+    endpoint: peer?.endpoint ?? null,
+    rxBytes: peer?.rxBytes ?? 0,
+    txBytes: peer?.txBytes ?? 0,
+    listenPort: p.listenPort,
+    table: p.table,
+    mark: p.mark,
+    probeAddress: `${p.remoteLinkAddress}%${p.ifname}`,
+  };
+}
