@@ -54,6 +54,7 @@ export const errorCodes = {
   TERN_E_LAB_TOPOLOGY: 'a lab topology description is invalid (unknown node, duplicate name, bad address)',
   TERN_E_LAB_COMMAND: 'a command run by the lab (ip, nft, tc) failed; the message carries the command and its stderr',
   TERN_E_LAB_IMPAIR: 'an impairment request names an unknown link or an out-of-range value',
+  TERN_E_LAB_STATE: 'a lab run could not be found or its state.json read (wrong prefix or run directory, lab already removed)',
 
   // kernel (rtnetlink, WireGuard)
   TERN_E_KERNEL_ARG: 'a kernel operation was asked with an invalid argument (malformed address, prefix or endpoint, table or priority out of range, interface name longer than 15 bytes, malformed key); nothing was sent to the kernel',
@@ -66,6 +67,9 @@ export const errorCodes = {
 
   // paird
   TERN_E_PAIRD_ARG: 'paird code was given a value out of range (advert fields, VRRP timers or priorities, tracked item, MAC or address of the wrong family); nothing was sent',
+
+  // steerd
+  TERN_E_STEER_INPUT: 'the path selector was given an invalid policy, path list, flow record or time; nothing was changed; the message names the key or record and says what was expected',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
