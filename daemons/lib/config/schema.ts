@@ -123,7 +123,7 @@ export const PairSchema = Obj({
   preemptDelayMs: Type.Integer({ minimum: 0, maximum: 3600000, default: 0, description: 'Wait this long after start before preempting' }),
   unicastPeers: Type.Array(Address('Address of the other appliance'), { default: [], description: 'Send adverts by unicast to these instead of multicast (networks that drop multicast)' }),
   peerWans: Type.Array(Id('A WAN name of the other appliance', 15), { default: [], description: "The other appliance's WANs, which policies may name: flows can leave through them" }),
-  checksum: StringEnum(['rfc9568', 'keepalived'], { default: 'rfc9568', description: 'VRRPv3 checksum of unicast IPv4 adverts: rfc9568 uses the real destination in the pseudo-header; keepalived uses the multicast group, as keepalived before 1.3.6 does' }),
+  checksum: StringEnum(['rfc9568', 'keepalived'], { default: 'rfc9568', description: 'Checksum of IPv4 adverts: rfc9568 covers the VRRP message only (RFC 9568 5.2.8); keepalived puts an IPv4 pseudo-header with the real destination first, as keepalived and older FRR do' }),
   garp: Obj({
     count: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Gratuitous ARPs / unsolicited NAs sent on becoming active' }),
     spacingMs: Type.Integer({ minimum: 0, maximum: 10000, default: 100, description: 'Gap between them' }),
