@@ -1,0 +1,164 @@
+// The WireGuard backend for kernels with WireGuard: interfaces are rtnetlink
+// links of kind `wireguard`, configured through the `wireguard` generic
+// netlink family (messages in genl.ts).
+import { FlagsGet, createGenericNetlink, genl, type GenericNetlinkSocket } from 'netlink';
+import { TernError } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log/index.js';
+import { kernelError, hasErrno } from '../net/errno.js';
+import { Rtnl } from '../rtnl/rtnl.js';
+import { checkIfname } from '../net/validate.js';
+import {
+  WG_CMD_GET_DEVICE, WG_CMD_SET_DEVICE, WG_GENL_NAME, WG_GENL_VERSION, decodeDevice, encodeGetDevice, encodeSetDevice,
+} from './genl.js';
+import { isEmptyChange, planChange, publicState, summarize } from './plan.js';
+import type { ConfigureResult, DesiredDevice, DeviceState, WireGuardBackend } from './types.js';
+
+/** Carries WireGuard genetlink payloads (attributes after the genl header); tests pass a recorder. */
+export interface WgGenlSocket {
+  /** GET_DEVICE dump for the interface named in `request`; the payload of each reply. */
+  getDevice(request: Buffer): Promise<Buffer[]>;
+  /** One SET_DEVICE request. */
+  setDevice(request: Buffer): Promise<void>;
+  close(): void;
+}
+
+/** The real socket: resolves the `wireguard` family (loading the module if the kernel can). */
+export async function openWgGenlSocket(timeoutMs = 5000): Promise<WgGenlSocket> {
+  const s: GenericNetlinkSocket = createGenericNetlink();
+  let familyId: number | undefined;
+  try {
+    const fams = await s.ctrlRequest(genl.Commands.GET_FAMILY, { familyName: WG_GENL_NAME }, { timeout: timeoutMs });
+    familyId = fams.find((f) => f.familyName === WG_GENL_NAME)?.familyId;
+  } catch (err) {
+    s.socket.close();
+    if (hasErrno(err, 'ENOENT')) {
+      throw new TernError('TERN_E_KERNEL_WG_BACKEND', 'wireguard: open genetlink: the kernel has no wireguard family; want the wireguard module or the userspace backend', { cause: err });
+    }
+    throw kernelError('genetlink family lookup wireguard', err, { component: 'wireguard' });
+  }
+  if (familyId === undefined) {
+    s.socket.close();
+    throw new TernError('TERN_E_KERNEL_WG_BACKEND', 'wireguard: open genetlink: family lookup returned no id for wireguard');
+  }
+  const id = familyId;
+  // One request at a time, for the same reasons as Rtnl: one dump per socket, one multipart slot.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = queue.then(fn);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+  return {
+    getDevice: (request) => serial(async () => {
+      const [msgs] = await s.request(id, WG_CMD_GET_DEVICE, WG_GENL_VERSION, request, { flags: FlagsGet.DUMP, timeout: timeoutMs });
+      return msgs.map((m) => m.data);
+    }),
+    setDevice: (request) => serial(async () => {
+      await s.request(id, WG_CMD_SET_DEVICE, WG_GENL_VERSION, request, { timeout: timeoutMs });
+    }),
+    close: () => s.socket.close(),
+  };
+}
+
+export interface KernelBackendOptions {
+  /** Interface name prefix of Tern's tunnels; list() returns only these. */
+  prefix: string;
+  rtnl?: Rtnl;
+  /** Default: openWgGenlSocket() on first use. */
+  genl?: WgGenlSocket;
+  logger?: Logger;
+}
+
+const KIND = 'wireguard';
+
+export class KernelBackend implements WireGuardBackend {
+  readonly kind = 'kernel' as const;
+  private readonly prefix: string;
+  private readonly rtnl: Rtnl;
+  private readonly ownRtnl: boolean;
+  private genl: WgGenlSocket | undefined;
+  private readonly log: Logger;
+
+  constructor(opts: KernelBackendOptions) {
+    if (typeof opts.prefix !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(opts.prefix)) {
+      throw new TernError('TERN_E_KERNEL_ARG', `wireguard: kernel backend: got prefix ${JSON.stringify(opts.prefix)}; want 1-8 letters, digits, '-' or '_'`);
+    }
+    this.prefix = opts.prefix;
+    this.ownRtnl = opts.rtnl === undefined;
+    this.rtnl = opts.rtnl ?? new Rtnl();
+    this.genl = opts.genl;
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  close(): void {
+    this.genl?.close();
+    this.genl = undefined;
+    if (this.ownRtnl) this.rtnl.close();
+  }
+
+  private async socket(): Promise<WgGenlSocket> {
+    this.genl ??= await openWgGenlSocket();
+    return this.genl;
+  }
+
+  async create(ifname: string): Promise<void> {
+    checkIfname(ifname);
+    if (await this.rtnl.link(ifname)) {
+      throw new TernError('TERN_E_KERNEL_WG_BACKEND', `wireguard: create ${ifname}: an interface of that name already exists in this namespace`);
+    }
+    await this.rtnl.addLink(ifname, KIND);
+    this.log.info({ ifname }, 'wireguard: interface created (kernel)');
+  }
+
+  async exists(ifname: string): Promise<boolean> {
+    const link = await this.rtnl.link(checkIfname(ifname));
+    return link !== null && link.kind === KIND;
+  }
+
+  async list(): Promise<string[]> {
+    return (await this.rtnl.links()).filter((l) => l.kind === KIND && l.name.startsWith(this.prefix)).map((l) => l.name);
+  }
+
+  private async read(ifname: string): Promise<ReturnType<typeof decodeDevice>> {
+    const s = await this.socket();
+    let replies: Buffer[];
+    try {
+      replies = await s.getDevice(encodeGetDevice(checkIfname(ifname)));
+    } catch (err) {
+      throw kernelError(`get ${ifname}`, err, { component: 'wireguard', subject: ifname });
+    }
+    return decodeDevice(ifname, replies);
+  }
+
+  async get(ifname: string): Promise<DeviceState> {
+    return publicState(await this.read(ifname));
+  }
+
+  async configure(ifname: string, desired: DesiredDevice): Promise<ConfigureResult> {
+    const current = await this.read(ifname);
+    const change = planChange(ifname, current, desired);
+    if (isEmptyChange(change)) return summarize(change, current, 0);
+    const requests = encodeSetDevice(ifname, change);
+    const s = await this.socket();
+    for (const r of requests) {
+      try {
+        await s.setDevice(r);
+      } catch (err) {
+        throw kernelError(`set ${ifname}`, err, { component: 'wireguard', subject: ifname });
+      }
+    }
+    const result = summarize(change, current, requests.length);
+    this.log.info({ ifname, ...result }, 'wireguard: interface configured');
+    return result;
+  }
+
+  async destroy(ifname: string): Promise<void> {
+    const link = await this.rtnl.link(checkIfname(ifname));
+    if (!link) return;
+    if (link.kind !== KIND) {
+      throw new TernError('TERN_E_KERNEL_WG_BACKEND', `wireguard: destroy ${ifname}: got a link of kind ${link.kind ?? 'none'}; want kind ${KIND} (not removing someone else's interface)`);
+    }
+    await this.rtnl.deleteLink(ifname);
+    this.log.info({ ifname }, 'wireguard: interface destroyed (kernel)');
+  }
+}
