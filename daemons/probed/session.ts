@@ -1,0 +1,344 @@
+// The STAMP Session-Sender of one path: sends probe n with sequence number n
+// at a steady rate, matches replies by sequence number and tells the rest of
+// probed what happened to each probe, three times over:
+//
+//   answered(p)  a reply came: RTT, jitter, the reflector's counter; late is
+//                true when the probe had already been declared lost
+//   lost(p)      its loss timeout passed without a reply (fast: this is what
+//                the state machine counts)
+//   final(p)     its outcome will not change any more, with the direction of
+//                a loss (direction.ts); emitted strictly in sequence order,
+//                for history
+//
+// Timing. RTT = (T4 − T1) − (T3 − T2): T1 and T4 are read from the monotonic
+// clock here, T2 and T3 are the reflector's receive and send timestamps, whose
+// difference (its processing time) needs no clock synchronisation.
+//
+// The loss timeout adapts like TCP's RTO (RFC 6298: SRTT + 4 × RTTVAR),
+// clamped to [minLossTimeoutMs, maxLossTimeoutMs]: a few hundred ms on
+// ordinary paths so a dead path is seen quickly, longer on satellite paths so
+// their probes are not called lost while still on the way. A reply arriving
+// after the timeout but within lateWindowMs of sending counts back as
+// answered (as dpinger counts late replies); after that it is stale.
+//
+// A lost probe becomes final once its late window is over and the gap it
+// sits in is closed by a later answer (then its direction is known), or after
+// attributionHoldMs with no answer (direction unknown; a blackhole longer
+// than the hold keeps its early probes unknown).
+import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
+import { TernError } from '../lib/errors.js';
+import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor, type LossDirection } from './direction.js';
+import { JitterEstimator } from './metrics.js';
+import {
+  STAMP_PACKET_BYTES, TERN_ERROR_ESTIMATE, decodeReflectorPacket, encodeSenderPacket, msToNtp, timestampDiffMs,
+  timestampsEqual, type ErrorEstimate, type Timestamp,
+} from './stamp.js';
+import { checkNumber } from './validate.js';
+
+export interface AnsweredProbe {
+  /** Our probe number n (the wire carries n mod 2^32). */
+  seq: number;
+  /** Wall-clock ms when sent. */
+  sentAt: number;
+  /** Monotonic ms when sent. */
+  sentMono: number;
+  rttMs: number;
+  /** RFC 3550 J after this reply. */
+  jitterMs: number;
+  late: boolean;
+  reflectorSeq: number;
+  /** TTL the reflector saw on our probe; 0 when it could not tell. */
+  ttl: number;
+}
+
+export interface LostProbe {
+  seq: number;
+  sentAt: number;
+  sentMono: number;
+}
+
+export interface FinalProbe {
+  seq: number;
+  sentAt: number;
+  sentMono: number;
+  answered: boolean;
+  late: boolean;
+  rttMs?: number;
+  jitterMs?: number;
+  /** For lost probes. */
+  direction?: LossDirection;
+}
+
+export interface SessionListener {
+  answered?(p: AnsweredProbe): void;
+  lost?(p: LostProbe): void;
+  final?(p: FinalProbe): void;
+}
+
+export interface SessionOptions {
+  /** Probes per second (config probes.pathRatePerSec). */
+  ratePerSec: number;
+  /** Transmit one probe. A throw is counted as a send error; the probe then simply goes unanswered. */
+  send: (bytes: Uint8Array) => void;
+  listener?: SessionListener;
+  clock?: Clock;
+  /** Probe size; the reflector answers with the same size. Default 44. */
+  packetBytes?: number;
+  /** Loss timeout bounds and the value used before the first reply (defaults 250, 2000, 1000 ms). */
+  minLossTimeoutMs?: number;
+  maxLossTimeoutMs?: number;
+  initialLossTimeoutMs?: number;
+  /** Replies up to this long after sending count back as answered (default 5000 ms). */
+  lateWindowMs?: number;
+  /** How long a lost probe waits for an answer that tells its direction (default 30000 ms). */
+  attributionHoldMs?: number;
+  errorEstimate?: ErrorEstimate;
+}
+
+/** What receive() did with a datagram. */
+export type ReceiveOutcome = 'answered' | 'late' | 'duplicate' | 'malformed' | 'stale' | 'foreign';
+
+export interface SessionCounters {
+  sent: number;
+  sendErrors: number;
+  answered: number;
+  late: number;
+  timeouts: number;
+  duplicates: number;
+  malformed: number;
+  /** Replies for probes we no longer wait for (past the late window) or never sent. */
+  stale: number;
+  /** Replies whose echoed timestamp is not the one we sent with that sequence number. */
+  foreign: number;
+  /** Replies whose reflector processing time was negative or longer than the round trip (clamped). */
+  badProcessingTime: number;
+}
+
+interface ProbeRecord {
+  n: number;
+  wire: number;
+  sentMono: number;
+  sentAt: number;
+  t1: Timestamp;
+  state: 'pending' | 'answered' | 'lost';
+  late: boolean;
+  rttMs: number;
+  jitterMs: number;
+  r: number;
+  timer: TimerHandle | undefined;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+export class Session {
+  private readonly clock: Clock;
+  private readonly send: (bytes: Uint8Array) => void;
+  private readonly listener: SessionListener;
+  private readonly intervalMs: number;
+  private readonly packetBytes: number;
+  private readonly minTimeout: number;
+  private readonly maxTimeout: number;
+  private readonly initialTimeout: number;
+  private readonly lateWindowMs: number;
+  private readonly holdMs: number;
+  private readonly errorEstimate: ErrorEstimate;
+  private readonly jitter = new JitterEstimator();
+  private readonly queue: ProbeRecord[] = [];
+  /** Answered probes already final, kept until their late window ends so duplicates are told from stale replies. */
+  private readonly retired: ProbeRecord[] = [];
+  private readonly byWire = new Map<number, ProbeRecord>();
+  private anchor: GapAnchor = { ...VIRTUAL_ANCHOR };
+  private nextN = 0;
+  private lastDeadline = -Infinity;
+  private srtt: number | undefined;
+  private rttvar = 0;
+  private ticker: TimerHandle | undefined;
+  private readonly stats: SessionCounters = {
+    sent: 0, sendErrors: 0, answered: 0, late: 0, timeouts: 0, duplicates: 0, malformed: 0, stale: 0, foreign: 0, badProcessingTime: 0,
+  };
+
+  constructor(opts: SessionOptions) {
+    const w = 'session: new';
+    const rate = checkNumber(w, 'ratePerSec', opts.ratePerSec, { above: 0, max: 1000 });
+    this.intervalMs = 1000 / rate;
+    if (typeof opts.send !== 'function') throw new TernError('TERN_E_PROBE_ARG', `${w}: send is ${typeof opts.send}; want a function`);
+    this.send = opts.send;
+    this.listener = opts.listener ?? {};
+    this.clock = opts.clock ?? systemClock;
+    this.packetBytes = checkNumber(w, 'packetBytes', opts.packetBytes ?? STAMP_PACKET_BYTES, { integer: true, min: STAMP_PACKET_BYTES, max: 9216 });
+    this.minTimeout = checkNumber(w, 'minLossTimeoutMs', opts.minLossTimeoutMs ?? 250, { above: 0 });
+    this.maxTimeout = checkNumber(w, 'maxLossTimeoutMs', opts.maxLossTimeoutMs ?? 2000, { min: this.minTimeout });
+    this.initialTimeout = checkNumber(w, 'initialLossTimeoutMs', opts.initialLossTimeoutMs ?? Math.min(1000, this.maxTimeout),
+      { min: this.minTimeout, max: this.maxTimeout });
+    this.lateWindowMs = checkNumber(w, 'lateWindowMs', opts.lateWindowMs ?? Math.max(5000, this.maxTimeout), { min: this.maxTimeout });
+    this.holdMs = checkNumber(w, 'attributionHoldMs', opts.attributionHoldMs ?? Math.max(30_000, this.lateWindowMs), { min: this.lateWindowMs });
+    this.errorEstimate = opts.errorEstimate ?? TERN_ERROR_ESTIMATE;
+  }
+
+  /** Start probing: one probe now, then one every 1/rate s. */
+  start(): void {
+    if (this.ticker) return;
+    this.ticker = this.clock.setInterval(() => this.probe(), this.intervalMs);
+    this.probe();
+  }
+
+  /**
+   * Stop probing. Probes still in flight are dropped (never reported); the
+   * decided ones are made final now, lost ones with whatever direction the
+   * answers so far tell.
+   */
+  stop(): void {
+    if (this.ticker) this.clock.clearInterval(this.ticker);
+    this.ticker = undefined;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const p = this.queue[i]!;
+      this.clock.clearTimeout(p.timer);
+      if (p.state === 'pending') {
+        this.forget(p);
+        this.queue.splice(i, 1);
+      }
+    }
+    this.release(true);
+    this.retired.length = 0;
+    this.byWire.clear();
+  }
+
+  get running(): boolean { return this.ticker !== undefined; }
+
+  counters(): SessionCounters { return { ...this.stats }; }
+
+  /** The loss timeout the next probe gets, ms. */
+  lossTimeoutMs(): number {
+    const t = this.srtt === undefined ? this.initialTimeout : this.srtt + 4 * this.rttvar;
+    return Math.min(this.maxTimeout, Math.max(this.minTimeout, t));
+  }
+
+  /** Send one probe now (the ticker calls this; tests may too). */
+  probe(): void {
+    const now = this.clock.monotonic();
+    const sentAt = this.clock.now();
+    const n = this.nextN++;
+    const wire = n % TWO32;
+    const t1 = msToNtp(sentAt);
+    const bytes = encodeSenderPacket({ seq: wire, timestamp: t1, errorEstimate: this.errorEstimate }, this.packetBytes);
+    // Deadlines never go backwards, so probes time out in sequence order
+    // even when the adaptive timeout shrinks.
+    const deadline = Math.max(now + this.lossTimeoutMs(), this.lastDeadline);
+    this.lastDeadline = deadline;
+    const rec: ProbeRecord = { n, wire, sentMono: now, sentAt, t1, state: 'pending', late: false, rttMs: 0, jitterMs: 0, r: 0, timer: undefined };
+    this.queue.push(rec);
+    this.byWire.set(wire, rec);
+    rec.timer = this.clock.setTimeout(() => this.timeout(rec), deadline - now);
+    this.stats.sent++;
+    try {
+      this.send(bytes);
+    } catch {
+      this.stats.sendErrors++;
+    }
+    this.release(false);
+  }
+
+  /** Take one datagram from the socket; rxMono is when it arrived (monotonic ms). */
+  receive(bytes: Uint8Array, rxMono: number = this.clock.monotonic()): ReceiveOutcome {
+    const d = decodeReflectorPacket(bytes);
+    if (!d.ok) { this.stats.malformed++; return 'malformed'; }
+    const pkt = d.packet;
+    const rec = this.byWire.get(pkt.senderSeq);
+    if (!rec || rxMono - rec.sentMono > this.lateWindowMs) { this.stats.stale++; return 'stale'; }
+    if (!timestampsEqual(pkt.senderTimestamp, rec.t1)) { this.stats.foreign++; return 'foreign'; }
+    if (rec.state === 'answered') { this.stats.duplicates++; return 'duplicate'; }
+    const raw = rxMono - rec.sentMono;
+    let processing = timestampDiffMs(pkt.timestamp, pkt.receiveTimestamp, pkt.errorEstimate.ptp);
+    if (!(processing >= 0 && processing <= raw)) {
+      // A reflector clock step between T2 and T3, or nonsense: trust our own clock.
+      this.stats.badProcessingTime++;
+      processing = Math.min(Math.max(processing, 0), Math.max(raw, 0));
+    }
+    const rtt = Math.max(0, raw - processing);
+    const late = rec.state === 'lost';
+    this.clock.clearTimeout(rec.timer);
+    rec.timer = undefined;
+    rec.state = 'answered';
+    rec.late = late;
+    rec.rttMs = rtt;
+    rec.r = pkt.seq;
+    rec.jitterMs = this.jitter.add(rtt);
+    this.updateRto(rtt);
+    this.stats.answered++;
+    if (late) this.stats.late++;
+    this.listener.answered?.({
+      seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono, rttMs: rtt, jitterMs: rec.jitterMs, late, reflectorSeq: pkt.seq, ttl: pkt.senderTtl,
+    });
+    this.release(false);
+    return late ? 'late' : 'answered';
+  }
+
+  private timeout(rec: ProbeRecord): void {
+    rec.timer = undefined;
+    if (rec.state !== 'pending') return;
+    rec.state = 'lost';
+    this.stats.timeouts++;
+    this.listener.lost?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
+    this.release(false);
+  }
+
+  /** RFC 6298 §2 smoothing (alpha 1/8, beta 1/4). */
+  private updateRto(r: number): void {
+    if (this.srtt === undefined) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+  }
+
+  /**
+   * Emit final() for every probe at the head of the queue whose outcome can
+   * no longer change. force (on stop) treats every late window and hold as
+   * over.
+   */
+  private release(force: boolean): void {
+    const now = force ? Infinity : this.clock.monotonic();
+    while (this.retired.length && now >= this.retired[0]!.sentMono + this.lateWindowMs) this.forget(this.retired.shift()!);
+    while (this.queue.length) {
+      const head = this.queue[0]!;
+      if (head.state === 'answered') {
+        this.finish(head, undefined);
+        this.anchor = { n: head.n, r: head.r };
+        this.queue.shift();
+        continue;
+      }
+      if (head.state === 'pending' || now < head.sentMono + this.lateWindowMs) return;
+      const j = this.queue.findIndex((p) => p.state === 'answered');
+      if (j > 0) {
+        // The gap between the anchor and queue[j] is closed once its last
+        // probe is past its late window: nothing in it can be answered now.
+        const last = this.queue[j - 1]!;
+        if (last.state === 'pending' || now < last.sentMono + this.lateWindowMs) return;
+        const b = this.queue[j]!;
+        const split = splitGap(this.anchor, { n: b.n, r: b.r });
+        for (const p of this.queue.splice(0, j)) this.finish(p, gapLabel(this.anchor, p.n, split));
+        continue;
+      }
+      if (now < head.sentMono + this.holdMs) return;
+      this.finish(head, 'unknown');
+      this.queue.shift();
+    }
+  }
+
+  private finish(p: ProbeRecord, direction: LossDirection | undefined): void {
+    const answered = p.state === 'answered';
+    if (answered) this.retired.push(p);
+    else this.forget(p);
+    this.listener.final?.(answered
+      ? { seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono, answered, late: p.late, rttMs: p.rttMs, jitterMs: p.jitterMs }
+      : { seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono, answered, late: false, direction: direction ?? 'unknown' });
+  }
+
+  private forget(p: ProbeRecord): void {
+    this.clock.clearTimeout(p.timer);
+    p.timer = undefined;
+    if (this.byWire.get(p.wire) === p) this.byWire.delete(p.wire);
+  }
+}
