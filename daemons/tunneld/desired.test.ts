@@ -43,7 +43,7 @@ const base = { config, privateKey, presharedKeys: new Map(), userPresharedKeys: 
 
 t.test('one interface per path plus remote access, with the right peers', async (t) => {
   const d = desiredState({ ...base, upPaths: new Set() });
-  t.same(d.interfaces.map((i) => i.ifname), ['tn2-00', 'tn3-00', 'tn3-01', 'tnra']);
+  t.same(d.interfaces.map((i) => i.ifname), ['tn1-2-00', 'tn1-3-00', 'tn1-3-01', 'tnra1-0']);
   const home = d.interfaces[0]!;
   t.equal(home.device.listenPort, 51820 + 32, `got listen port ${home.device.listenPort}; want 51852`);
   t.equal(home.device.peers[0]!.endpoint, `198.18.3.2:${51820 + 16 + 0}`);
@@ -51,11 +51,11 @@ t.test('one interface per path plus remote access, with the right peers', async 
   t.equal(home.device.peers[0]!.persistentKeepalive, 25);
   t.same(home.addresses, ['100.64.0.1/32', 'fe80::1:0/64']);
   // cloud.lab is resolved; 'backup' is behind NAT: its endpoint is learnt, not set.
-  const cloudInet = d.interfaces.find((i) => i.ifname === 'tn3-01')!;
+  const cloudInet = d.interfaces.find((i) => i.ifname === 'tn1-3-01')!;
   t.match(cloudInet.device.peers[0]!.endpoint, /^198\.18\.4\.2:/);
-  const cloudBackup = d.interfaces.find((i) => i.ifname === 'tn3-00')!;
+  const cloudBackup = d.interfaces.find((i) => i.ifname === 'tn1-3-00')!;
   t.equal(cloudBackup.device.peers[0]!.endpoint, undefined, 'a NATed WAN gets no endpoint from us');
-  const ra = d.interfaces.find((i) => i.ifname === 'tnra')!;
+  const ra = d.interfaces.find((i) => i.ifname === 'tnra1-0')!;
   t.same(ra.device.peers.map((p) => p.allowedIps), [['100.65.1.10/32']], 'revoked users are not peers');
   t.equal(ra.device.listenPort, 51819);
   t.same(d.rules, [{ priority: 10100, fwmark: 0x10000 + 1000, table: 1000, family: 4 }]);
@@ -65,17 +65,17 @@ t.test('one interface per path plus remote access, with the right peers', async 
 t.test('the main table sends each site through its first path that is up', async (t) => {
   const none = desiredState({ ...base, upPaths: new Set() });
   const mainCloud = (d: typeof none) => d.routes.filter((r) => r.table === 254 && r.dst === '10.3.0.0/24');
-  t.same(mainCloud(none).map((r) => r.dev), ['tn3-00'], 'none up: the first path');
+  t.same(mainCloud(none).map((r) => r.dev), ['tn1-3-00'], 'none up: the first path');
   t.ok(mainCloud(none).every((r) => r.metric === mainRouteMetric));
   const some = desiredState({ ...base, upPaths: new Set(['isp-a/cloud/inet']) });
-  t.same(mainCloud(some).map((r) => r.dev), ['tn3-01'], 'the first that is up');
+  t.same(mainCloud(some).map((r) => r.dev), ['tn1-3-01'], 'the first that is up');
   t.same([...activePaths(some.plan.paths, new Set(['isp-a/cloud/backup', 'isp-a/cloud/inet']))], [['home', 'isp-a/home/inet'], ['cloud', 'isp-a/cloud/backup']]);
   // Every path has its own table with the remote prefixes.
   for (const p of some.plan.paths) {
     const own = some.routes.filter((r) => r.table === p.table).map((r) => r.dst);
     t.same(own, p.remotePrefixes, `${p.name}: table ${p.table}`);
   }
-  t.ok(some.routes.some((r) => r.table === 254 && r.dst === '100.65.1.10/32' && r.dev === 'tnra'));
+  t.ok(some.routes.some((r) => r.table === 254 && r.dst === '100.65.1.10/32' && r.dev === 'tnra1-0'));
 });
 
 t.test('remote-access client config is a standard wg-quick file', async (t) => {

@@ -111,9 +111,10 @@ export function desiredState(inp: DesiredInputs): DesiredState {
   }
 
   const users = cfg.remoteUsers.filter((u) => !u.revoked);
+  const raIfname = remoteAccessIfname(plan);
   if (cfg.remoteUsers.length > 0) {
     interfaces.push({
-      ifname: remoteAccessIfname,
+      ifname: raIfname,
       mtu: o.mtu,
       addresses: [overlayHost],
       device: {
@@ -126,7 +127,7 @@ export function desiredState(inp: DesiredInputs): DesiredState {
         })),
       },
     });
-    for (const u of users) routes.push({ dst: canonicalHost(u.address), table: 254, dev: remoteAccessIfname, metric: mainRouteMetric });
+    for (const u of users) routes.push({ dst: canonicalHost(u.address), table: 254, dev: raIfname, metric: mainRouteMetric });
   }
   return { plan, interfaces, routes, rules, active };
 }

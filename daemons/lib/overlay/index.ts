@@ -19,8 +19,14 @@ export const wanMarkBase = 0x10000;
 export const rulePriority = { wanMark: 10100, pathMark: 10200 } as const;
 /** Every Tern WireGuard interface starts with this. */
 export const ifnamePrefix = 'tn';
-/** The remote-access interface. */
-export const remoteAccessIfname = 'tnra';
+/**
+ * The remote-access interface of a box: tnra<site>-<its lowest WAN slot>, so
+ * the two boxes of a PAIR never share a name.
+ */
+export function remoteAccessIfname(plan: Pick<OverlayPlan, 'siteNumber' | 'wans'>): string {
+  const slot = plan.wans.length ? Math.min(...plan.wans.map((w) => w.slot)) : 0;
+  return `${ifnamePrefix}ra${plan.siteNumber}-${slot}`;
+}
 
 /** One overlay path: a WireGuard tunnel from one local WAN to one remote WAN. */
 export interface PathPlan {
@@ -34,7 +40,12 @@ export interface PathPlan {
   localSlot: number;
   remoteWan: string;
   remoteSlot: number;
-  /** WireGuard interface, e.g. tn3-01. */
+  /**
+   * WireGuard interface tn<own site>-<remote site>-<own slot><remote slot>,
+   * e.g. tn1-3-01: unique across the whole overlay, so it names both ends,
+   * and wireguard-go's machine-wide socket directory never sees a clash in
+   * the lab, where every box shares one kernel.
+   */
   ifname: string;
   /** UDP port this end listens on. */
   listenPort: number;
@@ -167,7 +178,7 @@ export function overlayPlan(cfg: TernConfig): OverlayPlan {
           localSlot: wan.slot,
           remoteWan: rw.name,
           remoteSlot,
-          ifname: `${ifnamePrefix}${number}-${wan.slot}${remoteSlot}`,
+          ifname: `${ifnamePrefix}${ownNumber}-${number}-${wan.slot}${remoteSlot}`,
           listenPort: tunnelPort(o.listenPort, number, wan.slot, remoteSlot),
           endpointHost: ep.host,
           endpointPort: tunnelPort(ep.port, ownNumber, remoteSlot, wan.slot),

@@ -76,6 +76,8 @@ t.test('every box agrees with every other on each tunnel: ports, slots and link 
   t.equal(all.filter((x) => x.site === 'office').length, 6);
   t.equal(all.filter((x) => x.site === 'home').length, 4);
   t.equal(all.filter((x) => x.site === 'cloud').length, 6);
+  const everywhere = all.map((a) => a.p.ifname);
+  t.equal(new Set(everywhere).size, everywhere.length, `interface names unique across every box: ${everywhere.join(' ')}`);
   for (const a of all) {
     const mirror = all.filter((b) => b.site === a.p.site && b.p.site === a.site && b.p.localWan === a.p.remoteWan && b.p.remoteWan === a.p.localWan);
     t.equal(mirror.length, 1, `${a.box} ${a.p.name}: got ${mirror.length} mirror paths; want 1`);
