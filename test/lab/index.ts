@@ -1,0 +1,19 @@
+// Package lab is the network lab: appliances, ISPs, hosts and remote users as network namespaces, with impairable links.
+export {
+  Lab, resolveRunDir, repoRoot, defaultLabRoot, registryDir, defaultPrefixPattern,
+  type LabOptions, type LabState, type LabProcess, type LabProcessRecord, type ExitInfo,
+} from './lab.js';
+export {
+  defaultTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
+  type Topology, type LabNode, type LabLink, type LinkEnd, type LabRoute, type LabSite, type LabRemoteUser,
+  type NodeRole, type LinkUse, type ApplianceWan,
+} from './topology.js';
+export {
+  LinkImpairment, relayBinary, relayBuildCommand,
+  type Direction, type ImpairRecord, type ImpairStats, type LinkSnapshot,
+} from './impair.js';
+export { startDaemons, discoverDaemons, type StartedDaemons, type StartDaemonsOptions } from './daemons.js';
+export { renderApplianceConfig, labKeys, generateKeyPair, type LabKeys, type KeyPair } from './config.js';
+export { ping, pingOne, iperf, parseFpingC, type PingResult, type PingOptions, type IperfResult, type IperfOptions } from './measure.js';
+export { reachabilityPlan, runReachability, formatReachability, type ReachProbe, type ReachResult } from './checks.js';
+export { run, mustRun, type CommandResult, type RunOptions } from './command.js';

@@ -1,0 +1,90 @@
+// Unit tests of the topology description: the default network's address
+// plan and names, and the validation errors (no root needed).
+import t from 'tap';
+import { isTernError } from '../../daemons/lib/errors.js';
+import {
+  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, prefixContains, validateTopology, type Topology,
+} from './topology.js';
+
+t.test('the default topology validates and follows the address plan', async (t) => {
+  const topo = defaultTopology();
+  t.doesNotThrow(() => validateTopology(topo), 'default topology validates');
+
+  for (const link of topo.links) {
+    for (const end of [link.a, link.b]) {
+      t.ok(end.ifname.length <= 15, `got ifname ${end.node}:${end.ifname} of ${end.ifname.length} chars; want at most 15`);
+      if (link.use !== 'lan' && end.address) {
+        t.ok(prefixContains('198.18.0.0/15', hostOf(end.address)), `got ${end.node}:${end.ifname} ${end.address}; want inside 198.18.0.0/15`);
+      }
+    }
+  }
+
+  const lan = (n: string) => hostOf(applianceLan(topo, n)?.address ?? '');
+  const table: Array<[string, string, string]> = [
+    ['office1 LAN', lan('office1'), '10.1.0.2'],
+    ['office2 LAN', lan('office2'), '10.1.0.3'],
+    ['home1 LAN', lan('home1'), '10.2.0.1'],
+    ['cloud1 LAN', lan('cloud1'), '10.3.0.1'],
+    ['office VIP', topo.sites.find((s) => s.name === 'office')?.vip ?? '', '10.1.0.1/24'],
+  ];
+  for (const [what, got, want] of table) t.equal(got, want, `${what}: got ${got}; want ${want}`);
+
+  const hostAddr = (n: string) => hostOf(endsOf(topo, n)[0]?.end.address ?? '');
+  t.equal(hostAddr('officehost'), '10.1.0.10', `got officehost ${hostAddr('officehost')}; want 10.1.0.10`);
+  t.ok(prefixContains('10.2.0.0/24', hostAddr('homehost')), 'homehost is in 10.2.0.0/24');
+  t.ok(prefixContains('10.3.0.0/24', hostAddr('cloudsrv')), 'cloudsrv is in 10.3.0.0/24');
+
+  for (const a of topo.nodes.filter((n) => n.role === 'appliance')) {
+    const wans = applianceWans(topo, a.name);
+    t.equal(wans.length, 1, `got ${wans.length} WANs on ${a.name}; want 1`);
+    const def = topo.routes.find((r) => r.node === a.name && r.to === 'default');
+    t.equal(def?.via, wans[0]?.gateway, `got default route of ${a.name} via ${def?.via}; want its ISP gateway ${wans[0]?.gateway}`);
+  }
+  const rwEnds = endsOf(topo, 'rw');
+  t.equal(rwEnds.length, 1, 'the roadwarrior has one link');
+  t.equal(rwEnds[0]?.link.use, 'wan', 'the roadwarrior link is a WAN link');
+  t.equal(topo.routes.find((r) => r.node === 'officehost')?.via, '10.1.0.2', 'officehost routes via office1 until the VIP exists');
+
+  // The office LAN is one switch with office1, office2 and officehost on it.
+  const ports = endsOf(topo, 'officelan').map((e) => e.peer.node).sort();
+  t.same(ports, ['office1', 'office2', 'officehost'], `got officelan ports ${ports}; want office1, office2, officehost`);
+
+  // Internet routers know only the public range: no route to a LAN prefix.
+  for (const r of topo.routes.filter((x) => ['core', 'ispa', 'ispb', 'ispc'].includes(x.node))) {
+    t.ok(r.to !== 'default' && prefixContains('198.18.0.0/15', r.to.split('/')[0]!), `got internet route ${r.node} ${r.to}; want inside 198.18.0.0/15`);
+  }
+});
+
+t.test('validation names the problem', async (t) => {
+  type Mutate = (topo: Topology) => void;
+  const cases: Array<[string, Mutate, RegExp]> = [
+    ['duplicate node', (x) => { x.nodes.push({ ...x.nodes[0]! }); }, /duplicate name/],
+    ['bad node name', (x) => { x.nodes[0]!.name = 'Core_1'; }, /name must match/],
+    ['unknown node in link', (x) => { x.links[0]!.a.node = 'nowhere'; }, /unknown node "nowhere"/],
+    ['long ifname', (x) => { x.links[0]!.a.ifname = 'averyveryverylongname'; }, /at most 15/],
+    ['reserved ifname', (x) => { x.links[0]!.a.ifname = 'br0'; }, /reserved/],
+    ['relay ifname', (x) => { x.links[0]!.a.ifname = 'dly3'; }, /reserved/],
+    ['bad address', (x) => { x.links[0]!.a.address = '198.18.0.300/30'; }, /not an IPv4 address/],
+    ['network address', (x) => { x.links[0]!.a.address = '198.18.0.0/30'; }, /network or broadcast/],
+    ['ends in different prefixes', (x) => { x.links[0]!.a.address = '198.18.0.6/30'; }, /different prefixes/],
+    ['duplicate address', (x) => { x.links[4]!.a.address = '198.18.1.2/30'; }, /already used/],
+    ['address on a switch port', (x) => { x.links.find((l) => l.b.node === 'officelan')!.b.address = '10.1.0.99/24'; }, /switch port carries no address/],
+    ['route via off-link', (x) => { x.routes[0]!.via = '203.0.113.1'; }, /none of the node's connected prefixes/],
+    ['route to bad prefix', (x) => { x.routes[0]!.to = '198.18.1.1/24'; }, /host bits set/],
+    ['vip outside LAN', (x) => { x.sites[0]!.vip = '10.9.0.1/24'; }, /outside 10\.1\.0\.0\/24/],
+    ['site with unknown appliance', (x) => { x.sites[1]!.appliances = ['homehost']; }, /not an appliance node/],
+    ['remote user not /32', (x) => { x.remoteUsers[0]!.address = '100.64.0.100/24'; }, /want a \/32/],
+  ];
+  for (const [name, mutate, want] of cases) {
+    const topo = defaultTopology();
+    mutate(topo);
+    let err: unknown;
+    try {
+      validateTopology(topo);
+    } catch (e) {
+      err = e;
+    }
+    t.ok(isTernError(err, 'TERN_E_LAB_TOPOLOGY'), `${name}: got ${String(err)}; want TERN_E_LAB_TOPOLOGY`);
+    t.match(String((err as Error | undefined)?.message), want, `${name}: got message ${String((err as Error | undefined)?.message)}; want ${want}`);
+  }
+});
