@@ -30,6 +30,17 @@ interface Prepared { inputs: Omit<DesiredInputs, 'upPaths'>; problems: Problem[]
 
 const isIp = (h: string): boolean => /^[0-9.]+$/.test(h) || h.includes(':');
 
+/** How long a name lookup may take before the endpoint counts as unresolved. */
+const resolveTimeoutMs = 3000;
+
+/** dns.lookup bounded in time: a reload must answer, whatever the resolver does. */
+function lookup(host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${resolveTimeoutMs} ms`)), resolveTimeoutMs);
+    dns.lookup(host).then((r) => { clearTimeout(timer); resolve(r.address); }, (err: unknown) => { clearTimeout(timer); reject(err); });
+  });
+}
+
 /**
  * Everything the desired state needs from outside the config: keys, resolved
  * endpoint names, and a check that every WAN interface exists.
@@ -45,7 +56,7 @@ async function prepare(cfg: TernConfig, ctx: DaemonContext, rtnl: Rtnl, privateK
       const host = w.endpoint.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
       if (isIp(host) || resolved.has(host)) continue;
       try {
-        resolved.set(host, (await dns.lookup(host)).address);
+        resolved.set(host, await lookup(host));
       } catch (err) {
         problems.push({ key: `overlay.sites[${i}].wans[${j}].endpoint`, message: `host '${host}' does not resolve: ${errorMessage(err)} (TERN_E_TUNNEL_ENDPOINT)` });
       }

@@ -82,7 +82,7 @@ export function renderApplianceConfig(topo: Topology, node: string, keys: LabKey
     id: s.name,
     publicKey: keys.sites.get(s.name)!.publicKey,
     overlayAddress: hostOf(s.overlayAddress),
-    lanPrefixes: [s.lanPrefix],
+    lanPrefixes: [s.lanPrefix, ...(s.remoteUserPrefix ? [s.remoteUserPrefix] : [])],
     wans: s.appliances.flatMap((a) => applianceWans(topo, a)).map((w) => ({
       name: w.name,
       endpoint: `${hostOf(w.address)}:${labListenPort}`,

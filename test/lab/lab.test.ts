@@ -145,6 +145,8 @@ t.test('teardown leaves nothing behind', async (t) => {
 
   const left = netnsList().filter((ns) => ns.startsWith(`${lab.prefix}-`));
   t.same(left, [], `got namespaces ${left}; want none with prefix ${lab.prefix}`);
+  const etc = fs.existsSync('/etc/netns') ? fs.readdirSync('/etc/netns').filter((d) => d.startsWith(`${lab.prefix}-`)) : [];
+  t.same(etc, [], `got /etc/netns entries ${etc}; want none with prefix ${lab.prefix}`);
   for (const pid of [...recorded, relay.pid]) t.equal(procStartTime(pid), undefined, `pid ${pid} the lab started is gone`);
   t.same(labLinksInRoot(), [], 'no link created in the root namespace');
   // Daemons' own children (wireguard-go daemonizes) carry the appliance

@@ -496,6 +496,7 @@ export class Lab implements ImpairHost {
   private removeNamespacesSync(): void {
     const existing = new Set(listNetns());
     for (const ns of Object.values(this.state.namespaces)) {
+      fs.rmSync(path.join('/etc/netns', ns), { recursive: true, force: true });
       if (!existing.has(ns)) continue;
       const r = runSync(['ip', 'netns', 'del', ns]);
       if (r.code !== 0 && listNetns().includes(ns)) {
@@ -534,6 +535,16 @@ export class Lab implements ImpairHost {
     const nsOf = (node: string) => this.ns(node);
 
     await mustRun(['ip', '-batch', '-'], { input: topo.nodes.map((n) => `netns add ${nsOf(n.name)}`).join('\n') });
+
+    // `ip netns exec` binds /etc/netns/<ns>/* over /etc: each node gets a
+    // resolver that answers nothing at once (loopback, no server), so a name
+    // lookup in the lab fails fast instead of waiting for, or reaching, a
+    // resolver outside.
+    for (const n of topo.nodes) {
+      const dir = path.join('/etc/netns', nsOf(n.name));
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'resolv.conf'), '# Tern lab: no resolver in the lab network\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
+    }
 
     // Both ends created directly in their namespaces: nothing ever appears
     // in the root namespace, so names never collide with the host's.

@@ -73,7 +73,7 @@ t.test('validation names the problem', async (t) => {
     ['route to bad prefix', (x) => { x.routes[0]!.to = '198.18.1.1/24'; }, /host bits set/],
     ['vip outside LAN', (x) => { x.sites[0]!.vip = '10.9.0.1/24'; }, /outside 10\.1\.0\.0\/24/],
     ['site with unknown appliance', (x) => { x.sites[1]!.appliances = ['homehost']; }, /not an appliance node/],
-    ['remote user not /32', (x) => { x.remoteUsers[0]!.address = '100.64.0.100/24'; }, /want a \/32/],
+    ['remote user not /32', (x) => { x.remoteUsers[0]!.address = '100.65.1.100/24'; }, /want a \/32/],
   ];
   for (const [name, mutate, want] of cases) {
     const topo = defaultTopology();

@@ -66,6 +66,11 @@ export interface LabSite {
   vip?: string;
   /** The site's overlay address with the overlay prefix length. */
   overlayAddress: string;
+  /**
+   * Where the site's remote users get their addresses. Other sites route it
+   * to this site like a LAN prefix, so users reach every site's LAN.
+   */
+  remoteUserPrefix?: string;
 }
 
 /** A remote-access user, whose client runs on a host node. */
@@ -319,6 +324,8 @@ export function validateTopology(topo: Topology): void {
     if (!siteNames.has(u.site)) throw bad(`${where}: unknown site ${u.site}`);
     const c = checkHostAddress(where, u.address);
     if (c.len !== 32) throw bad(`${where}: address ${u.address}; want a /32`);
+    const pool = topo.sites.find((s) => s.name === u.site)?.remoteUserPrefix;
+    if (pool && !prefixContains(pool, hostOf(u.address))) throw bad(`${where}: address ${u.address} is outside its site's remoteUserPrefix ${pool}`);
   }
 }
 
@@ -402,12 +409,12 @@ export function defaultTopology(): Topology {
     { node: 'cloudsrv', to: 'default', via: '10.3.0.1' },
   ];
   const sites: LabSite[] = [
-    { name: 'office', appliances: ['office1', 'office2'], hosts: ['officehost'], lanPrefix: '10.1.0.0/24', vip: '10.1.0.1/24', overlayAddress: '100.64.0.1/24' },
+    { name: 'office', appliances: ['office1', 'office2'], hosts: ['officehost'], lanPrefix: '10.1.0.0/24', vip: '10.1.0.1/24', overlayAddress: '100.64.0.1/24', remoteUserPrefix: '100.65.1.0/24' },
     { name: 'home', appliances: ['home1'], hosts: ['homehost'], lanPrefix: '10.2.0.0/24', overlayAddress: '100.64.0.2/24' },
     { name: 'cloud', appliances: ['cloud1'], hosts: ['cloudsrv'], lanPrefix: '10.3.0.0/24', overlayAddress: '100.64.0.3/24' },
   ];
   const remoteUsers: LabRemoteUser[] = [
-    { name: 'rw', node: 'rw', site: 'office', address: '100.64.0.100/32' },
+    { name: 'rw', node: 'rw', site: 'office', address: '100.65.1.100/32' },
   ];
   return { name: 'default', nodes, links, routes, sites, remoteUsers };
 }
