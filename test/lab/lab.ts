@@ -309,12 +309,29 @@ export class Lab implements ImpairHost {
 
   /** Run argv inside node and wait for it; never throws for a non-zero exit. */
   exec(node: string, argv: string[], opts: RunOptions = {}): Promise<CommandResult> {
-    return run(inNetns(this.ns(node), argv), opts);
+    return run(inNetns(this.ns(node), this.withOwnRun(node, argv)), opts);
   }
 
   /** exec that throws TERN_E_LAB_COMMAND unless argv exits 0; returns stdout. */
   mustExec(node: string, argv: string[], opts: RunOptions = {}): Promise<string> {
-    return mustRun(inNetns(this.ns(node), argv), opts);
+    return mustRun(inNetns(this.ns(node), this.withOwnRun(node, argv)), opts);
+  }
+
+  /**
+   * wireguard-go keeps its UAPI sockets in /run/wireguard, one directory for
+   * the whole machine, while every lab box shares this kernel. Each
+   * appliance and host therefore runs in a mount namespace of its own with
+   * <runDir>/nodes/<node>/wireguard bound over /run/wireguard, as a real box
+   * has its own /run: two labs, or two boxes, can use the same interface
+   * names, and a restarted daemon finds its sockets again.
+   */
+  private withOwnRun(node: string, argv: readonly string[]): string[] {
+    const role = findNode(this.topology, node)?.role;
+    if (role !== 'appliance' && role !== 'host') return [...argv];
+    const dir = path.join(this.runDir, 'nodes', node, 'wireguard');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync('/run/wireguard', { recursive: true, mode: 0o755 });
+    return ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /run/wireguard && exec "$@"', dir, ...argv];
   }
 
   /**
@@ -334,7 +351,7 @@ export class Lab implements ImpairHost {
     const fd = fs.openSync(log, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      child = spawn('ip', ['netns', 'exec', ns, ...this.withOwnRun(node, argv)], {
         env: { ...process.env, ...opts.env },
         stdio: ['ignore', fd, fd],
         detached: true,
