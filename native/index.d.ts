@@ -26,3 +26,139 @@ export declare function sdNotify(state: string): boolean;
  * and Node keeps running.
  */
 export declare function debugPanic(message: string): never;
+
+// The path selector (src/select.rs; the rules are in
+// daemons/steerd/SELECTION.md, and daemons/steerd/native.ts wraps these
+// functions in a class). Records are little-endian and laid out as in
+// daemons/steerd/wire.ts: a flow record is 48 bytes, a decision 8, a move 48.
+// Invalid input throws TERN_E_NATIVE_ARG naming the key or record at fault
+// and changes nothing.
+
+/** A selector's handle: an opaque external, freed by the garbage collector. */
+declare const selectorBrand: unique symbol;
+interface Selector { readonly [selectorBrand]: true }
+
+/** The path for one packet; pathId 0 means no path (there are none). */
+interface SelectorDecision { pathId: number; class: string; moved: boolean }
+
+/** A decision on a raw packet; parseError names why it could not be read (then: the default class, no flow state). */
+interface SelectorPacketDecision extends SelectorDecision {
+  parseError: 'truncated' | 'badVersion' | 'badHeader' | 'extensionChain' | null;
+}
+
+interface SelectorClassStats { name: string; flows: number; newFlows: number; packets: number; bytes: number; moves: number }
+interface SelectorPathStats { id: number; wan: string; flows: number; newFlows: number; packets: number; bytes: number }
+interface SelectorStats {
+  flows: number;
+  maxFlows: number;
+  decisions: number;
+  newFlows: number;
+  moves: number;
+  evictions: number;
+  expirations: number;
+  parseErrors: { truncated: number; badVersion: number; badHeader: number; extensionChain: number };
+  classes: SelectorClassStats[];
+  paths: SelectorPathStats[];
+}
+
+/** What debugParsePacket read: the flow (also as a 48-byte record), or why not. */
+type ParsedPacket =
+  | {
+    ok: true; family: 4 | 6; protocol: number; src: string; dst: string; srcPort: number; dstPort: number;
+    hasPorts: boolean; dscp: number; fragment: boolean; bytes: number; flow: Buffer;
+  }
+  | { ok: false; reason: 'truncated' | 'badVersion' | 'badHeader' | 'extensionChain' };
+
+/** Creates a selector from a policy document (SelectorPolicy in daemons/steerd/types.ts) as JSON text. */
+export declare function selectorCreate(policyJson: string): Selector;
+
+/** Replaces the path set with the JSON array of paths (PathInput in daemons/steerd/types.ts). */
+export declare function selectorSetPaths(selector: Selector, pathsJson: string): void;
+
+/** Decides one packet of the flow in a 48-byte flow record, at time nowMs. */
+export declare function selectorDecide(selector: Selector, flow: Buffer, nowMs: number): SelectorDecision;
+
+/** Decides every 48-byte flow record in order, at time nowMs; answers one 8-byte decision record each. */
+export declare function selectorDecideBatch(selector: Selector, flows: Buffer, nowMs: number): Buffer;
+
+/** Reads one raw IPv4/IPv6 packet and decides it, as the fast path will. */
+export declare function selectorDecidePacket(selector: Selector, packet: Buffer, nowMs: number): SelectorPacketDecision;
+
+/** Moves every flow whose path is gone, down or breaks its SLA; answers one 48-byte move record per moved flow. */
+export declare function selectorResteer(selector: Selector, nowMs: number): Buffer;
+
+/** Forgets flows idle for the policy's idleTimeoutMs; returns how many. */
+export declare function selectorExpire(selector: Selector, nowMs: number): number;
+
+/** The selector's counters. */
+export declare function selectorStats(selector: Selector): SelectorStats;
+
+/** Reads one raw packet as the fast path does, for tests; never throws on packet content. */
+export declare function debugParsePacket(packet: Buffer): ParsedPacket;
+
+/** The 32-bit hash modes weighted and affinity spread flows by (FNV-1a, murmur3 finalizer), for tests. */
+export declare function debugHash(bytes: Buffer): number;
+
+// ICMP echo for WAN probes (src/icmp.rs). A socket is tied to one WAN: bound
+// to its address, marked with its fwmark (the policy rule sends it out of
+// that WAN) and optionally bound to its interface. It is non-blocking: the
+// caller polls icmpReceive, and each reply carries the kernel's receive time,
+// so how late it is read does not change the RTT. Times are CLOCK_MONOTONIC
+// in milliseconds (nanosecond resolution). System call failures throw
+// TERN_E_NATIVE_IO with the errno text.
+
+/** An ICMP socket's handle: an opaque external; the descriptor is closed by icmpClose or the garbage collector. */
+declare const icmpSocketBrand: unique symbol;
+interface IcmpSocket { readonly [icmpSocketBrand]: true }
+
+/** One echo reply to this socket's requests (foreign and malformed datagrams are only counted). */
+interface IcmpReply {
+  /** Who answered. */
+  from: string;
+  /** The 16-bit sequence number of the request. */
+  seq: number;
+  /** When the request was sent (icmpSend's answer, echoed in the payload), monotonic ms. */
+  sentMs: number;
+  /** When the kernel received the reply, monotonic ms. */
+  rxMs: number;
+  /** TTL / hop limit of the reply; 0 when unknown. */
+  ttl: number;
+  /** Length of the datagram read. */
+  bytes: number;
+}
+
+interface IcmpStats {
+  /** dgram: an unprivileged ping socket; raw: a raw socket (CAP_NET_RAW). */
+  kind: 'dgram' | 'raw';
+  family: 4 | 6;
+  /** The echo id of its requests (the kernel's on ping sockets; 0 before the first send when unbound). */
+  id: number;
+  sent: number;
+  sendErrors: number;
+  received: number;
+  malformed: number;
+  notReply: number;
+  /** Replies to someone else's requests (other id or token). */
+  foreign: number;
+  badChecksum: number;
+  truncated: number;
+}
+
+/**
+ * Opens an ICMP echo socket of source's family, bound to source (0.0.0.0 or
+ * :: for no bind), with SO_MARK mark (0: none) and SO_BINDTODEVICE device
+ * ('': none); requests carry payloadBytes (16-65507) of payload.
+ */
+export declare function icmpOpen(source: string, mark: number, device: string, payloadBytes: number): IcmpSocket;
+
+/** Sends echo request seq (0-65535) to target (an address; fe80::1%eth0 for a scope); returns the send time, monotonic ms. */
+export declare function icmpSend(socket: IcmpSocket, target: string, seq: number): number;
+
+/** Reads up to max waiting datagrams without blocking and returns the replies among them (none: an empty array). */
+export declare function icmpReceive(socket: IcmpSocket, max: number): IcmpReply[];
+
+/** The socket's kind, echo id and counters. */
+export declare function icmpStats(socket: IcmpSocket): IcmpStats;
+
+/** Closes the socket now; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
+export declare function icmpClose(socket: IcmpSocket): void;

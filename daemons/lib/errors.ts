@@ -68,6 +68,15 @@ export const errorCodes = {
   // paird
   TERN_E_PAIRD_ARG: 'paird code was given a value out of range (advert fields, VRRP timers or priorities, tracked item, MAC or address of the wrong family); nothing was sent',
 
+  // ternctl
+  TERN_E_CTL_USAGE: 'ternctl was called wrongly (unknown command or option, missing argument, bad time range or value); the message has a hint; exit code 2',
+  TERN_E_CTL_DAEMON: 'a daemon ternctl needs is not running or not responding within the timeout; exit code 3',
+  TERN_E_CTL_PERMISSION: 'ternctl may not read a socket, file or the state database it needs (run as root or join group tern); exit code 4',
+  TERN_E_CTL_NOT_FOUND: 'a name given to ternctl (remote user, site, path, config version) does not exist',
+  TERN_E_CTL_APPLY: 'a configuration apply, confirm or rollback could not be done (another apply pending, nothing pending, a daemon refused the new configuration and it was rolled back, the file could not be written)',
+  TERN_E_CTL_REPORT: 'a loss report could not be made (no history for the subject and range, history unreadable, output file not writable)',
+  TERN_E_CTL_EXPORTER: 'the metrics exporter could not listen on its address (in use, bad address, permission)',
+
   // steerd
   TERN_E_STEER_INPUT: 'the path selector was given an invalid policy, path list, flow record or time; nothing was changed; the message names the key or record and says what was expected',
 } as const;

@@ -85,6 +85,70 @@ extern "C" {
     ) -> napi_status;
     fn napi_throw(env: napi_env, error: napi_value) -> napi_status;
     fn napi_is_exception_pending(env: napi_env, result: *mut bool) -> napi_status;
+    fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
+    fn napi_create_double(env: napi_env, value: f64, result: *mut napi_value) -> napi_status;
+    fn napi_create_object(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_create_array_with_length(
+        env: napi_env,
+        length: usize,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_set_element(
+        env: napi_env,
+        object: napi_value,
+        index: u32,
+        value: napi_value,
+    ) -> napi_status;
+    fn napi_get_null(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
+    fn napi_is_buffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_buffer_info(
+        env: napi_env,
+        value: napi_value,
+        data: *mut *mut c_void,
+        length: *mut usize,
+    ) -> napi_status;
+    fn napi_create_buffer_copy(
+        env: napi_env,
+        length: usize,
+        data: *const c_void,
+        result_data: *mut *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_create_external(
+        env: napi_env,
+        data: *mut c_void,
+        finalize_cb: Option<napi_finalize>,
+        finalize_hint: *mut c_void,
+        result: *mut napi_value,
+    ) -> napi_status;
+    fn napi_get_value_external(
+        env: napi_env,
+        value: napi_value,
+        result: *mut *mut c_void,
+    ) -> napi_status;
+    fn napi_type_tag_object(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+    ) -> napi_status;
+    fn napi_check_object_type_tag(
+        env: napi_env,
+        value: napi_value,
+        type_tag: *const napi_type_tag,
+        result: *mut bool,
+    ) -> napi_status;
+}
+
+pub type napi_finalize = unsafe extern "C" fn(env: napi_env, data: *mut c_void, hint: *mut c_void);
+
+/// A 128-bit tag (N-API 8) put on every external this module creates, so an
+/// argument can be checked to be the right kind of handle before its pointer
+/// is used: an external from another addon, or of another type, is refused.
+#[repr(C)]
+pub struct napi_type_tag {
+    pub lower: u64,
+    pub upper: u64,
 }
 
 /// Error codes this module throws; each is listed in `daemons/lib/errors.ts`.
@@ -124,6 +188,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// The JS name of the export being called.
+    pub fn function(&self) -> &'static str {
+        self.function
+    }
+
     /// Argument `index` as a string; `name` is its name in `index.d.ts`.
     pub fn string_arg(&self, index: usize, name: &str) -> Result<String, JsError> {
         let value = self.args[index];
@@ -179,6 +248,233 @@ impl Call {
             "napi_get_boolean",
         );
         Ok(result)
+    }
+
+    /// Argument `index` as a finite number; `name` is its name in `index.d.ts`.
+    pub fn number_arg(&self, index: usize, name: &str) -> Result<f64, JsError> {
+        let value = self.args[index];
+        let kind = self.type_of(value);
+        if kind != NAPI_NUMBER {
+            return Err(self.arg_error(name, "a number", type_name(kind)));
+        }
+        let mut n = 0f64;
+        // SAFETY: value is a live number handle of this call.
+        check(
+            unsafe { napi_get_value_double(self.env, value, &mut n) },
+            "napi_get_value_double",
+        );
+        Ok(n)
+    }
+
+    /// Argument `index` as the bytes of a Buffer (or any Uint8Array view).
+    /// The slice lives as long as this call: JS cannot run, and so cannot
+    /// detach or resize the buffer, until the export returns.
+    pub fn buffer_arg(&self, index: usize, name: &str) -> Result<&[u8], JsError> {
+        let value = self.args[index];
+        let mut is_buffer = false;
+        // SAFETY: value is a live handle of this call.
+        check(
+            unsafe { napi_is_buffer(self.env, value, &mut is_buffer) },
+            "napi_is_buffer",
+        );
+        if !is_buffer {
+            return Err(self.arg_error(name, "a Buffer", type_name(self.type_of(value))));
+        }
+        let mut data = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: value is a Buffer, as just checked.
+        check(
+            unsafe { napi_get_buffer_info(self.env, value, &mut data, &mut len) },
+            "napi_get_buffer_info",
+        );
+        if len == 0 || data.is_null() {
+            // An empty buffer may have no backing store at all.
+            return Ok(&[]);
+        }
+        // SAFETY: napi reports `len` readable bytes at `data`, alive for the call.
+        Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
+    }
+
+    /// Argument `index` as the `T` inside an external made by `external`
+    /// with the same `tag`; `what` says what the argument should have been.
+    pub fn external_arg<T: 'static>(
+        &self,
+        index: usize,
+        name: &str,
+        what: &str,
+        tag: &'static napi_type_tag,
+    ) -> Result<&T, JsError> {
+        let value = self.args[index];
+        let kind = self.type_of(value);
+        let mut tagged = false;
+        if kind == NAPI_EXTERNAL {
+            // SAFETY: value is a live external handle of this call.
+            check(
+                unsafe { napi_check_object_type_tag(self.env, value, tag, &mut tagged) },
+                "napi_check_object_type_tag",
+            );
+        }
+        if !tagged {
+            let got = if kind == NAPI_EXTERNAL {
+                "another kind of external"
+            } else {
+                type_name(kind)
+            };
+            return Err(self.arg_error(name, what, got));
+        }
+        let mut data = ptr::null_mut();
+        // SAFETY: value is an external, as just checked.
+        check(
+            unsafe { napi_get_value_external(self.env, value, &mut data) },
+            "napi_get_value_external",
+        );
+        // SAFETY: only `external::<T>` puts this tag on an external, and its
+        // data is a Box<T> that lives until the finalizer runs, which cannot
+        // happen while the external is an argument of this call.
+        Ok(unsafe { &*(data as *const T) })
+    }
+
+    /// A JS external owning `value`, tagged with `tag`; `value` is dropped
+    /// when the garbage collector finalizes the external.
+    pub fn external<T: 'static>(
+        &self,
+        value: T,
+        tag: &'static napi_type_tag,
+    ) -> Result<napi_value, JsError> {
+        unsafe extern "C" fn finalize<T>(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+            // A panic must not unwind into the garbage collector; dropping
+            // plain data does not panic, and if it did, leaking is the safe end.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: data is the Box<T> made in `external` and is finalized once.
+                drop(unsafe { Box::from_raw(data as *mut T) });
+            }));
+        }
+        let data = Box::into_raw(Box::new(value)) as *mut c_void;
+        let mut result = ptr::null_mut();
+        // SAFETY: data stays valid until finalize::<T> reclaims it.
+        let status = unsafe {
+            napi_create_external(
+                self.env,
+                data,
+                Some(finalize::<T>),
+                ptr::null_mut(),
+                &mut result,
+            )
+        };
+        if status != NAPI_OK {
+            // SAFETY: Node did not take the pointer, so it is still ours.
+            drop(unsafe { Box::from_raw(data as *mut T) });
+            check(status, "napi_create_external");
+        }
+        // SAFETY: result is the external just created.
+        check(
+            unsafe { napi_type_tag_object(self.env, result, tag) },
+            "napi_type_tag_object",
+        );
+        Ok(result)
+    }
+
+    pub fn number(&self, n: f64) -> Result<napi_value, JsError> {
+        let mut result = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_create_double(self.env, n, &mut result) },
+            "napi_create_double",
+        );
+        Ok(result)
+    }
+
+    pub fn null(&self) -> Result<napi_value, JsError> {
+        let mut result = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_get_null(self.env, &mut result) },
+            "napi_get_null",
+        );
+        Ok(result)
+    }
+
+    pub fn undefined(&self) -> Result<napi_value, JsError> {
+        let mut result = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_get_undefined(self.env, &mut result) },
+            "napi_get_undefined",
+        );
+        Ok(result)
+    }
+
+    /// A new Buffer holding a copy of `bytes`.
+    pub fn buffer(&self, bytes: &[u8]) -> Result<napi_value, JsError> {
+        let mut result = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        // SAFETY: bytes is readable for its length; napi copies it.
+        check(
+            unsafe {
+                napi_create_buffer_copy(
+                    self.env,
+                    bytes.len(),
+                    bytes.as_ptr().cast(),
+                    &mut data,
+                    &mut result,
+                )
+            },
+            "napi_create_buffer_copy",
+        );
+        Ok(result)
+    }
+
+    /// A plain JS object with the given properties, in order.
+    pub fn object(&self, props: &[(&str, napi_value)]) -> Result<napi_value, JsError> {
+        let mut obj = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_create_object(self.env, &mut obj) },
+            "napi_create_object",
+        );
+        for (name, value) in props {
+            let key = CString::new(*name).expect("property names have no NUL");
+            // SAFETY: obj is the object just created; value a live handle.
+            check(
+                unsafe { napi_set_named_property(self.env, obj, key.as_ptr(), *value) },
+                "napi_set_named_property",
+            );
+        }
+        Ok(obj)
+    }
+
+    /// A JS array of the given values.
+    pub fn array(&self, items: &[napi_value]) -> Result<napi_value, JsError> {
+        let mut arr = ptr::null_mut();
+        // SAFETY: env is the live environment of this call.
+        check(
+            unsafe { napi_create_array_with_length(self.env, items.len(), &mut arr) },
+            "napi_create_array_with_length",
+        );
+        for (i, item) in items.iter().enumerate() {
+            // SAFETY: arr is the array just created; item a live handle.
+            check(
+                unsafe { napi_set_element(self.env, arr, i as u32, *item) },
+                "napi_set_element",
+            );
+        }
+        Ok(arr)
+    }
+
+    /// An error about argument `name`: `<function>: argument <name>: expected <what>; got <got>`.
+    pub fn arg_error(&self, name: &str, what: &str, got: &str) -> JsError {
+        JsError::new(
+            CODE_ARG,
+            format!(
+                "native: {}: argument {}: expected {}; got {}",
+                self.function, name, what, got
+            ),
+        )
+    }
+
+    /// An error about the content of an argument: `native: <function>: <message>`.
+    pub fn input_error(&self, message: &str) -> JsError {
+        JsError::new(CODE_ARG, format!("native: {}: {}", self.function, message))
     }
 
     fn type_of(&self, value: napi_value) -> napi_valuetype {

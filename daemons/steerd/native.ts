@@ -1,0 +1,64 @@
+// The Rust selector (native/src/select.rs) behind the same PathSelector
+// interface as the reference, for steerd and the tests. Invalid input throws
+// the native module's TERN_E_NATIVE_ARG error, naming the key at fault.
+import { loadNative, type NativeModule } from '../lib/native/index.js';
+import type { Decision, Flow, Move, PathInput, PathSelector, SelectorStats } from './types.js';
+import { FLOW_RECORD_SIZE, MOVE_SIZE, encodeFlow, readMove, readTuple } from './wire.js';
+
+type Handle = ReturnType<NativeModule['selectorCreate']>;
+type PacketDecision = ReturnType<NativeModule['selectorDecidePacket']>;
+
+export interface NativeSelectorOptions {
+  /** The loaded module; default loadNative(). */
+  native?: NativeModule;
+}
+
+export class NativeSelector implements PathSelector {
+  readonly classNames: readonly string[];
+  private readonly native: NativeModule;
+  private readonly handle: Handle;
+  private readonly record = Buffer.alloc(FLOW_RECORD_SIZE);
+
+  /** `policy` is a SelectorPolicy (or anything: Rust checks it). */
+  constructor(policy: unknown, opts: NativeSelectorOptions = {}) {
+    this.native = opts.native ?? loadNative();
+    this.handle = this.native.selectorCreate(JSON.stringify(policy));
+    this.classNames = this.native.selectorStats(this.handle).classes.map((c) => c.name);
+  }
+
+  setPaths(paths: readonly PathInput[]): void {
+    this.native.selectorSetPaths(this.handle, JSON.stringify(paths));
+  }
+
+  decide(flow: Flow, nowMs: number): Decision {
+    return this.native.selectorDecide(this.handle, encodeFlow(flow, this.record) as Buffer, nowMs);
+  }
+
+  decideBatch(flows: Uint8Array, nowMs: number): Buffer {
+    const buf = Buffer.isBuffer(flows) ? flows : Buffer.from(flows.buffer, flows.byteOffset, flows.byteLength);
+    return this.native.selectorDecideBatch(this.handle, buf, nowMs);
+  }
+
+  /** One raw IPv4/IPv6 packet, read and decided in Rust as the fast path does. */
+  decidePacket(packet: Buffer, nowMs: number): PacketDecision {
+    return this.native.selectorDecidePacket(this.handle, packet, nowMs);
+  }
+
+  resteer(nowMs: number): Move[] {
+    const records = this.native.selectorResteer(this.handle, nowMs);
+    const moves: Move[] = [];
+    for (let at = 0; at < records.length; at += MOVE_SIZE) {
+      const m = readMove(records, at);
+      moves.push({ flow: readTuple(records, at), class: this.classNames[m.classIndex]!, from: m.from, to: m.to });
+    }
+    return moves;
+  }
+
+  expire(nowMs: number): number {
+    return this.native.selectorExpire(this.handle, nowMs);
+  }
+
+  stats(): SelectorStats {
+    return this.native.selectorStats(this.handle);
+  }
+}
