@@ -5,8 +5,8 @@ SHELL := /bin/bash
 
 # Debian packages the build, the lab and the tests use. `make deps` installs
 # only the missing ones, without recommends (they drag in kernels).
-DEBS := nftables iptables iproute2 procps fping iperf3 tcpdump socat \
-        wireguard-go wireguard-tools
+DEBS := nftables iptables iproute2 procps fping iperf3 tcpdump socat keepalived librsvg2-bin \
+        wireguard-go wireguard-tools libnetfilter-queue-dev libnetfilter-conntrack-dev libmnl-dev
 
 NATIVE := native/tern.node
 RELAY := test/lab/relay/target/release/tern-lab-relay
