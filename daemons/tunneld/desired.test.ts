@@ -67,6 +67,7 @@ t.test('the main table sends each site through its first path that is up', async
   const mainCloud = (d: typeof none) => d.routes.filter((r) => r.table === 254 && r.dst === '10.3.0.0/24');
   t.same(mainCloud(none).map((r) => r.dev), ['tn1-3-00'], 'none up: the first path');
   t.ok(mainCloud(none).every((r) => r.metric === mainRouteMetric));
+  t.ok(none.routes.filter((r) => r.dev?.startsWith('tn1-')).every((r) => r.src === '10.1.0.2'), 'overlay routes carry the LAN address as source');
   const some = desiredState({ ...base, upPaths: new Set(['isp-a/cloud/inet']) });
   t.same(mainCloud(some).map((r) => r.dev), ['tn1-3-01'], 'the first that is up');
   t.same([...activePaths(some.plan.paths, new Set(['isp-a/cloud/backup', 'isp-a/cloud/inet']))], [['home', 'isp-a/home/inet'], ['cloud', 'isp-a/cloud/backup']]);

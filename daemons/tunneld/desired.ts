@@ -76,6 +76,12 @@ export function desiredState(inp: DesiredInputs): DesiredState {
     rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 4 });
   }
 
+  // Traffic this box itself sends over the overlay (pings, probes to LAN
+  // addresses, ternctl) leaves from its own LAN address: the overlay address
+  // is shared by both boxes of a PAIR, so a reply to it could land on the
+  // other box.
+  const src = bare(cfg.lan.address);
+  const srcFor = (dst: string): { src?: string } => (dst.includes(':') === src.includes(':') ? { src } : {});
   const wanMark = new Map(plan.wans.map((w) => [w.name, w.mark]));
   for (const p of plan.paths) {
     const host = inp.resolved.get(p.endpointHost) ?? p.endpointHost;
@@ -101,13 +107,13 @@ export function desiredState(inp: DesiredInputs): DesiredState {
         }],
       },
     });
-    for (const dst of p.remotePrefixes) routes.push({ dst, table: p.table, dev: p.ifname });
+    for (const dst of p.remotePrefixes) routes.push({ dst, table: p.table, dev: p.ifname, ...srcFor(dst) });
   }
 
   const active = activePaths(plan.paths, inp.upPaths);
   for (const p of plan.paths) {
     if (active.get(p.site) !== p.name) continue;
-    for (const dst of p.remotePrefixes) routes.push({ dst, table: 254, dev: p.ifname, metric: mainRouteMetric });
+    for (const dst of p.remotePrefixes) routes.push({ dst, table: 254, dev: p.ifname, metric: mainRouteMetric, ...srcFor(dst) });
   }
 
   const users = cfg.remoteUsers.filter((u) => !u.revoked);

@@ -37,7 +37,8 @@ function ownedRule(r: { priority: number; fwmark: number | null }): boolean {
 const routeKey = (r: { table: number; dst: string; metric?: number }): string => `${r.table} ${r.dst} ${r.metric ?? 0}`;
 
 function sameRoute(have: RouteInfo, want: RouteSpec): boolean {
-  return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === want.gateway && have.type === (want.type ?? 'unicast');
+  return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === want.gateway
+    && (have.src ?? undefined) === want.src && have.type === (want.type ?? 'unicast');
 }
 
 export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promise<ReconcileReport> {

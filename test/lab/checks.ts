@@ -1,5 +1,9 @@
 // The lab's smoke checks: who must reach whom, and who must not, before any
 // overlay exists. Used by `cli up --check` and lab.test.ts.
+import path from 'node:path';
+import { BusClient } from '../../daemons/lib/bus/index.js';
+import type { Logger } from '../../daemons/lib/log/index.js';
+import type { Lab } from './lab.js';
 import { ping, type MeasureHost } from './measure.js';
 import { applianceLan, applianceWans, hostOf, endsOf, type Topology } from './topology.js';
 
@@ -31,7 +35,9 @@ function hostAddress(topo: Topology, node: string): string | undefined {
  * roadwarrior reaches every appliance WAN; nothing reaches another site's
  * LAN (no overlay, no NAT, ISPs route only 198.18.0.0/15).
  */
-export function reachabilityPlan(topo: Topology): ReachProbe[] {
+export function reachabilityPlan(topo: Topology, opts: { overlay?: boolean } = {}): ReachProbe[] {
+  // With tunneld running, every site's LAN is reached over the overlay.
+  const overlay = opts.overlay ?? false;
   const plan: ReachProbe[] = [];
   const appliances = topo.nodes.filter((n) => n.role === 'appliance').map((n) => n.name);
   const siteOf = (node: string) => topo.sites.find((s) => s.appliances.includes(node) || s.hosts.includes(node));
@@ -45,7 +51,9 @@ export function reachabilityPlan(topo: Topology): ReachProbe[] {
       if (a === b) continue;
       for (const address of wanAddrs(b)) plan.push({ from: a, toNode: b, address, want: true, why: 'WAN to WAN across the internet' });
       const lan = lanAddr(b);
-      if (lan && siteOf(a) !== siteOf(b)) plan.push({ from: a, toNode: b, address: lan, want: false, why: 'another site\'s LAN: no overlay yet' });
+      if (lan && siteOf(a) !== siteOf(b)) {
+        plan.push({ from: a, toNode: b, address: lan, want: overlay, why: overlay ? 'another site\'s LAN over the overlay' : 'another site\'s LAN: no overlay yet' });
+      }
     }
   }
   for (const site of topo.sites) {
@@ -54,13 +62,16 @@ export function reachabilityPlan(topo: Topology): ReachProbe[] {
         const lan = lanAddr(a);
         if (!lan) continue;
         const own = site.appliances.includes(a);
-        plan.push({ from: h, toNode: a, address: lan, want: own, why: own ? 'own appliance on the LAN' : 'another site\'s appliance LAN address: no overlay yet' });
+        plan.push({
+          from: h, toNode: a, address: lan, want: own || overlay,
+          why: own ? 'own appliance on the LAN' : overlay ? 'another site\'s appliance over the overlay' : 'another site\'s appliance LAN address: no overlay yet',
+        });
       }
       for (const other of topo.sites) {
         if (other === site) continue;
         for (const oh of other.hosts) {
           const address = hostAddress(topo, oh);
-          if (address) plan.push({ from: h, toNode: oh, address, want: false, why: 'another site\'s LAN host: no overlay yet' });
+          if (address) plan.push({ from: h, toNode: oh, address, want: overlay, why: overlay ? 'another site\'s LAN host over the overlay' : 'another site\'s LAN host: no overlay yet' });
         }
       }
     }
@@ -104,4 +115,31 @@ export function formatReachability(results: ReachResult[]): string {
     const detail = r.ok ? '' : ` (got ${r.got ? 'reachable' : 'unreachable'}; want ${what})`;
     return `${status} ${r.from} → ${r.address} (${r.toNode}) ${what}: ${r.why}${detail}`;
   }).join('\n');
+}
+
+/**
+ * Wait until tunneld on every appliance reports all its paths up (or give up
+ * after about a minute and say which are not), so checks of the overlay do
+ * not race the first handshakes.
+ */
+export async function waitForOverlay(lab: Lab, log: Logger, tries = 240): Promise<boolean> {
+  const pending = new Set(lab.nodes('appliance').map((n) => n.name));
+  for (let i = 0; i < tries && pending.size > 0; i++) {
+    for (const node of [...pending]) {
+      const c = new BusClient({ socketPath: path.join(lab.applianceEnv(node).TERN_RUN_DIR!, 'tunneld.sock'), timeoutMs: 2000, reconnect: false });
+      try {
+        await c.connect();
+        const paths = await c.request<Array<{ state: string }>>('paths.list');
+        if (paths.length > 0 && paths.every((p) => p.state === 'up')) pending.delete(node);
+      } catch {
+        // Not up yet.
+      } finally {
+        await c.close();
+      }
+    }
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
+  }
+  if (pending.size > 0) log.warn({ pending: [...pending] }, `lab: overlay: paths not all up on ${[...pending].join(', ')}`);
+  else log.info('lab: overlay: every path is up');
+  return pending.size === 0;
 }

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../daemons/lib/config/index.js';
 import { errorMessage, isTernError } from '../../daemons/lib/errors.js';
-import { formatReachability, reachabilityPlan, runReachability } from './checks.js';
+import { formatReachability, reachabilityPlan, runReachability, waitForOverlay } from './checks.js';
 import { startDaemons } from './daemons.js';
 import { relayBinary, relayBuildCommand, type Direction } from './impair.js';
 import { Lab, defaultPrefixPattern } from './lab.js';
@@ -85,8 +85,12 @@ async function cmdUp(opts: { check?: boolean; prefix?: string; runDir?: string; 
   const log = humanLogger(opts.verbose ?? false);
   const lab = await Lab.up(defaultTopology(), { logger: log, ...(opts.prefix ? { prefix: opts.prefix } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}) });
   const configFailures = await validateConfigs(lab, log);
+  // startDaemons logs its summary through the lab's logger.
+  const started = opts.daemons ? startDaemons(lab) : undefined;
+  const overlay = started?.daemons.includes('tunneld') ?? false;
+  if (overlay) await waitForOverlay(lab, log);
   if (opts.check) {
-    const results = await runReachability(lab, reachabilityPlan(lab.topology));
+    const results = await runReachability(lab, reachabilityPlan(lab.topology, { overlay }));
     process.stdout.write(`${formatReachability(results)}\n`);
     const failed = results.filter((r) => !r.ok).length + configFailures;
     const passed = results.length + lab.nodes('appliance').length - failed;
@@ -96,8 +100,6 @@ async function cmdUp(opts: { check?: boolean; prefix?: string; runDir?: string; 
     await lab.down();
     return failed === 0 ? 0 : 1;
   }
-  // startDaemons logs its summary through the lab's logger.
-  if (opts.daemons) startDaemons(lab);
   process.stdout.write(`${networkMap(lab)}\n\nUp. Ctrl-C tears the lab down.\n`);
   // Lab's SIGINT/SIGTERM handler tears down and exits; until then, idle.
   await new Promise<never>(() => { setInterval(() => undefined, 1 << 30); });

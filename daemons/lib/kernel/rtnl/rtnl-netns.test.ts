@@ -52,6 +52,7 @@ t.test('rtnl in a namespace: link, address, route, rule add → list → idempot
     const routes = [
       { dst: '10.2.0.0/24', table: 1101, dev: 'tbr0', metric: 10 },
       { dst: '10.3.0.0/24', table: 1101, gateway: '10.1.0.254', metric: 20 },
+      { dst: '10.4.0.0/24', table: 1101, dev: 'tbr0', src: '10.1.0.1', metric: 30 },
       { dst: '2001:db8:2::/64', table: 1101, dev: 'tbr0', metric: 10 },
       { dst: '0.0.0.0/0', table: 1101, type: 'blackhole', metric: 4000 },
       { dst: '10.4.0.0/24', table: 200, dev: 'tbr1' },
@@ -59,15 +60,16 @@ t.test('rtnl in a namespace: link, address, route, rule add → list → idempot
     for (let i = 0; i < 2; i++) for (const r of routes) await call('replaceRoute', r);
     const got = await call<RouteInfo[]>('routes', 1101);
     const want = [
-      { family: 4, dst: '0.0.0.0/0', table: 1101, type: 'blackhole', dev: null, gateway: null, metric: 4000 },
-      { family: 4, dst: '10.2.0.0/24', table: 1101, type: 'unicast', dev: 'tbr0', gateway: null, metric: 10 },
-      { family: 4, dst: '10.3.0.0/24', table: 1101, type: 'unicast', dev: 'tbr0', gateway: '10.1.0.254', metric: 20 },
-      { family: 6, dst: '2001:db8:2::/64', table: 1101, type: 'unicast', dev: 'tbr0', gateway: null, metric: 10 },
+      { family: 4, dst: '0.0.0.0/0', table: 1101, type: 'blackhole', dev: null, gateway: null, src: null, metric: 4000 },
+      { family: 4, dst: '10.2.0.0/24', table: 1101, type: 'unicast', dev: 'tbr0', gateway: null, src: null, metric: 10 },
+      { family: 4, dst: '10.3.0.0/24', table: 1101, type: 'unicast', dev: 'tbr0', gateway: '10.1.0.254', src: null, metric: 20 },
+      { family: 4, dst: '10.4.0.0/24', table: 1101, type: 'unicast', dev: 'tbr0', gateway: null, src: '10.1.0.1', metric: 30 },
+      { family: 6, dst: '2001:db8:2::/64', table: 1101, type: 'unicast', dev: 'tbr0', gateway: null, src: null, metric: 10 },
     ];
     t.same(got, want, `routes in 1101: got ${JSON.stringify(got)}`);
     const v4 = await ns.ipJson<unknown[]>(['route', 'show', 'table', '1101']);
     const v6 = await ns.ipJson<unknown[]>(['-6', 'route', 'show', 'table', '1101']);
-    t.equal(v4.length + v6.length, 4, `ip route table 1101: got ${v4.length + v6.length} routes; want 4 (replace twice must not duplicate)`);
+    t.equal(v4.length + v6.length, 5, `ip route table 1101: got ${v4.length + v6.length} routes; want 5 (replace twice must not duplicate)`);
     t.same((await call<RouteInfo[]>('routes', 200)).map((r) => r.dst), ['10.4.0.0/24'], 'a table below 256 is listed too');
 
     // Same (table, dst, metric), new next hop: replaced in place.
@@ -86,6 +88,7 @@ t.test('rtnl in a namespace: link, address, route, rule add → list → idempot
 
     await call('deleteRoute', { dst: '10.2.0.0/24', table: 1101 });
     await call('deleteRoute', { dst: '2001:db8:2::/64', table: 1101, dev: 'tbr0' });
+    await call('deleteRoute', { dst: '10.4.0.0/24', table: 1101, metric: 30 });
     t.same((await call<RouteInfo[]>('routes', 1101)).map((r) => r.dst), ['0.0.0.0/0', '10.3.0.0/24']);
     await t.rejects(call('deleteRoute', { dst: '10.2.0.0/24', table: 1101 }), { code: 'TERN_E_KERNEL_NETLINK', details: { errno: 'ESRCH' } });
   });

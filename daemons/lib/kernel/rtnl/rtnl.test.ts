@@ -153,8 +153,8 @@ t.test('replies are input: malformed entries are skipped, not fatal', async (t) 
   t.equal(links[2]!.kind, null, 'malformed IFLA_LINKINFO gives no kind, not a crash');
   t.same(await r.addresses(), [{ ifname: 'br0', index: 3, family: 4, cidr: '10.1.0.1/24' }]);
   t.same(await r.routes(1101), [
-    { family: 4, dst: '10.2.0.0/24', table: 1101, type: 'unicast', dev: 'br0', gateway: null, metric: 5 },
-    { family: 6, dst: '::/0', table: 1101, type: 'blackhole', dev: null, gateway: null, metric: 0 },
+    { family: 4, dst: '10.2.0.0/24', table: 1101, type: 'unicast', dev: 'br0', gateway: null, src: null, metric: 5 },
+    { family: 6, dst: '::/0', table: 1101, type: 'blackhole', dev: null, gateway: null, src: null, metric: 0 },
   ]);
   t.same((await r.rules()).map((x) => [x.priority, x.table, x.fwmark, x.fwmask]), [[0, 255, null, null], [1000, 1101, 16, 255]]);
 });

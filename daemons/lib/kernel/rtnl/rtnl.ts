@@ -80,6 +80,8 @@ export interface RouteSpec {
   table: number;
   dev?: string;
   gateway?: string;
+  /** Preferred source address for traffic this box originates on the route (RTA_PREFSRC). */
+  src?: string;
   /**
    * Route priority. Omitted means the kernel default: 0 for IPv4, 1024 for
    * IPv6 (the kernel rewrites 0 to 1024 there). A replace matches an
@@ -97,6 +99,7 @@ export interface RouteInfo {
   type: RouteType | string;
   dev: string | null;
   gateway: string | null;
+  src: string | null;
   metric: number;
 }
 
@@ -366,7 +369,8 @@ export class Rtnl {
     const len = m.data.dstLen ?? 0;
     const dst = m.attrs?.dst ?? Buffer.alloc(addrLen(family));
     const gw = m.attrs?.gateway;
-    if (dst.length !== addrLen(family) || len > (family === 4 ? 32 : 128) || (gw && gw.length !== addrLen(family))) {
+    const src = m.attrs?.prefsrc;
+    if (dst.length !== addrLen(family) || len > (family === 4 ? 32 : 128) || (gw && gw.length !== addrLen(family)) || (src && src.length !== addrLen(family))) {
       this.log.warn({ family, len }, 'kernel: route list: skipping a malformed route reply');
       return undefined;
     }
@@ -380,6 +384,7 @@ export class Rtnl {
       type: typeof t === 'string' ? (routeTypes[t] ?? t.toLowerCase()) : String(t),
       dev: typeof oif === 'number' ? (names.get(oif) ?? null) : null,
       gateway: gw ? formatIp(gw) : null,
+      src: src ? formatIp(src) : null,
       metric: typeof m.attrs.priority === 'number' ? m.attrs.priority : 0,
     };
   }
@@ -400,6 +405,13 @@ export class Rtnl {
         throw new TernError('TERN_E_KERNEL_ARG', `kernel: ${op}: got gateway ${spec.gateway}; want an IPv${dst.family} gateway for an IPv${dst.family} destination`);
       }
       attrs.gateway = gw.bytes;
+    }
+    if (spec.src !== undefined) {
+      const src = parseIp(spec.src);
+      if (src.family !== dst.family) {
+        throw new TernError('TERN_E_KERNEL_ARG', `kernel: ${op}: got src ${spec.src}; want an IPv${dst.family} source for an IPv${dst.family} destination`);
+      }
+      attrs.prefsrc = src.bytes;
     }
     if (spec.dev !== undefined) checkIfname(spec.dev);
     const forwarding = type === 'unicast';
