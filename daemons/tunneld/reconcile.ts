@@ -54,8 +54,12 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
     }
   };
 
-  // Interfaces first: routes need their devices.
+  // Interfaces first: routes need their devices. Links and addresses are
+  // read once per pass, not once per interface: a hub has hundreds.
   const existing = new Set(await wg.list());
+  const links = new Map((await rtnl.links()).map((l) => [l.name, l]));
+  const addressesOf = new Map<string, string[]>();
+  for (const a of await rtnl.addresses()) addressesOf.set(a.ifname, [...(addressesOf.get(a.ifname) ?? []), a.cidr]);
   for (const i of want.interfaces) {
     await attempt(`interface ${i.ifname}`, async () => {
       if (!existing.has(i.ifname)) {
@@ -65,9 +69,10 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
       const r = await wg.configure(i.ifname, i.device);
       const changed = [...r.device, ...r.added.map((k) => `+peer ${k.slice(0, 8)}`), ...r.updated.map((k) => `~peer ${k.slice(0, 8)}`), ...r.removed.map((k) => `-peer ${k.slice(0, 8)}`)];
       if (changed.length) report.configured[i.ifname] = changed;
-      const link = await rtnl.link(i.ifname);
+      const created = !existing.has(i.ifname);
+      const link = created ? await rtnl.link(i.ifname) : links.get(i.ifname);
       if (link && link.mtu !== i.mtu) await rtnl.setLinkMtu(i.ifname, i.mtu);
-      const have = new Set((await rtnl.addresses(i.ifname)).map((a) => a.cidr));
+      const have = new Set(created ? (await rtnl.addresses(i.ifname)).map((a) => a.cidr) : (addressesOf.get(i.ifname) ?? []));
       for (const a of i.addresses) {
         if (have.has(a)) continue;
         // No duplicate address detection on a point-to-point tunnel: it
@@ -98,10 +103,7 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
   const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.routes.map((r) => r.table)]);
   const wantByKey = new Map(want.routes.map((r) => [routeKey(r), r]));
   await attempt('routes', async () => {
-    const haveAll = await rtnl.routes(mainTable).then(async (main) => {
-      const rest = await Promise.all([...tables].filter((t) => t !== mainTable).map((t) => rtnl.routes(t)));
-      return [...main, ...rest.flat()];
-    });
+    const haveAll = await rtnl.routesIn(tables);
     const have = new Map<string, RouteInfo>();
     for (const r of haveAll) {
       if (r.table === mainTable && r.metric !== mainRouteMetric) continue;

@@ -350,18 +350,27 @@ export class Rtnl {
 
   /** Routes of one table (IPv4 and IPv6, or one family). */
   async routes(table: number, family?: Family): Promise<RouteInfo[]> {
-    checkTable(table);
+    return this.routesIn([table], family);
+  }
+
+  /**
+   * Routes of several tables from one dump: a reconciler looking at many
+   * path tables would otherwise dump the whole routing state once per table.
+   */
+  async routesIn(tables: Iterable<number>, family?: Family): Promise<RouteInfo[]> {
+    const wanted = new Set([...tables].map((t) => checkTable(t)));
     const names = await this.namesByIndex();
     // Without NETLINK_GET_STRICT_CHK the kernel ignores dump filters, so the table is filtered here.
-    const msgs = await this.call(`route list table ${table}`, undefined, (s) =>
+    const msgs = await this.call(`route list table ${[...wanted].join(',')}`, undefined, (s) =>
       s.getRoutes(family ? { family: afOf(family) } : undefined, undefined, this.opts()));
     const out: RouteInfo[] = [];
     for (const m of msgs) {
       const r = this.toRoute(m, names);
-      if (r && r.table === table && (!family || r.family === family)) out.push(r);
+      if (r && wanted.has(r.table) && (!family || r.family === family)) out.push(r);
     }
     return out;
   }
+
 
   private toRoute(m: rt.RouteMessage, names: Map<number, string>): RouteInfo | undefined {
     const family = familyOf(m.data?.family);
