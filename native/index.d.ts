@@ -162,3 +162,168 @@ export declare function icmpStats(socket: IcmpSocket): IcmpStats;
 
 /** Closes the socket now; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
 export declare function icmpClose(socket: IcmpSocket): void;
+
+// The fast path (src/nfq.rs): NFQUEUE worker threads, one per queue, that
+// give the first packet of a steered flow its path through the selector of
+// the remote site its destination belongs to, and accept it with the path's
+// mark (0: the main table). The queue is bound fail-open with a bounded
+// length; closing it (or the process dying) unbinds it, and the rules'
+// bypass lets packets through. Times the workers decide at are nfqNowMs().
+
+/** An open queue's handle: an opaque external; the worker stops at nfqClose or when the garbage collector frees it. */
+declare const nfQueueBrand: unique symbol;
+interface NfQueue { readonly [nfQueueBrand]: true }
+
+interface NfQueueStats {
+  queue: number;
+  /** Sites routed to a selector now. */
+  routes: number;
+  /** Packets read, verdicts sent, sends that carried them, the most in one send. */
+  packets: number;
+  verdicts: number;
+  batches: number;
+  largestBatch: number;
+  /** Verdicts with a path mark. */
+  steered: number;
+  /** Packets for no routed site, or with no readable destination (mark 0). */
+  unrouted: number;
+  /** Packets of a site with no path (mark 0). */
+  noPath: number;
+  /** Netlink messages with no packet id (nothing to answer). */
+  malformed: number;
+  /** Packets whose selector was unusable after a panic inside it. */
+  poisoned: number;
+  /** Panics caught while deciding a packet (the packet was accepted unmarked). */
+  panics: number;
+  recvErrors: number;
+  sendErrors: number;
+  /** Verdicts the kernel refused. */
+  verdictErrors: number;
+  /** Packets that could not be read, by reason; each still got a verdict. */
+  parseErrors: { truncated: number; badVersion: number; badHeader: number; extensionChain: number };
+}
+
+/** Binds NFQUEUE queueNum (0-65535) with at most maxLen (1-65536) packets queued and starts its worker. Throws TERN_E_NATIVE_IO (EBUSY: another process has the queue; EPERM). */
+export declare function nfqOpen(queueNum: number, maxLen: number): NfQueue;
+
+/** Packets to these prefixes (JSON array, network form) are decided by selector; '[]' removes the selector's route. */
+export declare function nfqRoute(queue: NfQueue, selector: Selector, prefixesJson: string): void;
+
+/** The worker's counters. */
+export declare function nfqStats(queue: NfQueue): NfQueueStats;
+
+/** Stops the worker and unbinds the queue; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
+export declare function nfqClose(queue: NfQueue): void;
+
+/** CLOCK_MONOTONIC in ms: the time the workers give the selectors; pass it to their resteer and expire. */
+export declare function nfqNowMs(): number;
+
+// Conntrack marks (src/conntrack.rs, libnetfilter_conntrack). A steered
+// flow's path is its conntrack mark, restored onto every packet in the
+// kernel; rewriting it moves the flow at its next packet. System call
+// failures throw TERN_E_NATIVE_IO.
+
+interface CtMarkReport {
+  updated: number;
+  /** No such flow in conntrack (ended, or not yet confirmed). */
+  missing: number;
+  failed: number;
+  /** Flows without ports (no tuple to address them by): left to ctRemark. */
+  skipped: number;
+}
+
+interface CtRemarkReport { matched: number; updated: number; failed: number }
+
+/** Sets each 48-byte move record's flow (selectorResteer's answer) to its `to` path as conntrack mark. */
+export declare function ctSetMarks(moves: Buffer): CtMarkReport;
+
+/** Every flow whose conntrack mark is mark gets newMark (0: decided again at its next packet). */
+export declare function ctRemark(mark: number, newMark: number): CtRemarkReport;
+
+/**
+ * The flows whose conntrack mark & mask equals mark & mask, at most max, as
+ * 80-byte records: the 38-byte flow key of the original direction, 2 zero
+ * bytes, mark u32, 4 zero bytes, then u64 original packets, original bytes,
+ * reply packets, reply bytes (0 unless conntrack accounting is on), little-endian.
+ */
+export declare function ctDump(mark: number, mask: number, max: number): Buffer;
+
+// Raw sockets for tern-paird (src/sock.rs). A VRRP socket is a raw socket of
+// IP protocol 112 pinned to one interface, in the VRRP group on it
+// (224.0.0.18 / ff02::12), sending with TTL / hop limit 255 and without
+// multicast loopback. A thread per socket receives and calls onPacket on the
+// JS thread for each datagram; at most 256 wait, more are dropped (counted).
+// The socket keeps the event loop alive until vrrpClose. System call
+// failures throw TERN_E_NATIVE_IO with the errno text.
+
+/** A VRRP socket's handle: an opaque external; vrrpClose (or the garbage collector) stops its thread. */
+declare const vrrpSocketBrand: unique symbol;
+interface VrrpSocket { readonly [vrrpSocketBrand]: true }
+
+/** One datagram of IP protocol 112 received on the socket's interface. */
+interface VrrpPacket {
+  /** IPv4: the whole datagram, IP header first (parse it for TTL and addresses). IPv6: the VRRP message only. */
+  data: Buffer;
+  /** Source address. */
+  src: string;
+  /** Destination address (from IP_PKTINFO / IPV6_PKTINFO); '' when the kernel gave none. */
+  dst: string;
+  /** TTL / hop limit it arrived with; -1 when the kernel gave none. */
+  ttl: number;
+  /** Interface it arrived on; 0 when the kernel gave none. */
+  ifindex: number;
+}
+
+interface VrrpStats {
+  device: string;
+  ifindex: number;
+  family: 4 | 6;
+  /** False once the receive thread stopped (closed, or a fatal error in lastError). */
+  receiving: boolean;
+  received: number;
+  delivered: number;
+  /** Dropped because 256 datagrams were already waiting for JS. */
+  dropped: number;
+  /** Longer than 8192 bytes: not an advert. */
+  truncated: number;
+  receiveErrors: number;
+  sent: number;
+  sendErrors: number;
+  /** Adverts the beacon resent while JS was late. */
+  beaconSent: number;
+  lastError: string | null;
+}
+
+/** Opens a VRRP socket of family 4 or 6 on device and starts receiving into onPacket. */
+export declare function vrrpOpen(device: string, family: number, onPacket: (packet: VrrpPacket) => void): VrrpSocket;
+
+/** Sends one VRRP message (payload, checksum included) from source (an address on the interface) to destination (the group or a peer). */
+export declare function vrrpSend(socket: VrrpSocket, source: string, destination: string, payload: Buffer): void;
+
+/** The socket's interface and counters. */
+export declare function vrrpStats(socket: VrrpSocket): VrrpStats;
+
+/**
+ * Arms the beacon for a master (intervalMs > 0) or turns it off (0): while
+ * armed, when no advert went out for 1.25 × intervalMs, the receive thread
+ * resends the last advert sent to each destination, for at most maxStallMs
+ * after the last vrrpSend. Keeps a master's adverts going while JS is held
+ * up (garbage collection, a starved CPU); a wedged daemon still hands over.
+ */
+export declare function vrrpBeacon(socket: VrrpSocket, intervalMs: number, maxStallMs: number): void;
+
+/** Stops the receive thread and closes the socket; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
+export declare function vrrpClose(socket: VrrpSocket): void;
+
+/** A packet socket's handle (AF_PACKET, send only). */
+declare const etherSocketBrand: unique symbol;
+interface EtherSocket { readonly [etherSocketBrand]: true }
+
+/** Opens a send-only AF_PACKET socket on device, for gratuitous ARP and unsolicited NA. */
+export declare function etherOpen(device: string): EtherSocket;
+
+/** Sends one whole Ethernet frame (14-9018 bytes, header included; destination MAC and EtherType read from it). */
+export declare function etherSend(socket: EtherSocket, frame: Buffer): void;
+
+/** Closes the packet socket; closing again does nothing. */
+export declare function etherClose(socket: EtherSocket): void;

@@ -64,9 +64,12 @@ export const errorCodes = {
 
   // probed
   TERN_E_PROBE_ARG: 'a probed component was given an option or value out of range (probe rate, timeouts, window, thresholds, rate limits, a history sample or query); nothing was changed; the message names the value and says what was expected',
+  TERN_E_PROBE_SOCKET: 'a probe socket could not be opened or used: the reflector port is taken, a path socket is not open (its interface is missing), an ICMP socket could not be bound to its WAN (address, mark, device, permission)',
 
   // paird
   TERN_E_PAIRD_ARG: 'paird code was given a value out of range (advert fields, VRRP timers or priorities, tracked item, MAC or address of the wrong family); nothing was sent',
+  TERN_E_PAIRD_SOCKET: 'the VRRP or packet socket of the pair interface could not be opened or used (interface missing, no CAP_NET_RAW, no address to send adverts from, the kernel refused a send); the message names the interface and the errno',
+  TERN_E_PAIRD_VIP: 'a VIP or the virtual-MAC interface could not be put on or taken off the pair interface; the message names the device and the kernel error; the next transition retries',
 
   // ternctl
   TERN_E_CTL_USAGE: 'ternctl was called wrongly (unknown command or option, missing argument, bad time range or value); the message has a hint; exit code 2',
@@ -74,11 +77,19 @@ export const errorCodes = {
   TERN_E_CTL_PERMISSION: 'ternctl may not read a socket, file or the state database it needs (run as root or join group tern); exit code 4',
   TERN_E_CTL_NOT_FOUND: 'a name given to ternctl (remote user, site, path, config version) does not exist',
   TERN_E_CTL_APPLY: 'a configuration apply, confirm or rollback could not be done (another apply pending, nothing pending, a daemon refused the new configuration and it was rolled back, the file could not be written)',
-  TERN_E_CTL_REPORT: 'a loss report could not be made (no history for the subject and range, history unreadable, output file not writable)',
+  TERN_E_CTL_REPORT: 'a loss report or diagnostics bundle could not be made (no history for the subject and range, history unreadable, output file not writable)',
   TERN_E_CTL_EXPORTER: 'the metrics exporter could not listen on its address (in use, bad address, permission)',
+
+  // qosd
+  TERN_E_QOS_KERNEL: 'applying a WAN\'s shaping in the kernel failed; the WAN keeps its previous shaping (or stays unshaped if it had none); the message names the WAN, the device and the kernel errno',
+  TERN_E_QOS_WAN: 'a WAN QoS shapes has no interface on this box, or the name of its IFB (tqi-<wan>) is taken by another kind of link; the WAN stays unshaped until that is fixed',
+  TERN_E_QOS_CAPABILITY: 'the kernel offers no shaper qosd can use (neither cake nor htb); no WAN is shaped',
+  TERN_E_QOS_INPUT: 'qosd was given a malformed fact or value (a probed wan.metrics notification, a qos.* request, an autorate setting out of range); it is ignored and nothing changes',
 
   // steerd
   TERN_E_STEER_INPUT: 'the path selector was given an invalid policy, path list, flow record or time; nothing was changed; the message names the key or record and says what was expected',
+  TERN_E_STEER_RULES: 'steerd could not put its kernel rules in place (nft ruleset, the iptables-nft TERN-STEER chain, path-mark policy rules); the message names the tool and its error; traffic the rules miss follows the main table',
+  TERN_E_STEER_QUEUE: 'steerd could not bind its NFQUEUE queues (another process holds them, or no CAP_NET_ADMIN); nothing is steered and traffic follows the main table',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

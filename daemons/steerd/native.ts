@@ -16,7 +16,8 @@ export interface NativeSelectorOptions {
 export class NativeSelector implements PathSelector {
   readonly classNames: readonly string[];
   private readonly native: NativeModule;
-  private readonly handle: Handle;
+  /** The module's selector handle: the fast path routes packets to it (nfqRoute). */
+  readonly handle: Handle;
   private readonly record = Buffer.alloc(FLOW_RECORD_SIZE);
 
   /** `policy` is a SelectorPolicy (or anything: Rust checks it). */

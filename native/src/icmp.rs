@@ -121,17 +121,29 @@ extern "C" {
     fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
     fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
     fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
-    fn sendto(fd: c_int, buf: *const c_void, len: usize, flags: c_int, addr: *const c_void, alen: u32) -> isize;
+    fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        len: usize,
+        flags: c_int,
+        addr: *const c_void,
+        alen: u32,
+    ) -> isize;
     fn recvmsg(fd: c_int, msg: *mut Msghdr, flags: c_int) -> isize;
     fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
     fn if_nametoindex(name: *const c_char) -> u32;
 }
 
 fn clock_ns(clock: c_int) -> u64 {
-    let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid timespec; CLOCK_MONOTONIC and CLOCK_REALTIME always exist.
     unsafe { clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds.
@@ -162,7 +174,14 @@ pub fn checksum(bytes: &[u8]) -> u16 {
 /// An echo request: header, token, send time, zero padding to
 /// `payload_bytes`. IPv4 gets its checksum here; for ICMPv6 the kernel
 /// computes it (it covers a pseudo-header only the kernel knows in full).
-pub fn encode_echo_request(v6: bool, id: u16, seq: u16, token: u64, sent_ns: u64, payload_bytes: usize) -> Vec<u8> {
+pub fn encode_echo_request(
+    v6: bool,
+    id: u16,
+    seq: u16,
+    token: u64,
+    sent_ns: u64,
+    payload_bytes: usize,
+) -> Vec<u8> {
     let payload = payload_bytes.max(MIN_PAYLOAD_BYTES);
     let mut p = vec![0u8; ECHO_HEADER_BYTES + payload];
     p[0] = if v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 };
@@ -214,7 +233,13 @@ pub enum Framing {
 /// given (raw sockets; a ping socket's kernel already matched it), `token`
 /// always. IPv4 checksums are verified: raw sockets get packets before the
 /// kernel's ICMP code has checked them.
-pub fn decode_echo_reply(data: &[u8], v6: bool, framing: Framing, id: Option<u16>, token: u64) -> Result<EchoReply, Reject> {
+pub fn decode_echo_reply(
+    data: &[u8],
+    v6: bool,
+    framing: Framing,
+    id: Option<u16>,
+    token: u64,
+) -> Result<EchoReply, Reject> {
     let (icmp, ttl) = match framing {
         Framing::Icmp => (data, None),
         Framing::Ipv4Header => {
@@ -257,10 +282,14 @@ pub fn parse_address(text: &str) -> Result<(IpAddr, u32), String> {
         Some((a, s)) => (a, Some(s)),
         None => (text, None),
     };
-    let ip: IpAddr = addr.parse().map_err(|_| format!("{:?} is not an IP address", text))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{:?} is not an IP address", text))?;
     let scope_id = match (scope, ip) {
         (None, _) => 0,
-        (Some(_), IpAddr::V4(_)) => return Err(format!("{:?}: IPv4 addresses have no scope", text)),
+        (Some(_), IpAddr::V4(_)) => {
+            return Err(format!("{:?}: IPv4 addresses have no scope", text))
+        }
         (Some(s), IpAddr::V6(_)) => match s.parse::<u32>() {
             Ok(n) => n,
             Err(_) => interface_index(s).map_err(|e| format!("{:?}: {}", text, e))?,
@@ -274,13 +303,23 @@ fn interface_index(name: &str) -> Result<u32, String> {
     // SAFETY: c is a NUL-terminated string.
     let index = unsafe { if_nametoindex(c.as_ptr()) };
     if index == 0 {
-        return Err(format!("no interface {:?}: {}", name, io::Error::last_os_error()));
+        return Err(format!(
+            "no interface {:?}: {}",
+            name,
+            io::Error::last_os_error()
+        ));
     }
     Ok(index)
 }
 
 fn sockaddr(ip: IpAddr, port: u16, scope_id: u32) -> (SockaddrIn6, u32) {
-    let mut sa = SockaddrIn6 { family: 0, port: port.to_be(), flowinfo: 0, addr: [0; 16], scope_id: 0 };
+    let mut sa = SockaddrIn6 {
+        family: 0,
+        port: port.to_be(),
+        flowinfo: 0,
+        addr: [0; 16],
+        scope_id: 0,
+    };
     match ip {
         IpAddr::V4(v4) => {
             sa.family = AF_INET as u16;
@@ -307,7 +346,15 @@ fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
 
 fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> io::Result<()> {
     // SAFETY: value points to size_of::<T>() readable bytes.
-    let r = unsafe { setsockopt(fd, level, name, (value as *const T).cast(), mem::size_of::<T>() as u32) };
+    let r = unsafe {
+        setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            mem::size_of::<T>() as u32,
+        )
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -366,7 +413,10 @@ pub struct EchoSocket {
 fn random_u64() -> u64 {
     use std::io::Read;
     let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_ok() {
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
         return u64::from_ne_bytes(b);
     }
     let here = &b as *const _ as u64;
@@ -383,11 +433,19 @@ impl EchoSocket {
             ));
         }
         let v6 = source.is_ipv6();
-        let (domain, proto) = if v6 { (AF_INET6, IPPROTO_ICMPV6) } else { (AF_INET, IPPROTO_ICMP) };
+        let (domain, proto) = if v6 {
+            (AF_INET6, IPPROTO_ICMPV6)
+        } else {
+            (AF_INET, IPPROTO_ICMP)
+        };
         let flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
         let mut raw = o.raw_only;
         // SAFETY: plain socket(2) calls; the descriptor is owned at once.
-        let mut fd = if raw { -1 } else { unsafe { socket(domain, SOCK_DGRAM | flags, proto) } };
+        let mut fd = if raw {
+            -1
+        } else {
+            unsafe { socket(domain, SOCK_DGRAM | flags, proto) }
+        };
         if fd < 0 {
             let dgram_err = io::Error::last_os_error();
             raw = true;
@@ -407,20 +465,35 @@ impl EchoSocket {
         let s = fd.as_raw_fd();
         let one: c_int = 1;
         if o.mark != 0 {
-            setopt(s, SOL_SOCKET, SO_MARK, &o.mark).map_err(|e| format!("SO_MARK {:#x}: {} (needs CAP_NET_ADMIN)", o.mark, e))?;
+            setopt(s, SOL_SOCKET, SO_MARK, &o.mark)
+                .map_err(|e| format!("SO_MARK {:#x}: {} (needs CAP_NET_ADMIN)", o.mark, e))?;
         }
         if !o.device.is_empty() {
             let name = CString::new(o.device).map_err(|_| "device: holds a NUL".to_string())?;
             let bytes = name.as_bytes_with_nul();
             // SAFETY: bytes is readable for its length.
-            let r = unsafe { setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, bytes.as_ptr().cast(), bytes.len() as u32) };
+            let r = unsafe {
+                setsockopt(
+                    s,
+                    SOL_SOCKET,
+                    SO_BINDTODEVICE,
+                    bytes.as_ptr().cast(),
+                    bytes.len() as u32,
+                )
+            };
             if r < 0 {
-                return Err(format!("SO_BINDTODEVICE {}: {}", o.device, io::Error::last_os_error()));
+                return Err(format!(
+                    "SO_BINDTODEVICE {}: {}",
+                    o.device,
+                    io::Error::last_os_error()
+                ));
             }
         }
-        setopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one).map_err(|e| format!("SO_TIMESTAMPNS: {}", e))?;
+        setopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one)
+            .map_err(|e| format!("SO_TIMESTAMPNS: {}", e))?;
         if v6 {
-            setopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one).map_err(|e| format!("IPV6_RECVHOPLIMIT: {}", e))?;
+            setopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one)
+                .map_err(|e| format!("IPV6_RECVHOPLIMIT: {}", e))?;
         } else {
             setopt(s, IPPROTO_IP, IP_RECVTTL, &one).map_err(|e| format!("IP_RECVTTL: {}", e))?;
         }
@@ -430,10 +503,12 @@ impl EchoSocket {
             if v6 {
                 let mut block = [0xffff_ffffu32; 8];
                 block[(ECHO_REPLY_V6 >> 5) as usize] &= !(1u32 << (ECHO_REPLY_V6 & 31));
-                setopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &block).map_err(|e| format!("ICMP6_FILTER: {}", e))?;
+                setopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &block)
+                    .map_err(|e| format!("ICMP6_FILTER: {}", e))?;
             } else {
                 let block: u32 = !(1u32 << ECHO_REPLY_V4);
-                setopt(s, SOL_RAW, ICMP_FILTER, &block).map_err(|e| format!("ICMP_FILTER: {}", e))?;
+                setopt(s, SOL_RAW, ICMP_FILTER, &block)
+                    .map_err(|e| format!("ICMP_FILTER: {}", e))?;
             }
         }
         // A ping socket is bound even to the unspecified address: that is
@@ -446,17 +521,42 @@ impl EchoSocket {
             }
         }
         let token = random_u64();
-        let mut sock = EchoSocket { fd, v6, raw, id: 0, token, payload_bytes: o.payload_bytes, counters: Counters::default() };
-        sock.id = if raw { (token >> 48) as u16 } else { sock.bound_port() };
+        let mut sock = EchoSocket {
+            fd,
+            v6,
+            raw,
+            id: 0,
+            token,
+            payload_bytes: o.payload_bytes,
+            counters: Counters::default(),
+        };
+        sock.id = if raw {
+            (token >> 48) as u16
+        } else {
+            sock.bound_port()
+        };
         Ok(sock)
     }
 
     /// The port of a ping socket is its echo id.
     fn bound_port(&self) -> u16 {
-        let mut sa = SockaddrIn6 { family: 0, port: 0, flowinfo: 0, addr: [0; 16], scope_id: 0 };
+        let mut sa = SockaddrIn6 {
+            family: 0,
+            port: 0,
+            flowinfo: 0,
+            addr: [0; 16],
+            scope_id: 0,
+        };
         let mut len = mem::size_of::<SockaddrIn6>() as u32;
         // SAFETY: sa has room for len bytes.
-        if unsafe { getsockname(self.fd.as_raw_fd(), (&mut sa as *mut SockaddrIn6).cast(), &mut len) } < 0 {
+        if unsafe {
+            getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sa as *mut SockaddrIn6).cast(),
+                &mut len,
+            )
+        } < 0
+        {
             return 0;
         }
         u16::from_be(sa.port)
@@ -486,14 +586,27 @@ impl EchoSocket {
     pub fn send(&mut self, target: &str, seq: u16) -> Result<u64, String> {
         let (ip, scope) = parse_address(target).map_err(|e| format!("target: {}", e))?;
         if ip.is_ipv6() != self.v6 {
-            return Err(format!("target: {} is IPv{}; this socket is IPv{}", target, if ip.is_ipv6() { 6 } else { 4 }, self.family()));
+            return Err(format!(
+                "target: {} is IPv{}; this socket is IPv{}",
+                target,
+                if ip.is_ipv6() { 6 } else { 4 },
+                self.family()
+            ));
         }
         let sent = monotonic_ns();
-        let packet = encode_echo_request(self.v6, self.id, seq, self.token, sent, self.payload_bytes);
+        let packet =
+            encode_echo_request(self.v6, self.id, seq, self.token, sent, self.payload_bytes);
         let (sa, len) = sockaddr(ip, 0, scope);
         // SAFETY: packet and sa are readable for the lengths given.
         let n = unsafe {
-            sendto(self.fd.as_raw_fd(), packet.as_ptr().cast(), packet.len(), MSG_DONTWAIT, (&sa as *const SockaddrIn6).cast(), len)
+            sendto(
+                self.fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                MSG_DONTWAIT,
+                (&sa as *const SockaddrIn6).cast(),
+                len,
+            )
         };
         if n < 0 {
             self.counters.send_errors += 1;
@@ -515,8 +628,17 @@ impl EchoSocket {
         let mut buf = vec![0u8; 60 + ECHO_HEADER_BYTES + self.payload_bytes];
         let mut control = [0u64; 16];
         for _ in 0..max {
-            let mut from = SockaddrIn6 { family: 0, port: 0, flowinfo: 0, addr: [0; 16], scope_id: 0 };
-            let mut iov = Iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+            let mut from = SockaddrIn6 {
+                family: 0,
+                port: 0,
+                flowinfo: 0,
+                addr: [0; 16],
+                scope_id: 0,
+            };
+            let mut iov = Iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
             let mut msg = Msghdr {
                 msg_name: (&mut from as *mut SockaddrIn6).cast(),
                 msg_namelen: mem::size_of::<SockaddrIn6>() as u32,
@@ -545,7 +667,11 @@ impl EchoSocket {
             }
             let data = &buf[..n as usize];
             let (rx_real, cmsg_ttl) = read_control(&control, msg.msg_controllen);
-            let framing = if self.raw && !self.v6 { Framing::Ipv4Header } else { Framing::Icmp };
+            let framing = if self.raw && !self.v6 {
+                Framing::Ipv4Header
+            } else {
+                Framing::Icmp
+            };
             let id = if self.raw { Some(self.id) } else { None };
             match decode_echo_reply(data, self.v6, framing, id, self.token) {
                 Ok(mut reply) => {
@@ -557,7 +683,12 @@ impl EchoSocket {
                             continue;
                         }
                     };
-                    out.push(Received { from, reply, rx_ns: rx_monotonic(rx_real, now_real, now_mono), bytes: data.len() });
+                    out.push(Received {
+                        from,
+                        reply,
+                        rx_ns: rx_monotonic(rx_real, now_real, now_mono),
+                        bytes: data.len(),
+                    });
                 }
                 Err(Reject::Malformed) => self.counters.malformed += 1,
                 Err(Reject::NotReply) => self.counters.not_reply += 1,
@@ -574,7 +705,11 @@ impl EchoSocket {
 /// age makes no sense (negative, over a minute), the time of reading stands in.
 pub fn rx_monotonic(rx_real: Option<u64>, now_real: u64, now_mono: u64) -> u64 {
     match rx_real {
-        Some(rx) if rx <= now_real && now_real - rx < 60_000_000_000 && now_real - rx <= now_mono => now_mono - (now_real - rx),
+        Some(rx)
+            if rx <= now_real && now_real - rx < 60_000_000_000 && now_real - rx <= now_mono =>
+        {
+            now_mono - (now_real - rx)
+        }
         _ => now_mono,
     }
 }
@@ -584,7 +719,9 @@ pub fn rx_monotonic(rx_real: Option<u64>, now_real: u64, now_mono: u64) -> u64 {
 fn read_control(control: &[u64; 16], len: usize) -> (Option<u64>, Option<u8>) {
     let bytes: &[u8] = {
         // SAFETY: control is 128 initialised bytes; viewing them as u8 is sound.
-        unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), mem::size_of_val(control)) }
+        unsafe {
+            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), mem::size_of_val(control))
+        }
     };
     let len = len.min(bytes.len());
     let hdr = mem::size_of::<Cmsghdr>();
@@ -635,14 +772,20 @@ struct IcmpCell {
     inner: Mutex<Option<EchoSocket>>,
 }
 
-fn with_socket<T>(call: &Call, f: impl FnOnce(&mut EchoSocket) -> Result<T, JsError>) -> Result<T, JsError> {
+fn with_socket<T>(
+    call: &Call,
+    f: impl FnOnce(&mut EchoSocket) -> Result<T, JsError>,
+) -> Result<T, JsError> {
     let cell: &IcmpCell = call.external_arg(0, "socket", ICMP_WHAT, &ICMP_TAG)?;
     // A poisoned lock only means a panic while it was held; the socket
     // holds no half-updated state worth refusing over (counters at worst).
     let mut guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
     match guard.as_mut() {
         Some(s) => f(s),
-        None => Err(JsError::new(CODE_IO, format!("native: {}: the socket is closed", call.function()))),
+        None => Err(JsError::new(
+            CODE_IO,
+            format!("native: {}: the socket is closed", call.function()),
+        )),
     }
 }
 
@@ -665,21 +808,42 @@ pub fn icmp_open(call: &Call) -> Result<napi_value, JsError> {
     let device = call.string_arg(2, "device")?;
     let payload = integer_arg(call, 3, "payloadBytes", MAX_PAYLOAD_BYTES as f64)? as usize;
     if parse_address(&source).is_err() {
-        return Err(call.arg_error("source", "an IP address (0.0.0.0 or :: for none)", &format!("{:?}", source)));
+        return Err(call.arg_error(
+            "source",
+            "an IP address (0.0.0.0 or :: for none)",
+            &format!("{:?}", source),
+        ));
     }
     if payload < MIN_PAYLOAD_BYTES {
-        return Err(call.arg_error("payloadBytes", &format!("at least {}", MIN_PAYLOAD_BYTES), &payload.to_string()));
+        return Err(call.arg_error(
+            "payloadBytes",
+            &format!("at least {}", MIN_PAYLOAD_BYTES),
+            &payload.to_string(),
+        ));
     }
-    let opts = OpenOptions { source: &source, mark, device: &device, payload_bytes: payload, raw_only: false };
+    let opts = OpenOptions {
+        source: &source,
+        mark,
+        device: &device,
+        payload_bytes: payload,
+        raw_only: false,
+    };
     let sock = EchoSocket::open(&opts).map_err(|e| io_error(call, e))?;
-    call.external(IcmpCell { inner: Mutex::new(Some(sock)) }, &ICMP_TAG)
+    call.external(
+        IcmpCell {
+            inner: Mutex::new(Some(sock)),
+        },
+        &ICMP_TAG,
+    )
 }
 
 /// `icmpSend(socket: IcmpSocket, target: string, seq: number): number` (send time, monotonic ms)
 pub fn icmp_send(call: &Call) -> Result<napi_value, JsError> {
     let target = call.string_arg(1, "target")?;
     let seq = integer_arg(call, 2, "seq", u16::MAX as f64)? as u16;
-    let sent = with_socket(call, |s| s.send(&target, seq).map_err(|e| io_error(call, e)))?;
+    let sent = with_socket(call, |s| {
+        s.send(&target, seq).map_err(|e| io_error(call, e))
+    })?;
     call.number(ns_to_ms(sent))
 }
 
@@ -703,7 +867,8 @@ pub fn icmp_receive(call: &Call) -> Result<napi_value, JsError> {
 
 /// `icmpStats(socket: IcmpSocket): IcmpStats`
 pub fn icmp_stats(call: &Call) -> Result<napi_value, JsError> {
-    let (kind, family, id, c) = with_socket(call, |s| Ok((s.kind(), s.family(), s.id(), s.counters)))?;
+    let (kind, family, id, c) =
+        with_socket(call, |s| Ok((s.kind(), s.family(), s.id(), s.counters)))?;
     let n = |v: u64| call.number(v as f64);
     call.object(&[
         ("kind", call.string(kind)?),
@@ -746,7 +911,13 @@ mod tests {
     #[test]
     fn request_bytes_and_checksum() {
         let p = encode_echo_request(false, 0x1234, 1, TOKEN, 1_000_000, 16);
-        assert_eq!(p, REQUEST_V4.to_vec(), "got {:02x?}; want {:02x?}", p, REQUEST_V4);
+        assert_eq!(
+            p,
+            REQUEST_V4.to_vec(),
+            "got {:02x?}; want {:02x?}",
+            p,
+            REQUEST_V4
+        );
         assert_eq!(checksum(&p), 0, "a packet with its checksum sums to 0");
         let p6 = encode_echo_request(true, 0x1234, 1, TOKEN, 1_000_000, 16);
         assert_eq!(p6[0], 128, "ICMPv6 echo request type");
@@ -755,13 +926,20 @@ mod tests {
         let padded = encode_echo_request(false, 7, 9, TOKEN, 5, 56);
         assert_eq!(padded.len(), 64, "56 bytes of payload like ping");
         assert!(padded[24..].iter().all(|&b| b == 0), "padding is zero");
-        assert_eq!(encode_echo_request(false, 7, 9, TOKEN, 5, 3).len(), 24, "payload never below the token and time");
+        assert_eq!(
+            encode_echo_request(false, 7, 9, TOKEN, 5, 3).len(),
+            24,
+            "payload never below the token and time"
+        );
     }
 
     #[test]
     fn checksum_of_odd_lengths_and_carries() {
         // RFC 1071 section 3 example: 0001 f203 f4f5 f6f7 sums to ddf2, checksum 220d.
-        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
         // An odd trailing byte is padded with zero on the right.
         assert_eq!(checksum(&[0x01]), !0x0100u16);
         assert_eq!(checksum(&[0xff, 0xff, 0xff, 0xff]), 0x0000);
@@ -781,7 +959,9 @@ mod tests {
     }
 
     fn with_ipv4_header(icmp: &[u8], ttl: u8) -> Vec<u8> {
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, ttl, 1, 0, 0, 198, 18, 1, 1, 198, 18, 1, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, ttl, 1, 0, 0, 198, 18, 1, 1, 198, 18, 1, 2,
+        ];
         let len = (ip.len() + icmp.len()) as u16;
         ip[2..4].copy_from_slice(&len.to_be_bytes());
         ip.extend_from_slice(icmp);
@@ -791,8 +971,16 @@ mod tests {
     #[test]
     fn reply_decoding_matches_id_token_and_seq() {
         let reply = reply_of(&REQUEST_V4, false);
-        let want = EchoReply { id: 0x1234, seq: 1, sent_ns: 1_000_000, ttl: None };
-        assert_eq!(decode_echo_reply(&reply, false, Framing::Icmp, None, TOKEN), Ok(want));
+        let want = EchoReply {
+            id: 0x1234,
+            seq: 1,
+            sent_ns: 1_000_000,
+            ttl: None,
+        };
+        assert_eq!(
+            decode_echo_reply(&reply, false, Framing::Icmp, None, TOKEN),
+            Ok(want)
+        );
         let raw = with_ipv4_header(&reply, 61);
         let got = decode_echo_reply(&raw, false, Framing::Ipv4Header, Some(0x1234), TOKEN).unwrap();
         assert_eq!((got.seq, got.ttl), (1, Some(61)));
@@ -806,25 +994,89 @@ mod tests {
         }
         let mut bad_sum = reply.clone();
         bad_sum[20] ^= 0x40;
-        let mut other_token = reply_of(&encode_echo_request(false, 0x1234, 1, TOKEN + 1, 1_000_000, 16), false);
+        let mut other_token = reply_of(
+            &encode_echo_request(false, 0x1234, 1, TOKEN + 1, 1_000_000, 16),
+            false,
+        );
         other_token.truncate(24);
         let request = REQUEST_V4.to_vec();
         let mut options = with_ipv4_header(&reply, 64);
         options[0] = 0x4f; // IHL 60 bytes: longer than the datagram
         let cases = vec![
-            Case { name: "truncated", data: reply[..23].to_vec(), framing: Framing::Icmp, id: None, want: Reject::Malformed },
-            Case { name: "empty", data: vec![], framing: Framing::Icmp, id: None, want: Reject::Malformed },
-            Case { name: "a request, not a reply", data: request, framing: Framing::Icmp, id: None, want: Reject::NotReply },
-            Case { name: "bad checksum", data: bad_sum, framing: Framing::Icmp, id: None, want: Reject::BadChecksum },
-            Case { name: "other id on a raw socket", data: with_ipv4_header(&reply, 64), framing: Framing::Ipv4Header, id: Some(0x4321), want: Reject::Foreign },
-            Case { name: "other token", data: other_token, framing: Framing::Icmp, id: None, want: Reject::Foreign },
-            Case { name: "IPv4 header longer than the datagram", data: options, framing: Framing::Ipv4Header, id: None, want: Reject::Malformed },
-            Case { name: "not IPv4", data: vec![0x60; 48], framing: Framing::Ipv4Header, id: None, want: Reject::Malformed },
-            Case { name: "an IPv6 reply read as IPv4", data: reply_of(&REQUEST_V4, true), framing: Framing::Icmp, id: None, want: Reject::NotReply },
+            Case {
+                name: "truncated",
+                data: reply[..23].to_vec(),
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::Malformed,
+            },
+            Case {
+                name: "empty",
+                data: vec![],
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::Malformed,
+            },
+            Case {
+                name: "a request, not a reply",
+                data: request,
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::NotReply,
+            },
+            Case {
+                name: "bad checksum",
+                data: bad_sum,
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::BadChecksum,
+            },
+            Case {
+                name: "other id on a raw socket",
+                data: with_ipv4_header(&reply, 64),
+                framing: Framing::Ipv4Header,
+                id: Some(0x4321),
+                want: Reject::Foreign,
+            },
+            Case {
+                name: "other token",
+                data: other_token,
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::Foreign,
+            },
+            Case {
+                name: "IPv4 header longer than the datagram",
+                data: options,
+                framing: Framing::Ipv4Header,
+                id: None,
+                want: Reject::Malformed,
+            },
+            Case {
+                name: "not IPv4",
+                data: vec![0x60; 48],
+                framing: Framing::Ipv4Header,
+                id: None,
+                want: Reject::Malformed,
+            },
+            Case {
+                name: "an IPv6 reply read as IPv4",
+                data: reply_of(&REQUEST_V4, true),
+                framing: Framing::Icmp,
+                id: None,
+                want: Reject::NotReply,
+            },
         ];
         for c in cases {
             let got = decode_echo_reply(&c.data, false, c.framing, c.id, TOKEN);
-            assert_eq!(got, Err(c.want), "{}: got {:?}; want {:?}", c.name, got, c.want);
+            assert_eq!(
+                got,
+                Err(c.want),
+                "{}: got {:?}; want {:?}",
+                c.name,
+                got,
+                c.want
+            );
         }
         // ICMPv6: no checksum check here (the kernel verified it), type 129.
         let r6 = reply_of(&encode_echo_request(true, 5, 6, TOKEN, 42, 16), true);
@@ -841,7 +1093,10 @@ mod tests {
             let mut data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             if i % 4 == 0 && len >= 24 {
                 // Mostly-valid replies with one random byte changed.
-                let mut r = reply_of(&encode_echo_request(false, 1, i as u16, TOKEN, 7, len - 8), false);
+                let mut r = reply_of(
+                    &encode_echo_request(false, 1, i as u16, TOKEN, 7, len - 8),
+                    false,
+                );
                 let k = rng.below(r.len());
                 r[k] = rng.next() as u8;
                 data = r;
@@ -855,14 +1110,23 @@ mod tests {
             }
         }
         // A mutation that rewrites a byte with its own value leaves a valid reply.
-        assert!(accepted > 0, "got no accepted replies; want the unchanged ones accepted");
+        assert!(
+            accepted > 0,
+            "got no accepted replies; want the unchanged ones accepted"
+        );
     }
 
     #[test]
     fn addresses_and_scopes() {
-        assert_eq!(parse_address("198.18.1.2").unwrap(), (IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)), 0));
+        assert_eq!(
+            parse_address("198.18.1.2").unwrap(),
+            (IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)), 0)
+        );
         assert_eq!(parse_address("fe80::1%7").unwrap().1, 7);
-        assert_eq!(parse_address("fe80::1%lo").unwrap().1, interface_index("lo").unwrap());
+        assert_eq!(
+            parse_address("fe80::1%lo").unwrap().1,
+            interface_index("lo").unwrap()
+        );
         for bad in ["", "198.18.1", "1.2.3.4%lo", "fe80::1%no-such-if0", "::g"] {
             assert!(parse_address(bad).is_err(), "{:?} must not parse", bad);
         }
@@ -870,17 +1134,40 @@ mod tests {
         // SAFETY: sa is plain old data of 28 bytes.
         let bytes: [u8; 28] = unsafe { mem::transmute(sa) };
         assert_eq!(len, 16);
-        assert_eq!(&bytes[..8], &[2, 0, 0x12, 0x34, 10, 1, 2, 3], "sockaddr_in: family (host order), port and address (network order)");
-        assert_eq!(address_of(&sa), Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))));
+        assert_eq!(
+            &bytes[..8],
+            &[2, 0, 0x12, 0x34, 10, 1, 2, 3],
+            "sockaddr_in: family (host order), port and address (network order)"
+        );
+        assert_eq!(
+            address_of(&sa),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
+        );
     }
 
     #[test]
     fn kernel_timestamps_move_onto_the_monotonic_clock() {
         let s = 1_000_000_000u64;
-        assert_eq!(rx_monotonic(Some(100 * s - 3_000), 100 * s, 50 * s), 50 * s - 3_000, "3 µs old");
-        assert_eq!(rx_monotonic(None, 100 * s, 50 * s), 50 * s, "no timestamp: the time of reading");
-        assert_eq!(rx_monotonic(Some(101 * s), 100 * s, 50 * s), 50 * s, "from the future (clock stepped back)");
-        assert_eq!(rx_monotonic(Some(10 * s), 100 * s, 50 * s), 50 * s, "older than a minute (clock stepped forward)");
+        assert_eq!(
+            rx_monotonic(Some(100 * s - 3_000), 100 * s, 50 * s),
+            50 * s - 3_000,
+            "3 µs old"
+        );
+        assert_eq!(
+            rx_monotonic(None, 100 * s, 50 * s),
+            50 * s,
+            "no timestamp: the time of reading"
+        );
+        assert_eq!(
+            rx_monotonic(Some(101 * s), 100 * s, 50 * s),
+            50 * s,
+            "from the future (clock stepped back)"
+        );
+        assert_eq!(
+            rx_monotonic(Some(10 * s), 100 * s, 50 * s),
+            50 * s,
+            "older than a minute (clock stepped forward)"
+        );
     }
 
     #[test]
@@ -896,8 +1183,16 @@ mod tests {
         control[5] = (IPPROTO_IP as u32 as u64) | ((IP_TTL as u32 as u64) << 32);
         control[6] = 57;
         assert_eq!(read_control(&control, 56), (Some(12_000_000_345), Some(57)));
-        assert_eq!(read_control(&control, 32), (Some(12_000_000_345), None), "only what the kernel filled is read");
+        assert_eq!(
+            read_control(&control, 32),
+            (Some(12_000_000_345), None),
+            "only what the kernel filled is read"
+        );
         control[0] = 4000;
-        assert_eq!(read_control(&control, 56), (None, None), "a length past the buffer stops the walk");
+        assert_eq!(
+            read_control(&control, 56),
+            (None, None),
+            "a length past the buffer stops the walk"
+        );
     }
 }

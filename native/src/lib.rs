@@ -8,24 +8,27 @@
 // unreferenced there; it is exercised through Node by the tap tests.
 #![cfg_attr(test, allow(dead_code))]
 
+mod conntrack;
 mod flow;
 mod icmp;
 mod json;
 mod napi;
+mod nfq;
 mod packet;
 mod policy;
 mod sdnotify;
 mod select;
+mod sock;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use flow::{Flow, FLOW_RECORD_SIZE, KEY_SIZE};
 use napi::{napi_type_tag, napi_value, Call, Export, JsError, CODE_IO, CODE_PANIC};
 use select::Selector;
 
 /// Every function the module exports, in `index.d.ts` order.
-static EXPORTS: [Export; 18] = [
+static EXPORTS: [Export; 34] = [
     Export {
         name: "version",
         body: version,
@@ -98,6 +101,70 @@ static EXPORTS: [Export; 18] = [
         name: "icmpClose",
         body: icmp::icmp_close,
     },
+    Export {
+        name: "nfqOpen",
+        body: nfq::nfq_open,
+    },
+    Export {
+        name: "nfqRoute",
+        body: nfq::nfq_route,
+    },
+    Export {
+        name: "nfqStats",
+        body: nfq::nfq_stats,
+    },
+    Export {
+        name: "nfqClose",
+        body: nfq::nfq_close,
+    },
+    Export {
+        name: "nfqNowMs",
+        body: nfq::nfq_now_ms,
+    },
+    Export {
+        name: "ctSetMarks",
+        body: conntrack::ct_set_marks,
+    },
+    Export {
+        name: "ctRemark",
+        body: conntrack::ct_remark,
+    },
+    Export {
+        name: "ctDump",
+        body: conntrack::ct_dump,
+    },
+    Export {
+        name: "vrrpOpen",
+        body: sock::vrrp_open,
+    },
+    Export {
+        name: "vrrpSend",
+        body: sock::vrrp_send,
+    },
+    Export {
+        name: "vrrpStats",
+        body: sock::vrrp_stats,
+    },
+    Export {
+        name: "vrrpBeacon",
+        body: sock::vrrp_beacon,
+    },
+    Export {
+        name: "vrrpClose",
+        body: sock::vrrp_close,
+    },
+    Export {
+        name: "etherOpen",
+        body: sock::ether_open,
+    },
+    Export {
+        name: "etherSend",
+        body: sock::ether_send,
+    },
+    Export {
+        name: "etherClose",
+        body: sock::ether_close,
+    },
 ];
 
 /// `version(): string`: the crate version, so the loader can tell a stale build.
@@ -129,11 +196,11 @@ static SELECTOR_TAG: napi_type_tag = napi_type_tag {
     upper: 0x6563_746f_725f_7631,
 };
 
-/// What a selector handle owns. The mutex is for the NFQUEUE worker threads
-/// that will share the selector; a panic inside poisons it, and the handle
-/// then refuses further use rather than run on half-updated state.
+/// What a selector handle owns. The NFQUEUE workers share the selector
+/// (`nfqRoute` clones the Arc); a panic inside poisons the mutex, and the
+/// handle then refuses further use rather than run on half-updated state.
 struct SelectorCell {
-    inner: Mutex<Selector>,
+    inner: Arc<Mutex<Selector>>,
 }
 
 const SELECTOR_WHAT: &str = "a selector from selectorCreate";
@@ -171,7 +238,7 @@ fn selector_create(call: &Call) -> Result<napi_value, JsError> {
     let policy = policy::parse_policy(&text).map_err(|e| call.input_error(&e))?;
     call.external(
         SelectorCell {
-            inner: Mutex::new(Selector::new(policy)),
+            inner: Arc::new(Mutex::new(Selector::new(policy))),
         },
         &SELECTOR_TAG,
     )

@@ -699,3 +699,205 @@ fn install_panic_hook() {
         }));
     });
 }
+
+// --- Thread-safe functions: how a Rust thread hands values to JS --------------
+//
+// A receive thread (src/sock.rs) queues values with `Threadsafe::call`; Node
+// runs `call_js` on the JS thread, which turns each value into the
+// callback's argument inside the same panic boundary as every export. The
+// `finalized` flag, set under its lock by Node's finalizer, keeps a thread
+// from touching the function once Node has freed it (at environment
+// teardown Node finalizes thread-safe functions whoever still holds them).
+
+pub type napi_threadsafe_function = *mut c_void;
+type napi_threadsafe_function_call_js =
+    unsafe extern "C" fn(env: napi_env, js_callback: napi_value, context: *mut c_void, data: *mut c_void);
+
+const NAPI_TSFN_NONBLOCKING: c_int = 0;
+const NAPI_TSFN_RELEASE: c_int = 0;
+const NAPI_QUEUE_FULL: napi_status = 15;
+
+extern "C" {
+    fn napi_create_threadsafe_function(
+        env: napi_env,
+        func: napi_value,
+        async_resource: napi_value,
+        async_resource_name: napi_value,
+        max_queue_size: usize,
+        initial_thread_count: usize,
+        thread_finalize_data: *mut c_void,
+        thread_finalize_cb: Option<napi_finalize>,
+        context: *mut c_void,
+        call_js_cb: Option<napi_threadsafe_function_call_js>,
+        result: *mut napi_threadsafe_function,
+    ) -> napi_status;
+    fn napi_call_threadsafe_function(
+        func: napi_threadsafe_function,
+        data: *mut c_void,
+        is_blocking: c_int,
+    ) -> napi_status;
+    fn napi_release_threadsafe_function(func: napi_threadsafe_function, mode: c_int) -> napi_status;
+    fn napi_call_function(
+        env: napi_env,
+        recv: napi_value,
+        func: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+}
+
+/// Turns a queued value into the JS callback's one argument, on the JS thread.
+pub type ToJs<T> = fn(&Call, T) -> Result<napi_value, JsError>;
+
+struct TsfnContext<T> {
+    function: &'static str,
+    to_js: ToJs<T>,
+    finalized: std::sync::Arc<std::sync::Mutex<bool>>,
+}
+
+/// What became of a value handed to `Threadsafe::call`.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub enum Queued {
+    Yes,
+    /// The queue was full: the value was dropped.
+    Full,
+    /// The function is closing (Node is shutting down): the value was dropped.
+    Closing,
+}
+
+/// A JS function another thread may queue calls to. Dropping it releases
+/// the thread's hold on the function (the event loop may then exit).
+pub struct Threadsafe<T: Send + 'static> {
+    raw: napi_threadsafe_function,
+    finalized: std::sync::Arc<std::sync::Mutex<bool>>,
+    _marker: std::marker::PhantomData<fn(T)>,
+}
+
+// SAFETY: N-API's thread-safe function calls may be made from any thread;
+// the values queued are Send.
+unsafe impl<T: Send + 'static> Send for Threadsafe<T> {}
+
+impl<T: Send + 'static> Threadsafe<T> {
+    /// Queues `value` for the JS thread without blocking.
+    pub fn call(&self, value: T) -> Queued {
+        let finalized = self.finalized.lock().unwrap_or_else(|p| p.into_inner());
+        if *finalized {
+            return Queued::Closing;
+        }
+        let data = Box::into_raw(Box::new(value)) as *mut c_void;
+        // SAFETY: raw is alive (not finalized, checked under the lock Node's
+        // finalizer takes); data is reclaimed by call_js or below.
+        let status = unsafe { napi_call_threadsafe_function(self.raw, data, NAPI_TSFN_NONBLOCKING) };
+        if status == NAPI_OK {
+            return Queued::Yes;
+        }
+        // SAFETY: Node did not take the value.
+        drop(unsafe { Box::from_raw(data as *mut T) });
+        if status == NAPI_QUEUE_FULL {
+            Queued::Full
+        } else {
+            Queued::Closing
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Threadsafe<T> {
+    fn drop(&mut self) {
+        let finalized = self.finalized.lock().unwrap_or_else(|p| p.into_inner());
+        if !*finalized {
+            // SAFETY: raw is alive, as checked under the finalizer's lock.
+            unsafe { napi_release_threadsafe_function(self.raw, NAPI_TSFN_RELEASE) };
+        }
+    }
+}
+
+unsafe extern "C" fn tsfn_finalize<T>(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: data is the Box<TsfnContext<T>> given at creation, finalized once.
+        let ctx = unsafe { Box::from_raw(data as *mut TsfnContext<T>) };
+        *ctx.finalized.lock().unwrap_or_else(|p| p.into_inner()) = true;
+    }));
+}
+
+unsafe extern "C" fn tsfn_call_js<T: Send + 'static>(
+    env: napi_env,
+    js_callback: napi_value,
+    context: *mut c_void,
+    data: *mut c_void,
+) {
+    // SAFETY: data is a Box<T> queued by Threadsafe::call; it is ours now.
+    let value = unsafe { Box::from_raw(data as *mut T) };
+    // A null env means Node is tearing the function down: just drop the value.
+    if env.is_null() || js_callback.is_null() || context.is_null() {
+        return;
+    }
+    // SAFETY: context is the TsfnContext<T>, alive until tsfn_finalize.
+    let ctx = unsafe { &*(context as *const TsfnContext<T>) };
+    let function = ctx.function;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _boundary = Boundary::enter();
+        let call = Call { env, function, args: [ptr::null_mut(); MAX_ARGS] };
+        let arg = (ctx.to_js)(&call, *value)?;
+        let recv = call.undefined()?;
+        let mut result = ptr::null_mut();
+        // An exception thrown by the callback stays pending: Node reports it
+        // as uncaught, as it does for any event listener.
+        // SAFETY: every handle belongs to this callback's scope.
+        unsafe { napi_call_function(env, recv, js_callback, 1, &arg, &mut result) };
+        Ok::<(), JsError>(())
+    }));
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => throw(env, &err),
+        Err(payload) => throw(env, &panic_error(function, payload)),
+    }
+}
+
+impl Call {
+    /// Argument `index` as a JS function; `name` is its name in `index.d.ts`.
+    pub fn function_arg(&self, index: usize, name: &str) -> Result<napi_value, JsError> {
+        let value = self.args[index];
+        let kind = self.type_of(value);
+        if kind != NAPI_FUNCTION {
+            return Err(self.arg_error(name, "a function", type_name(kind)));
+        }
+        Ok(value)
+    }
+
+    /// Wraps JS function `func` so another thread can queue calls to it, at
+    /// most `max_queue` waiting; `to_js` makes each value its argument.
+    pub fn threadsafe<T: Send + 'static>(
+        &self,
+        func: napi_value,
+        max_queue: usize,
+        to_js: ToJs<T>,
+    ) -> Result<Threadsafe<T>, JsError> {
+        let finalized = std::sync::Arc::new(std::sync::Mutex::new(false));
+        let ctx = Box::into_raw(Box::new(TsfnContext { function: self.function, to_js, finalized: finalized.clone() }));
+        let name = create_string(self.env, self.function);
+        let mut raw = ptr::null_mut();
+        // SAFETY: ctx lives until tsfn_finalize reclaims it; func is a live function handle.
+        let status = unsafe {
+            napi_create_threadsafe_function(
+                self.env,
+                func,
+                ptr::null_mut(),
+                name,
+                max_queue,
+                1,
+                ctx as *mut c_void,
+                Some(tsfn_finalize::<T>),
+                ctx as *mut c_void,
+                Some(tsfn_call_js::<T>),
+                &mut raw,
+            )
+        };
+        if status != NAPI_OK {
+            // SAFETY: Node did not take ctx.
+            drop(unsafe { Box::from_raw(ctx) });
+            check(status, "napi_create_threadsafe_function");
+        }
+        Ok(Threadsafe { raw, finalized, _marker: std::marker::PhantomData })
+    }
+}

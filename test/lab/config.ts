@@ -57,6 +57,17 @@ export function labKeys(topo: Topology, dir: string): LabKeys {
   };
 }
 
+/**
+ * App classes of every lab appliance, by destination port: voice (UDP
+ * 5000-5099; at most 1 % loss and 150 ms RTT), bulk (UDP/TCP 6000-6999),
+ * affinity (UDP/TCP 7000-7999). Everything else is default.
+ */
+export const labAppClasses = [
+  { name: 'voice', match: { protocols: ['udp'], ports: ['5000-5099'] }, sla: { maxLossPct: 1, maxLatencyMs: 150 }, qosClass: 'realtime' },
+  { name: 'bulk', match: { protocols: ['udp', 'tcp'], ports: ['6000-6999'] }, qosClass: 'bulk' },
+  { name: 'affinity', match: { protocols: ['udp', 'tcp'], ports: ['7000-7999'] } },
+];
+
 /** The base UDP port of site tunnels in lab configs (the schema's default). */
 export const labListenPort = 51820;
 
@@ -86,6 +97,9 @@ export function renderApplianceConfig(topo: Topology, node: string, keys: LabKey
     wans: s.appliances.flatMap((a) => applianceWans(topo, a)).map((w) => ({
       name: w.name,
       endpoint: `${hostOf(w.address)}:${labListenPort}`,
+      // New flows of weighted classes split in proportion to the remote
+      // WAN's downstream bandwidth (office: ispa 100, ispb 200).
+      ...(w.downMbps ? { weight: Math.min(1000, Math.max(1, Math.round(w.downMbps))) } : {}),
     })),
   }));
 
@@ -135,7 +149,16 @@ export function renderApplianceConfig(topo: Topology, node: string, keys: LabKey
     })),
     ...(pair ? { pair } : {}),
     probes: { pathRatePerSec: 5, wanRatePerSec: 1 },
-    policies: [{ appClass: 'default', mode: 'best' }],
+    // Steering (test/steerd.test.ts): voice takes the best path meeting its
+    // SLA; bulk spreads by the remote WANs' weights; affinity keeps each
+    // source host on one path. Short holds so a test can repeat a failover.
+    appClasses: labAppClasses,
+    policies: [
+      { appClass: 'voice', mode: 'best', sticky: { hysteresisPct: 20, holdSec: 2 } },
+      { appClass: 'bulk', mode: 'weighted' },
+      { appClass: 'affinity', mode: 'affinity' },
+      { appClass: 'default', mode: 'best' },
+    ],
     log: { level: 'info' },
   };
   const header = [

@@ -121,6 +121,8 @@ export const patterns = {
   wireguardKey: '^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$',
   /** An overlay path: localWan/site/remoteWan. */
   pathId: '^[a-z][a-z0-9-]*/[a-z][a-z0-9-]*/[a-z][a-z0-9-]*$',
+  /** A set of overlay paths: localWan/site/remoteWan where * stands for any one part. */
+  pathPattern: '^([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)$',
   /** An absolute file path. */
   absolutePath: '^/',
 } as const;
@@ -131,5 +133,6 @@ export const patternExpected: Record<string, string> = {
   [patterns.ifname]: "a Linux interface name (no spaces, '/' or ':')",
   [patterns.wireguardKey]: 'a WireGuard key: 44 characters of base64 ending in = (as printed by wg pubkey)',
   [patterns.pathId]: 'an overlay path written localWan/site/remoteWan, like isp1/cloud/inet',
+  [patterns.pathPattern]: 'overlay paths written localWan/site/remoteWan, * for any one part, like lte/*/* or isp1/cloud/inet',
   [patterns.absolutePath]: 'an absolute file path (starting with /)',
 };

@@ -73,6 +73,7 @@ export const RemoteSiteWanSchema = Obj({
   name: Id("Name of the remote site's WAN", 15),
   endpoint: Type.String({ format: 'endpoint', description: 'Where its tunnels are reached: host:port (hostnames allowed)' }),
   behindNat: Type.Boolean({ default: false, description: 'The WAN sits behind NAT: accept it from any source address and keep the mapping open' }),
+  weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "Relative share of new flows the paths to this WAN get in modes weighted, affinity and spray when the policy has no weights (default 1)" })),
 }, { description: 'One WAN of a remote site' });
 
 export const RemoteSiteSchema = Obj({
@@ -139,8 +140,15 @@ export const ProbeWanSchema = Obj({
   ratePerSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'WAN probes per second per target for this WAN' })),
 }, { description: 'Probe settings of one WAN' });
 
+export const ProbePathClassSchema = Obj({
+  name: Id('Name of the class, for logs and ternctl'),
+  paths: Type.Array(Type.String({ pattern: patterns.pathPattern, description: 'A path id localWan/site/remoteWan; * stands for any one part (lte/*/*)' }), { minItems: 1, description: 'The paths in this class' }),
+  ratePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'Probes per second on each path of this class' }),
+}, { description: 'Probe settings of a class of overlay paths' });
+
 export const ProbesSchema = Obj({
   pathRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 5, description: 'Probes per second on each overlay path' }),
+  pathClasses: Type.Array(ProbePathClassSchema, { default: [], description: 'Probe rates of classes of paths (metered LTE, satellite); the first class listing a path wins, the others use pathRatePerSec' }),
   wanRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 1, description: 'Probes per second to each WAN target' }),
   port: Port('UDP port of the probe reflector (STAMP, RFC 8762)', { default: 862 }),
   wanTargets: Type.Array(Address('A probe target'), { default: [], description: "Addresses probed over every WAN to judge the WAN itself; empty: each WAN's gateway" }),

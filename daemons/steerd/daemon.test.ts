@@ -1,0 +1,208 @@
+// steerd's wiring with fakes for the kernel and the fast path (the
+// TypeScript reference selector stands in for the Rust one), and fake
+// tunneld and probed on real bus sockets.
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BusClient, BusServer } from '../lib/bus/index.js';
+import { silentLogger } from '../lib/log/index.js';
+import { runDaemon } from '../lib/runner/index.js';
+import { steerdSpec, type SteerdDeps } from './daemon.js';
+import type { CtFlow, FastPath, MarkReport, QueueStats, RemarkReport } from './fastpath.js';
+import type { SteerRuleset } from './nft.js';
+import { ReferenceSelector } from './reference.js';
+import type { Move, PathSelector, SelectorPolicy } from './types.js';
+import { makeFlow } from './wire.js';
+
+const example = fs.readFileSync(fileURLToPath(new URL('../../../docs/examples/home.yaml', import.meta.url)), 'utf8');
+const config = `${example}
+appClasses:
+  - name: voice
+    match: { protocols: [udp], ports: ["5000-5099"] }
+    sla: { maxLossPct: 1, maxLatencyMs: 150 }
+policies:
+  - appClass: voice
+    mode: best
+    sticky: { holdSec: 0 }
+`;
+const pathA = 'inet/office/isp-a';
+const pathB = 'inet/office/isp-b';
+const markA = 0x100010;
+const markB = 0x100011;
+
+class FakeFastPath implements FastPath {
+  time = 1000;
+  selectors: Array<{ selector: ReferenceSelector; prefixes: readonly string[] }> = [];
+  opened: Array<[number, number, number]> = [];
+  marks: Move[] = [];
+  remarks: Array<[number, number]> = [];
+  ct: CtFlow[] = [];
+  closed = false;
+  now(): number { return this.time; }
+  createSelector(policy: SelectorPolicy): PathSelector {
+    const s = new ReferenceSelector(policy);
+    this.selectors.push({ selector: s, prefixes: [] });
+    return s;
+  }
+  open(first: number, count: number, maxLen: number): void { this.opened.push([first, count, maxLen]); }
+  route(selector: PathSelector, prefixes: readonly string[]): void {
+    const e = this.selectors.find((x) => x.selector === selector);
+    if (e) e.prefixes = prefixes;
+  }
+  stats(): QueueStats[] { return []; }
+  close(): void { this.closed = true; }
+  setMarks(moves: readonly Move[]): MarkReport {
+    this.marks.push(...moves);
+    for (const m of moves) {
+      const f = this.ct.find((c) => c.srcPort === m.flow.srcPort && c.dstPort === m.flow.dstPort && c.mark === m.from);
+      if (f) f.mark = m.to;
+    }
+    return { updated: moves.length, missing: 0, failed: 0, skipped: 0 };
+  }
+  remark(mark: number, newMark: number): RemarkReport {
+    this.remarks.push([mark, newMark]);
+    const hit = this.ct.filter((c) => c.mark === mark);
+    for (const c of hit) c.mark = newMark;
+    return { matched: hit.length, updated: hit.length, failed: 0 };
+  }
+  flows(value: number, mask: number, max: number): CtFlow[] {
+    return this.ct.filter((c) => ((c.mark & mask) >>> 0) === ((value & mask) >>> 0)).slice(0, max);
+  }
+  /** The office selector, as the fast path would reach it for 10.10.0.0/24. */
+  office(): ReferenceSelector {
+    return this.selectors.filter((s) => s.prefixes.includes('10.10.0.0/24')).at(-1)!.selector;
+  }
+}
+
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 400; i++) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`daemon.test: gave up waiting for ${what}`);
+}
+
+interface Box {
+  fast: FakeFastPath;
+  applied: SteerRuleset[];
+  ipt: string[];
+  tunneld: BusServer;
+  probed: BusServer;
+  client: BusClient;
+  stop(): Promise<void>;
+}
+
+async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean } = {}): Promise<Box> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-steerd-'));
+  const env = { TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state') };
+  fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
+  fs.writeFileSync(path.join(env.TERN_ETC_DIR, 'tern.yaml'), config);
+  const tunneld = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'tunneld.sock') });
+  tunneld.method('paths.list', () => [pathA, pathB, 'inet/cloud/inet'].map((name) => ({ name, state: 'up' })));
+  const probed = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock') });
+  probed.method('paths.metrics', () => [
+    { path: pathA, state: 'up', lossPct: 0, rttMs: 40, jitterMs: 1, mos: 4.3 },
+    { path: pathB, state: 'up', lossPct: 0, rttMs: 10, jitterMs: 1, mos: 4.4 },
+  ]);
+  if (opts.tunneld !== false) await tunneld.listen();
+  await probed.listen();
+  const fast = new FakeFastPath();
+  const applied: SteerRuleset[] = [];
+  const ipt: string[] = [];
+  const rules = { async rules() { return []; }, async addRule() { return true; }, async deleteRule() { return undefined; } };
+  const deps: SteerdDeps = {
+    fastPath: fast,
+    rules,
+    nft: { async apply(rs) { applied.push(rs); return true; }, async remove() { return undefined; } },
+    iptables: {
+      async apply(q) { ipt.push(`apply ${q.join('-')}`); return true; },
+      async remove() { ipt.push('remove'); },
+      async present() { return true; },
+    },
+    detectQueue: async () => hasQueue,
+    enableAccounting: () => undefined,
+  };
+  const d = await runDaemon(steerdSpec(deps), { env: { ...process.env, ...env }, logger: silentLogger(), notify: () => undefined });
+  const client = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'steerd.sock'), reconnect: false });
+  await client.connect();
+  const stop = async (): Promise<void> => {
+    await client.close();
+    await d.stop();
+    await tunneld.close();
+    await probed.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  t.teardown(stop);
+  return { fast, applied, ipt, tunneld, probed, client, stop };
+}
+
+declare namespace Tap { type Test = import('tap').Test }
+
+t.test('queue detection picks the rules: nft queue, or the iptables fallback', async (t) => {
+  for (const hasQueue of [true, false]) {
+    const b = await box(t, hasQueue);
+    const want = hasQueue ? 'nft' : 'iptables';
+    t.equal(b.applied[0]?.method, want, `kernel ${hasQueue ? 'with' : 'without'} nft queue: method ${b.applied[0]?.method}; want ${want}`);
+    t.same(b.ipt, hasQueue ? ['remove'] : ['apply 10200-10201'], 'the iptables chain only where nft cannot queue (a left-over one is removed)');
+    t.same(b.applied[0]?.prefixes, ['100.64.0.1/32', '10.10.0.0/24', '100.64.0.3/32', '10.30.0.0/16'], 'every remote site\'s prefixes are steered');
+    t.same(b.fast.opened, [[10200, 2, 4096]], 'two workers on Tern\'s queues');
+    t.same(b.fast.selectors.map((s) => s.prefixes), [['100.64.0.1/32', '10.10.0.0/24'], ['100.64.0.3/32', '10.30.0.0/16']], 'one selector per site, routed by its prefixes');
+    await b.stop();
+  }
+});
+
+t.test('metrics steer new flows, and a path going down moves its flows and sweeps the rest', async (t) => {
+  const b = await box(t, false);
+  const office = await until('both office paths measured', async () => {
+    const rows = await b.client.request<Array<{ name: string; state: string; latencyMs: number }>>('steer.paths');
+    return rows.filter((r) => r.name.includes('/office/')).every((r) => r.state === 'up') ? b.fast.office() : undefined;
+  });
+  const voice = makeFlow({ src: '10.20.0.5', dst: '10.10.0.9', protocol: 17, srcPort: 40000, dstPort: 5004 });
+  const d = office.decide(voice, b.fast.time);
+  t.same([d.class, d.pathId], ['voice', markB], 'voice takes the lower-latency path');
+  const web = makeFlow({ src: '10.20.0.5', dst: '10.10.0.9', protocol: 6, srcPort: 40001, dstPort: 443 });
+  t.equal(office.decide(web, b.fast.time).pathId, markB, 'so does a default flow');
+  // Conntrack also holds a flow from before a restart, unknown to the selector, and one on path A.
+  b.fast.ct = [
+    { family: 4, protocol: 17, src: '10.20.0.5', dst: '10.10.0.9', srcPort: 40000, dstPort: 5004, mark: markB, packets: 1, bytes: 1 },
+    { family: 4, protocol: 6, src: '10.20.0.5', dst: '10.10.0.9', srcPort: 40001, dstPort: 443, mark: markB, packets: 1, bytes: 1 },
+    { family: 4, protocol: 6, src: '10.20.0.6', dst: '10.10.0.9', srcPort: 50000, dstPort: 22, mark: markB, packets: 1, bytes: 1 },
+    { family: 4, protocol: 6, src: '10.20.0.7', dst: '10.10.0.9', srcPort: 50001, dstPort: 22, mark: markA, packets: 1, bytes: 1 },
+  ];
+
+  // 3 % loss on B: only voice must leave it.
+  b.probed.publish('path.metrics', { path: pathB, state: 'up', lossPct: 3, rttMs: 10, jitterMs: 1, mos: 4.2 });
+  const moved = await until('voice moved', () => (b.fast.marks.length ? b.fast.marks : undefined));
+  t.same(moved.map((m) => [m.class, m.from, m.to, m.flow.dstPort]), [['voice', markB, markA, 5004]], 'resteer moved the voice flow only');
+  t.same(b.fast.remarks, [], 'no path-wide sweep for a class SLA breach');
+  t.same(b.fast.ct.map((c) => c.mark), [markA, markB, markB, markA], 'conntrack: voice on A, the rest where they were');
+
+  // B goes down: the default flow moves, the unknown one is swept to be decided again.
+  b.fast.marks = [];
+  b.probed.publish('path.state', { path: pathB, from: 'up', to: 'down', cause: 'consecutive-lost', reason: '3 consecutive probes lost' });
+  await until('sweep of B', () => (b.fast.remarks.length ? true : undefined));
+  t.same(b.fast.marks.map((m) => [m.flow.dstPort, m.from, m.to]), [[443, markB, markA]], 'the known default flow moved by its tuple');
+  t.same(b.fast.remarks, [[markB, 0]], 'then everything still on B is decided again');
+  t.same(b.fast.ct.map((c) => c.mark), [markA, markA, 0, markA], 'the flow from before the restart has mark 0; the one on A never moved');
+
+  const counters = await b.client.request<{ method: string; totals: { moves: number; sweeps: number }; sites: Array<{ site: string; paths: Array<{ name: string; state: string }> }> }>('steer.counters');
+  t.equal(counters.method, 'iptables');
+  t.same([counters.totals.moves, counters.totals.sweeps], [2, 1]);
+  t.same(counters.sites[0]!.paths.map((p) => [p.name, p.state]), [[pathA, 'up'], [pathB, 'down']]);
+  const flows = await b.client.request<{ total: number; flows: Array<{ class: string; path: string }> }>('steer.flows', { limit: 2 });
+  t.equal(flows.total, 3, 'steer.flows lists flows with a path mark');
+  t.same(flows.flows.map((f) => f.path), [pathA, pathA], 'limited, with path names');
+  await t.rejects(b.client.request('steer.flows', { limit: 0 }), { code: 'TERN_E_BUS_INVALID_PARAMS' });
+});
+
+t.test('a restart that cannot reach tunneld yet sweeps nothing', async (t) => {
+  const b = await box(t, false, { tunneld: false });
+  b.fast.ct = [{ family: 4, protocol: 6, src: '10.20.0.6', dst: '10.10.0.9', srcPort: 50000, dstPort: 22, mark: markB, packets: 1, bytes: 1 }];
+  b.probed.publish('path.metrics', { path: pathB, state: 'up', lossPct: 0, rttMs: 11, jitterMs: 1, mos: 4.4 });
+  await new Promise((r) => setTimeout(r, 200));
+  t.same(b.fast.remarks, [], 'no sweep before the tunnel states are known');
+  t.equal(b.fast.ct[0]!.mark, markB, 'the flow keeps its path');
+});

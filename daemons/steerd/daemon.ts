@@ -1,0 +1,464 @@
+// tern-steerd: puts every flow to a remote site on the overlay path its app
+// class needs. It owns the path rules (fwmark → path table), steerd's part
+// of nftables `inet tern` (mark restore, queue, mark save), the NFQUEUE
+// workers with one selector per remote site, and the conntrack marks it
+// rewrites when a path goes down or breaks a class's SLA. Facts come from
+// tunneld (tunnel state) and probed (metrics); counters and flows go out on
+// the bus. See README.md for the packet path.
+import fs from 'node:fs';
+import { BusClient } from '../lib/bus/index.js';
+import type { TernConfig } from '../lib/config/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import { TernError, errorMessage } from '../lib/errors.js';
+import { Rtnl, type Family } from '../lib/kernel/index.js';
+import { componentLogger, type Logger } from '../lib/log/index.js';
+import { socketPath } from '../lib/paths/index.js';
+import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
+import { classOf, topFlows, type FlowRow } from './flows.js';
+import { IptablesQueue } from './iptables.js';
+import { Nft, detectNftQueue, pathMarkMask, pathMarkValue, type QueueMethod } from './nft.js';
+import { reconcileRules, type RuleKernel } from './rules.js';
+import {
+  brokenFor, probeView, siteInputs, sitePlans, steerPolicy,
+  type ProbeView, type SitePlan, type TunnelState,
+} from './sites.js';
+import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
+
+/** NFQUEUE numbers of the workers: Tern's own, next to its rule priorities. */
+export const queueBase = 10200;
+/** Workers (one thread and queue each); the kernel spreads flows over them by hash. */
+export const queueCount = 2;
+/** Packets a queue may hold before the kernel lets further ones through unsteered. */
+export const queueMaxLen = 4096;
+/** How often idle flows are forgotten and counters published. */
+const housekeepingMs = 10_000;
+/** How often tunneld's path list is read again (its paths.changed carries transitions). */
+const tunnelPollMs = 5_000;
+
+/** Kernel-side helpers steerd needs; tests pass fakes. */
+export interface SteerdDeps {
+  fastPath?: FastPath;
+  rules?: RuleKernel & { close?(): void };
+  nft?: Pick<Nft, 'apply' | 'remove'>;
+  iptables?: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
+  /** Whether the kernel has the nft queue expression (default: detectNftQueue). */
+  detectQueue?: () => Promise<boolean>;
+  /** A bus client to another daemon (default: a reconnecting BusClient on its socket). */
+  connect?: (daemon: string) => BusClient;
+  /** Turns conntrack accounting on, for per-flow counters (default: the sysctl file). */
+  enableAccounting?: () => void;
+}
+
+interface Site {
+  plan: SitePlan;
+  selector: PathSelector;
+  inputs: PathInput[];
+}
+
+/** A path's name, site and state as steer.paths reports it. */
+export interface PathRow extends PathInput {
+  name: string;
+  site: string;
+  table: number;
+  tunnel: TunnelState | null;
+  probe: ProbeView | null;
+}
+
+function enableConntrackAccounting(): void {
+  // Per network namespace; without it conntrack keeps no per-flow counters
+  // and steer.flows can only list flows, not rank them.
+  fs.writeFileSync('/proc/sys/net/netfilter/nf_conntrack_acct', '1\n');
+}
+
+/** The steering state of one running steerd. */
+export class Steerd {
+  private readonly ctx: DaemonContext;
+  private readonly log: Logger;
+  private readonly fast: FastPath;
+  private readonly rules: RuleKernel & { close?(): void };
+  private readonly nft: Pick<Nft, 'apply' | 'remove'>;
+  private readonly ipt: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
+  private readonly deps: SteerdDeps;
+  private config: TernConfig;
+  private policy: SelectorPolicy;
+  private sites: Site[] = [];
+  private method: QueueMethod = 'iptables';
+  private readonly tunnels = new Map<string, TunnelState>();
+  private tunnelsKnown = false;
+  private readonly probes = new Map<string, ProbeView>();
+  /** Per path mark: the classes its state keeps away (for sweeps on growth). */
+  private broken = new Map<number, Set<string>>();
+  private readonly clients: BusClient[] = [];
+  private tunneld: BusClient | undefined;
+  private timers: ReturnType<DaemonContext['clock']['setInterval']>[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  readonly totals = { moves: 0, markUpdates: 0, markMissing: 0, sweeps: 0, swept: 0, refreshes: 0, refreshErrors: 0 };
+
+  constructor(ctx: DaemonContext, deps: SteerdDeps = {}) {
+    this.ctx = ctx;
+    this.deps = deps;
+    this.log = componentLogger(ctx.logger, 'steerd');
+    this.fast = deps.fastPath ?? new NativeFastPath();
+    this.rules = deps.rules ?? new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') });
+    this.nft = deps.nft ?? new Nft();
+    this.ipt = deps.iptables ?? new IptablesQueue();
+    this.config = ctx.config;
+    this.policy = steerPolicy(ctx.config);
+  }
+
+  /** Queues first (so the first packets are decided), then selectors, then rules. */
+  async start(): Promise<void> {
+    try {
+      (this.deps.enableAccounting ?? enableConntrackAccounting)();
+    } catch (err) {
+      this.ctx.health.set('steerd.accounting', `conntrack accounting could not be turned on: ${errorMessage(err)}; steer.flows lists flows without counters`, 'warning');
+    }
+    this.method = (await (this.deps.detectQueue ?? detectNftQueue)()) ? 'nft' : 'iptables';
+    this.fast.open(queueBase, queueCount, queueMaxLen);
+    this.buildSites();
+    await this.installRules();
+    this.connectPeers();
+    const housekeeping = this.ctx.clock.setInterval(() => this.housekeeping(), housekeepingMs);
+    const poll = this.ctx.clock.setInterval(() => { void this.pollTunnels(); }, tunnelPollMs);
+    this.timers.push(housekeeping, poll);
+    this.log.info({ method: this.method, sites: this.sites.map((s) => s.plan.site), queues: [queueBase, queueBase + queueCount - 1] }, 'steerd: steering');
+  }
+
+  /** One selector per site, routed by its prefixes; paths as known now. */
+  private buildSites(): void {
+    for (const s of this.sites) this.fast.route(s.selector, []);
+    this.sites = sitePlans(this.config).map((plan) => {
+      const selector = this.fast.createSelector(this.policy);
+      const inputs = siteInputs(this.config, plan, this.tunnelView(), this.probes);
+      selector.setPaths(inputs);
+      this.fast.route(selector, plan.prefixes);
+      return { plan, selector, inputs };
+    });
+  }
+
+  /** Tunnel states; before tunneld has answered once, every path counts as up (a restart must not sweep). */
+  private tunnelView(): ReadonlyMap<string, TunnelState> {
+    if (this.tunnelsKnown) return this.tunnels;
+    return new Map(sitePlans(this.config).flatMap((s) => s.paths).map((p) => [p.name, 'up' as const]));
+  }
+
+  private async installRules(): Promise<void> {
+    const paths = sitePlans(this.config).flatMap((s) => s.paths);
+    const prefixes = sitePlans(this.config).flatMap((s) => s.prefixes);
+    const families: Family[] = prefixes.some((p) => p.includes(':')) ? [4, 6] : [4];
+    const problems: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        problems.push(`${what}: ${errorMessage(err)}`);
+      }
+    };
+    await attempt('ip rules', async () => {
+      const r = await reconcileRules(this.rules, paths.map((p) => ({ mark: p.mark, table: p.table })), families);
+      if (r.added || r.removed) this.log.info(r, 'steerd: path rules reconciled');
+    });
+    await attempt('nft', async () => {
+      const changed = await this.nft.apply({ lanInterface: this.config.lan.interface, prefixes, queues: [queueBase, queueBase + queueCount - 1], method: this.method });
+      this.log.info({ changed, method: this.method }, changed ? 'steerd: nft rules loaded' : 'steerd: nft rules adopted');
+    });
+    await attempt('iptables', async () => {
+      if (this.method === 'iptables') await this.ipt.apply([queueBase, queueBase + queueCount - 1]);
+      else if (await this.ipt.present()) await this.ipt.remove();
+    });
+    this.ctx.health.check('steerd.rules', problems.length > 0, problems.join('; '), 'error');
+    if (problems.length) this.log.error({ problems }, 'steerd: rules: not all in place; unsteered traffic follows the main table');
+  }
+
+  private connectPeers(): void {
+    const connect = this.deps.connect ?? ((daemon: string) => new BusClient({
+      socketPath: socketPath(this.ctx.paths, daemon),
+      clock: this.ctx.clock,
+      logger: componentLogger(this.ctx.logger, `bus-${daemon}`),
+      timeoutMs: 3000,
+      reconnect: { initialMs: 200, maxMs: 2000 },
+    }));
+    const tunneld = connect('tunneld');
+    const probed = connect('probed');
+    this.clients.push(tunneld, probed);
+    tunneld.on('connected', () => { void this.pollTunnels(); });
+    probed.on('connected', () => { void this.pollProbes(probed); });
+    void tunneld.subscribe(['paths.changed'], (params) => this.onTunnel(params)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: subscribe'));
+    void probed.subscribe(['path.metrics', 'path.state'], (params, topic) => this.onProbe(params, topic)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: probed: subscribe'));
+    tunneld.connect().catch(() => undefined);
+    probed.connect().catch(() => undefined);
+    this.tunneld = tunneld;
+  }
+
+  private async pollTunnels(): Promise<void> {
+    if (!this.tunneld || this.stopped) return;
+    try {
+      const rows = await this.tunneld.request<unknown>('paths.list');
+      if (!Array.isArray(rows)) return;
+      let changed = !this.tunnelsKnown;
+      for (const r of rows) changed = this.setTunnel(r) || changed;
+      this.tunnelsKnown = true;
+      if (changed) await this.refresh('tunneld paths.list');
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: paths.list');
+    }
+  }
+
+  private setTunnel(row: unknown): boolean {
+    const r = row as { name?: unknown; state?: unknown };
+    if (typeof r?.name !== 'string' || (r.state !== 'up' && r.state !== 'down' && r.state !== 'connecting')) return false;
+    const before = this.tunnels.get(r.name);
+    this.tunnels.set(r.name, r.state);
+    return before !== r.state;
+  }
+
+  private onTunnel(params: unknown): void {
+    if (this.setTunnel(params) && this.tunnelsKnown) void this.refresh('tunneld paths.changed');
+  }
+
+  private async pollProbes(probed: BusClient): Promise<void> {
+    try {
+      const res = await probed.request<unknown>('paths.metrics');
+      if (this.takeProbes(res)) await this.refresh('probed paths.metrics');
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'steerd: probed: paths.metrics');
+    }
+  }
+
+  /** Takes probed's metrics in any of the shapes it may send: one record, an array, {paths: [...]}, or name → record. */
+  private takeProbes(doc: unknown): boolean {
+    const records: Array<[string, Record<string, unknown>]> = [];
+    const one = (name: unknown, v: unknown): void => {
+      if (typeof name === 'string' && v && typeof v === 'object') records.push([name, v as Record<string, unknown>]);
+    };
+    const named = (v: unknown): void => {
+      const o = v as Record<string, unknown>;
+      one(o?.path ?? o?.name ?? o?.subject, v);
+    };
+    if (Array.isArray(doc)) doc.forEach(named);
+    else if (doc && typeof doc === 'object') {
+      const o = doc as Record<string, unknown>;
+      if (Array.isArray(o.paths)) o.paths.forEach(named);
+      else if (typeof o.path === 'string' || typeof o.name === 'string' || typeof o.subject === 'string') named(doc);
+      else for (const [k, v] of Object.entries(o)) one(k, v);
+    }
+    let changed = false;
+    for (const [name, rec] of records) {
+      // A state transition carries only `to`; keep the metrics seen last.
+      const view = probeView(typeof rec.to === 'string' && rec.state === undefined ? { ...this.probeRecord(name), state: rec.to } : rec);
+      if (!view) continue;
+      const before = this.probes.get(name);
+      this.probes.set(name, view);
+      if (JSON.stringify(before) !== JSON.stringify(view)) changed = true;
+    }
+    return changed;
+  }
+
+  private probeRecord(name: string): Record<string, unknown> {
+    const v = this.probes.get(name);
+    return v ? { state: v.state, lossPct: v.lossPct, rttMs: v.rttMs, jitterMs: v.jitterMs, mos: v.mos } : {};
+  }
+
+  private onProbe(params: unknown, topic: string): void {
+    if (this.takeProbes(params)) void this.refresh(`probed ${topic}`);
+  }
+
+  /**
+   * New path states and metrics: every site's selector gets them, flows on
+   * paths that went down or broke their class's SLA are moved (their
+   * conntrack marks rewritten), and a path whose set of failed classes
+   * grew is swept so flows the selector never saw are decided again.
+   */
+  refresh(why: string): Promise<void> {
+    const next = this.chain.then(() => {
+      if (this.stopped) return;
+      this.totals.refreshes++;
+      const now = this.fast.now();
+      const moves: Move[] = [];
+      const tunnels = this.tunnelView();
+      const sweeps: Array<{ mark: number; classes: Set<string> }> = [];
+      const broken = new Map<number, Set<string>>();
+      for (const s of this.sites) {
+        s.inputs = siteInputs(this.config, s.plan, tunnels, this.probes);
+        s.selector.setPaths(s.inputs);
+        moves.push(...s.selector.resteer(now));
+        for (const p of s.inputs) {
+          const b = brokenFor(this.policy, p);
+          broken.set(p.id, b);
+          const before = this.broken.get(p.id) ?? new Set<string>();
+          const added = new Set([...b].filter((c) => !before.has(c)));
+          if (this.tunnelsKnown && added.size) sweeps.push({ mark: p.id, classes: b.has('*') ? b : added });
+        }
+      }
+      this.broken = broken;
+      if (moves.length) {
+        const r = this.fast.setMarks(moves);
+        this.totals.moves += moves.length;
+        this.totals.markUpdates += r.updated;
+        this.totals.markMissing += r.missing;
+        this.log.info({ why, moves: moves.length, ...r }, 'steerd: flows moved');
+        this.ctx.bus.publish('steer.moved', { why, moves: moves.map((m) => ({ ...m, fromPath: this.pathName(m.from), toPath: this.pathName(m.to) })).slice(0, 100), total: moves.length, marks: r });
+      }
+      for (const { mark, classes } of sweeps) {
+        const r = this.sweep(mark, classes);
+        if (r.matched) {
+          this.totals.sweeps++;
+          this.totals.swept += r.updated;
+          this.log.info({ why, path: this.pathName(mark), classes: [...classes], ...r }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
+        }
+      }
+    });
+    this.chain = next.catch((err: unknown) => {
+      this.totals.refreshErrors++;
+      this.log.error({ why, err: errorMessage(err) }, 'steerd: refresh failed');
+    });
+    return this.chain.then(() => undefined);
+  }
+
+  /**
+   * Flows still marked for a path that just failed some classes, whatever
+   * the selector knows of them: the flows of those classes ('*': all, the
+   * path is down) get mark 0, so their next packet is decided again. Flows
+   * the selector had seen were moved already by resteer; this catches the
+   * ones steered before a restart. Flows of classes the path still serves
+   * stay where they are.
+   */
+  private sweep(mark: number, classes: ReadonlySet<string>): { matched: number; updated: number } {
+    if (classes.has('*')) {
+      const r = this.fast.remark(mark, 0);
+      return { matched: r.matched, updated: r.updated };
+    }
+    const hit = this.fast.flows(mark, 0xffffffff, 1_000_000)
+      .map((f) => ({ f, cls: classOf(this.policy, f) }))
+      .filter(({ cls }) => classes.has(cls));
+    if (!hit.length) return { matched: 0, updated: 0 };
+    const r = this.fast.setMarks(hit.map(({ f, cls }) => ({ flow: f, class: cls, from: mark, to: 0 })));
+    return { matched: hit.length, updated: r.updated };
+  }
+
+  private housekeeping(): void {
+    const now = this.fast.now();
+    for (const s of this.sites) s.selector.expire(now);
+    this.ctx.bus.publish('steer.counters', this.counters());
+  }
+
+  pathName(mark: number): string {
+    for (const s of this.sites) for (const p of s.plan.paths) if (p.mark === mark) return p.name;
+    return mark === 0 ? 'main' : `mark 0x${mark.toString(16)}`;
+  }
+
+  /** steer.counters: queues, and per site its selector's counters with path names. */
+  counters(): Record<string, unknown> {
+    return {
+      method: this.method,
+      queues: this.fast.stats(),
+      totals: { ...this.totals },
+      sites: this.sites.map((s) => {
+        const st = s.selector.stats();
+        return {
+          site: s.plan.site,
+          ...st,
+          paths: st.paths.map((p) => ({ ...p, name: this.pathName(p.id), state: s.inputs.find((i) => i.id === p.id)?.state ?? null })),
+        };
+      }),
+    };
+  }
+
+  /** steer.paths: every path as the selectors see it. */
+  paths(): PathRow[] {
+    return this.sites.flatMap((s) => s.plan.paths.map((p) => {
+      const input = s.inputs.find((i) => i.id === p.mark)!;
+      return { ...input, name: p.name, site: p.site, table: p.table, tunnel: this.tunnels.get(p.name) ?? null, probe: this.probes.get(p.name) ?? null };
+    }));
+  }
+
+  /** steer.flows: the steered flows conntrack holds, biggest first. */
+  flows(limit: number): { total: number; flows: FlowRow[] } {
+    const all: CtFlow[] = this.fast.flows(pathMarkValue, pathMarkMask, 1_000_000);
+    return { total: all.length, flows: topFlows(all, this.policy, (m) => this.pathName(m), limit) };
+  }
+
+  /** A new config: policy and sites rebuilt when they changed, rules reconciled. */
+  async reload(config: TernConfig): Promise<{ policyChanged: boolean; sitesChanged: boolean }> {
+    const policy = steerPolicy(config);
+    const before = JSON.stringify([this.policy, sitePlans(this.config)]);
+    const policyChanged = JSON.stringify(policy) !== JSON.stringify(this.policy);
+    const sitesChanged = JSON.stringify(sitePlans(config)) !== JSON.stringify(sitePlans(this.config));
+    const oldMarks = new Set(sitePlans(this.config).flatMap((s) => s.paths.map((p) => p.mark)));
+    await this.chain;
+    this.config = config;
+    this.policy = policy;
+    if (before !== JSON.stringify([policy, sitePlans(config)])) {
+      // New selectors start with empty flow tables; flows keep their
+      // conntrack marks and so their paths.
+      this.buildSites();
+      for (const mark of oldMarks) {
+        if (!this.sites.some((s) => s.plan.paths.some((p) => p.mark === mark))) {
+          const r = this.fast.remark(mark, 0);
+          this.log.info({ mark, ...r }, 'steerd: path left the plan; its flows are decided again');
+        }
+      }
+    }
+    await this.installRules();
+    await this.refresh('reload');
+    this.ctx.bus.publish('steer.policy', { classes: policy.classes.map((c) => c.name), sites: this.sites.map((s) => s.plan.site) });
+    return { policyChanged, sitesChanged };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) this.ctx.clock.clearInterval(t);
+    await this.chain.catch(() => undefined);
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    // Rules, nft and conntrack marks stay: established flows keep their
+    // paths in the kernel, new ones bypass the unbound queue.
+    this.fast.close();
+    this.rules.close?.();
+  }
+}
+
+/** Removes everything steerd put in the kernel: nft chains and sets, the iptables chain, the path rules. */
+export async function uninstall(deps: Pick<SteerdDeps, 'rules' | 'nft' | 'iptables'> = {}): Promise<void> {
+  const rules = deps.rules ?? new Rtnl();
+  try {
+    await (deps.nft ?? new Nft()).remove();
+    await (deps.iptables ?? new IptablesQueue()).remove();
+    await reconcileRules(rules, [], [4, 6]);
+  } finally {
+    rules.close?.();
+  }
+}
+
+function limitParam(params: unknown): number {
+  const limit = (params as { limit?: unknown } | undefined)?.limit ?? 20;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new TernError('TERN_E_BUS_INVALID_PARAMS', `steerd: steer.flows: params.limit: expected an integer 1-10000; got ${JSON.stringify(limit)}`);
+  }
+  return limit;
+}
+
+/** The daemon: what tern-steerd runs (main.ts). */
+export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
+  return {
+    name: 'steerd',
+    async start(ctx: DaemonContext): Promise<DaemonHooks> {
+      const d = new Steerd(ctx, deps);
+      await d.start();
+      ctx.bus.method('steer.counters', () => d.counters());
+      ctx.bus.method('steer.paths', () => d.paths());
+      ctx.bus.method('steer.flows', (params) => d.flows(limitParam(params)));
+      ctx.bus.method('steer.reload', async () => {
+        // The steering sections only: the runner's daemon.reload takes the whole file.
+        const loaded = await loadConfig(ctx.paths.configFile);
+        return d.reload({ ...ctx.config, appClasses: loaded.config.appClasses, policies: loaded.config.policies });
+      });
+      return {
+        reload: async (config) => { await d.reload(config); },
+        status: () => ({ method: (d.counters() as { method: string }).method, sites: d.paths().length, totals: d.totals }),
+        stop: () => d.stop(),
+      };
+    },
+  };
+}

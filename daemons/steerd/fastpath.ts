@@ -1,0 +1,141 @@
+// The fast path as steerd drives it: one selector per remote site, the
+// NFQUEUE workers that run them on packets (native/src/nfq.rs), and the
+// conntrack marks that hold each flow's path (native/src/conntrack.rs).
+// The interface is what the daemon needs; tests pass a fake built on the
+// TypeScript reference selector.
+import { loadNative, type NativeModule } from '../lib/native/index.js';
+import { TernError, errorMessage } from '../lib/errors.js';
+import { NativeSelector } from './native.js';
+import type { Move, PathSelector, SelectorPolicy } from './types.js';
+import { formatAddressBytes, makeFlow, writeKey, MOVE_SIZE } from './wire.js';
+
+export type QueueStats = ReturnType<NativeModule['nfqStats']>;
+
+/** One steered flow as conntrack holds it. */
+export interface CtFlow {
+  family: 4 | 6;
+  protocol: number;
+  src: string;
+  dst: string;
+  srcPort: number;
+  dstPort: number;
+  mark: number;
+  packets: number;
+  bytes: number;
+}
+
+export interface MarkReport { updated: number; missing: number; failed: number; skipped: number }
+export interface RemarkReport { matched: number; updated: number; failed: number }
+
+export interface FastPath {
+  /** The time selectors decide at (the workers' clock), ms. */
+  now(): number;
+  /** A selector for one site's flows. */
+  createSelector(policy: SelectorPolicy): PathSelector;
+  /** Binds queues first..first+count-1, each with its worker. */
+  open(first: number, count: number, maxLen: number): void;
+  /** Packets to prefixes go to selector; [] removes its route. */
+  route(selector: PathSelector, prefixes: readonly string[]): void;
+  stats(): QueueStats[];
+  /** Unbinds every queue (traffic then bypasses them). */
+  close(): void;
+  /** Rewrites the conntrack marks of moved flows. */
+  setMarks(moves: readonly Move[]): MarkReport;
+  /** Every flow marked `mark` gets `newMark`. */
+  remark(mark: number, newMark: number): RemarkReport;
+  /** Flows whose conntrack mark & mask == value & mask, at most max. */
+  flows(value: number, mask: number, max: number): CtFlow[];
+}
+
+/** Bytes of one ctDump record (native/index.d.ts). */
+export const CT_RECORD_SIZE = 80;
+
+/** Reads ctDump records. */
+export function decodeCtFlows(b: Buffer): CtFlow[] {
+  const out: CtFlow[] = [];
+  for (let at = 0; at + CT_RECORD_SIZE <= b.length; at += CT_RECORD_SIZE) {
+    const family = b[at] as 4 | 6;
+    const addr = (off: number): string => formatAddressBytes(family, b.subarray(off, off + 16));
+    out.push({
+      family,
+      protocol: b[at + 1]!,
+      srcPort: b.readUInt16LE(at + 2),
+      dstPort: b.readUInt16LE(at + 4),
+      src: addr(at + 6),
+      dst: addr(at + 22),
+      mark: b.readUInt32LE(at + 40),
+      packets: Number(b.readBigUInt64LE(at + 48) + b.readBigUInt64LE(at + 64)),
+      bytes: Number(b.readBigUInt64LE(at + 56) + b.readBigUInt64LE(at + 72)),
+    });
+  }
+  return out;
+}
+
+/** Move records (48 bytes: key, class, from, to) for ctSetMarks. */
+export function encodeMoves(moves: readonly Move[]): Buffer {
+  const out = Buffer.alloc(moves.length * MOVE_SIZE);
+  moves.forEach((m, i) => {
+    const at = i * MOVE_SIZE;
+    writeKey(makeFlow({ src: m.flow.src, dst: m.flow.dst, protocol: m.flow.protocol, srcPort: m.flow.srcPort, dstPort: m.flow.dstPort }), out, at);
+    out.writeUInt32LE(m.from >>> 0, at + 40);
+    out.writeUInt32LE(m.to >>> 0, at + 44);
+  });
+  return out;
+}
+
+/** The real fast path: tern.node's queues, selectors and conntrack calls. */
+export class NativeFastPath implements FastPath {
+  private readonly native: NativeModule;
+  private queues: Array<ReturnType<NativeModule['nfqOpen']>> = [];
+
+  constructor(native: NativeModule = loadNative()) {
+    this.native = native;
+  }
+
+  now(): number {
+    return this.native.nfqNowMs();
+  }
+
+  createSelector(policy: SelectorPolicy): PathSelector {
+    return new NativeSelector(policy, { native: this.native });
+  }
+
+  open(first: number, count: number, maxLen: number): void {
+    const opened: Array<ReturnType<NativeModule['nfqOpen']>> = [];
+    try {
+      for (let q = first; q < first + count; q++) opened.push(this.native.nfqOpen(q, maxLen));
+    } catch (err) {
+      for (const q of opened) this.native.nfqClose(q);
+      throw new TernError('TERN_E_STEER_QUEUE', `steerd: fast path: bind queues ${first}-${first + count - 1}: ${errorMessage(err)}`, { cause: err });
+    }
+    this.queues.push(...opened);
+  }
+
+  route(selector: PathSelector, prefixes: readonly string[]): void {
+    if (!(selector instanceof NativeSelector)) {
+      throw new TernError('TERN_E_STEER_INPUT', 'steerd: fast path: route: expected a selector from createSelector');
+    }
+    for (const q of this.queues) this.native.nfqRoute(q, selector.handle, JSON.stringify(prefixes));
+  }
+
+  stats(): QueueStats[] {
+    return this.queues.map((q) => this.native.nfqStats(q));
+  }
+
+  close(): void {
+    for (const q of this.queues) this.native.nfqClose(q);
+    this.queues = [];
+  }
+
+  setMarks(moves: readonly Move[]): MarkReport {
+    return moves.length ? this.native.ctSetMarks(encodeMoves(moves)) : { updated: 0, missing: 0, failed: 0, skipped: 0 };
+  }
+
+  remark(mark: number, newMark: number): RemarkReport {
+    return this.native.ctRemark(mark, newMark);
+  }
+
+  flows(value: number, mask: number, max: number): CtFlow[] {
+    return decodeCtFlows(this.native.ctDump(value >>> 0, mask >>> 0, max));
+  }
+}

@@ -1,0 +1,97 @@
+import t from 'tap';
+import type { CommandResult, CommandRunner } from './command.js';
+import { Nft, detectNftQueue, fingerprint, parseNftState, renderRemoval, renderRuleset, type SteerRuleset } from './nft.js';
+
+const base: SteerRuleset = { lanInterface: 'lan0', prefixes: ['10.1.0.0/24', '100.64.0.1/32', 'fd00:1::/64'], queues: [10200, 10201], method: 'nft' };
+
+/** A runner that answers from a table and records what it was asked. */
+function fakeRunner(answer: (argv: readonly string[], input?: string) => Partial<CommandResult>): { run: CommandRunner; calls: Array<{ argv: string[]; input?: string }> } {
+  const calls: Array<{ argv: string[]; input?: string }> = [];
+  const run: CommandRunner = async (argv, input) => {
+    calls.push({ argv: [...argv], ...(input !== undefined ? { input } : {}) });
+    return { code: 0, stdout: '', stderr: '', ...answer(argv, input) };
+  };
+  return { run, calls };
+}
+
+t.test('the ruleset queues with nft where it can, else flags for the iptables rule', async (t) => {
+  const cases = [
+    { name: 'nft queue, two workers', rs: base, want: /ip daddr @steer_dst4 queue flags bypass,fanout to 10200-10201$/m, not: /meta mark set 0x00200000$/m },
+    { name: 'nft queue, one worker', rs: { ...base, queues: [10200, 10200] as const }, want: /ip daddr @steer_dst4 queue flags bypass to 10200$/m, not: /fanout/ },
+    { name: 'iptables fallback', rs: { ...base, method: 'iptables' as const }, want: /ip6 daddr @steer_dst6 meta mark set 0x00200000$/m, not: /queue flags/ },
+  ];
+  for (const c of cases) {
+    const text = renderRuleset(c.rs);
+    t.match(text, c.want, `${c.name}: queue statement`);
+    t.notMatch(text, c.not, `${c.name}: nothing of the other method`);
+    t.match(text, /add element inet tern steer_dst4 \{ 10\.1\.0\.0\/24, 100\.64\.0\.1\/32 \}/, `${c.name}: IPv4 prefixes in their set`);
+    t.match(text, /add element inet tern steer_dst6 \{ fd00:1::\/64 \}/, `${c.name}: IPv6 prefixes in theirs`);
+    t.match(text, /iifname "lan0" ct mark & 0xfff00000 == 0x00100000 meta mark set ct mark return comment "tern-steerd [0-9a-f]{16}"/, `${c.name}: restore from the conntrack mark, fingerprinted`);
+    t.match(text, /ct mark 0x00000000 meta mark & 0xfff00000 == 0x00100000 ct mark set meta mark/, `${c.name}: save into the conntrack mark`);
+    t.match(text, /^flush chain inet tern steer_restore$/m, `${c.name}: replaces only its own chains`);
+    t.notMatch(text, /delete table|flush table|flush ruleset/, `${c.name}: never flushes the table or the ruleset`);
+  }
+  t.not(fingerprint(base), fingerprint({ ...base, prefixes: ['10.1.0.0/24'] }), 'prefixes change the fingerprint');
+  t.equal(fingerprint(base), fingerprint({ ...base, prefixes: [...base.prefixes].reverse() }), 'prefix order does not');
+  t.throws(() => renderRuleset({ ...base, lanInterface: 'lan0"; flush ruleset' }), { code: 'TERN_E_STEER_RULES' }, 'an interface name cannot inject nft syntax');
+});
+
+t.test('queue detection: the kernel is asked with nft -c, both answers', async (t) => {
+  const cases = [
+    { name: 'kernel has queue', answer: { code: 0 }, want: true },
+    { name: 'kernel lacks queue', answer: { code: 1, stderr: 'Error: Could not process rule: No such file or directory\n queue flags bypass to 0' }, want: false },
+  ];
+  for (const c of cases) {
+    const f = fakeRunner(() => c.answer);
+    t.equal(await detectNftQueue(f.run), c.want, `${c.name}: got the answer`);
+    t.same(f.calls[0]?.argv, ['nft', '-c', '-f', '-'], `${c.name}: checked, never loaded`);
+    t.match(f.calls[0]?.input ?? '', /queue flags bypass to 0/, `${c.name}: the probe uses queue`);
+  }
+  const broken = fakeRunner(() => ({ code: 1, stderr: 'Error: Could not process rule: Operation not permitted' }));
+  await t.rejects(detectNftQueue(broken.run), { code: 'TERN_E_STEER_RULES', message: /Operation not permitted/ }, 'another failure is reported, not taken as "no queue"');
+});
+
+const listing = (comment: string, extraChain?: string): string => JSON.stringify({
+  nftables: [
+    { metainfo: { version: '1.0.6' } },
+    { table: { family: 'inet', name: 'tern', handle: 5 } },
+    { set: { family: 'inet', name: 'steer_dst4', table: 'tern', type: 'ipv4_addr' } },
+    { set: { family: 'inet', name: 'steer_dst6', table: 'tern', type: 'ipv6_addr' } },
+    { chain: { family: 'inet', table: 'tern', name: 'steer_restore', hook: 'prerouting', prio: -160 } },
+    { chain: { family: 'inet', table: 'tern', name: 'steer_save', hook: 'prerouting', prio: -140 } },
+    ...(extraChain ? [{ chain: { family: 'inet', table: 'tern', name: extraChain } }] : []),
+    { rule: { family: 'inet', table: 'tern', chain: 'steer_restore', handle: 7, comment, expr: [] } },
+  ],
+});
+
+t.test('apply adopts an identical ruleset and replaces any other', async (t) => {
+  const same = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing(fingerprint(base)) } : {}));
+  t.equal(await new Nft({ run: same.run }).apply(base), false, 'adopted');
+  t.equal(same.calls.filter((c) => c.argv.includes('-f')).length, 0, 'nothing loaded on adopt');
+
+  const other = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing('tern-steerd 0000000000000000') } : {}));
+  t.equal(await new Nft({ run: other.run }).apply(base), true, 'replaced');
+  t.equal(other.calls.at(-1)?.input, renderRuleset(base), 'loaded the whole ruleset in one nft -f');
+
+  const none = fakeRunner((argv) => (argv.includes('list') ? { code: 1, stderr: 'Error: No such file or directory' } : {}));
+  t.equal(await new Nft({ run: none.run }).apply(base), true, 'installed where there was no table');
+
+  const refused = fakeRunner((argv) => (argv.includes('list') ? { code: 1, stderr: 'Error: No such file or directory' } : { code: 1, stderr: 'syntax error' }));
+  await t.rejects(new Nft({ run: refused.run }).apply(base), { code: 'TERN_E_STEER_RULES', message: /refused the ruleset: syntax error/ });
+});
+
+t.test('remove deletes steerd\'s chains and sets, and the table only when nothing else is in it', async (t) => {
+  const alone = parseNftState(listing('x'));
+  t.same(alone, { exists: true, chains: ['steer_restore', 'steer_save'], sets: ['steer_dst4', 'steer_dst6'], comments: ['x'] });
+  t.equal(renderRemoval(alone, true), 'delete table inet tern\n');
+  const shared = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing('x', 'qos_mark') } : {}));
+  await new Nft({ run: shared.run }).remove();
+  t.equal(shared.calls.at(-1)?.input, [
+    'delete chain inet tern steer_restore', 'delete chain inet tern steer_save',
+    'delete set inet tern steer_dst4', 'delete set inet tern steer_dst6', '',
+  ].join('\n'), 'another daemon\'s chain stays, and so does the table');
+  const gone = fakeRunner(() => ({ code: 1, stderr: 'Error: No such file or directory' }));
+  await new Nft({ run: gone.run }).remove();
+  t.equal(gone.calls.length, 1, 'nothing to remove: only listed');
+  t.throws(() => parseNftState('not json'), { code: 'TERN_E_STEER_RULES' });
+});

@@ -1,0 +1,225 @@
+// steerd's part of the nftables table `inet tern`: restore each packet's
+// path mark from the conntrack mark, send the first packet of a flow to the
+// NFQUEUE workers (with bypass), and save the verdict's mark into the
+// conntrack mark. The kernel's nft `queue` expression is used where it
+// exists; where it does not (the development sandbox), the restore chain
+// flags the packet and an iptables-nft NFQUEUE rule in Tern's own chain of
+// the mangle table queues it (iptables.ts).
+//
+// nft is driven by its command line (`nft -f -` to load, `nft -j` to read):
+// npm has no well-kept netlink nftables library, and `nft -f` gives what
+// matters here for free: one atomic transaction per load. steerd replaces
+// only its own chains and sets in one transaction and never touches other
+// tables or other daemons' chains in `inet tern`.
+import { createHash } from 'node:crypto';
+import { TernError } from '../lib/errors.js';
+import { pathMarkBase } from '../lib/overlay/index.js';
+import { runCommand, type CommandRunner } from './command.js';
+
+export const nftTable = 'tern';
+/** Chains and sets steerd owns in `inet tern`; nothing else there is touched. */
+export const steerChains = { restore: 'steer_restore', save: 'steer_save' } as const;
+export const steerSets = { dst4: 'steer_dst4', dst6: 'steer_dst6' } as const;
+
+/** Path marks are pathMarkBase + index: this mask and value pick them out. */
+export const pathMarkMask = 0xfff00000;
+export const pathMarkValue = pathMarkBase;
+/**
+ * The mark the restore chain puts on a packet to queue when the queue is an
+ * iptables rule: in Tern's range, never a path mark. A verdict replaces it
+ * with the path's mark; a bypassed packet has it cleared in the save chain.
+ */
+export const queueFlagMark = 0x00200000;
+/** Restore runs before iptables' mangle PREROUTING (-150), save after it. */
+export const priorities = { restore: -160, save: -140 } as const;
+
+/** How the first packet of a flow reaches the queue. */
+export type QueueMethod = 'nft' | 'iptables';
+
+export interface SteerRuleset {
+  /** The LAN interface: only packets arriving on it are steered. */
+  lanInterface: string;
+  /** Destinations that are steered: every remote site's prefixes. */
+  prefixes: readonly string[];
+  /** Queue numbers the workers listen on: [first, last]. */
+  queues: readonly [number, number];
+  method: QueueMethod;
+}
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
+
+function queueStatement(queues: readonly [number, number]): string {
+  const [a, b] = queues;
+  return a === b ? `queue flags bypass to ${a}` : `queue flags bypass,fanout to ${a}-${b}`;
+}
+
+/** The fingerprint of a ruleset: carried as a rule comment so a restart can tell it is already in place. */
+export function fingerprint(r: SteerRuleset): string {
+  const h = createHash('sha256').update(JSON.stringify([r.lanInterface, [...r.prefixes].sort(), r.queues, r.method])).digest('hex');
+  return `tern-steerd ${h.slice(0, 16)}`;
+}
+
+function quote(s: string): string {
+  if (!/^[A-Za-z0-9_.:@+-]{1,15}$/.test(s)) {
+    throw new TernError('TERN_E_STEER_RULES', `steerd: nft: interface ${JSON.stringify(s)}: expected an interface name of 1-15 letters, digits and _.:@+-`);
+  }
+  return `"${s}"`;
+}
+
+/**
+ * The nft script that puts steerd's chains and sets in place, replacing
+ * what steerd had there, in one transaction: `add` creates what is missing,
+ * `flush` empties steerd's own chains and sets, then they are filled.
+ */
+export function renderRuleset(r: SteerRuleset): string {
+  const v4 = r.prefixes.filter((p) => !p.includes(':'));
+  const v6 = r.prefixes.filter((p) => p.includes(':'));
+  const lan = quote(r.lanInterface);
+  const toQueue = r.method === 'nft' ? queueStatement(r.queues) : `meta mark set ${hex(queueFlagMark)}`;
+  const t = `inet ${nftTable}`;
+  const lines = [
+    `add table ${t}`,
+    `add set ${t} ${steerSets.dst4} { type ipv4_addr; flags interval; }`,
+    `add set ${t} ${steerSets.dst6} { type ipv6_addr; flags interval; }`,
+    `add chain ${t} ${steerChains.restore} { type filter hook prerouting priority ${priorities.restore}; policy accept; }`,
+    `add chain ${t} ${steerChains.save} { type filter hook prerouting priority ${priorities.save}; policy accept; }`,
+    `flush set ${t} ${steerSets.dst4}`,
+    `flush set ${t} ${steerSets.dst6}`,
+    `flush chain ${t} ${steerChains.restore}`,
+    `flush chain ${t} ${steerChains.save}`,
+  ];
+  if (v4.length) lines.push(`add element ${t} ${steerSets.dst4} { ${v4.join(', ')} }`);
+  if (v6.length) lines.push(`add element ${t} ${steerSets.dst6} { ${v6.join(', ')} }`);
+  lines.push(
+    // A flow with a path: its packets take the path's mark, in the kernel.
+    `add rule ${t} ${steerChains.restore} iifname ${lan} ct mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} meta mark set ct mark return comment "${fingerprint(r)}"`,
+    // A flow without one, to a remote site: its packet goes to a worker.
+    `add rule ${t} ${steerChains.restore} iifname ${lan} ip daddr @${steerSets.dst4} ${toQueue}`,
+    `add rule ${t} ${steerChains.restore} iifname ${lan} ip6 daddr @${steerSets.dst6} ${toQueue}`,
+    // After the verdict: a packet the queue bypassed loses the flag; a path
+    // mark becomes the flow's conntrack mark, so later packets never leave
+    // the kernel.
+    `add rule ${t} ${steerChains.save} meta mark ${hex(queueFlagMark)} meta mark set 0x00000000`,
+    `add rule ${t} ${steerChains.save} ct mark 0x00000000 meta mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} ct mark set meta mark`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** The nft script that removes steerd's chains and sets, and the table when nothing else is left in it. */
+export function renderRemoval(present: NftState, dropTable: boolean): string {
+  const t = `inet ${nftTable}`;
+  if (dropTable) return `delete table ${t}\n`;
+  const lines = [
+    ...present.chains.filter((c) => (Object.values(steerChains) as string[]).includes(c)).map((c) => `delete chain ${t} ${c}`),
+    ...present.sets.filter((s) => (Object.values(steerSets) as string[]).includes(s)).map((s) => `delete set ${t} ${s}`),
+  ];
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** What `nft -j list table inet tern` shows. */
+export interface NftState {
+  exists: boolean;
+  chains: string[];
+  sets: string[];
+  /** Rule comments of steerd's restore chain (the fingerprint is among them). */
+  comments: string[];
+}
+
+/** Reads `nft -j list table inet tern` output; a missing table is `exists: false`. */
+export function parseNftState(json: string): NftState {
+  const state: NftState = { exists: false, chains: [], sets: [], comments: [] };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (err) {
+    throw new TernError('TERN_E_STEER_RULES', `steerd: nft: read table: expected nft -j JSON; got ${JSON.stringify(json.slice(0, 80))}`, { cause: err });
+  }
+  const items = (doc as { nftables?: unknown }).nftables;
+  if (!Array.isArray(items)) throw new TernError('TERN_E_STEER_RULES', 'steerd: nft: read table: expected an object with an nftables array');
+  for (const item of items as Array<Record<string, Record<string, unknown>>>) {
+    if (item.table?.name === nftTable && item.table.family === 'inet') state.exists = true;
+    if (item.chain?.table === nftTable && typeof item.chain.name === 'string') state.chains.push(item.chain.name);
+    if (item.set?.table === nftTable && typeof item.set.name === 'string') state.sets.push(item.set.name);
+    if (item.rule?.table === nftTable && item.rule.chain === steerChains.restore && typeof item.rule.comment === 'string') {
+      state.comments.push(item.rule.comment);
+    }
+  }
+  return state;
+}
+
+const probeScript = [
+  'table inet tern_probe {',
+  '  chain probe {',
+  '    queue flags bypass to 0',
+  '  }',
+  '}',
+  '',
+].join('\n');
+
+/**
+ * Whether this kernel has the nft `queue` expression: a scratch table with
+ * a queue rule is checked by the kernel (`nft -c`: the transaction is
+ * validated and aborted, so nothing is left behind and no packet sees it).
+ */
+export async function detectNftQueue(run: CommandRunner = runCommand): Promise<boolean> {
+  const r = await run(['nft', '-c', '-f', '-'], probeScript);
+  if (r.code === 0) return true;
+  if (/No such file or directory|Operation not supported/.test(r.stderr)) return false;
+  throw new TernError('TERN_E_STEER_RULES', `steerd: nft: detect queue: nft -c failed for another reason: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+export interface NftOptions {
+  run?: CommandRunner;
+}
+
+/** steerd's rules in `inet tern`, through the nft command. */
+export class Nft {
+  private readonly run: CommandRunner;
+
+  constructor(opts: NftOptions = {}) {
+    this.run = opts.run ?? runCommand;
+  }
+
+  async state(): Promise<NftState> {
+    const r = await this.run(['nft', '-j', 'list', 'table', 'inet', nftTable]);
+    if (r.code !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return { exists: false, chains: [], sets: [], comments: [] };
+      throw new TernError('TERN_E_STEER_RULES', `steerd: nft: list table inet ${nftTable}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    }
+    return parseNftState(r.stdout);
+  }
+
+  /**
+   * Puts the ruleset in place; returns false when exactly this ruleset was
+   * already there (a restart adopts it without reloading anything).
+   */
+  async apply(rs: SteerRuleset): Promise<boolean> {
+    const current = await this.state();
+    if (current.comments.includes(fingerprint(rs))
+      && Object.values(steerChains).every((c) => current.chains.includes(c))
+      && Object.values(steerSets).every((s) => current.sets.includes(s))) {
+      return false;
+    }
+    await this.load(renderRuleset(rs), 'apply');
+    return true;
+  }
+
+  /** Removes steerd's chains and sets; the table too when nothing else is in it. */
+  async remove(): Promise<void> {
+    const current = await this.state();
+    if (!current.exists) return;
+    const others = current.chains.some((c) => !(Object.values(steerChains) as string[]).includes(c))
+      || current.sets.some((s) => !(Object.values(steerSets) as string[]).includes(s));
+    const script = renderRemoval(current, !others);
+    if (script) await this.load(script, 'remove');
+  }
+
+  private async load(script: string, what: string): Promise<void> {
+    const r = await this.run(['nft', '-f', '-'], script);
+    if (r.code !== 0) {
+      throw new TernError('TERN_E_STEER_RULES', `steerd: nft: ${what}: nft -f refused the ruleset: ${r.stderr.trim() || `exit ${r.code}`}`, {
+        details: { script },
+      });
+    }
+  }
+}

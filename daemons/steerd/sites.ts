@@ -1,0 +1,150 @@
+// What steerd steers: for every remote site, its prefixes, the selector
+// policy its flows follow, and its overlay paths as the selector sees them
+// — each path's state and metrics made from tunneld's tunnel state and
+// probed's measurements.
+//
+// Each site has a selector of its own: a flow to the office may only take a
+// path to the office, so the choice is among that site's paths alone. The
+// fast path finds the site by destination prefix.
+import type { TernConfig } from '../lib/config/index.js';
+import { overlayPlan, type PathPlan } from '../lib/overlay/index.js';
+import { compilePolicy, defaultFlowLimits } from './policy.js';
+import { meetsSla } from './reference.js';
+import type { PathInput, PathState, SelectorPolicy } from './types.js';
+
+/** One overlay path steerd can put flows on. */
+export interface SteerPath {
+  /** localWan/site/remoteWan. */
+  name: string;
+  site: string;
+  localWan: string;
+  remoteWan: string;
+  /** The path's fwmark, also its id in the selector. */
+  mark: number;
+  table: number;
+  /** Share of new flows in modes weighted, affinity and spray when the policy has no weights. */
+  weight: number;
+}
+
+export interface SitePlan {
+  site: string;
+  /** Destinations of this site (LANs and overlay address): what its selector decides. */
+  prefixes: string[];
+  paths: SteerPath[];
+}
+
+/** Tunnel state as tunneld publishes it (paths.list, paths.changed). */
+export type TunnelState = 'up' | 'down' | 'connecting';
+
+/** What probed measured on a path (path.metrics / paths.metrics); nulls: not measured yet. */
+export interface ProbeView {
+  state: 'unknown' | 'up' | 'degraded' | 'down';
+  lossPct: number | null;
+  rttMs: number | null;
+  jitterMs: number | null;
+  mos: number | null;
+}
+
+/** MOS of a clean path (probed's E-model tops out near it): what an unmeasured path is assumed to have. */
+const unmeasuredMos = 4.4;
+
+/** Every remote site this box builds tunnels to, with its paths. */
+export function sitePlans(cfg: TernConfig): SitePlan[] {
+  const plan = overlayPlan(cfg);
+  const bySite = new Map<string, SitePlan>();
+  for (const p of plan.paths) {
+    let s = bySite.get(p.site);
+    if (!s) {
+      s = { site: p.site, prefixes: [...p.remotePrefixes], paths: [] };
+      bySite.set(p.site, s);
+    }
+    s.paths.push(steerPath(cfg, p));
+  }
+  return [...bySite.values()];
+}
+
+function steerPath(cfg: TernConfig, p: PathPlan): SteerPath {
+  const site = cfg.overlay.sites.find((s) => s.id === p.site);
+  const wan = site?.wans.find((w) => w.name === p.remoteWan);
+  return {
+    name: p.name, site: p.site, localWan: p.localWan, remoteWan: p.remoteWan, mark: p.mark, table: p.table,
+    weight: wan?.weight ?? 1,
+  };
+}
+
+/**
+ * The selector policy of every site: the config's app classes and
+ * policies. `preferWans` and `weights` name local WANs, as the config
+ * documents; a path's WAN in the selector is its local WAN.
+ */
+export function steerPolicy(cfg: TernConfig, flows = defaultFlowLimits): SelectorPolicy {
+  return compilePolicy(cfg, flows);
+}
+
+/**
+ * A path as the selector sees it. Tunnel down (or not yet handshaken):
+ * down, whatever the probes say. Otherwise probed's state; a path probed has
+ * no verdict on yet counts as degraded with clean metrics, so measured
+ * healthy paths are preferred while unmeasured ones still carry traffic
+ * (also when probed is not running at all).
+ */
+export function pathInput(p: SteerPath, cost: number, metered: boolean, tunnel: TunnelState | undefined, probe: ProbeView | undefined): PathInput {
+  let state: PathState;
+  if (tunnel !== 'up') state = 'down';
+  else if (!probe || probe.state === 'unknown') state = 'degraded';
+  else state = probe.state;
+  return {
+    id: p.mark,
+    wan: p.localWan,
+    weight: p.weight,
+    cost,
+    metered,
+    state,
+    lossPct: probe?.lossPct ?? 0,
+    latencyMs: probe?.rttMs ?? 0,
+    jitterMs: probe?.jitterMs ?? 0,
+    mos: probe?.mos ?? (state === 'down' ? 1 : unmeasuredMos),
+  };
+}
+
+/** The selector's paths of one site, from the tunnel states and probe views by path name. */
+export function siteInputs(cfg: TernConfig, site: SitePlan, tunnels: ReadonlyMap<string, TunnelState>, probes: ReadonlyMap<string, ProbeView>): PathInput[] {
+  return site.paths.map((p) => {
+    const wan = cfg.wans.find((w) => w.name === p.localWan);
+    return pathInput(p, wan?.cost ?? 10, wan?.metered ?? false, tunnels.get(p.name), probes.get(p.name));
+  });
+}
+
+/**
+ * The classes whose SLA a path breaks ('*' when it is down: every class
+ * must leave it). A path whose set grows is swept (steerd.ts): flows the
+ * selector never saw — steered before a restart — are decided again.
+ */
+export function brokenFor(policy: SelectorPolicy, p: PathInput): Set<string> {
+  if (p.state === 'down') return new Set(['*']);
+  const out = new Set<string>();
+  for (const c of policy.classes) if (!meetsSla(p, c.sla)) out.add(c.name);
+  if (!meetsSla(p, policy.default.sla)) out.add('default');
+  return out;
+}
+
+/** Reads one probed metrics record leniently: the names probed uses, or the selector's. */
+export function probeView(m: Record<string, unknown>): ProbeView | undefined {
+  const num = (...keys: string[]): number | null => {
+    for (const k of keys) {
+      const v = m[k];
+      if (typeof v === 'number' && Number.isFinite(v)) return v;
+    }
+    return null;
+  };
+  const s = m.state;
+  const state = s === 'up' || s === 'degraded' || s === 'down' || s === 'unknown' ? s : undefined;
+  if (!state) return undefined;
+  return {
+    state,
+    lossPct: num('lossPct'),
+    rttMs: num('rttAvgMs', 'rttMs', 'latencyMs'),
+    jitterMs: num('jitterMs'),
+    mos: num('mos'),
+  };
+}
