@@ -17,56 +17,15 @@
 // event loop let through between them.
 //
 // Each table's primary key (subject_id, t) is the only index needed: every
-// query, rollup and deletion is a range scan of one subject's rows.
+// query, rollup and deletion is a range scan of one subject's rows. The
+// tables are created by the core migrations (daemons/lib/store/migrations.ts),
+// so every daemon that opens tern.db agrees on one schema version.
 import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError } from '../lib/errors.js';
-import { coreMigrations, type Migration, type Queryable } from '../lib/store/index.js';
+import type { Queryable } from '../lib/store/index.js';
 import { lossRatios } from './metrics.js';
 import type { ProbeSample } from './samples.js';
 import { checkName, checkNumber } from './validate.js';
-
-/**
- * The schema migrations of probe history, numbered to follow `after`
- * existing migrations (default: the core set), so the daemon opens the store
- * with [...coreMigrations, ...probedMigrations()].
- */
-export function probedMigrations(after: number = coreMigrations.length): Migration[] {
-  const tier = (name: string): string => `
-      CREATE TABLE ${name} (
-        subject_id INTEGER NOT NULL REFERENCES probe_subject (id),
-        t INTEGER NOT NULL,              -- unix seconds, start of the second / minute / hour
-        sent INTEGER NOT NULL,
-        lost INTEGER NOT NULL,
-        lost_fwd INTEGER NOT NULL,       -- lost on the way to the reflector
-        lost_rev INTEGER NOT NULL,       -- lost on the way back; lost - fwd - rev: direction unknown
-        rtt_sum REAL NOT NULL,           -- ms, over the answered probes (sent - lost)
-        rtt_sq_sum REAL NOT NULL,        -- ms², for the standard deviation
-        rtt_min REAL,                    -- NULL when nothing was answered
-        rtt_max REAL,
-        jitter_sum REAL NOT NULL,        -- RFC 3550 J seen with each answer, summed
-        jitter_max REAL,
-        PRIMARY KEY (subject_id, t)
-      ) WITHOUT ROWID;`;
-  return [
-    {
-      version: after + 1,
-      name: 'probe history tiers',
-      up: `
-      CREATE TABLE probe_subject (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE        -- path id (localWan/site/remoteWan) or WAN name
-      );
-      ${tier('probe_raw')}
-      ${tier('probe_minute')}
-      ${tier('probe_hour')}
-      CREATE TABLE probe_rollup (
-        tier TEXT PRIMARY KEY,           -- minute, hour
-        done_until INTEGER NOT NULL      -- unix seconds: every finer row before this is rolled into this tier
-      );
-    `,
-    },
-  ];
-}
 
 export type Resolution = 'raw' | 'minute' | 'hour';
 
@@ -172,7 +131,7 @@ const ROWS_PER_INSERT = 400;
 const ROLL_BATCH: Record<'minute' | 'hour', number> = { minute: 3600, hour: 86_400 };
 const DELETE_BATCH: Record<Resolution, number> = { raw: 3600, minute: 86_400, hour: 30 * 86_400 };
 
-/** Probe history over a Store opened with probedMigrations(). */
+/** Probe history over the state database (its tables are core migration 2, 'probe history tiers'). */
 export class History {
   private readonly clock: Clock;
   private readonly retentionSec: Record<Resolution, number>;

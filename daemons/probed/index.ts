@@ -24,7 +24,7 @@ export {
 } from './state.js';
 export { SampleAggregator, addProbe, emptySample, type ProbeSample } from './samples.js';
 export {
-  History, probedMigrations,
+  History,
   type CompactReport, type HistoryOptions, type HistoryPoint, type HistoryQuery, type HistoryResult, type HistoryRetention,
   type HistoryStore, type Resolution,
 } from './history.js';
@@ -32,3 +32,17 @@ export {
   PathMonitor,
   type PathMetrics, type PathMonitorOptions, type PathProbeSettings, type TimedTransition,
 } from './monitor.js';
+export { EchoSession, type EchoCounters, type EchoListener, type EchoOutcome, type EchoReply, type EchoSessionOptions } from './echo.js';
+export { WanMonitor, wanTargetSubject, type WanMetrics, type WanMonitorOptions, type WanProbeSettings, type WanTargetMetrics } from './wan.js';
+export { nativeIcmp, type IcmpOpenOptions, type IcmpReply, type IcmpTransport, type IcmpTransportFactory } from './icmp.js';
+export {
+  ReflectorServer, UdpPathSocket, canonicalAddress, udpPathSockets, withoutZone,
+  type PathEnds, type PathSocket, type PathSocketCounters, type PathSocketFactory, type ReflectorServerOptions,
+} from './transport.js';
+export { PathProber, type PathInfo, type PathMetricsMessage, type PathProberOptions, type PathStateMessage } from './paths.js';
+export { TunneldWatcher, parseTunneldPath, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
+export { HistoryWriter, type HistoryWriterOptions, type HistoryWriterStats, type ProbeEvent } from './writer.js';
+export {
+  createProbed, knownPeers, pathMatches, pathSettings, spec, wanPlans,
+  type ProbedDeps, type ProbedMethods, type WanSource, type WanStateMessage,
+} from './daemon.js';

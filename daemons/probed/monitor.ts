@@ -83,6 +83,8 @@ export class PathMonitor {
 
   start(): void { this.session.start(); }
 
+  get running(): boolean { return this.session.running; }
+
   /** Stop probing and emit the last samples. */
   stop(): void {
     this.session.stop();
@@ -95,6 +97,10 @@ export class PathMonitor {
   }
 
   get state(): HealthState { return this.machine.state; }
+  /** Lost probes in a row now (the state machine's count). */
+  get consecutiveLost(): number { return this.machine.consecutiveLost; }
+  /** Answered probes in a row now. */
+  get consecutiveAnswered(): number { return this.machine.consecutiveAnswered; }
 
   metrics(): PathMetrics {
     return { ...this.window.snapshot(this.clock.monotonic()), path: this.path, state: this.machine.state, at: this.clock.now() };

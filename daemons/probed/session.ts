@@ -33,6 +33,7 @@ import {
   STAMP_PACKET_BYTES, TERN_ERROR_ESTIMATE, decodeReflectorPacket, encodeSenderPacket, msToNtp, timestampDiffMs,
   timestampsEqual, type ErrorEstimate, type Timestamp,
 } from './stamp.js';
+import { Ticker } from './ticker.js';
 import { checkNumber } from './validate.js';
 
 export interface AnsweredProbe {
@@ -152,7 +153,7 @@ export class Session {
   private lastDeadline = -Infinity;
   private srtt: number | undefined;
   private rttvar = 0;
-  private ticker: TimerHandle | undefined;
+  private readonly ticker: Ticker;
   private readonly stats: SessionCounters = {
     sent: 0, sendErrors: 0, answered: 0, late: 0, timeouts: 0, duplicates: 0, malformed: 0, stale: 0, foreign: 0, badProcessingTime: 0,
   };
@@ -165,6 +166,7 @@ export class Session {
     this.send = opts.send;
     this.listener = opts.listener ?? {};
     this.clock = opts.clock ?? systemClock;
+    this.ticker = new Ticker(this.clock, this.intervalMs, () => this.probe());
     this.packetBytes = checkNumber(w, 'packetBytes', opts.packetBytes ?? STAMP_PACKET_BYTES, { integer: true, min: STAMP_PACKET_BYTES, max: 9216 });
     this.minTimeout = checkNumber(w, 'minLossTimeoutMs', opts.minLossTimeoutMs ?? 250, { above: 0 });
     this.maxTimeout = checkNumber(w, 'maxLossTimeoutMs', opts.maxLossTimeoutMs ?? 2000, { min: this.minTimeout });
@@ -177,9 +179,7 @@ export class Session {
 
   /** Start probing: one probe now, then one every 1/rate s. */
   start(): void {
-    if (this.ticker) return;
-    this.ticker = this.clock.setInterval(() => this.probe(), this.intervalMs);
-    this.probe();
+    this.ticker.start();
   }
 
   /**
@@ -188,8 +188,7 @@ export class Session {
    * answers so far tell.
    */
   stop(): void {
-    if (this.ticker) this.clock.clearInterval(this.ticker);
-    this.ticker = undefined;
+    this.ticker.stop();
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const p = this.queue[i]!;
       this.clock.clearTimeout(p.timer);
@@ -203,7 +202,7 @@ export class Session {
     this.byWire.clear();
   }
 
-  get running(): boolean { return this.ticker !== undefined; }
+  get running(): boolean { return this.ticker.running; }
 
   counters(): SessionCounters { return { ...this.stats }; }
 

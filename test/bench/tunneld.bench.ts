@@ -85,7 +85,7 @@ async function tern(): Promise<void> {
 /** Runs inside the namespace: the same state built with the stock tools. */
 function baseline(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-wg-'));
-  const sh = (cmd: string): void => { execFileSync('sh', ['-c', cmd], { stdio: 'ignore' }); };
+  const sh = (cmd: string): void => { execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'ignore', 'inherit'] }); };
   const privateKey = generatePrivateKey();
   fs.writeFileSync(path.join(dir, 'key'), privateKey, { mode: 0o600 });
   const t0 = process.hrtime.bigint();

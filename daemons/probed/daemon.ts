@@ -1,0 +1,374 @@
+// tern-probed as a daemon: the STAMP reflector on probes.port, a STAMP
+// session on every overlay path tunneld lists, ICMP echo to every WAN's
+// targets, metrics on the bus every round, state changes at once, history
+// and events in the state database.
+//
+// Bus (socket probed.sock):
+//   methods  paths.metrics {path?}   latest window of every path (or one)
+//            wans.metrics {wan?}     latest figures of every WAN, per target too
+//            history.query {subject, from, to, resolution?}   the loss report's numbers
+//            history.subjects        subjects with history
+//            reflector.stats         the reflector's counters
+//   topics   path.metrics   every round (1 / probes.pathRatePerSec), one per path that decided a probe in it
+//            path.state     at once, on every transition
+//            wan.metrics    every WAN round (1 / the WAN's rate), one per WAN that has figures
+//            wan.state      at once, for the WAN and for each of its targets (target set)
+import { invalidParams } from '../lib/bus/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
+import type { TernConfig } from '../lib/config/index.js';
+import { errorMessage } from '../lib/errors.js';
+import { componentLogger, type Logger } from '../lib/log/index.js';
+import { overlayPlan, type OverlayPlan } from '../lib/overlay/index.js';
+import { socketPath } from '../lib/paths/index.js';
+import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { History, type HistoryQuery, type Resolution } from './history.js';
+import { nativeIcmp, type IcmpTransport, type IcmpTransportFactory } from './icmp.js';
+import type { PathProbeSettings } from './monitor.js';
+import { PathProber, type PathMetricsMessage, type PathStateMessage } from './paths.js';
+import { Reflector } from './reflector.js';
+import { canonicalAddress, ReflectorServer, udpPathSockets, type PathSocketFactory } from './transport.js';
+import { TunneldWatcher, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
+import { WanMonitor, type WanMetrics, type WanProbeSettings } from './wan.js';
+import { HistoryWriter } from './writer.js';
+
+export type { PathMetricsMessage, PathStateMessage } from './paths.js';
+export type { WanMetrics } from './wan.js';
+
+/** wan.state: a WAN's or one of its targets' transition. */
+export interface WanStateMessage {
+  wan: string;
+  /** Set for a target's own transition; absent for the WAN's. */
+  target?: string;
+  from: string;
+  to: string;
+  cause: string;
+  reason: string;
+  ts: number;
+}
+
+/** What probed's bus offers (for clients' typed calls). */
+export type ProbedMethods = {
+  'paths.metrics': { params: { path?: string } | undefined; result: PathMetricsMessage[] };
+  'wans.metrics': { params: { wan?: string } | undefined; result: WanMetrics[] };
+  'history.query': { params: HistoryQuery; result: Awaited<ReturnType<History['query']>> };
+  'history.subjects': { params: undefined; result: string[] };
+  'reflector.stats': { params: undefined; result: Record<string, unknown> };
+};
+
+/** What a path id pattern of probes.pathClasses matches: each of the three parts, or * for any. */
+export function pathMatches(pattern: string, path: string): boolean {
+  const a = pattern.split('/');
+  const b = path.split('/');
+  return a.length === 3 && b.length === 3 && a.every((x, i) => x === '*' || x === b[i]);
+}
+
+/** The settings of one path: its class's rate (the first class listing it), else probes.pathRatePerSec. */
+export function pathSettings(cfg: TernConfig, path: string): PathProbeSettings & { pathClass: string | null } {
+  const p = cfg.probes;
+  const cls = p.pathClasses.find((c) => c.paths.some((pat) => pathMatches(pat, path)));
+  return {
+    pathRatePerSec: cls?.ratePerSec ?? p.pathRatePerSec,
+    windowSec: p.windowSec,
+    downAfter: p.downAfter,
+    upAfter: p.upAfter,
+    degraded: { ...p.degraded },
+    pathClass: cls?.name ?? null,
+  };
+}
+
+/** Where a WAN's probes leave from. */
+export interface WanSource {
+  /** The WAN's address without prefix length; undefined for a DHCP WAN. */
+  address: string | undefined;
+  mark: number;
+  device: string;
+}
+
+/** The probe settings of every WAN, or why a WAN cannot be probed. */
+export function wanPlans(cfg: TernConfig, plan: OverlayPlan): Array<{ settings: WanProbeSettings; source: WanSource } | { wan: string; problem: string }> {
+  const p = cfg.probes;
+  return cfg.wans.map((w) => {
+    const override = p.wans.find((o) => o.wan === w.name);
+    const targets = override?.targets ?? (p.wanTargets.length ? p.wanTargets : w.gateway ? [w.gateway] : []);
+    if (!targets.length) return { wan: w.name, problem: `no probe target: set probes.wanTargets or probes.wans[].targets (a DHCP WAN has no configured gateway)` };
+    const wp = plan.wans.find((x) => x.name === w.name);
+    return {
+      settings: {
+        wan: w.name,
+        targets: [...new Set(targets.map(canonicalAddress))],
+        ratePerSec: override?.ratePerSec ?? p.wanRatePerSec,
+        windowSec: p.windowSec,
+        downAfter: p.downAfter,
+        upAfter: p.upAfter,
+        degraded: { ...p.degraded },
+      },
+      source: { address: w.address?.split('/')[0], mark: wp?.mark ?? 0, device: w.interface },
+    };
+  });
+}
+
+/** Addresses the reflector serves at full rate: the far ends of the planned paths, with their interface. */
+export function knownPeers(plan: OverlayPlan, tunneld: TunneldPath[] = []): Set<string> {
+  const out = new Set<string>();
+  for (const p of plan.paths) out.add(`${canonicalAddress(p.remoteLinkAddress)}%${p.ifname}`);
+  for (const t of tunneld) out.add(canonicalAddress(t.probeAddress));
+  return out;
+}
+
+/** Injectable I/O, for tests; real defaults. */
+export interface ProbedDeps {
+  pathSockets?: (clock: Clock, logger: Logger) => PathSocketFactory;
+  icmp?: () => IcmpTransportFactory;
+  /** tunneld's socket; default <runDir>/tunneld.sock. */
+  tunneldSocket?: (ctx: DaemonContext) => string;
+  /** How long to wait for tunneld before probing the planned paths (default 5000 ms). */
+  tunneldGraceMs?: number;
+}
+
+/**
+ * The wall clock the reflector stamps T2 and T3 with: sub-millisecond, so
+ * their difference (the reflector's processing time) is not rounded to 0 or
+ * 1 ms. Only differences of its readings are used, so riding the monotonic
+ * clock from the process start is exactly what is wanted.
+ */
+const fineWallClock: Clock = { ...systemClock, now: () => performance.timeOrigin + performance.now() };
+
+interface WanRunner {
+  key: string;
+  monitor: WanMonitor;
+  transports: IcmpTransport[];
+  round: TimerHandle;
+}
+
+export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
+  return {
+    name: 'probed',
+    async start(ctx: DaemonContext): Promise<DaemonHooks> {
+      const log = componentLogger(ctx.logger, 'probed');
+      const clock = ctx.clock;
+      const bus = ctx.bus;
+      let cfg = ctx.config;
+      let plan = overlayPlan(cfg);
+      const store = await ctx.store();
+      const history = (c: TernConfig): History => new History(store, { retention: c.probes.history, clock });
+      let hist = history(cfg);
+      const writer = new HistoryWriter({
+        store, history: hist, clock, logger: log,
+        onHealth: (problem) => ctx.health.check('probed.history', problem !== undefined, problem ?? '', 'error'),
+      });
+      writer.start();
+
+      // The reflector: up first, so the far ends' probes are answered even
+      // before this box knows its own paths.
+      let tunneldPaths: TunneldPath[] = [];
+      let known = knownPeers(plan);
+      const reflector = new Reflector({
+        clock: clock === systemClock ? fineWallClock : clock,
+        isKnownPeer: (a) => known.has(a),
+        port: cfg.probes.port,
+      });
+      const openReflector = async (port: number): Promise<ReflectorServer> => {
+        const r = new ReflectorServer({ reflector, port, clock: clock === systemClock ? fineWallClock : clock, logger: log });
+        await r.start();
+        return r;
+      };
+      let reflectorServer = await openReflector(cfg.probes.port);
+
+      // Paths.
+      const publishState = (m: PathStateMessage): void => {
+        bus.publish('path.state', m);
+        writer.event({ ts: m.ts, kind: 'path.state', subject: m.path, detail: { from: m.from, to: m.to, cause: m.cause, reason: m.reason } });
+        log.info({ path: m.path, from: m.from, to: m.to, reason: m.reason }, 'probed: path state');
+      };
+      const prober = new PathProber({
+        port: cfg.probes.port,
+        sockets: (deps.pathSockets ?? ((c, l) => udpPathSockets({ clock: c, logger: l })))(clock, log),
+        settingsFor: (p) => pathSettings(cfg, p),
+        clock,
+        logger: log,
+        onState: publishState,
+        onSample: (s) => writer.add(s),
+      });
+      let usePlan = false;
+      const applyPaths = (why: string): void => {
+        if (watcher.hasListed) usePlan = false;
+        const { infos, unknown } = usePlan ? { infos: plannedPaths(plan), unknown: [] } : pathInfos(tunneldPaths, plan);
+        ctx.health.check('probed.paths', unknown.length > 0,
+          `tunneld lists paths this config does not plan (not probed): ${unknown.join(', ')}`, 'warning');
+        const change = prober.setPaths(infos);
+        if (change.added.length || change.removed.length || change.replaced.length) log.info({ why, ...change }, 'probed: paths changed');
+      };
+      const watcher = new TunneldWatcher({
+        socketPath: deps.tunneldSocket?.(ctx) ?? socketPath(ctx.paths, 'tunneld'),
+        clock,
+        logger: log,
+        onList: (list) => {
+          tunneldPaths = list;
+          known = knownPeers(plan, list);
+          applyPaths('tunneld');
+        },
+      });
+      watcher.start();
+      // Never heard from tunneld (it is down, or starts later): probe the
+      // planned paths meanwhile; tunneld's list replaces them when it comes.
+      const grace = clock.setTimeout(() => {
+        if (watcher.hasListed) return;
+        log.warn('probed: tunneld has not answered; probing the planned paths');
+        ctx.health.set('probed.tunneld', 'tunneld has not answered paths.list; probing the planned paths', 'warning');
+        usePlan = true;
+        applyPaths('tunneld silent');
+      }, deps.tunneldGraceMs ?? 5000);
+      const pathRound = (): TimerHandle => clock.setInterval(() => {
+        if (watcher.hasListed) ctx.health.clear('probed.tunneld');
+        for (const m of prober.takeRound()) bus.publish('path.metrics', m);
+      }, 1000 / cfg.probes.pathRatePerSec);
+      let pathRoundTimer = pathRound();
+
+      // WANs.
+      const icmp = (deps.icmp ?? (() => nativeIcmp()))();
+      const wans = new Map<string, WanRunner>();
+      const startWans = (): void => {
+        const plans = wanPlans(cfg, plan);
+        for (const [name, w] of wans) {
+          if (plans.some((p) => 'settings' in p && p.settings.wan === name && JSON.stringify(p) === w.key)) continue;
+          stopWan(w);
+          wans.delete(name);
+        }
+        for (const p of plans) {
+          if (!('settings' in p)) {
+            ctx.health.set(`probed.wan.${p.wan}`, p.problem, 'warning');
+            continue;
+          }
+          const name = p.settings.wan;
+          if (wans.has(name)) continue;
+          try {
+            wans.set(name, startWan(p.settings, p.source, JSON.stringify(p)));
+            ctx.health.clear(`probed.wan.${name}`);
+          } catch (err) {
+            ctx.health.set(`probed.wan.${name}`, `cannot probe WAN ${name}: ${errorMessage(err)}`, 'error');
+            log.error({ wan: name, err: errorMessage(err) }, 'probed: wan: cannot probe');
+          }
+        }
+      };
+      const startWan = (s: WanProbeSettings, src: WanSource, key: string): WanRunner => {
+        const families = new Set(s.targets.map((t) => (t.includes(':') ? 6 : 4) as 4 | 6));
+        const transports: Partial<Record<4 | 6, IcmpTransport>> = {};
+        const opened: IcmpTransport[] = [];
+        try {
+          for (const f of families) {
+            const own = src.address && (src.address.includes(':') ? 6 : 4) === f ? src.address : f === 6 ? '::' : '0.0.0.0';
+            const t = icmp({ source: own, mark: src.mark, device: src.device });
+            transports[f] = t;
+            opened.push(t);
+          }
+        } catch (err) {
+          for (const t of opened) t.close();
+          throw err;
+        }
+        const monitor = new WanMonitor({
+          settings: s,
+          transports,
+          clock,
+          onSample: (x) => writer.add(x),
+          onTransition: (t) => {
+            const m: WanStateMessage = { wan: s.wan, ...(t.target ? { target: t.target } : {}), from: t.from, to: t.to, cause: t.cause, reason: t.reason, ts: t.at };
+            bus.publish('wan.state', m);
+            writer.event({ ts: t.at, kind: 'wan.state', subject: t.target ? `${s.wan}@${t.target}` : s.wan, detail: { from: t.from, to: t.to, cause: t.cause, reason: t.reason } });
+            log.info({ wan: s.wan, target: t.target, from: t.from, to: t.to, reason: t.reason }, 'probed: wan state');
+          },
+        });
+        monitor.start();
+        const round = clock.setInterval(() => {
+          const m = monitor.round();
+          if (m) bus.publish('wan.metrics', m);
+        }, 1000 / s.ratePerSec);
+        log.info({ wan: s.wan, targets: s.targets, ratePerSec: s.ratePerSec, source: src }, 'probed: wan: probing');
+        return { key, monitor, transports: opened, round };
+      };
+      const stopWan = (w: WanRunner): void => {
+        clock.clearInterval(w.round);
+        w.monitor.stop();
+        for (const t of w.transports) t.close();
+      };
+      startWans();
+
+      // Bus methods.
+      const optionalName = (method: string, key: string) => (params: unknown): Record<string, string> | undefined => {
+        if (params === undefined || params === null) return undefined;
+        if (typeof params !== 'object' || Array.isArray(params)) throw invalidParams(method, `want {${key}?: string}`);
+        const v = (params as Record<string, unknown>)[key];
+        if (v !== undefined && typeof v !== 'string') throw invalidParams(method, `${key} must be a string`);
+        return v === undefined ? undefined : { [key]: v };
+      };
+      bus.method('paths.metrics', (p) => prober.metrics((p as { path?: string } | undefined)?.path), optionalName('paths.metrics', 'path'));
+      bus.method('wans.metrics', (p) => {
+        const wan = (p as { wan?: string } | undefined)?.wan;
+        return [...wans.values()].map((w) => w.monitor.metrics()).filter((m) => wan === undefined || m.wan === wan);
+      }, optionalName('wans.metrics', 'wan'));
+      bus.method('history.query', async (q) => {
+        // What is queued is not in the database yet: write it first, so a
+        // report includes the last second.
+        await writer.flush();
+        return hist.query(q as HistoryQuery);
+      }, (params: unknown): HistoryQuery => {
+        const o = params as Record<string, unknown> | undefined;
+        if (!o || typeof o !== 'object') throw invalidParams('history.query', 'want {subject, from, to, resolution?}');
+        if (typeof o.subject !== 'string' || !o.subject) throw invalidParams('history.query', 'subject must be a path id, WAN name or wan@target');
+        if (typeof o.from !== 'number' || typeof o.to !== 'number') throw invalidParams('history.query', 'from and to must be wall-clock ms');
+        const r = o.resolution;
+        if (r !== undefined && !['auto', 'raw', 'minute', 'hour'].includes(r as string)) throw invalidParams('history.query', 'resolution must be auto, raw, minute or hour');
+        return { subject: o.subject, from: o.from, to: o.to, ...(r !== undefined ? { resolution: r as 'auto' | Resolution } : {}) };
+      });
+      bus.method('history.subjects', () => hist.subjects());
+      bus.method('reflector.stats', () => ({ ...reflector.counters(), ...reflector.tableSizes(), ...reflectorServer.stats(), knownPeers: known.size }));
+
+      return {
+        async reload(next: TernConfig): Promise<void> {
+          const nextPlan = overlayPlan(next);
+          if (next.probes.port !== cfg.probes.port) {
+            // Bind the new port before letting go of the old one: a port in
+            // use refuses the reload and the old reflector keeps answering.
+            const r = new ReflectorServer({ reflector, port: next.probes.port, clock: clock === systemClock ? fineWallClock : clock, logger: log });
+            await r.start();
+            await reflectorServer.close();
+            reflectorServer = r;
+          }
+          const rateChanged = next.probes.pathRatePerSec !== cfg.probes.pathRatePerSec;
+          cfg = next;
+          plan = nextPlan;
+          known = knownPeers(plan, tunneldPaths);
+          hist = history(cfg);
+          writer.setHistory(hist);
+          prober.setPort(cfg.probes.port);
+          prober.refreshSettings();
+          applyPaths('reload');
+          if (rateChanged) {
+            clock.clearInterval(pathRoundTimer);
+            pathRoundTimer = pathRound();
+          }
+          startWans();
+        },
+        status: () => ({
+          paths: prober.summary(),
+          wans: Object.fromEntries([...wans].map(([n, w]) => [n, w.monitor.state])),
+          reflector: { ...reflector.counters(), listening: reflectorServer.stats().listening },
+          tunneld: { connected: watcher.connected, listed: watcher.hasListed, paths: tunneldPaths.length },
+          history: writer.getStats(),
+        }),
+        async stop(): Promise<void> {
+          clock.clearTimeout(grace);
+          clock.clearInterval(pathRoundTimer);
+          for (const w of wans.values()) stopWan(w);
+          wans.clear();
+          prober.stop();
+          await watcher.stop();
+          await reflectorServer.close();
+          await writer.stop();
+        },
+      };
+    },
+  };
+}
+
+export const spec: DaemonSpec = createProbed();
+

@@ -1,0 +1,102 @@
+// Real UDP on the loopback interface: a path prober's sockets against the
+// reflector server, garbage and strangers on the probe port.
+import dgram from 'node:dgram';
+import t from 'tap';
+import { systemClock } from '../lib/clock/index.js';
+import type { PathProbeSettings } from './monitor.js';
+import { PathProber, type PathStateMessage } from './paths.js';
+import { Reflector } from './reflector.js';
+import { TERN_ERROR_ESTIMATE, encodeSenderPacket, msToNtp } from './stamp.js';
+import { ReflectorServer, UdpPathSocket, canonicalAddress, udpPathSockets, withoutZone } from './transport.js';
+
+const settings: PathProbeSettings = { pathRatePerSec: 20, windowSec: 10, downAfter: 3, upAfter: 10, degraded: { lossPct: 5, latencyMs: 250, jitterMs: 50 } };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> {
+  for (let waited = 0; waited < ms; waited += 20) {
+    if (fn()) return;
+    await sleep(20);
+  }
+  throw new Error(`transport.test: gave up waiting for ${what}`);
+}
+
+/** A reflector server on ::1 at a free port (tries a few random ones). */
+async function reflectorOn(known: Set<string>): Promise<{ server: ReflectorServer; reflector: Reflector; port: number }> {
+  for (let i = 0; ; i++) {
+    const port = 20000 + Math.floor(Math.random() * 40000);
+    const reflector = new Reflector({ port, isKnownPeer: (a) => known.has(a) });
+    const server = new ReflectorServer({ reflector, port, address: '::1' });
+    try {
+      await server.start();
+      return { server, reflector, port };
+    } catch (err) {
+      if (i > 20) throw err;
+    }
+  }
+}
+
+t.test('canonical addresses', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['fe80:0:0:0:0:0:2:0%tn1-2-00', 'fe80::2:0%tn1-2-00'],
+    ['FE80::1:0', 'fe80::1:0'],
+    ['::ffff:198.18.1.2', '198.18.1.2'],
+    ['198.18.1.2', '198.18.1.2'],
+    ['not an address', 'not an address'],
+  ];
+  for (const [input, want] of cases) t.equal(canonicalAddress(input), want, `${input}: got ${canonicalAddress(input)}; want ${want}`);
+  t.equal(withoutZone('fe80::1%eth0'), 'fe80::1');
+});
+
+t.test('a path probed over loopback against the reflector server comes up with a sub-millisecond RTT', async (t) => {
+  const { server, reflector, port } = await reflectorOn(new Set(['::1']));
+  t.teardown(() => server.close());
+  const states: PathStateMessage[] = [];
+  const prober = new PathProber({
+    port, sockets: udpPathSockets(), settingsFor: () => settings, onState: (m) => states.push(m),
+  });
+  t.teardown(() => prober.stop());
+  prober.setPaths([{ name: 'a/b/c', site: 'b', localWan: 'a', remoteWan: 'c', ifname: 'lo', localAddress: '::1', remoteAddress: '::1' }]);
+  await until('path up', () => states.some((s) => s.to === 'up'));
+  await sleep(500);
+  const [m] = prober.metrics();
+  t.ok(m, 'metrics of the path');
+  t.equal(m!.state, 'up');
+  t.equal(m!.lossPct, 0, `got loss ${m!.lossPct}; want 0 on loopback`);
+  t.ok(m!.rttMs !== null && m!.rttMs < 50, `got rtt ${m!.rttMs}; want a loopback figure`);
+  t.ok(m!.socket.port > 0 && m!.socket.opens === 1, `got socket ${JSON.stringify(m!.socket)}; want open once on some port`);
+  t.equal(reflector.counters().rateLimited, 0, 'a known peer is never rate-limited');
+  const round = prober.takeRound();
+  t.equal(round.length, 1, 'one round message');
+  t.same(prober.takeRound(), [], 'nothing new right after');
+});
+
+t.test('garbage and replies on the probe port are counted, never answered; strangers are rate-limited', async (t) => {
+  const { server, reflector, port } = await reflectorOn(new Set());
+  t.teardown(() => server.close());
+  const stranger = dgram.createSocket('udp6');
+  t.teardown(() => stranger.close());
+  let replies = 0;
+  let maxReply = 0;
+  stranger.on('message', (msg) => { replies++; maxReply = Math.max(maxReply, msg.length); });
+  await new Promise<void>((r) => stranger.bind(0, '::1', () => r()));
+  const send = (b: Uint8Array): Promise<void> => new Promise((r) => stranger.send(b, port, '::1', () => r()));
+  for (const bad of [Buffer.alloc(0), Buffer.alloc(43, 1), Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.alloc(44, 0xff)]) await send(bad);
+  await until('garbage counted', () => reflector.counters().received >= 4);
+  t.equal(replies, 0, `got ${replies} replies to garbage; want none`);
+  t.equal(reflector.counters().malformed, 4, `got ${reflector.counters().malformed} malformed; want 4`);
+  const probe = encodeSenderPacket({ seq: 1, timestamp: msToNtp(systemClock.now()), errorEstimate: TERN_ERROR_ESTIMATE }, 200);
+  for (let i = 0; i < 100; i++) await send(probe);
+  await until('probes counted', () => reflector.counters().received >= 104);
+  await sleep(100);
+  t.ok(replies >= 10 && replies <= 12, `got ${replies} replies to 100 probes from a stranger; want the burst of 10 (+ refill)`);
+  t.equal(maxReply, 200, `got a reply of ${maxReply} bytes to a 200-byte probe; want exactly 200 (never more)`);
+  t.ok(reflector.counters().rateLimited >= 88, `got ${reflector.counters().rateLimited} rate-limited; want the rest`);
+});
+
+t.test('a path socket that cannot bind retries; send before it is open throws TERN_E_PROBE_SOCKET', async (t) => {
+  const s = new UdpPathSocket({ name: 'x/y/z', ifname: 'lo', localAddress: 'fe80::dead:1', remoteAddress: 'fe80::dead:2' }, 862, () => undefined, { retryMs: 50 });
+  t.teardown(() => s.close());
+  t.throws(() => s.send(new Uint8Array(44)), { code: 'TERN_E_PROBE_SOCKET' });
+  await until('two failed opens', () => s.counters().openErrors >= 2);
+  t.equal(s.counters().opens, 0, 'never open: lo has no such address');
+});
