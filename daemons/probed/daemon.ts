@@ -162,17 +162,11 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
       // before this box knows its own paths.
       let tunneldPaths: TunneldPath[] = [];
       let known = knownPeers(plan);
-      const reflector = new Reflector({
-        clock: clock === systemClock ? fineWallClock : clock,
-        isKnownPeer: (a) => known.has(a),
-        port: cfg.probes.port,
-      });
-      const openReflector = async (port: number): Promise<ReflectorServer> => {
-        const r = new ReflectorServer({ reflector, port, clock: clock === systemClock ? fineWallClock : clock, logger: log });
-        await r.start();
-        return r;
-      };
-      let reflectorServer = await openReflector(cfg.probes.port);
+      const reflectorClock = clock === systemClock ? fineWallClock : clock;
+      const newReflector = (port: number): Reflector => new Reflector({ clock: reflectorClock, isKnownPeer: (a) => known.has(a), port });
+      let reflector = newReflector(cfg.probes.port);
+      let reflectorServer = new ReflectorServer({ reflector, port: cfg.probes.port, clock: reflectorClock, logger: log });
+      await reflectorServer.start();
 
       // Paths.
       const publishState = (m: PathStateMessage): void => {
@@ -196,8 +190,11 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
         ctx.health.check('probed.paths', unknown.length > 0,
           `tunneld lists paths this config does not plan (not probed): ${unknown.join(', ')}`, 'warning');
         const change = prober.setPaths(infos);
+        reflectorServer.setLocals(prober.localAddresses());
         if (change.added.length || change.removed.length || change.replaced.length) log.info({ why, ...change }, 'probed: paths changed');
       };
+      // Path addresses whose interface was missing get another try.
+      const localsTimer = clock.setInterval(() => reflectorServer.setLocals(prober.localAddresses()), 5000);
       const watcher = new TunneldWatcher({
         socketPath: deps.tunneldSocket?.(ctx) ?? socketPath(ctx.paths, 'tunneld'),
         clock,
@@ -328,10 +325,13 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
           if (next.probes.port !== cfg.probes.port) {
             // Bind the new port before letting go of the old one: a port in
             // use refuses the reload and the old reflector keeps answering.
-            const r = new ReflectorServer({ reflector, port: next.probes.port, clock: clock === systemClock ? fineWallClock : clock, logger: log });
+            const nextReflector = newReflector(next.probes.port);
+            const r = new ReflectorServer({ reflector: nextReflector, port: next.probes.port, clock: reflectorClock, logger: log });
             await r.start();
             await reflectorServer.close();
+            reflector = nextReflector;
             reflectorServer = r;
+            r.setLocals(prober.localAddresses());
           }
           const rateChanged = next.probes.pathRatePerSec !== cfg.probes.pathRatePerSec;
           cfg = next;
@@ -357,6 +357,7 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
         }),
         async stop(): Promise<void> {
           clock.clearTimeout(grace);
+          clock.clearInterval(localsTimer);
           clock.clearInterval(pathRoundTimer);
           for (const w of wans.values()) stopWan(w);
           wans.clear();

@@ -160,6 +160,11 @@ export class PathProber {
 
   names(): string[] { return [...this.paths.keys()].sort(); }
 
+  /** This end's address of every path, with its interface (fe80::1:0%tn1-2-00): where the reflector answers. */
+  localAddresses(): string[] {
+    return [...this.paths.values()].map((p) => `${p.info.localAddress}%${p.info.ifname}`);
+  }
+
   /** The metrics of the paths that decided a probe since the last call (one round). */
   takeRound(): PathMetricsMessage[] {
     const out: PathMetricsMessage[] = [];

@@ -100,3 +100,26 @@ t.test('a path socket that cannot bind retries; send before it is open throws TE
   await until('two failed opens', () => s.counters().openErrors >= 2);
   t.equal(s.counters().opens, 0, 'never open: lo has no such address');
 });
+
+t.test('the reflector binds each local path address beside [::], and lets go of those gone', async (t) => {
+  let server: ReflectorServer | undefined;
+  let port = 0;
+  for (let i = 0; !server; i++) {
+    port = 20000 + Math.floor(Math.random() * 40000);
+    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port });
+    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
+  }
+  t.teardown(() => server!.close());
+  server.setLocals(['::1%lo', 'fe80::dead:1%lo']);
+  await until('locals bound', () => server!.stats().locals + server!.stats().localsUnbound === 2 && server!.stats().locals === 1);
+  t.match(server.stats(), { locals: 1, localsUnbound: 1 }, 'the address lo has is bound; the one it lacks waits');
+  const c = dgram.createSocket('udp6');
+  t.teardown(() => c.close());
+  const reply = new Promise<dgram.RemoteInfo>((r) => c.once('message', (_m, ri) => r(ri)));
+  await new Promise<void>((r) => c.bind(0, '::1', () => r()));
+  c.send(encodeSenderPacket({ seq: 0, timestamp: msToNtp(Date.now()), errorEstimate: TERN_ERROR_ESTIMATE }), port, '::1');
+  const ri = await reply;
+  t.equal(ri.address, '::1', `got a reply from ${ri.address}; want from the address probed`);
+  server.setLocals([]);
+  t.match(server.stats(), { locals: 0, localsUnbound: 0 });
+});

@@ -8,9 +8,21 @@
 // the interface, a probe can only leave through that tunnel, whatever the
 // routing tables say; the fresh port gives the far reflector a fresh session
 // (its counter starts at 0 with ours, see direction.ts); connected, the
-// kernel hands it only the far reflector's replies. When sends keep failing
-// (the interface was deleted and created again: the socket is tied to the
-// old ifindex), it is opened again, which also starts a new reflector session.
+// kernel looks the route up once, not on every probe (with hundreds of
+// tunnels, each with its own fe80::/64 route, that halves the cost of a
+// send), and hands the socket only the far reflector's replies. When sends
+// keep failing (the interface was deleted and created again: the socket is
+// tied to the old ifindex), it is opened again, which also starts a new
+// reflector session.
+//
+// The reflector must therefore answer from the very address it was probed
+// at: a tunnel interface has a kernel-made random link-local address besides
+// Tern's, and for a socket bound to [::] the kernel may pick either (both
+// tie on every rule of source selection), and a connected sender drops a
+// reply from the other. So besides its [::] socket the reflector binds one
+// socket per local path address (fe80::1:0%tn…, SO_REUSEADDR on all of
+// them); the kernel delivers a probe to the most specific socket, and the
+// reply leaves from the address the probe was sent to.
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
@@ -103,6 +115,8 @@ export class UdpPathSocket implements PathSocket {
   private closed = false;
   private failedInRow = 0;
   private retry: TimerHandle | undefined;
+  /** The far end, with the path's interface as zone. */
+  private readonly remote: string;
   private readonly stats: PathSocketCounters = { opens: 0, openErrors: 0, sendErrors: 0, received: 0, port: 0 };
 
   constructor(
@@ -116,6 +130,7 @@ export class UdpPathSocket implements PathSocket {
     this.log = opts.logger ?? silentLogger();
     this.reopenAfter = opts.reopenAfterErrors ?? 3;
     this.retryMs = opts.retryMs ?? 1000;
+    this.remote = `${ends.remoteAddress}%${ends.ifname}`;
     this.open();
   }
 
@@ -184,7 +199,7 @@ export class UdpPathSocket implements PathSocket {
     });
     s.bind({ address: `${this.ends.localAddress}%${this.ends.ifname}`, port: 0 }, () => {
       if (this.sock !== s) return;
-      s.connect(this.port, `${this.ends.remoteAddress}%${this.ends.ifname}`, (err?: Error) => {
+      s.connect(this.port, this.remote, (err?: Error) => {
         if (this.sock !== s) return;
         if (err) { fail(err); return; }
         s.removeListener('error', fail);
@@ -220,6 +235,9 @@ export interface ReflectorServerOptions {
 export interface ReflectorServerStats {
   listening: string | null;
   sendErrors: number;
+  /** Local path addresses with a socket of their own, and those that could not be bound (yet). */
+  locals: number;
+  localsUnbound: number;
 }
 
 /**
@@ -233,6 +251,9 @@ export class ReflectorServer {
   private readonly log: Logger;
   private listening: string | null = null;
   private sendErrors = 0;
+  /** address%ifname → its socket (undefined while it cannot be bound). */
+  private readonly locals = new Map<string, dgram.Socket | undefined>();
+  private closed = false;
 
   constructor(private readonly opts: ReflectorServerOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -245,6 +266,7 @@ export class ReflectorServer {
       ? [{ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', address: this.opts.address }]
       : [{ type: 'udp6', address: '::' }, { type: 'udp4', address: '0.0.0.0' }];
     let last: unknown;
+    this.closed = false;
     for (const t of tries) {
       try {
         this.sock = await this.bind(t.type, t.address);
@@ -260,7 +282,35 @@ export class ReflectorServer {
   }
 
   stats(): ReflectorServerStats {
-    return { listening: this.listening, sendErrors: this.sendErrors };
+    let bound = 0;
+    for (const v of this.locals.values()) if (v) bound++;
+    return { listening: this.listening, sendErrors: this.sendErrors, locals: bound, localsUnbound: this.locals.size - bound };
+  }
+
+  /**
+   * Answer on these local addresses (address%ifname) from a socket of their
+   * own: sockets for new ones, closed for those gone, and another try for
+   * those that could not be bound before (their interface was missing).
+   */
+  setLocals(addresses: Iterable<string>): void {
+    if (this.closed) return;
+    const want = new Set(addresses);
+    for (const [a, sock] of this.locals) {
+      if (want.has(a)) continue;
+      this.locals.delete(a);
+      if (sock) sock.close();
+    }
+    for (const a of want) {
+      if (this.locals.get(a)) continue;
+      this.locals.set(a, undefined);
+      const type = withoutZone(a).includes(':') ? 'udp6' : 'udp4';
+      this.bind(type, a).then((sock) => {
+        if (this.closed || !this.locals.has(a) || this.locals.get(a)) { sock.close(); return; }
+        this.locals.set(a, sock);
+      }, (err: unknown) => {
+        this.log.debug({ address: a, err: errorMessage(err) }, 'probed: reflector: cannot bind a path address yet');
+      });
+    }
   }
 
   /** The bound UDP port (what port 0 became), or 0 when not listening. */
@@ -269,20 +319,26 @@ export class ReflectorServer {
   }
 
   close(): Promise<void> {
-    const s = this.sock;
+    this.closed = true;
+    const all = [this.sock, ...this.locals.values()].filter((x): x is dgram.Socket => x !== undefined);
     this.sock = undefined;
+    this.locals.clear();
     this.listening = null;
-    if (!s) return Promise.resolve();
-    return new Promise((resolve) => s.close(() => resolve()));
+    return Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
   }
 
   private bind(type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const s = dgram.createSocket({ type, ipv6Only: false });
-      s.once('error', reject);
+      // SO_REUSEADDR on every socket of the port: the wildcard one and one
+      // per path address share it, the most specific one gets each probe.
+      const s = dgram.createSocket({ type, ipv6Only: false, reuseAddr: true });
+      s.once('error', (err) => {
+        try { s.close(); } catch { /* never bound */ }
+        reject(err);
+      });
       s.on('message', (msg, rinfo) => this.onMessage(s, msg, rinfo));
       s.bind({ address, port: this.opts.port }, () => {
-        s.removeListener('error', reject);
+        s.removeAllListeners('error');
         s.on('error', (e) => this.log.warn({ err: errorMessage(e) }, 'probed: reflector: socket error'));
         resolve(s);
       });

@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BusClient } from '../../daemons/lib/bus/index.js';
 import { generateKeyPair } from '../lab/config.js';
 import { Reflector } from '../../daemons/probed/reflector.js';
 import { TERN_ERROR_ESTIMATE, encodeSenderPacket, msToNtp } from '../../daemons/probed/stamp.js';
@@ -111,17 +112,28 @@ function rssKb(pid: number): { rss: number; hwm: number } {
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-interface Measure { cpuPct: number; rssMb: number; hwmMb: number }
+interface Measure {
+  cpuPct: number;
+  rssMb: number;
+  hwmMb: number;
+  secs: number;
+  /** Probe traffic in A over the measured interval, per nft counter. */
+  traffic: Map<string, { packets: number; bytes: number }>;
+}
 
-async function measure(pid: number): Promise<Measure> {
+/** CPU of pid and A's probe traffic over MEASURE_S, after WARMUP_S; RSS at the end. */
+async function measure(pid: number, ns: string): Promise<Measure> {
   await sleep(WARMUP_S * 1000);
+  const n0 = nftBytes(ns);
   const c0 = cpuTicks(pid);
   const t0 = performance.now();
   await sleep(MEASURE_S * 1000);
   const c1 = cpuTicks(pid);
   const secs = (performance.now() - t0) / 1000;
+  const n1 = nftBytes(ns);
   const m = rssKb(pid);
-  return { cpuPct: (100 * (c1 - c0)) / CLK_TCK / secs, rssMb: m.rss / 1024, hwmMb: m.hwm / 1024 };
+  const traffic = new Map([...n1].map(([k, v]) => [k, { packets: v.packets - (n0.get(k)?.packets ?? 0), bytes: v.bytes - (n0.get(k)?.bytes ?? 0) }]));
+  return { cpuPct: (100 * (c1 - c0)) / CLK_TCK / secs, rssMb: m.rss / 1024, hwmMb: m.hwm / 1024, secs, traffic };
 }
 
 function nftBytes(ns: string): Map<string, { packets: number; bytes: number }> {
@@ -183,9 +195,16 @@ async function main(): Promise<void> {
   const ls = links();
   sh(['ip', 'netns', 'add', A]);
   sh(['ip', 'netns', 'add', B]);
-  const batchA = ['link set lo up', 'link add wan0 type dummy', 'link set wan0 up', 'addr add 198.18.200.1/24 dev wan0', 'addr add 198.18.200.2/24 dev wan0',
-    'link add lan0 type dummy', 'link set lan0 up', 'addr add 10.99.0.1/24 dev lan0'];
-  const batchB = ['link set lo up'];
+  // Only the addresses Tern gives the tunnel ends: the far-end harness in B
+  // answers from [::] and would otherwise pick a kernel-made link-local
+  // address as its source now and then (probed itself answers from the
+  // address probed, see daemons/probed/transport.ts).
+  for (const ns of [A, B]) sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.addr_gen_mode=1', 'net.ipv6.conf.all.addr_gen_mode=1']);
+  // The WAN's gateway (its probe target) and the LAN are in B too.
+  const batchA = ['link set lo up',
+    `link add name wan0 type veth peer name wanpeer netns ${B}`, 'link set wan0 up', 'addr add 198.18.200.1/24 dev wan0',
+    `link add name lan0 type veth peer name lanpeer netns ${B}`, 'link set lan0 up', 'addr add 10.99.0.1/24 dev lan0'];
+  const batchB = ['link set lo up', 'link set wanpeer up', 'addr add 198.18.200.2/24 dev wanpeer', 'link set lanpeer up'];
   for (const l of ls) {
     batchA.push(`link add name ${l.a} type veth peer name ${l.b} netns ${B}`);
     batchA.push(`addr add ${l.local}/64 dev ${l.a} nodad`, `link set ${l.a} up`);
@@ -207,7 +226,7 @@ async function main(): Promise<void> {
   ].join('\n'));
 
   const run = (ns: string, argv: string[], env: NodeJS.ProcessEnv = {}): ChildProcess => {
-    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore', 'inherit'] });
     children.push(c);
     return c;
   };
@@ -224,7 +243,7 @@ async function main(): Promise<void> {
 
   // Baseline: the bare UDP loop in A.
   const base = run(A, [self, '--raw-baseline']);
-  const b = await measure(base.pid!);
+  const b = await measure(base.pid!, A);
   await stop(base);
 
   // probed, with its config and its own state directory.
@@ -233,33 +252,38 @@ async function main(): Promise<void> {
   const env = { TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state'), TERN_CONFIG: path.join(dir, 'etc', 'tern.yaml') };
   fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
   fs.writeFileSync(env.TERN_CONFIG, config(keys));
-  const n0 = nftBytes(A);
-  const probed = run(A, [path.join(repo, 'dist', 'daemons', 'probed', 'main.js')], env);
-  const p = await measure(probed.pid!);
-  const n1 = nftBytes(A);
-  const status = JSON.parse(execFileSync('ip', ['netns', 'exec', A, process.execPath, '-e', `
-    const net = require('node:net');
-    const c = net.connect(${JSON.stringify(path.join(env.TERN_RUN_DIR, 'probed.sock'))});
-    let buf = '';
-    c.on('data', (d) => { buf += d; if (buf.includes('\\n')) { console.log(buf.split('\\n')[0]); c.end(); } });
-    c.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'daemon.status' }) + '\\n');
-  `]).toString()) as { result: { paths: Record<string, number>; history: { written: number } } };
+  // No tunneld here: after 5 s probed probes the paths of its overlay plan.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const probed = run(A, [...prof, path.join(repo, 'dist', 'daemons', 'probed', 'main.js')], env);
+  const trace = setInterval(() => {
+    const b = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock'), timeoutMs: 10_000, reconnect: false });
+    const t0 = Date.now();
+    b.request<{ history: unknown; paths: unknown }>('daemon.status').then((st) => console.log('TRACE', Date.now() - t0, 'ms', JSON.stringify(st.history), JSON.stringify(st.paths)), (e: unknown) => console.log('TRACE err', String(e))).finally(() => b.close());
+  }, 2000);
+  const p = await measure(probed.pid!, A);
+  clearInterval(trace);
+  // The bus socket is a file: reachable from here, whatever the namespace.
+  const bus = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock'), timeoutMs: 10_000, reconnect: false });
+  const status = await bus.request<{ paths: Record<string, number>; history: Record<string, unknown> }>('daemon.status');
+  const paths = await bus.request<Array<{ counters: Record<string, number>; socket: Record<string, number> }>>('paths.metrics');
+  await bus.close();
+  const sum = (pick: (x: (typeof paths)[number]) => Record<string, number>, k: string): number => paths.reduce((a, x) => a + (pick(x)[k] ?? 0), 0);
   await stop(probed);
   await stop(far);
 
-  const secs = WARMUP_S + MEASURE_S;
-  const d = (k: string): { packets: number; bytes: number } => ({ packets: n1.get(k)!.packets - n0.get(k)!.packets, bytes: n1.get(k)!.bytes - n0.get(k)!.bytes });
-  const own = d('probes-out').bytes + d('replies-in').bytes;
-  const perPath = own / ls.length / secs;
-  const pktBytes = d('probes-out').packets ? d('probes-out').bytes / d('probes-out').packets : 0;
+  const d = (m: Measure, k: string): { packets: number; bytes: number } => m.traffic.get(k) ?? { packets: 0, bytes: 0 };
+  const perPath = (m: Measure): number => (d(m, 'probes-out').bytes + d(m, 'replies-in').bytes) / ls.length / m.secs;
+  const pps = (m: Measure): number => d(m, 'probes-out').packets / ls.length / m.secs;
+  const pktBytes = d(p, 'probes-out').packets ? d(p, 'probes-out').bytes / d(p, 'probes-out').packets : 0;
   // Inside WireGuard: the inner packet padded to 16, + 32 (header and tag), + UDP 8 and IPv4 20 outside.
   const wgBytes = Math.ceil(pktBytes / 16) * 16 + 32 + 28;
-  const row = (label: string, m: Measure): string => `${label.padEnd(34)} CPU ${m.cpuPct.toFixed(1).padStart(5)} %   RSS ${m.rssMb.toFixed(0).padStart(4)} MB (peak ${m.hwmMb.toFixed(0)} MB)`;
-  console.log(row('baseline: bare UDP loop (500 sockets)', b));
-  console.log(row('tern-probed (500 paths, history on)', p));
-  console.log(`ratio probed / baseline                CPU ×${(p.cpuPct / b.cpuPct).toFixed(2)}   RSS ×${(p.rssMb / b.rssMb).toFixed(2)}`);
-  console.log(`probed paths: ${JSON.stringify(status.result.paths)}; history samples written: ${status.result.history.written}`);
-  console.log(`probe traffic per path (own probes and their replies): ${perPath.toFixed(0)} B/s on the tunnel's inside (${pktBytes.toFixed(0)}-byte IPv6 packets), about ${(perPath * wgBytes / pktBytes).toFixed(0)} B/s on the WAN inside WireGuard (${wgBytes}-byte packets); reflecting the far end's probes costs the same again`);
+  const row = (label: string, m: Measure): string =>
+    `${label.padEnd(40)} CPU ${m.cpuPct.toFixed(1).padStart(5)} %   RSS ${m.rssMb.toFixed(0).padStart(4)} MB (peak ${m.hwmMb.toFixed(0)} MB)   ${pps(m).toFixed(2)} probes/s per path`;
+  console.log(row(`baseline: bare UDP loop (${ls.length} sockets)`, b));
+  console.log(row(`tern-probed (${ls.length} paths, history on)`, p));
+  console.log(`ratio probed / baseline                  CPU ×${(p.cpuPct / b.cpuPct).toFixed(2)}   RSS ×${(p.rssMb / b.rssMb).toFixed(2)}`);
+  console.log(`probed paths: ${JSON.stringify(status.paths)}; history ${JSON.stringify(status.history)}; probes sent ${sum((x) => x.counters, 'sent')}, send errors ${sum((x) => x.counters, 'sendErrors')}, answered ${sum((x) => x.counters, 'answered')}, timeouts ${sum((x) => x.counters, 'timeouts')}, late ${sum((x) => x.counters, 'late')}; socket opens ${sum((x) => x.socket, 'opens')}, open errors ${sum((x) => x.socket, 'openErrors')}, async send errors ${sum((x) => x.socket, 'sendErrors')}`);
+  console.log(`probe traffic per path (own probes and their replies): ${perPath(p).toFixed(0)} B/s inside the tunnel (${pktBytes.toFixed(0)}-byte IPv6 packets), ${(perPath(p) * wgBytes / pktBytes).toFixed(0)} B/s on the WAN inside WireGuard (${wgBytes}-byte packets); answering the far end's probes costs the same again`);
 }
 
 const role = process.argv[2];
