@@ -3,3 +3,4 @@
 export * from './net/index.js';
 export * from './rtnl/index.js';
 export * from './wireguard/index.js';
+export * from './tc/index.js';
