@@ -1,4 +1,4 @@
-// Package paird is the protocol core of tern-paird: VRRPv3 adverts on the wire, the election state machine, priority tracking and the gratuitous ARP / NA frames.
+// Package paird is tern-paird: two appliances on one LAN elect the gateway (VRRPv3), move the VIPs, track WAN health into the priority and offer each other's WANs.
 export {
   encode, decode, sendForm, discardReasons,
   vrrpProtocol, vrrpVersion, vrrpTypeAdvertisement, vrrpTtl, vrrpGroupV4, vrrpGroupV6, headerLength, maxIntervalCs,
@@ -18,3 +18,12 @@ export {
   type GarpOptions, type NaOptions,
 } from './garp.js';
 export { pairSettings, virtualLinkLocal, type PairSettings } from './settings.js';
+export { readDatagram, nativeAdvertSocket, type AdvertSocket, type AdvertSocketFactory, type AdvertSocketStats, type ReceivedAdvert, type MalformedDatagram } from './socket.js';
+export { VipManager, announcementFrames, macvlanLinkInfo, nativeFrameSender, virtualMacIfname, type VipKernel, type FrameSender, type FrameSenderFactory } from './vip.js';
+export { PairInstance, type InstanceStatus, type Role, type RoleChange, type Vips } from './instance.js';
+export { HealthInputs, type HealthItem, type ItemHealth, type ProbeVerdict } from './health.js';
+export { PairSync, encodeSync, decodeSync, pairSyncPort, type SyncFacts, type SyncMessage, type PeerFacts } from './sync.js';
+export { PeerPath, peerWanFacts, peerWanPlan, peerRulePriority, type PeerWanFacts, type PeerWanPlan } from './peer.js';
+export { HookRunner, hookEnv, hooksDirName, type HookEvent, type HookResult } from './hooks.js';
+export { LinkMonitor, linkFacts, type LinkFacts, type LinkSource } from './link.js';
+export { createPaird, spec, chooseLocalAddress, type PairdDeps, type PairRoleMessage } from './daemon.js';

@@ -406,3 +406,59 @@ t.test('runner: a failing action does not leave timers unarmed', async (t) => {
   t.equal(noHandler.armedTimers(), 1, '...after the timers were armed');
   noHandler.close();
 });
+
+t.test('a master hearing a lower-priority master announces the VIPs again (split brain healing)', async (t) => {
+  const wire = new Wire(1);
+  const a = new Box('a', '192.168.10.2', wire, { priority: 150 });
+  const b = new Box('b', '192.168.10.3', wire, { priority: 100 });
+  a.start();
+  b.start();
+  wire.clock.advance(1_000);
+  t.same(wire.masters(), ['a']);
+  const before = a.announcements;
+  // Cut b off until it is master too; its adverts never reach a meanwhile.
+  wire.cut.add(b);
+  wire.clock.advance(1_000);
+  t.same(wire.masters(), ['a', 'b'], 'split: both master');
+  t.equal(a.announcements, before, 'a saw nothing, announced nothing');
+  wire.cut.delete(b);
+  wire.clock.advance(1_000);
+  t.same(wire.masters(), ['a'], `healed: got ${wire.masters()}; want a`);
+  const c = a.machine.status().counters;
+  t.ok(c.reannouncements >= 1, `a's reannouncements: got ${c.reannouncements}; want at least 1`);
+  t.equal(a.announcements - before, 3 * c.reannouncements, `a's announcements since the split: got ${a.announcements - before}; want a full round (3) per reannouncement`);
+  t.equal(b.vipsUp, false, 'b gave the VIPs up');
+});
+
+t.test('runner: a deferred timer firing is dropped when the timer was re-armed meanwhile', async (t) => {
+  const clock = new FakeClock();
+  const machine = new VrrpMachine({ priority: 100, advertIntervalMs: 100, preempt: true, preemptDelayMs: 0, localAddress: '10.0.0.2', garp: { count: 1, spacingMs: 0 } });
+  const deferred: Array<() => void> = [];
+  const runner = new VrrpRunner({ machine, clock, defer: (fn) => deferred.push(fn), onAction: () => undefined });
+  runner.dispatch({ type: 'startup' });
+  clock.advance(400);
+  t.equal(deferred.length, 1, 'the Master_Down firing waits behind pending I/O');
+  t.equal(machine.state, 'backup', 'not acted on yet');
+  // The master's advert was waiting to be read: it re-arms Master_Down.
+  runner.dispatch({ type: 'advert', priority: 150, intervalMs: 100, src: '10.0.0.3' });
+  deferred.shift()!();
+  t.equal(machine.state, 'backup', `after the stale firing: got ${machine.state}; want backup`);
+  t.equal(runner.droppedFirings(), 1);
+  // With no advert in between, the deferred firing takes effect.
+  clock.advance(400);
+  deferred.shift()!();
+  t.equal(machine.state, 'master', `a real timeout: got ${machine.state}; want master`);
+  runner.close();
+});
+
+t.test('reannounce: a master starts a fresh round unless one runs; others ignore it', async (t) => {
+  const m = new VrrpMachine({ priority: 100, advertIntervalMs: 100, preempt: true, preemptDelayMs: 0, localAddress: '10.0.0.2', garp: { count: 2, spacingMs: 50 } });
+  const types = (as: Action[]): string[] => as.map((a) => (a.type === 'armTimer' || a.type === 'cancelTimer' ? `${a.type}:${a.timer}` : a.type));
+  m.handle({ type: 'startup' });
+  t.same(m.handle({ type: 'reannounce' }), [], 'a backup has nothing to announce');
+  m.handle({ type: 'timer', timer: 'masterDown' });
+  t.same(m.handle({ type: 'reannounce' }), [], 'a round is under way (garp timer armed)');
+  m.handle({ type: 'timer', timer: 'garp' });
+  t.same(types(m.handle({ type: 'reannounce' })), ['announce', 'armTimer:garp'], 'a fresh round of 2');
+  t.equal(m.status().counters.reannouncements, 1);
+});

@@ -23,7 +23,12 @@ export type MachineEvent =
   /** The effective priority changed (tracking); 1-255. */
   | { type: 'priority'; priority: number }
   /** An advert the codec discarded; only counted. */
-  | { type: 'discard'; reason: DiscardReason };
+  | { type: 'discard'; reason: DiscardReason }
+  /**
+   * Another router may have been master (pair sync saw the peer claim it,
+   * drop it, or come back from silence): a master announces its VIPs again.
+   */
+  | { type: 'reannounce' };
 
 /** Why the state changed; `detail` on the transition says it in words. */
 export type TransitionReason =
@@ -90,6 +95,8 @@ export interface Counters {
   intervalMismatches: number;
   /** Gratuitous ARP / NA rounds asked for. */
   announcements: number;
+  /** Announcement bursts restarted because another router advertised as master with a lower priority. */
+  reannouncements: number;
   transitions: number;
   becameMaster: number;
   becameBackup: number;
@@ -170,7 +177,7 @@ export class VrrpMachine {
       advertsSent: 0, advertsReceived: 0,
       discards: Object.fromEntries(discardReasons.map((r) => [r, 0])) as Record<DiscardReason, number>,
       lowerPriorityIgnored: 0, lowerPriorityAnswered: 0, priorityZeroSent: 0, priorityZeroReceived: 0, intervalMismatches: 0,
-      announcements: 0, transitions: 0, becameMaster: 0, becameBackup: 0, staleTimers: 0,
+      announcements: 0, reannouncements: 0, transitions: 0, becameMaster: 0, becameBackup: 0, staleTimers: 0,
     };
   }
 
@@ -204,6 +211,7 @@ export class VrrpMachine {
       case 'timer': this.onTimer(ev.timer, out); break;
       case 'priority': this.onPriority(ev.priority, out); break;
       case 'discard': this.counters.discards[ev.reason] = (this.counters.discards[ev.reason] ?? 0) + 1; break;
+      case 'reannounce': if (this.st === 'master') this.reannounce(out); break;
     }
     return out;
   }
@@ -298,6 +306,18 @@ export class VrrpMachine {
     this.counters.lowerPriorityAnswered++;
     this.send(out, this.prio);
     this.arm(out, 'advert', this.advertIntervalMs);
+    // Backups never advertise, so the sender believes it is master (a split
+    // brain healing, or a crashed peer's restart): hosts may have learnt its
+    // MAC for the VIPs. Announce them again.
+    this.reannounce(out);
+  }
+
+  /** A fresh round of announcements, unless one is under way. */
+  private reannounce(out: Action[]): void {
+    if (this.armed.has('garp')) return;
+    this.counters.reannouncements++;
+    this.garpSent = 0;
+    this.announce(out);
   }
 
   private onTimer(timer: TimerName, out: Action[]): void {

@@ -10,6 +10,14 @@ export interface RunnerOptions {
   /** Everything but timers: send adverts, move VIPs, announce, log transitions. */
   onAction: (action: Action) => void;
   /**
+   * Runs a timer firing; default at once. The daemon passes setImmediate:
+   * after a stall (GC, starved CPU) Node runs expired timers before pending
+   * I/O, so a backup would time out on a master whose adverts are already
+   * waiting to be read. Deferred, the firing comes after those adverts, and
+   * is dropped if one of them re-armed the timer meanwhile.
+   */
+  defer?: (fn: () => void) => void;
+  /**
    * Called when onAction throws. The remaining actions of the event still run,
    * so a failed send never leaves a timer unarmed. Default: rethrow the first
    * error once all actions have run — from a timer that is an uncaught
@@ -24,6 +32,11 @@ export class VrrpRunner {
   private readonly onAction: (action: Action) => void;
   private readonly onError: ((err: unknown, action: Action) => void) | undefined;
   private readonly timers = new Map<TimerName, TimerHandle>();
+  private readonly defer: ((fn: () => void) => void) | undefined;
+  /** Bumped on every arm and cancel: a deferred firing of an older arming is stale. */
+  private readonly generation = new Map<TimerName, number>();
+  /** Firings dropped because the timer was re-armed or cancelled while they waited. */
+  private staleFirings = 0;
   private readonly queue: MachineEvent[] = [];
   private running = false;
   private closed = false;
@@ -33,6 +46,7 @@ export class VrrpRunner {
     this.clock = opts.clock ?? systemClock;
     this.onAction = opts.onAction;
     this.onError = opts.onError;
+    this.defer = opts.defer;
   }
 
   /**
@@ -67,6 +81,9 @@ export class VrrpRunner {
   /** Number of armed timers (tests check cleanup with it). */
   armedTimers(): number { return this.timers.size; }
 
+  /** Deferred firings dropped as stale (see defer). */
+  droppedFirings(): number { return this.staleFirings; }
+
   /** Cancels every timer and ignores further events. */
   close(): void {
     this.closed = true;
@@ -75,17 +92,35 @@ export class VrrpRunner {
     this.queue.length = 0;
   }
 
+  private bump(timer: TimerName): number {
+    const gen = (this.generation.get(timer) ?? 0) + 1;
+    this.generation.set(timer, gen);
+    return gen;
+  }
+
   private execute(action: Action): void {
     if (action.type === 'armTimer') {
       this.clock.clearTimeout(this.timers.get(action.timer));
+      const gen = this.bump(action.timer);
       const h = this.clock.setTimeout(() => {
         this.timers.delete(action.timer);
-        this.dispatch({ type: 'timer', timer: action.timer });
+        if (!this.defer) {
+          this.dispatch({ type: 'timer', timer: action.timer });
+          return;
+        }
+        this.defer(() => {
+          if (this.generation.get(action.timer) !== gen) {
+            this.staleFirings++;
+            return;
+          }
+          this.dispatch({ type: 'timer', timer: action.timer });
+        });
       }, action.ms);
       this.timers.set(action.timer, h);
     } else if (action.type === 'cancelTimer') {
       this.clock.clearTimeout(this.timers.get(action.timer));
       this.timers.delete(action.timer);
+      this.bump(action.timer);
     } else {
       this.onAction(action);
     }

@@ -1,0 +1,456 @@
+// tern-paird put together: the pair section of the config becomes a
+// running virtual router (PairInstance) fed by tracking (carrier, probed,
+// tunneld), talking to the other box (PairSync), offering its WANs to
+// steerd (PeerPath), and telling operators (bus, events table, hooks).
+import path from 'node:path';
+import { BusClient } from '../lib/bus/index.js';
+import { systemClock } from '../lib/clock/index.js';
+import type { TernConfig } from '../lib/config/index.js';
+import { errorMessage } from '../lib/errors.js';
+import { Rtnl } from '../lib/kernel/index.js';
+import { componentLogger, type Logger } from '../lib/log/index.js';
+import { socketPath } from '../lib/paths/index.js';
+import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { addressBytes, formatAddressBytes, isLinkLocalV6 } from './addr.js';
+import { virtualMac, formatMac } from './garp.js';
+import { HealthInputs, type HealthItem, type ProbeVerdict } from './health.js';
+import { HookRunner, hooksDirName } from './hooks.js';
+import { PairInstance, noLocalAddress, type RoleChange } from './instance.js';
+import { LinkMonitor, type LinkSource } from './link.js';
+import { PeerPath, peerWanFacts, peerWanPlan, type PeerKernel, type PeerWanFacts, type PeerWanPlan } from './peer.js';
+import { pairSettings, type PairSettings } from './settings.js';
+import { nativeAdvertSocket, type AdvertSocketFactory } from './socket.js';
+import { PairSync, type PeerFacts, type SyncSocketFactory } from './sync.js';
+import { PriorityTracker } from './track.js';
+import {
+  VipManager, nativeFrameSender, procSysctl, virtualMacIfname,
+  type FrameSenderFactory, type MacvlanMaker, type SysctlWriter, type VipKernel,
+} from './vip.js';
+
+/** What can be swapped for tests; every default is the real thing. */
+export interface PairdDeps {
+  sockets?: AdvertSocketFactory;
+  frames?: FrameSenderFactory;
+  links?: () => LinkSource;
+  kernel?: () => VipKernel & PeerKernel & { addresses: Rtnl['addresses']; close(): void };
+  makeMacvlan?: MacvlanMaker;
+  sysctl?: SysctlWriter;
+  syncSocket?: SyncSocketFactory;
+  /** probed's and tunneld's bus sockets (default <runDir>/<daemon>.sock). */
+  probedSocket?: string;
+  tunneldSocket?: string;
+}
+
+/** `pair.role`: a role change, as published and stored. */
+export interface PairRoleMessage extends RoleChange {
+  box: string;
+  vrid: number;
+}
+
+const busRetry = { initialMs: 200, maxMs: 5000 } as const;
+
+/** The host part of an address/length. */
+const hostOf = (cidr: string): string => cidr.split('/')[0]!;
+
+/**
+ * The advert source: for IPv4 this box's LAN address when it is on the pair
+ * interface, else the first IPv4 address there that is not a VIP; for IPv6
+ * the interface's link-local address (RFC 9568 5.1.2.1).
+ */
+export function chooseLocalAddress(settings: PairSettings, lanAddress: string, onInterface: string[]): string | undefined {
+  const vips = new Set(settings.vips.map((v) => canonical(hostOf(v))));
+  const candidates = onInterface.map((c) => canonical(hostOf(c))).filter((a) => !vips.has(a));
+  const fam = (a: string): number => (addressBytes(a)?.length === 16 ? 6 : 4);
+  if (settings.family === 6) return candidates.find((a) => fam(a) === 6 && isLinkLocalV6(addressBytes(a)!));
+  const lan = canonical(hostOf(lanAddress));
+  if (candidates.includes(lan) && fam(lan) === 4) return lan;
+  return candidates.find((a) => fam(a) === 4);
+}
+
+function canonical(a: string): string {
+  const b = addressBytes(a);
+  return b ? formatAddressBytes(b) : a;
+}
+
+/** Everything that runs for one pair configuration; rebuilt on a reload that changes it. */
+class PairRuntime {
+  readonly settings: PairSettings;
+  readonly ifname: string;
+  readonly plan: PeerWanPlan[];
+  private readonly cfg: TernConfig;
+  private readonly ctx: DaemonContext;
+  private readonly deps: PairdDeps;
+  private readonly log: Logger;
+  private readonly kernel: ReturnType<NonNullable<PairdDeps['kernel']>>;
+  private readonly vips: VipManager;
+  private readonly links: LinkMonitor;
+  private readonly health: HealthInputs;
+  private tracker: PriorityTracker;
+  private instance: PairInstance | undefined;
+  private sync: PairSync | undefined;
+  private readonly peerPath: PeerPath;
+  private readonly hooks: HookRunner;
+  private probed: BusClient | undefined;
+  private tunneld: BusClient | undefined;
+  private peerFacts: PeerWanFacts;
+  private readonly vmac: string | undefined;
+  private readonly box: string;
+  private lastPeer: PeerFacts | undefined;
+
+  constructor(cfg: TernConfig, ctx: DaemonContext, deps: PairdDeps, log: Logger) {
+    const pair = cfg.pair!;
+    this.cfg = cfg;
+    this.ctx = ctx;
+    this.deps = deps;
+    this.log = log;
+    this.box = cfg.identity.name;
+    this.settings = pairSettings(pair);
+    this.ifname = pair.interface ?? cfg.lan.interface;
+    this.plan = peerWanPlan(cfg);
+    this.kernel = (deps.kernel ?? (() => new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') })))();
+    const sysctl = deps.sysctl ?? procSysctl;
+    this.vmac = this.settings.virtualMac ? formatMac(virtualMac(this.settings.vrid, this.settings.family)) : undefined;
+    this.vips = new VipManager({
+      kernel: this.kernel,
+      interface: this.ifname,
+      vips: this.settings.vips,
+      family: this.settings.family,
+      ...(this.vmac ? { virtualMac: { ifname: virtualMacIfname(this.settings.vrid), mac: this.vmac } } : {}),
+      ...(deps.makeMacvlan ? { makeMacvlan: deps.makeMacvlan } : {}),
+      sysctl,
+      logger: log,
+    });
+    this.peerPath = new PeerPath({ kernel: this.kernel, sysctl, logger: log });
+    this.hooks = new HookRunner({ dir: path.join(ctx.paths.etcDir, hooksDirName), clock: ctx.clock, logger: log });
+
+    const items: HealthItem[] = [
+      ...cfg.wans.map((w) => ({ name: w.name, kind: 'wan' as const, interface: w.interface })),
+      ...pair.track.filter((t) => t.path !== undefined).map((t) => ({ name: t.path!, kind: 'path' as const })),
+    ];
+    const tracked = new Set(this.settings.tracker.items.map((i) => i.name));
+    this.health = new HealthInputs({
+      items,
+      onChange: (name, up, why) => {
+        log.info({ item: name, up, why }, `paird: ${name} ${up ? 'up' : 'down'} (${why})`);
+        if (tracked.has(name)) this.tracker.set(name, up);
+        this.sync?.set({ wans: this.ownWans() });
+      },
+    });
+    this.tracker = this.newTracker();
+    this.links = new LinkMonitor({
+      names: [this.ifname, ...cfg.wans.map((w) => w.interface)],
+      ...(deps.links ? { source: deps.links() } : {}),
+      clock: ctx.clock,
+      logger: log,
+      onChange: (name, f) => this.onLink(name, f?.carrier ?? null),
+    });
+    this.peerFacts = peerWanFacts(this.plan, 'initialize', this.ifname, undefined);
+  }
+
+  private newTracker(): PriorityTracker {
+    return new PriorityTracker({
+      ...this.settings.tracker,
+      clock: this.ctx.clock,
+      onChange: (priority, why) => {
+        this.log.info({ priority, why }, `paird: priority ${priority}${why.length ? `: ${why.join('; ')}` : ''}`);
+        this.instance?.setPriority(priority);
+        this.sync?.set({ priority });
+        this.ctx.bus.publish('pair.priority', { box: this.box, vrid: this.settings.vrid, priority, why });
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.links.refresh();
+    const addrs = (await this.kernel.addresses(this.ifname)).map((a) => a.cidr);
+    const local = chooseLocalAddress(this.settings, this.cfg.lan.address, addrs);
+    if (!local) throw noLocalAddress(this.ifname, this.settings.family);
+    this.instance = new PairInstance({
+      settings: this.settings,
+      interface: this.ifname,
+      localAddress: local,
+      priority: this.tracker.priority(),
+      sockets: this.deps.sockets ?? nativeAdvertSocket(),
+      vips: this.vips,
+      frames: this.deps.frames ?? nativeFrameSender(),
+      mac: () => this.vmac ?? this.links.get(this.ifname)?.mac ?? null,
+      clock: this.ctx.clock,
+      ...(this.ctx.clock === systemClock ? { defer: (fn: () => void) => { setImmediate(fn); } } : {}),
+      logger: this.log,
+      onRole: (c) => this.onRole(c),
+      onAdvert: (src) => this.sync?.learn(src),
+      onProblem: (key, message) => this.ctx.health.check(`paird.${key}`, message !== null, message ?? '', key === 'addresses' ? 'warning' : 'error'),
+    });
+    const lanHost = hostOf(this.cfg.lan.address);
+    this.sync = new PairSync({
+      facts: {
+        site: this.cfg.identity.site, box: this.box, vrid: this.settings.vrid, role: 'initialize',
+        priority: this.tracker.priority(), lanAddress: lanHost, wans: this.ownWans(),
+        intervalMs: Math.max(100, this.settings.machine.advertIntervalMs),
+      },
+      peers: this.settings.unicastPeers.filter((p) => (addressBytes(p)?.length ?? 0) === (addressBytes(lanHost)?.length ?? -1)),
+      ...(this.deps.syncSocket ? { socket: this.deps.syncSocket } : {}),
+      clock: this.ctx.clock,
+      logger: this.log,
+      onPeer: (p) => this.onPeer(p),
+    });
+    try {
+      await this.sync.start();
+      this.ctx.health.clear('paird.sync');
+    } catch (err) {
+      // The election does not need sync; only the peer-WAN path does.
+      this.ctx.health.set('paird.sync', `pair sync cannot listen on ${lanHost}: ${errorMessage(err)}; the peer's WANs are not offered`, 'warning');
+      this.sync = undefined;
+    }
+    const carrier = this.links.get(this.ifname)?.carrier ?? false;
+    await this.instance.start({ carrier });
+    this.watchBus();
+    await this.applyPeer();
+  }
+
+  /** Graceful: priority 0 if master, VIPs off, peer routes withdrawn. */
+  async stop(): Promise<void> {
+    await this.instance?.stop();
+    await this.peerPath.clear(this.plan);
+    await this.close();
+  }
+
+  /**
+   * Stops without touching the VIPs or sending priority 0, as a crash would:
+   * the next runtime adopts what it finds. Used by reloads, so changing a
+   * setting does not flap the VIPs.
+   */
+  async halt(): Promise<void> {
+    this.instance?.halt();
+    await this.close();
+  }
+
+  private async close(): Promise<void> {
+    this.tracker.close();
+    this.links.close();
+    this.sync?.close();
+    await Promise.all([this.probed?.close(), this.tunneld?.close()]);
+    await this.hooks.idle();
+    this.kernel.close();
+  }
+
+  /** Reload without rebuilding: tracking settings only. */
+  retrack(cfg: TernConfig): void {
+    const s = pairSettings(cfg.pair!);
+    Object.assign(this.settings.tracker, s.tracker);
+    this.tracker.close();
+    this.tracker = this.newTracker();
+    for (const h of this.health.all()) if (s.tracker.items.some((i) => i.name === h.name)) this.tracker.set(h.name, h.up);
+    this.instance?.setPriority(this.tracker.priority());
+  }
+
+  status(): Record<string, unknown> {
+    const st = this.instance?.status();
+    return {
+      enabled: true,
+      box: this.box,
+      vrid: this.settings.vrid,
+      role: st?.role ?? 'initialize',
+      priority: this.tracker.priority(),
+      basePriority: this.settings.tracker.basePriority,
+      why: this.tracker.why(),
+      tracking: this.tracker.status(),
+      health: this.health.all(),
+      lastTransition: st?.counters.lastTransition ?? null,
+      instance: st ?? null,
+      peer: this.sync?.peer() ?? null,
+      sync: this.sync ? { destinations: this.sync.destinations(), ...this.sync.counters } : null,
+      peerWan: this.peerFacts,
+      hooks: { dir: path.join(this.ctx.paths.etcDir, hooksDirName), found: this.hooks.hooks().map((h) => path.basename(h)), ...this.hooks.counters },
+    };
+  }
+
+  peerWan(): PeerWanFacts { return this.peerFacts; }
+
+  private ownWans(): Array<{ name: string; up: boolean }> {
+    return this.cfg.wans.map((w) => ({ name: w.name, up: this.health.get(w.name)?.up ?? true }));
+  }
+
+  private onLink(name: string, carrier: boolean | null): void {
+    if (name === this.ifname) this.instance?.setCarrier(carrier === true);
+    if (this.cfg.wans.some((w) => w.interface === name)) this.health.setCarrier(name, carrier);
+  }
+
+  private onRole(c: RoleChange): void {
+    const msg: PairRoleMessage = { ...c, box: this.box, vrid: this.settings.vrid };
+    this.ctx.bus.publish('pair.role', msg);
+    this.ctx.health.check('paird.fault', c.to === 'fault', `pair interface ${this.ifname}: ${c.detail}`, 'error');
+    this.sync?.set({ role: c.to });
+    void this.record(msg);
+    void this.hooks.run({
+      event: 'transition', from: c.from, to: c.to, reason: c.reason, detail: c.detail, priority: c.priority,
+      vrid: this.settings.vrid, interface: this.ifname, vips: this.settings.vips, at: c.at, box: this.box,
+    });
+    void this.applyPeer();
+  }
+
+  private onPeer(p: PeerFacts | undefined): void {
+    this.log.info({ peer: p ? { box: p.box, role: p.role, alive: p.alive, wans: p.wans } : null }, 'paird: peer facts changed');
+    const before = this.lastPeer;
+    this.lastPeer = p;
+    // Hosts may have learnt the peer's MAC for the VIPs if it claims to be
+    // master, has just stopped being one, or comes back after a silence (a
+    // partition): VRRP alone re-announces only if the peer's advert reaches
+    // us before ours reaches it.
+    if (p?.alive && this.instance?.role === 'master'
+      && (p.role === 'master' || before?.role === 'master' || before?.alive === false)) {
+      this.log.info({ peer: p.box, role: p.role, was: before ? `${before.role}${before.alive ? '' : ' (silent)'}` : null }, 'paird: the peer may have held the VIPs: announcing them again');
+      this.instance.reannounce();
+    }
+    void this.applyPeer();
+  }
+
+  private async applyPeer(): Promise<void> {
+    const role = this.instance?.role ?? 'initialize';
+    const next = peerWanFacts(this.plan, role, this.ifname, this.sync?.peer());
+    const changed = JSON.stringify({ ...next, peer: next.peer && { ...next.peer, heardAt: 0 } })
+      !== JSON.stringify({ ...this.peerFacts, peer: this.peerFacts.peer && { ...this.peerFacts.peer, heardAt: 0 } });
+    this.peerFacts = next;
+    if (changed) this.ctx.bus.publish('pair.peerWan', { box: this.box, vrid: this.settings.vrid, ...next });
+    if (this.plan.length > 0) await this.peerPath.apply(next);
+  }
+
+  private async record(m: PairRoleMessage): Promise<void> {
+    try {
+      const store = await this.ctx.store();
+      await store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
+        [m.at, 'paird', 'pair.role', `vrid ${m.vrid}`, JSON.stringify({ box: m.box, from: m.from, to: m.to, reason: m.reason, detail: m.detail, priority: m.priority })]);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'paird: cannot record the transition in the events table');
+    }
+  }
+
+  /** probed's verdicts and tunneld's path states, each with its current state on (re)connection. */
+  private watchBus(): void {
+    const clientOpts = (daemon: string, override: string | undefined) => ({
+      socketPath: override ?? socketPath(this.ctx.paths, daemon), clock: this.ctx.clock, logger: this.log, timeoutMs: 2000, reconnect: busRetry,
+    });
+    this.probed = new BusClient(clientOpts('probed', this.deps.probedSocket));
+    this.tunneld = new BusClient(clientOpts('tunneld', this.deps.tunneldSocket));
+    const verdict = (v: unknown): ProbeVerdict | null =>
+      (v === 'up' || v === 'down' || v === 'degraded' || v === 'unknown' ? v : null);
+    const probed = this.probed;
+    const tunneld = this.tunneld;
+    void probed.subscribe(['wan.state', 'path.state'], (params, topic) => {
+      const p = params as Record<string, unknown> | undefined;
+      if (!p || typeof p !== 'object') return;
+      if (topic === 'wan.state' && typeof p.wan === 'string' && p.target === undefined) this.health.setProbed(p.wan, verdict(p.to));
+      if (topic === 'path.state' && typeof p.path === 'string') this.health.setProbed(p.path, verdict(p.to));
+    });
+    probed.on('connected', () => {
+      void (async () => {
+        const wans = await probed.request<unknown>('wans.metrics').catch(() => []);
+        for (const w of Array.isArray(wans) ? wans : []) {
+          const x = w as Record<string, unknown>;
+          if (typeof x.wan === 'string') this.health.setProbed(x.wan, verdict(x.state));
+        }
+        const paths = await probed.request<unknown>('paths.metrics').catch(() => []);
+        for (const q of Array.isArray(paths) ? paths : []) {
+          const x = q as Record<string, unknown>;
+          if (typeof x.path === 'string') this.health.setProbed(x.path, verdict(x.state));
+        }
+      })();
+    });
+    // Without probed its verdicts would go stale: carrier and tunneld decide again.
+    probed.on('disconnected', () => this.health.clearProbed());
+    void tunneld.subscribe(['paths.changed'], (params) => {
+      const p = params as Record<string, unknown> | undefined;
+      if (p && typeof p.name === 'string' && typeof p.state === 'string') this.health.setTunnel(p.name, p.state);
+    });
+    tunneld.on('connected', () => {
+      void tunneld.request<unknown>('paths.list').then((rows) => {
+        for (const r of Array.isArray(rows) ? rows : []) {
+          const x = r as Record<string, unknown>;
+          if (typeof x.name === 'string' && typeof x.state === 'string') this.health.setTunnel(x.name, x.state);
+        }
+      }, () => undefined);
+    });
+    probed.connect().catch(() => undefined);
+    tunneld.connect().catch(() => undefined);
+  }
+}
+
+/** Reload keys that only touch tracking: applied in place, nothing restarts. */
+const trackingKeys = ['track', 'holdDownMs'] as const;
+
+function sameExceptTracking(a: TernConfig, b: TernConfig): boolean {
+  const strip = (c: TernConfig): string => {
+    const pair = { ...c.pair } as Record<string, unknown>;
+    for (const k of trackingKeys) delete pair[k];
+    // The base priority lives in the tracker too.
+    delete pair.priority;
+    return JSON.stringify({ pair, wans: c.wans, lan: c.lan, identity: c.identity });
+  };
+  return strip(a) === strip(b) && a.pair?.priority !== 255 && b.pair?.priority !== 255;
+}
+
+/** The paird daemon spec, with its I/O swappable for tests. */
+export function createPaird(deps: PairdDeps = {}): DaemonSpec {
+  return {
+    name: 'paird',
+    async start(ctx: DaemonContext): Promise<DaemonHooks> {
+      const log = componentLogger(ctx.logger, 'paird');
+      let cfg = ctx.config;
+      let runtime: PairRuntime | undefined;
+      const enabled = (c: TernConfig): boolean => c.pair !== undefined && c.pair.enabled;
+
+      const begin = async (c: TernConfig): Promise<void> => {
+        if (!enabled(c)) {
+          log.info(c.pair ? 'paird: pair.enabled is false: standalone' : 'paird: no pair section: standalone');
+          return;
+        }
+        const r = new PairRuntime(c, ctx, deps, log);
+        try {
+          await r.start();
+        } catch (err) {
+          await r.halt().catch(() => undefined);
+          throw err;
+        }
+        runtime = r;
+      };
+
+      await begin(cfg);
+
+      ctx.bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
+      ctx.bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
+
+      return {
+        async reload(next: TernConfig): Promise<void> {
+          if (runtime && enabled(next) && sameExceptTracking(cfg, next)) {
+            runtime.retrack(next);
+            cfg = next;
+            return;
+          }
+          if (runtime) {
+            const old = runtime;
+            runtime = undefined;
+            const keep = enabled(next) && (next.pair!.interface ?? next.lan.interface) === old.ifname && next.pair!.virtualMac === (cfg.pair?.virtualMac ?? false);
+            if (keep) {
+              // VIPs the new config drops come off; the rest are adopted.
+              const dropped = old.settings.vips.filter((v) => !pairSettings(next.pair!).vips.includes(v));
+              if (dropped.length > 0) await old.stop();
+              else await old.halt();
+            } else {
+              await old.stop();
+            }
+          }
+          cfg = next;
+          await begin(next);
+        },
+        status: () => ({ pair: runtime?.status() ?? { enabled: false, role: 'standalone' } }),
+        async stop(): Promise<void> {
+          const r = runtime;
+          runtime = undefined;
+          await r?.stop();
+        },
+      };
+    },
+  };
+}
+
+export const spec: DaemonSpec = createPaird();

@@ -1,0 +1,81 @@
+import t from 'tap';
+import { FakeClock } from '../lib/clock/index.js';
+import { PairSync, decodeSync, encodeSync, maxSyncBytes, type SyncMessage, type SyncSocketFactory } from './sync.js';
+
+const msg = (over: Partial<SyncMessage> = {}): SyncMessage => ({
+  site: 'office', box: 'office2', vrid: 1, role: 'backup', priority: 100, lanAddress: '10.1.0.3',
+  wans: [{ name: 'ispb', up: true }], intervalMs: 100, seq: 7, ...over,
+});
+const expect = { site: 'office', vrid: 1 };
+
+t.test('codec: round trip and every refusal', async (t) => {
+  const r = decodeSync(encodeSync(msg()), expect);
+  t.same(r, { ok: true, message: msg() }, 'round trip');
+  const raw = (o: unknown): Buffer => Buffer.from(JSON.stringify(o));
+  const base = { tern: 'pair-sync', v: 1, ...msg() };
+  const cases: Array<{ name: string; bytes: Buffer; want: RegExp }> = [
+    { name: 'not JSON', bytes: Buffer.from('hello'), want: /not JSON/ },
+    { name: 'an array', bytes: raw([1]), want: /not an object/ },
+    { name: 'no marker', bytes: raw({ ...base, tern: undefined }), want: /want "pair-sync" 1/ },
+    { name: 'other version', bytes: raw({ ...base, v: 2 }), want: /want "pair-sync" 1/ },
+    { name: 'other site', bytes: raw({ ...base, site: 'home' }), want: /got site "home"; want "office"/ },
+    { name: 'other vrid', bytes: raw({ ...base, vrid: 2 }), want: /got vrid 2; want 1/ },
+    { name: 'bad box', bytes: raw({ ...base, box: '../x' }), want: /box/ },
+    { name: 'bad role', bytes: raw({ ...base, role: 'boss' }), want: /role/ },
+    { name: 'priority 300', bytes: raw({ ...base, priority: 300 }), want: /priority/ },
+    { name: 'bad address', bytes: raw({ ...base, lanAddress: '10.1.0' }), want: /lanAddress/ },
+    { name: 'interval 0', bytes: raw({ ...base, intervalMs: 0 }), want: /intervalMs/ },
+    { name: 'negative seq', bytes: raw({ ...base, seq: -1 }), want: /seq/ },
+    { name: 'wans not a list', bytes: raw({ ...base, wans: 'ispb' }), want: /wans/ },
+    { name: 'wan without up', bytes: raw({ ...base, wans: [{ name: 'ispb' }] }), want: /wans/ },
+    { name: 'too long', bytes: Buffer.alloc(maxSyncBytes + 1, 0x20), want: /at most/ },
+  ];
+  for (const c of cases) {
+    const got = decodeSync(c.bytes, expect);
+    t.notOk(got.ok, `${c.name}: refused`);
+    if (!got.ok) t.match(got.detail, c.want, `${c.name}: got "${got.detail}"; want ${c.want}`);
+  }
+  const canon = decodeSync(raw({ ...base, lanAddress: '2001:DB8::0:1' }), expect);
+  t.equal(canon.ok && canon.message.lanAddress, '2001:db8::1', 'addresses come out canonical');
+});
+
+t.test('PairSync: sends on change and every interval, learns the peer, notices silence', async (t) => {
+  const clock = new FakeClock();
+  const out: Array<{ to: string; m: SyncMessage }> = [];
+  let deliver: ((b: Buffer, from: string) => void) | undefined;
+  const socket: SyncSocketFactory = async (_bind, _port, onMessage) => {
+    deliver = onMessage;
+    return { send: (b, to) => { const d = decodeSync(b, expect); if (d.ok) out.push({ to, m: d.message }); }, close: () => undefined };
+  };
+  const peers: Array<string | null> = [];
+  const sync = new PairSync({
+    facts: { site: 'office', box: 'office1', vrid: 1, role: 'initialize', priority: 150, lanAddress: '10.1.0.2', wans: [{ name: 'ispa', up: true }], intervalMs: 100 },
+    peers: [], socket, clock, onPeer: (p) => peers.push(p ? `${p.box} ${p.role} ${p.alive ? 'alive' : 'silent'}` : null),
+  });
+  await sync.start();
+  t.same(out, [], 'no peer known: nothing sent');
+  sync.learn('10.1.0.3');
+  t.same(out.map((o) => o.to), ['10.1.0.3'], 'a learnt address gets a message at once');
+  sync.set({ role: 'master' });
+  t.equal(out.at(-1)?.m.role, 'master', 'a change is sent at once');
+  const n = out.length;
+  sync.set({ role: 'master' });
+  t.equal(out.length, n, 'no change, no extra message');
+  clock.advance(300);
+  t.equal(out.length, n + 3, `every interval: got ${out.length - n} in 300 ms; want 3`);
+  t.same(out.map((o) => o.m.seq), out.map((_, i) => i + 1), 'sequence numbers count up');
+
+  deliver!(encodeSync(msg()), '10.1.0.3');
+  t.same(sync.peer() && { box: sync.peer()!.box, from: sync.peer()!.from, alive: sync.peer()!.alive }, { box: 'office2', from: '10.1.0.3', alive: true });
+  deliver!(encodeSync(msg({ seq: 8 })), '10.1.0.3');
+  t.same(peers, ['office2 backup alive'], 'an unchanged peer is reported once');
+  deliver!(encodeSync(msg({ box: 'office1' })), '10.1.0.9');
+  deliver!(Buffer.from('junk'), '10.1.0.9');
+  t.equal(sync.counters.rejected, 2, 'our own name and junk are refused');
+  clock.advance(351);
+  t.same(peers, ['office2 backup alive', 'office2 backup silent'], `silence after 3.5 intervals: got ${JSON.stringify(peers)}`);
+  deliver!(encodeSync(msg({ role: 'master', seq: 9 })), '10.1.0.3');
+  t.equal(peers.at(-1), 'office2 master alive', 'back, with its new role');
+  sync.close();
+  t.equal(clock.pending(), 0, `timers after close: got ${clock.pending()}; want 0`);
+});
