@@ -1,0 +1,154 @@
+// One scrape: ask the daemons (each bounded by the timeout, in parallel),
+// turn the answers into Prometheus metrics named by its conventions (base
+// units: seconds, ratios, bits per second, bytes; _total for counters), and
+// say which daemons answered with tern_daemon_up. A fresh registry per
+// scrape, so a path or WAN that went away leaves no stale series.
+import { Counter, Gauge, Registry } from 'prom-client';
+import { errorMessage } from '../../lib/errors.js';
+import { readPending } from '../config/index.js';
+import type { CtlContext } from '../context.js';
+import { installedDaemons } from '../daemons.js';
+import { qosSummary } from '../qos.js';
+import { ternVersion } from '../version.js';
+import { collectPair, collectPaths, collectRaw, collectWans, methods, num, runningConfig } from '../views.js';
+
+export interface Scrape {
+  registry: Registry;
+  text: string;
+  /** What could not be collected: source → reason. */
+  problems: Record<string, string>;
+}
+
+const ratio = (pct: number | null): number | null => (pct === null ? null : pct / 100);
+const seconds = (msValue: number | null): number | null => (msValue === null ? null : msValue / 1000);
+
+export async function collectMetrics(ctx: CtlContext): Promise<Scrape> {
+  const started = ctx.clock.monotonic();
+  ctx.daemons.fresh();
+  const registry = new Registry();
+  const reg = { registers: [registry] };
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> => new Gauge<L>({ name, help, labelNames, ...reg });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> => new Counter<L>({ name, help, labelNames, ...reg });
+  const set = <L extends string>(g: Gauge<L>, labels: Partial<Record<L, string>>, v: number | null): void => {
+    if (v !== null && Number.isFinite(v)) g.set(labels, v);
+  };
+  const problems: Record<string, string> = {};
+
+  const cfgR = await runningConfig(ctx);
+  const cfg = cfgR.loaded?.config;
+  if (cfgR.error) problems.config = cfgR.error.message;
+  const [live, paths, wans, pair, qos, steer, flows, pending] = await Promise.all([
+    ctx.daemons.all(), collectPaths(ctx, cfg), collectWans(ctx, cfg), collectPair(ctx, cfg), qosSummary(ctx, cfg),
+    collectRaw(ctx, 'steerd', methods.steering),
+    collectRaw(ctx, 'steerd', methods.flows, { limit: 1 }),
+    readPending(ctx).catch((err: unknown) => { problems.pending = errorMessage(err); return undefined; }),
+  ]);
+  const installed = new Set<string>(installedDaemons());
+
+  gauge('tern_build_info', 'Tern build; the value is always 1', ['version', 'node']).set({ version: ternVersion(), node: process.versions.node }, 1);
+  const up = gauge('tern_daemon_up', '1 when the daemon answered daemon.status within the timeout', ['daemon', 'installed']);
+  const uptime = gauge('tern_daemon_uptime_seconds', 'Time since the daemon started', ['daemon']);
+  const warnings = gauge('tern_health_warnings', 'Active health warnings of a daemon', ['daemon', 'severity']);
+  for (const l of live) {
+    up.set({ daemon: l.daemon, installed: installed.has(l.daemon) ? 'true' : 'false' }, l.state === 'running' ? 1 : 0);
+    set(uptime, { daemon: l.daemon }, seconds(l.uptimeMs));
+    if (l.state === 'running') {
+      for (const sev of ['warning', 'error'] as const) warnings.set({ daemon: l.daemon, severity: sev }, l.warnings.filter((w) => w.severity === sev).length);
+    } else if (installed.has(l.daemon)) {
+      problems[l.daemon] = l.reason ?? l.state;
+    }
+  }
+  gauge('tern_config_pending', '1 while a config apply waits for confirmation (it rolls back otherwise)').set(pending ? 1 : 0);
+  if (pending) gauge('tern_config_rollback_timestamp_seconds', 'When the pending config apply rolls back unless confirmed').set(pending.deadline / 1000);
+
+  const wl = ['wan'] as const;
+  const wanUp = gauge('tern_wan_up', '1 when probing finds the WAN up or degraded, 0 when down', wl);
+  const wanDegraded = gauge('tern_wan_degraded', '1 when the WAN is up but above a degraded threshold', wl);
+  const wanLoss = gauge('tern_wan_loss_ratio', 'Probe loss over the measurement window (0-1)', wl);
+  const wanRtt = gauge('tern_wan_rtt_seconds', 'Average probe round-trip time over the window', wl);
+  const wanJitter = gauge('tern_wan_jitter_seconds', 'RFC 3550 jitter of the probes', wl);
+  for (const w of wans.wans) {
+    if (w.health && w.health !== 'unknown') {
+      wanUp.set({ wan: w.name }, w.health === 'down' ? 0 : 1);
+      wanDegraded.set({ wan: w.name }, w.health === 'degraded' ? 1 : 0);
+    }
+    set(wanLoss, { wan: w.name }, ratio(w.lossPct));
+    set(wanRtt, { wan: w.name }, seconds(w.rttMs));
+    set(wanJitter, { wan: w.name }, seconds(w.jitterMs));
+  }
+
+  const pl = ['path', 'site', 'local_wan', 'remote_wan'] as const;
+  const pathUp = gauge('tern_path_up', '1 when probing finds the path up or degraded, 0 when down', pl);
+  const pathDegraded = gauge('tern_path_degraded', '1 when the path is up but above a degraded threshold', pl);
+  const tunnelUp = gauge('tern_path_tunnel_up', "1 when the path's WireGuard handshake is fresh", pl);
+  const pathLoss = gauge('tern_path_loss_ratio', 'Probe loss over the measurement window (0-1)', pl);
+  const pathLossFwd = gauge('tern_path_loss_forward_ratio', 'Loss on the way to the remote site (0-1)', pl);
+  const pathLossRev = gauge('tern_path_loss_reverse_ratio', 'Loss on the way back from the remote site (0-1)', pl);
+  const pathRtt = gauge('tern_path_rtt_seconds', 'Average probe round-trip time over the window', pl);
+  const pathJitter = gauge('tern_path_jitter_seconds', 'RFC 3550 jitter of the probes', pl);
+  const pathMos = gauge('tern_path_mos', 'Estimated voice quality (MOS, 1-5)', pl);
+  const handshake = gauge('tern_path_handshake_age_seconds', 'Time since the last WireGuard handshake', pl);
+  const rx = counter('tern_tunnel_rx_bytes_total', 'Bytes received on the path (WireGuard peer counter)', pl);
+  const tx = counter('tern_tunnel_tx_bytes_total', 'Bytes sent on the path (WireGuard peer counter)', pl);
+  for (const p of paths.paths) {
+    const l = { path: p.name, site: p.site, local_wan: p.localWan, remote_wan: p.remoteWan };
+    if (p.health && p.health !== 'unknown') {
+      pathUp.set(l, p.health === 'down' ? 0 : 1);
+      pathDegraded.set(l, p.health === 'degraded' ? 1 : 0);
+    }
+    if (p.tunnel) tunnelUp.set(l, p.tunnel === 'up' ? 1 : 0);
+    set(pathLoss, l, ratio(p.lossPct));
+    set(pathLossFwd, l, ratio(p.lossFwdPct));
+    set(pathLossRev, l, ratio(p.lossRevPct));
+    set(pathRtt, l, seconds(p.rttMs));
+    set(pathJitter, l, seconds(p.jitterMs));
+    set(pathMos, l, p.mos);
+    set(handshake, l, seconds(p.handshakeAgeMs));
+    if (p.rxBytes !== null) rx.inc(l, p.rxBytes);
+    if (p.txBytes !== null) tx.inc(l, p.txBytes);
+  }
+
+  if (pair.configured) {
+    const role = gauge('tern_pair_role', '1 for the role this appliance holds in its PAIR', ['role']);
+    const r = pair.pair?.role ?? null;
+    for (const name of new Set(['master', 'backup', 'init', ...(r ? [r] : [])])) role.set({ role: name }, r === name ? 1 : 0);
+    set(gauge('tern_pair_priority', 'VRRP priority in effect (after tracking)'), {}, pair.pair?.priority ?? null);
+    set(gauge('tern_pair_configured_priority', 'VRRP priority from the config'), {}, pair.pair?.basePriority ?? cfg?.pair?.priority ?? null);
+  }
+
+  const ql = ['wan', 'direction'] as const;
+  const qosRate = gauge('tern_qos_rate_bits_per_second', 'Shaper rate in effect (autorate moves it)', ql);
+  const qosConf = gauge('tern_qos_configured_rate_bits_per_second', 'Shaper rate from the config', ql);
+  const qosOn = gauge('tern_qos_shaped', '1 when the WAN is shaped', ['wan']);
+  for (const w of qos.wans) {
+    qosOn.set({ wan: w.wan }, w.enabled ? 1 : 0);
+    set(qosRate, { wan: w.wan, direction: 'up' }, w.upBps);
+    set(qosRate, { wan: w.wan, direction: 'down' }, w.downBps);
+    set(qosConf, { wan: w.wan, direction: 'up' }, w.configuredUpBps);
+    set(qosConf, { wan: w.wan, direction: 'down' }, w.configuredDownBps);
+  }
+
+  const s = steer.value && typeof steer.value === 'object' ? (steer.value as Record<string, unknown>) : undefined;
+  const totals = s && typeof s.totals === 'object' && s.totals ? (s.totals as Record<string, unknown>) : s;
+  set(gauge('tern_steer_flows', 'Steered flows conntrack holds now'), {}, num(flows.value as Record<string, unknown> | undefined, 'total'));
+  const moves = num(totals, 'moves', 'movesTotal');
+  if (moves !== null) counter('tern_steer_moves_total', 'Flows moved to another path (SLA broken or path down)').inc(moves);
+  const decisions = num(totals, 'decisions', 'decisionsTotal');
+  if (decisions !== null) counter('tern_steer_decisions_total', 'Path decisions made for new flows').inc(decisions);
+  // The kernel's qdisc counters: they restart when qosd rebuilds a shaper, which Prometheus reads as a counter reset.
+  const dropped = counter('tern_qos_dropped_packets_total', 'Packets the shaper dropped', ['wan', 'direction']);
+  const sent = counter('tern_qos_sent_bytes_total', 'Bytes the shaper sent', ['wan', 'direction']);
+  for (const w of qos.wans) {
+    for (const dir of ['up', 'down'] as const) {
+      if (w.drops[dir] !== null) dropped.inc({ wan: w.wan, direction: dir }, w.drops[dir]!);
+      if (w.bytes[dir] !== null) sent.inc({ wan: w.wan, direction: dir }, w.bytes[dir]!);
+    }
+  }
+
+  for (const [k, v] of Object.entries({ ...paths.sources, ...wans.sources, ...pair.sources, ...qos.sources, ...steer.sources })) {
+    if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
+  }
+  gauge('tern_exporter_scrape_problems', 'Sources this scrape could not read (see tern_daemon_up for daemons)').set(Object.keys(problems).length);
+  gauge('tern_exporter_scrape_duration_seconds', 'How long this scrape took').set((ctx.clock.monotonic() - started) / 1000);
+  return { registry, text: await registry.metrics(), problems };
+}

@@ -1,0 +1,83 @@
+import t from 'tap';
+import { fakeDaemon, tempAppliance, testContext } from '../testkit.js';
+import { collectMetrics, parseListen, serveMetrics } from './index.js';
+
+t.test('listen addresses', async (t) => {
+  t.same(parseListen('127.0.0.1:9273'), { host: '127.0.0.1', port: 9273 });
+  t.same(parseListen('[::1]:9100'), { host: '::1', port: 9100 });
+  for (const bad of ['9273', 'localhost', '127.0.0.1:99999', '::1:9273', '127.0.0.1:']) t.throws(() => parseListen(bad), { code: 'TERN_E_CTL_USAGE' }, bad);
+});
+
+t.test('a scrape: metrics from every daemon that answers, up=0 for the others, Prometheus names', async (t) => {
+  const app = tempAppliance();
+  t.teardown(app.cleanup);
+  const tunneld = await fakeDaemon(app, 'tunneld', (ctx) => {
+    ctx.bus.method('paths.list', () => [
+      { name: 'isp-a/home/inet', site: 'home', localWan: 'isp-a', remoteWan: 'inet', ifname: 'tn1-2-00', state: 'up', handshakeAgeMs: 12_000, endpoint: '192.0.2.1:51820', rxBytes: 1000, txBytes: 2000 },
+    ]);
+    return {};
+  });
+  const probed = await fakeDaemon(app, 'probed', (ctx) => {
+    ctx.bus.method('paths.metrics', () => [{ path: 'isp-a/home/inet', state: 'degraded', lossPct: 7.5, lossFwdPct: 5, lossRevPct: 2.5, rttMs: 12, jitterMs: 1.5, mos: 4.1 }]);
+    ctx.bus.method('wans.metrics', () => [{ wan: 'isp-a', state: 'up', lossPct: 0, rttMs: 3, jitterMs: 0.2 }]);
+    return {};
+  });
+  const paird = await fakeDaemon(app, 'paird', (ctx) => {
+    ctx.bus.method('pair.status', () => ({ role: 'master', priority: 150, basePriority: 150 }));
+    return {};
+  });
+  t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop()]));
+  const ac = new AbortController();
+  const ctx = testContext(app, { signal: ac.signal });
+  t.teardown(() => ctx.daemons.close());
+
+  const s = await collectMetrics(ctx);
+  const l = 'path="isp-a/home/inet",site="home",local_wan="isp-a",remote_wan="inet"';
+  const want = [
+    'tern_daemon_up{daemon="tunneld",installed="true"} 1',
+    `tern_path_tunnel_up{${l}} 1`,
+    `tern_path_up{${l}} 1`,
+    `tern_path_degraded{${l}} 1`,
+    `tern_path_loss_ratio{${l}} 0.075`,
+    `tern_path_loss_forward_ratio{${l}} 0.05`,
+    `tern_path_rtt_seconds{${l}} 0.012`,
+    `tern_path_jitter_seconds{${l}} 0.0015`,
+    `tern_path_mos{${l}} 4.1`,
+    `tern_path_handshake_age_seconds{${l}} 12`,
+    `tern_tunnel_rx_bytes_total{${l}} 1000`,
+    `tern_tunnel_tx_bytes_total{${l}} 2000`,
+    'tern_wan_up{wan="isp-a"} 1',
+    'tern_wan_rtt_seconds{wan="isp-a"} 0.003',
+    'tern_pair_role{role="master"} 1',
+    'tern_pair_role{role="backup"} 0',
+    'tern_pair_priority 150',
+    'tern_qos_configured_rate_bits_per_second{wan="isp-a",direction="up"} 50000000',
+    'tern_config_pending 0',
+  ];
+  for (const w of want) t.ok(s.text.split('\n').includes(w), `the scrape has: ${w}`);
+  t.match(s.text, /^tern_daemon_up\{daemon="qosd",installed="(true|false)"\} 0$/m, 'a daemon that is not there: up 0');
+
+  // Prometheus conventions: tern_ prefix, snake case, base units, _total only on counters.
+  const types = [...s.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => ({ name: m[1]!, type: m[2]! }));
+  t.ok(types.length > 20, `got ${types.length} metrics`);
+  for (const { name, type } of types) {
+    t.match(name, /^tern_[a-z][a-z0-9_]*$/, `${name}: snake case with the tern_ prefix`);
+    t.notMatch(name, /_(ms|milliseconds|percent|pct|mbps|kbps|kb|mb)(_|$)/, `${name}: base units only`);
+    t.equal(name.endsWith('_total'), type === 'counter', `${name}: _total exactly on counters (${type})`);
+  }
+
+  // The same over HTTP, bound where asked.
+  let listening!: (port: number) => void;
+  const bound = new Promise<number>((r) => { listening = r; });
+  const served = serveMetrics(ctx, '127.0.0.1:0', (a) => listening(a.port));
+  const port = await Promise.race([bound, served.then(() => 0)]);
+  t.ok(port > 0, 'listening on a free port');
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /text\/plain; version=0\.0\.4/);
+  t.match(await res.text(), /tern_path_rtt_seconds\{path="isp-a\/home\/inet"/);
+  t.equal((await fetch(`http://127.0.0.1:${port}/nope`)).status, 404);
+  await t.rejects(serveMetrics(ctx, `127.0.0.1:${port}`), { code: 'TERN_E_CTL_EXPORTER', message: /address in use/ }, 'a second exporter on the same port is refused');
+  ac.abort();
+  await served;
+});

@@ -1,0 +1,67 @@
+// Host facts for status and diag, through systeminformation, each bounded
+// in time: a slow sensor read must not hold up the screen.
+import si from 'systeminformation';
+import { errorMessage } from '../lib/errors.js';
+
+export interface HostFacts {
+  hostname: string | null;
+  os: string | null;
+  kernel: string | null;
+  arch: string | null;
+  uptimeSec: number | null;
+  cpu: string | null;
+  cores: number | null;
+  /** Percent, 0–100. */
+  load: number | null;
+  memTotalBytes: number | null;
+  memAvailableBytes: number | null;
+  /** °C; null when the box has no readable sensor (VMs). */
+  cpuTempC: number | null;
+  /** Facts that could not be read in time, and why. */
+  missing: Record<string, string>;
+}
+
+function bounded<T>(what: string, p: Promise<T>, ms: number, missing: Record<string, string>): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { missing[what] = `no answer within ${ms} ms`; resolve(undefined); }, ms);
+    timer.unref();
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (err: unknown) => { clearTimeout(timer); missing[what] = errorMessage(err); resolve(undefined); });
+  });
+}
+
+/** The box's facts; never throws, never takes much longer than timeoutMs. */
+export async function hostFacts(timeoutMs = 1500): Promise<HostFacts> {
+  const missing: Record<string, string> = {};
+  const [os, mem, load, temp, cpu] = await Promise.all([
+    bounded('os', si.osInfo(), timeoutMs, missing),
+    bounded('memory', si.mem(), timeoutMs, missing),
+    bounded('load', si.currentLoad(), timeoutMs, missing),
+    bounded('temperature', si.cpuTemperature(), timeoutMs, missing),
+    bounded('cpu', si.cpu(), timeoutMs, missing),
+  ]);
+  const time = si.time();
+  return {
+    hostname: os?.hostname ?? null,
+    os: os ? `${os.distro} ${os.release}`.trim() : null,
+    kernel: os?.kernel ?? null,
+    arch: os?.arch ?? null,
+    uptimeSec: typeof time.uptime === 'number' ? time.uptime : Number(time.uptime) || null,
+    cpu: cpu ? `${cpu.manufacturer} ${cpu.brand}`.trim() : null,
+    cores: cpu?.cores ?? null,
+    load: typeof load?.currentLoad === 'number' ? Math.round(load.currentLoad * 10) / 10 : null,
+    memTotalBytes: mem?.total ?? null,
+    memAvailableBytes: mem?.available ?? null,
+    cpuTempC: typeof temp?.main === 'number' ? temp.main : null,
+    missing,
+  };
+}
+
+/** Interfaces with addresses and counters, for diag. */
+export async function hostInterfaces(timeoutMs = 3000): Promise<unknown> {
+  const missing: Record<string, string> = {};
+  const [ifaces, stats] = await Promise.all([
+    bounded('interfaces', si.networkInterfaces(), timeoutMs, missing),
+    bounded('stats', si.networkStats('*'), timeoutMs, missing),
+  ]);
+  return { interfaces: ifaces ?? null, stats: stats ?? null, missing };
+}
