@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { TernConfig } from '../lib/config/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { componentLogger } from '../lib/log/index.js';
-import { Rtnl, createWireGuardBackend, isKey, publicKeyOf, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
+import { Rtnl, createWireGuardBackend, isKey, publicKeyOf, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { desiredState, type DesiredInputs } from './desired.js';
@@ -113,6 +113,10 @@ export const spec: DaemonSpec = {
       const next = chain.then(async () => {
         if (stopped) return undefined;
         const want = desiredState({ ...prepared.inputs, upPaths: up() });
+        if (wg.kind === 'userspace') {
+          const ceiling = wireguardGoCeilingProblem(want.interfaces.length, readInotifyCeiling());
+          ctx.health.check('tunneld.wireguard-go', ceiling !== undefined, ceiling ?? '', 'warning');
+        }
         const report = await reconcile(want, { rtnl, wg, logger: log });
         lastReport = report;
         ctx.health.check('tunneld.reconcile', report.errors.length > 0, report.errors.slice(0, 5).join('; '), 'error');

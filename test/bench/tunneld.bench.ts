@@ -133,8 +133,21 @@ if (role === 'tern') await tern();
 else if (role === 'baseline') baseline();
 else {
   fs.mkdirSync('/run/wireguard', { recursive: true });
-  const b = inNamespace('baseline');
-  const t = inNamespace('tern');
+  // wireguard-go holds one inotify instance per interface (it watches its
+  // UAPI socket); the kernel's default ceiling of 128 per user stops the
+  // 129th interface, for the baseline and Tern alike. Raise it for the run
+  // (as the appliance's sysctl.d does for the userspace fallback), restore after.
+  const inotify = '/proc/sys/fs/inotify/max_user_instances';
+  const inotifyBefore = Number(fs.readFileSync(inotify, 'utf8'));
+  if (inotifyBefore < 2 * N + 256) fs.writeFileSync(inotify, String(2 * N + 256));
+  let b: Record<string, number>;
+  let t: Record<string, number>;
+  try {
+    b = inNamespace('baseline');
+    t = inNamespace('tern');
+  } finally {
+    fs.writeFileSync(inotify, String(inotifyBefore));
+  }
   const f = (x: number): string => `${(x / 1000).toFixed(2)} s`;
   console.log(`hub with ${N} peer sites (one tunnel each, wireguard-go):`);
   console.log(`  from empty:   tern ${f(t.fromEmpty!)}  vs wireguard-go + wg setconf + ip by hand ${f(b.fromEmpty!)}  (${(t.fromEmpty! / b.fromEmpty!).toFixed(2)}x)`);

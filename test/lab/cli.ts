@@ -3,6 +3,7 @@
 // nodes, tear it down, clean up after crashed runs.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../daemons/lib/config/index.js';
@@ -10,7 +11,7 @@ import { errorMessage, isTernError } from '../../daemons/lib/errors.js';
 import { formatReachability, reachabilityPlan, runReachability, waitForOverlay } from './checks.js';
 import { startDaemons } from './daemons.js';
 import { relayBinary, relayBuildCommand, type Direction } from './impair.js';
-import { Lab, defaultPrefixPattern } from './lab.js';
+import { Lab, defaultPrefixPattern, repoRoot } from './lab.js';
 import { applianceLan, applianceWans, defaultTopology, endsOf, hostOf, type Topology } from './topology.js';
 
 /** pino lines reduced to their message, for people at a terminal. */
@@ -52,6 +53,7 @@ function networkMap(lab: Lab): string {
     '',
     'Step into a node:      ip netns exec ' + lab.ns('office1') + ' bash',
     `Run a command:         ${cliName} exec ${lab.prefix} officehost -- fping -c 3 -t 500 10.1.0.2`,
+    `Ask an appliance:      ${cliName} exec ${lab.prefix} office1 -- ternctl status`,
     `Impair a link:         ${cliName} impair ${lab.prefix} office1:wan0 delay 40 10`,
     `                       (loss PCT | delay MS [JITTER] | rate MBIT | blackhole | down | up | clear | show; --dir in|out|both)`,
     `Appliance files:       ${lab.runDir}/nodes/<appliance>/{etc,run,state}; logs in ${lab.runDir}/logs/`,
@@ -139,7 +141,14 @@ async function cmdImpair(ref: string, end: string, kind: string, args: string[],
 function cmdExec(ref: string, node: string, argv: string[]): number {
   const lab = Lab.attach(ref);
   if (argv.length === 0) throw new InvalidArgumentError('exec needs a command after --');
-  const r = spawnSync('ip', ['netns', 'exec', lab.ns(node), ...argv], { stdio: 'inherit' });
+  // On an appliance the command gets that box's Tern environment (its
+  // tern.yaml, sockets and state) and the repository's ternctl on PATH,
+  // as a field engineer's shell on the box would have.
+  const appliance = lab.topology.nodes.find((n) => n.name === node)?.role === 'appliance';
+  const env = appliance
+    ? { ...process.env, ...lab.applianceEnv(node), PATH: `${path.join(repoRoot, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}` }
+    : process.env;
+  const r = spawnSync('ip', ['netns', 'exec', lab.ns(node), ...argv], { stdio: 'inherit', env });
   return r.status ?? 1;
 }
 
@@ -183,7 +192,7 @@ function buildProgram(setCode: (code: number) => void): Command {
     .option('--burst <bytes>', 'tbf burst for rate', parseNumber)
     .action(async (ref, end, kind, values, o) => setCode(await cmdImpair(ref, end, kind, values, o)));
   program.command('exec')
-    .description('run a command inside a node of a running lab: exec <lab> <node> -- cmd...')
+    .description('run a command inside a node of a running lab: exec <lab> <node> -- cmd... (on an appliance: with its TERN_* environment and ternctl on PATH)')
     .argument('<lab>', 'run directory or prefix')
     .argument('<node>', 'node name')
     .argument('<cmd...>', 'the command')

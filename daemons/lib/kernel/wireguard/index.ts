@@ -11,7 +11,7 @@ export { UserspaceBackend } from './userspace.js';
 export type { UserspaceBackendOptions } from './userspace.js';
 export { KernelBackend, openWgGenlSocket } from './kernel.js';
 export type { KernelBackendOptions, WgGenlSocket } from './kernel.js';
-export { WireguardGo } from './wggo.js';
+export { WireguardGo, wireguardGoCeilingProblem, readInotifyCeiling, INOTIFY_INSTANCES } from './wggo.js';
 export type { WireguardGoOptions, ProcessRef } from './wggo.js';
 export { createUapiTransport, uapiSocketPath, DEFAULT_UAPI_DIR } from './uapi-socket.js';
 export type { UapiTransport, UapiSocketOptions } from './uapi-socket.js';

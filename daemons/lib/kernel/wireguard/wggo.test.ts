@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FakeClock } from '../../clock/index.js';
-import { WireguardGo } from './wggo.js';
+import { WireguardGo, readInotifyCeiling, wireguardGoCeilingProblem } from './wggo.js';
 
 t.test('start: exit 0 is ready; a failure carries the last output lines', async (t) => {
   await t.resolves(new WireguardGo({ command: ['true'] }).start('tn0'));
@@ -92,4 +92,21 @@ t.test('stop: SIGTERM, then SIGKILL for a process that ignores it', async (t) =>
   t.same(refs.filter((r) => w.alive(r)), [], 'both are gone');
   t.equal(polite.signalCode ?? (await new Promise((r) => polite.once('exit', (_c, s) => r(s)))), 'SIGTERM');
   t.equal(stubborn.signalCode ?? (await new Promise((r) => stubborn.once('exit', (_c, s) => r(s)))), 'SIGKILL');
+});
+
+t.test('the inotify ceiling: wireguard-go interfaces beyond fs.inotify.max_user_instances are named before they fail', async (t) => {
+  t.equal(wireguardGoCeilingProblem(90, 128), undefined, '90 interfaces fit under 128 with headroom');
+  const p = wireguardGoCeilingProblem(200, 128);
+  t.match(p, /200 interfaces planned, fs\.inotify\.max_user_instances is 128; want at least 232/, `got ${p}`);
+  t.ok(wireguardGoCeilingProblem(97, 128), 'headroom: 97 + 32 > 128');
+  t.equal(wireguardGoCeilingProblem(200, null), undefined, 'unreadable sysctl: no claim either way');
+  t.equal(wireguardGoCeilingProblem(0, 128), undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-inotify-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'ok'), '128\n');
+  fs.writeFileSync(path.join(dir, 'bad'), 'many\n');
+  t.equal(readInotifyCeiling(path.join(dir, 'ok')), 128);
+  t.equal(readInotifyCeiling(path.join(dir, 'bad')), null, 'garbage reads as unknown');
+  t.equal(readInotifyCeiling(path.join(dir, 'missing')), null, 'a missing file reads as unknown');
+  t.type(readInotifyCeiling(), 'number', 'this kernel has the sysctl');
 });

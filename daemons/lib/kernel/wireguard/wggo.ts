@@ -184,3 +184,32 @@ export class WireguardGo {
     }
   }
 }
+
+/** Where the kernel keeps the per-user ceiling on inotify instances. */
+export const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+
+/**
+ * Why wireguard-go could not start `wanted` interfaces, or undefined when it
+ * can: each wireguard-go holds one inotify instance (it watches its UAPI
+ * socket), and the kernel refuses more than fs.inotify.max_user_instances
+ * per user (default 128), shared with everything else the user runs. The
+ * failure wireguard-go itself gives is an unhelpful "Connection reset by
+ * peer" on its socket. `ceiling` is the sysctl's value (null: unreadable).
+ */
+export function wireguardGoCeilingProblem(wanted: number, ceiling: number | null, headroom = 32): string | undefined {
+  if (ceiling === null || !Number.isInteger(wanted) || wanted <= 0) return undefined;
+  if (wanted + headroom <= ceiling) return undefined;
+  return `wireguard-go needs one inotify instance per interface: ${wanted} interfaces planned, `
+    + `fs.inotify.max_user_instances is ${ceiling}; want at least ${wanted + headroom} `
+    + `(set it in /etc/sysctl.d; the kernel WireGuard module needs none)`;
+}
+
+/** The current fs.inotify.max_user_instances, or null when it cannot be read. */
+export function readInotifyCeiling(file = INOTIFY_INSTANCES): number | null {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
