@@ -1,0 +1,270 @@
+// The office PAIR in the lab, for test/paird.test.ts and the failover
+// benchmark: tunneld on every appliance, tern-paird or keepalived on the two
+// office boxes, officehost routed through the VIP, and the measurements
+// (who holds the VIP, what hosts' ARP says, pings lost across a failure).
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { BusClient } from '../daemons/lib/bus/index.js';
+import { Lab, defaultTopology, repoRoot } from './lab/index.js';
+
+export const officeBoxes = ['office1', 'office2'] as const;
+export type OfficeBox = (typeof officeBoxes)[number];
+export const appliances = ['office1', 'office2', 'home1', 'cloud1'] as const;
+export const vip = '10.1.0.1';
+export const lanAddress: Record<OfficeBox, string> = { office1: '10.1.0.2', office2: '10.1.0.3' };
+/** homehost, reached from officehost over the overlay through the VIP. */
+export const remoteHost = '10.2.0.10';
+
+const paird = path.join(repoRoot, 'dist', 'daemons', 'paird', 'main.js');
+const tunneld = path.join(repoRoot, 'dist', 'daemons', 'tunneld', 'main.js');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn until it returns something other than undefined. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, tries = 160, everyMs = 250): Promise<T> {
+  let last: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`paird-lab: gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** What keepalived is started with. */
+export interface KeepalivedOptions {
+  priority: number;
+  preempt?: boolean;
+  /** advert_int in seconds (default 0.1). */
+  advertInt?: number;
+}
+
+/** A pair.status answer, the fields the tests read. */
+export interface PairStatus {
+  role: string;
+  priority: number;
+  why: string[];
+  lastTransition: { reason: string; to: string } | null;
+  instance: {
+    adopted: boolean;
+    vipOps: { added: number; removed: number };
+    counters: { priorityZeroReceived: number; advertsReceived: number; reannouncements: number; discards: Record<string, number> };
+    socket: { beaconSent: number } | null;
+  } | null;
+  peerWan: { usable: boolean; why: string; wans: Array<{ name: string; table: number; mark: number; via: string | null }> };
+  peer: { box: string; role: string; alive: boolean } | null;
+}
+
+export class PairLab {
+  private constructor(readonly lab: Lab) {}
+
+  /** The default topology with configs written and tunneld up everywhere. */
+  static async up(): Promise<PairLab> {
+    const lab = await Lab.up(defaultTopology());
+    const p = new PairLab(lab);
+    for (const n of appliances) lab.writeApplianceConfig(n);
+    for (const n of appliances) lab.spawn(n, 'tunneld', [process.execPath, tunneld], { env: lab.applianceEnv(n) });
+    for (const n of appliances) await p.ready(n, 'tunneld');
+    await lab.mustExec('officehost', ['ip', 'route', 'replace', 'default', 'via', vip]);
+    return p;
+  }
+
+  down(): Promise<void> { return this.lab.down(); }
+
+  private runDir(node: string): string { return this.lab.applianceEnv(node).TERN_RUN_DIR!; }
+
+  async ready(node: string, daemon: string): Promise<void> {
+    const file = path.join(this.runDir(node), `${daemon}.ready`);
+    await waitFor(`${node} ${daemon} ready`, async () => (fs.existsSync(file) ? true : undefined), 480);
+  }
+
+  /** Rewrites keys of the pair section of a box's tern.yaml (test-only settings: checksum, preempt, priority). */
+  setPair(node: OfficeBox, patch: Record<string, unknown>): void {
+    const file = this.lab.applianceEnv(node).TERN_CONFIG!;
+    const text = fs.readFileSync(file, 'utf8');
+    const doc = parse(text) as { pair: Record<string, unknown> };
+    Object.assign(doc.pair, patch);
+    fs.writeFileSync(file, `${text.split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${stringify(doc, { lineWidth: 0 })}`);
+  }
+
+  /** Starts tern-paird on a box (after whatever config setPair left) and waits until it is ready. */
+  async startPaird(node: OfficeBox): Promise<void> {
+    fs.rmSync(path.join(this.runDir(node), 'paird.ready'), { force: true });
+    this.lab.spawn(node, 'paird', [process.execPath, paird], { env: this.lab.applianceEnv(node) });
+    await this.ready(node, 'paird');
+  }
+
+  async stopPaird(node: OfficeBox, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.lab.process(node, 'paird')) return;
+    await this.lab.kill(node, 'paird', signal);
+  }
+
+  /**
+   * Starts keepalived 2.2.7 on a box: VRRPv3 (vrrp_version in global_defs,
+   * or it runs v2 and rounds 0.1 s up to 1 s), the same VRID and VIP as the
+   * lab's pair config, its own pid files in the lab run directory.
+   */
+  startKeepalived(node: OfficeBox, o: KeepalivedOptions): void {
+    const dir = path.join(this.lab.runDir, 'keepalived', node);
+    fs.mkdirSync(dir, { recursive: true });
+    const conf = path.join(dir, 'keepalived.conf');
+    fs.writeFileSync(conf, [
+      'global_defs {', '  vrrp_version 3', `  router_id ${node}`, '}',
+      'vrrp_instance VI_1 {', '  state BACKUP', '  interface lan0', '  virtual_router_id 1', `  priority ${o.priority}`,
+      `  advert_int ${o.advertInt ?? 0.1}`, ...(o.preempt === false ? ['  nopreempt'] : []),
+      '  virtual_ipaddress {', `    ${vip}/24`, '  }', '}', '',
+    ].join('\n'));
+    this.lab.spawn(node, 'keepalived', ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', conf,
+      '-p', path.join(dir, 'keepalived.pid'), '-r', path.join(dir, 'vrrp.pid'), '-c', path.join(dir, 'checkers.pid')]);
+  }
+
+  async stopKeepalived(node: OfficeBox, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.lab.process(node, 'keepalived')) return;
+    await this.lab.kill(node, 'keepalived', signal);
+  }
+
+  keepalivedLog(node: OfficeBox): string {
+    const f = path.join(this.lab.runDir, 'logs', `${node}.keepalived.log`);
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+  }
+
+  /** Stops whatever runs on the office boxes and takes any VIP left off. */
+  async reset(): Promise<void> {
+    for (const n of officeBoxes) {
+      await this.stopPaird(n);
+      await this.stopKeepalived(n);
+    }
+    for (const n of officeBoxes) await this.lab.exec(n, ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'lan0']);
+  }
+
+  async call<T>(node: string, method: string, params?: Record<string, unknown>): Promise<T> {
+    const c = new BusClient({ socketPath: path.join(this.runDir(node), 'paird.sock'), timeoutMs: 5000, reconnect: false });
+    try {
+      await c.connect();
+      return await c.request<T>(method, params);
+    } finally {
+      await c.close();
+    }
+  }
+
+  status(node: OfficeBox): Promise<PairStatus> { return this.call<PairStatus>(node, 'pair.status'); }
+
+  /** The office boxes that have the VIP on lan0 now. */
+  async vipHolders(): Promise<OfficeBox[]> {
+    const out: OfficeBox[] = [];
+    for (const n of officeBoxes) {
+      const r = await this.lab.exec(n, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'lan0']);
+      if (r.stdout.includes(` ${vip}/`)) out.push(n);
+    }
+    return out;
+  }
+
+  /** Waits until exactly `who` hold the VIP, and still do 1 s later (no flapping). */
+  async settledHolders(who: OfficeBox[], what = `VIP on ${who.join(' and ') || 'nobody'}`): Promise<void> {
+    const want = [...who].sort().join(',');
+    await waitFor(what, async () => {
+      if ((await this.vipHolders()).join(',') !== want) return undefined;
+      await sleep(1000);
+      return (await this.vipHolders()).join(',') === want ? true : undefined;
+    });
+  }
+
+  async macOf(node: string, ifname = 'lan0'): Promise<string> {
+    const r = await this.lab.mustExec(node, ['cat', `/sys/class/net/${ifname}/address`]);
+    return r.trim();
+  }
+
+  /** The MAC officehost's ARP cache has for the VIP (after asking once, so the entry is current). */
+  async hostNeighbour(): Promise<string | undefined> {
+    await this.lab.exec('officehost', ['fping', '-c', '1', '-t', '500', '-q', vip]);
+    const r = await this.lab.exec('officehost', ['ip', 'neigh', 'show', vip, 'dev', 'eth0']);
+    return /lladdr ([0-9a-f:]{17})/.exec(r.stdout)?.[1];
+  }
+
+  /** Waits until officehost reaches homehost through the VIP (overlay up, a master elected). */
+  async remoteReachable(): Promise<void> {
+    await waitFor('officehost reaching homehost through the VIP', async () => {
+      const r = await this.lab.exec('officehost', ['fping', '-c', '3', '-p', '100', '-t', '500', '-q', remoteHost]);
+      return r.code === 0 ? true : undefined;
+    }, 240, 500);
+  }
+
+  /**
+   * Stand-in for steerd's conntrack marks on home1: a reply leaves by the
+   * path its flow's last packet came in on. Without it home1 sends the
+   * office's replies over its one active path (tunneld's choice: the path to
+   * office1's WAN), so after office1 loses its LAN every reply would die
+   * there, whatever the VRRP implementation. It makes the measurement about
+   * the gateway failover, as the design means it.
+   */
+  async stickyReturn(): Promise<void> {
+    const c = new BusClient({ socketPath: path.join(this.runDir('home1'), 'tunneld.sock'), timeoutMs: 5000, reconnect: false });
+    let paths: Array<{ name: string; site: string; ifname: string; mark: number; table: number }>;
+    try {
+      await c.connect();
+      paths = (await c.request<typeof paths>('paths.list')).filter((p) => p.site === 'office');
+    } finally {
+      await c.close();
+    }
+    const lines = ['table inet tern_lab_return {', ' chain pre {', '  type filter hook prerouting priority mangle; policy accept;'];
+    for (const p of paths) lines.push(`  iifname "${p.ifname}" ct direction original ct mark set ${p.mark}`);
+    lines.push('  ct direction reply ct mark != 0 meta mark set ct mark', ' }', '}', '');
+    const file = path.join(this.lab.runDir, 'home1-return.nft');
+    fs.writeFileSync(file, lines.join('\n'));
+    await this.lab.mustExec('home1', ['nft', '-f', file]);
+    for (const p of paths) {
+      await this.lab.exec('home1', ['ip', 'rule', 'del', 'pref', '10200', 'fwmark', String(p.mark), 'lookup', String(p.table)]);
+      await this.lab.mustExec('home1', ['ip', 'rule', 'add', 'pref', '10200', 'fwmark', String(p.mark), 'lookup', String(p.table)]);
+    }
+  }
+
+  /**
+   * Pings target from officehost every 10 ms while `fail` runs (after 1.5 s
+   * of steady stream) and returns how many were lost, and the longest gap
+   * between two replies: on a loaded machine fping sends late, so lost × 10
+   * ms understates the outage and the gap says it in time.
+   */
+  async lostAcross(target: string, fail: () => Promise<void>, opts: { count?: number; leadMs?: number } = {}): Promise<Outage> {
+    const count = opts.count ?? 600;
+    const stream = this.lab.exec('officehost', ['fping', '-D', '-c', String(count), '-p', '10', '-t', '1000', target], { timeoutMs: count * 10 + 60_000 });
+    await sleep(opts.leadMs ?? 1500);
+    await fail();
+    return parseStream((await stream).stdout, count);
+  }
+}
+
+/** What a ping stream across a failure saw. */
+export interface Outage {
+  sent: number;
+  lost: number;
+  /**
+   * Replies that came back, but late (RTT above 50 ms where the lab's LAN
+   * answers in well under 1 ms): requests held in the sender's ARP queue
+   * while the gateway's address had no answering MAC, sent once a
+   * gratuitous ARP named the new master. They count as hit by the outage.
+   */
+  late: number;
+  /** The longest time between two consecutive replies, ms. */
+  gapMs: number;
+}
+
+/** Reads `fping -D -c N` output: one "[unix time] target : [seq], N bytes, RTT ms ..." line per reply. */
+export function parseStream(stdout: string, sent: number): Outage {
+  const times = new Map<number, number>();
+  let late = 0;
+  for (const line of stdout.split('\n')) {
+    const m = /^\[(\d+\.\d+)\] \S+\s*: \[(\d+)\],\s*\d+ bytes,\s*([0-9.]+) ms/.exec(line);
+    if (!m || times.has(Number(m[2]))) continue;
+    times.set(Number(m[2]), Number(m[1]) * 1000);
+    if (Number(m[3]) > 50) late++;
+  }
+  const seqs = [...times.keys()].sort((a, b) => a - b);
+  let gapMs = 0;
+  for (let i = 1; i < seqs.length; i++) gapMs = Math.max(gapMs, times.get(seqs[i]!)! - times.get(seqs[i - 1]!)!);
+  return { sent, lost: sent - times.size, late, gapMs: Math.round(gapMs) };
+}
