@@ -147,9 +147,11 @@ interface IcmpStats {
 /**
  * Opens an ICMP echo socket of source's family, bound to source (0.0.0.0 or
  * :: for no bind), with SO_MARK mark (0: none) and SO_BINDTODEVICE device
- * ('': none); requests carry payloadBytes (16-65507) of payload.
+ * ('': none); requests carry payloadBytes (16-65507) of payload and DSCP
+ * dscp (0-63, set as IP_TOS / IPV6_TCLASS dscp << 2; 0: the default). Linux
+ * answers an echo request with the request's TOS, so replies carry it too.
  */
-export declare function icmpOpen(source: string, mark: number, device: string, payloadBytes: number): IcmpSocket;
+export declare function icmpOpen(source: string, mark: number, device: string, payloadBytes: number, dscp: number): IcmpSocket;
 
 /** Sends echo request seq (0-65535) to target (an address; fe80::1%eth0 for a scope); returns the send time, monotonic ms. */
 export declare function icmpSend(socket: IcmpSocket, target: string, seq: number): number;

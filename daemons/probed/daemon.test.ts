@@ -71,8 +71,24 @@ t.test('path class patterns and settings', async (t) => {
   t.equal(pathSettings(config, 'inet/cloud/inet').pathRatePerSec, 4, 'the class rate');
   t.equal(pathSettings(config, 'inet/office/isp-a').pathRatePerSec, 20, 'the default rate');
   const plans = wanPlans(config, overlayPlan(config));
-  t.match(plans, [{ settings: { wan: 'inet', targets: ['198.18.9.1'], ratePerSec: 10 }, source: { address: '198.18.9.2', device: 'eth0', mark: 0x10000 + 1000 } }],
-    'the gateway is the default target; probes leave from the WAN address with the WAN mark and device');
+  t.match(plans, [{ settings: { wan: 'inet', targets: ['198.18.9.1'], ratePerSec: 10 }, source: { address: '198.18.9.2', device: 'eth0', mark: 0x10000 + 1000, dscp: 46 } }],
+    'the gateway is the default target; probes leave from the WAN address with the WAN mark and device, marked EF');
+
+  // probes.wans[].dscp: the WAN's own marking; out of range is a config error naming the key.
+  const dscpCases: Array<{ name: string; dscp: unknown; want: number | RegExp }> = [
+    { name: 'unmarked', dscp: 0, want: 0 },
+    { name: 'CS5', dscp: 40, want: 40 },
+    { name: 'above 63', dscp: 64, want: /probes\.wans\[0\]\.dscp/ },
+    { name: 'not an integer', dscp: 4.5, want: /probes\.wans\[0\]\.dscp/ },
+  ];
+  for (const c of dscpCases) {
+    fs.writeFileSync(path.join(dir, 'tern.yaml'), `${configText}  wans:\n    - { wan: inet, dscp: ${String(c.dscp)} }\n`);
+    const got = await loadConfig(path.join(dir, 'tern.yaml')).then(
+      ({ config: cfg }) => { const p = wanPlans(cfg, overlayPlan(cfg))[0]; return p && 'source' in p ? p.source.dscp : undefined; },
+      (err: unknown) => String((err as Error).message ?? err));
+    if (typeof c.want === 'number') t.equal(got, c.want, `${c.name}: got dscp ${String(got)}; want ${c.want}`);
+    else t.match(got, c.want, `${c.name}: got ${String(got)}; want a config error naming the key`);
+  }
 });
 
 t.test('the daemon probes tunneld\'s paths and the WAN, publishes, records, reloads and outlives tunneld', async (t) => {
@@ -109,9 +125,9 @@ t.test('the daemon probes tunneld\'s paths and the WAN, publishes, records, relo
       counters: () => ({ opens: 1, openErrors: 0, sendErrors: 0, received: 0, port: local }),
     };
   };
-  const opened: Array<{ source: string; mark: number; device: string }> = [];
+  const opened: Array<{ source: string; mark: number; device: string; dscp?: number }> = [];
   const icmp: IcmpTransportFactory = (o) => {
-    opened.push({ source: o.source, mark: o.mark, device: o.device });
+    opened.push({ source: o.source, mark: o.mark, device: o.device, dscp: o.dscp });
     const inbox: IcmpReply[] = [];
     return {
       send: (target, seq) => {
@@ -128,7 +144,7 @@ t.test('the daemon probes tunneld\'s paths and the WAN, publishes, records, relo
   const d = await runDaemon(createProbed({ pathSockets: () => sockets, icmp: () => icmp, tunneldGraceMs: 60_000 }), { env, logger: silentLogger() });
   let stopped = false;
   t.teardown(async () => { if (!stopped) await d.stop(); await tunneld.close(); });
-  t.same(opened, [{ source: '198.18.9.2', mark: 0x10000 + 1000, device: 'eth0' }], 'the WAN socket is bound to the WAN');
+  t.same(opened, [{ source: '198.18.9.2', mark: 0x10000 + 1000, device: 'eth0', dscp: 46 }], 'the WAN socket is bound to the WAN and marks its probes EF');
 
   const client = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock') });
   t.teardown(() => client.close());

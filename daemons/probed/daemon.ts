@@ -76,12 +76,22 @@ export function pathSettings(cfg: TernConfig, path: string): PathProbeSettings &
   };
 }
 
-/** Where a WAN's probes leave from. */
+/**
+ * DSCP of WAN probes unless probes.wans[].dscp says otherwise: EF, as an
+ * appliance marks its own probes so they measure the link and not its own
+ * shaper. Unmarked, they would wait in qosd's best-effort queues behind the
+ * very load whose latency autorate is reading.
+ */
+export const defaultWanProbeDscp = 46;
+
+/** Where a WAN's probes leave from, and how they are marked. */
 export interface WanSource {
   /** The WAN's address without prefix length; undefined for a DHCP WAN. */
   address: string | undefined;
   mark: number;
   device: string;
+  /** DSCP of the echo requests (and so of the replies, which Linux and most routers answer with the request's TOS). */
+  dscp: number;
 }
 
 /** The probe settings of every WAN, or why a WAN cannot be probed. */
@@ -102,7 +112,7 @@ export function wanPlans(cfg: TernConfig, plan: OverlayPlan): Array<{ settings: 
         upAfter: p.upAfter,
         degraded: { ...p.degraded },
       },
-      source: { address: w.address?.split('/')[0], mark: wp?.mark ?? 0, device: w.interface },
+      source: { address: w.address?.split('/')[0], mark: wp?.mark ?? 0, device: w.interface, dscp: override?.dscp ?? defaultWanProbeDscp },
     };
   });
 }
@@ -254,7 +264,7 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
         try {
           for (const f of families) {
             const own = src.address && (src.address.includes(':') ? 6 : 4) === f ? src.address : f === 6 ? '::' : '0.0.0.0';
-            const t = icmp({ source: own, mark: src.mark, device: src.device });
+            const t = icmp({ source: own, mark: src.mark, device: src.device, dscp: src.dscp });
             transports[f] = t;
             opened.push(t);
           }

@@ -1,7 +1,9 @@
 // ICMP echo through the native module (native/src/icmp.rs): one socket per
 // WAN and address family, bound to the WAN's address, marked with the WAN's
 // fwmark (tunneld's `fwmark → WAN table` rule routes it out of that WAN) and
-// bound to the WAN's interface. Non-blocking: the WAN monitor polls
+// bound to the WAN's interface, and marked with the WAN's probe DSCP (EF by
+// default: the probes then take QoS's realtime class both ways and measure
+// the ISP's queue, not Tern's own). Non-blocking: the WAN monitor polls
 // receive(); replies carry the kernel's receive time, so RTT does not depend
 // on when they are read.
 import { TernError, errorMessage } from '../lib/errors.js';
@@ -33,6 +35,8 @@ export interface IcmpOpenOptions {
   device: string;
   /** Echo payload, default 56 bytes (as ping and fping send). */
   payloadBytes?: number;
+  /** DSCP of the requests (0-63; the replies come back with it too); default 0, unmarked. */
+  dscp?: number;
 }
 
 /** Opens an ICMP socket for a WAN. Throws TERN_E_PROBE_SOCKET saying which WAN setting failed. */
@@ -43,10 +47,10 @@ export function nativeIcmp(native: NativeModule = loadNative()): IcmpTransportFa
   return (opts) => {
     let sock: ReturnType<NativeModule['icmpOpen']>;
     try {
-      sock = native.icmpOpen(opts.source, opts.mark, opts.device, opts.payloadBytes ?? 56);
+      sock = native.icmpOpen(opts.source, opts.mark, opts.device, opts.payloadBytes ?? 56, opts.dscp ?? 0);
     } catch (err) {
       throw new TernError('TERN_E_PROBE_SOCKET',
-        `probed: icmp: open from ${opts.source} (mark ${opts.mark.toString(16)}, device ${opts.device || 'none'}): ${errorMessage(err)}`, { cause: err });
+        `probed: icmp: open from ${opts.source} (mark ${opts.mark.toString(16)}, device ${opts.device || 'none'}, dscp ${opts.dscp ?? 0}): ${errorMessage(err)}`, { cause: err });
     }
     return {
       send: (target, seq) => native.icmpSend(sock, target, seq),

@@ -43,6 +43,6 @@ export { PathProber, type PathInfo, type PathMetricsMessage, type PathProberOpti
 export { TunneldWatcher, parseTunneldPath, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
 export { HistoryWriter, type HistoryWriterOptions, type HistoryWriterStats, type ProbeEvent } from './writer.js';
 export {
-  createProbed, knownPeers, pathMatches, pathSettings, spec, wanPlans,
+  createProbed, defaultWanProbeDscp, knownPeers, pathMatches, pathSettings, spec, wanPlans,
   type ProbedDeps, type ProbedMethods, type WanSource, type WanStateMessage,
 } from './daemon.js';

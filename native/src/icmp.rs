@@ -9,6 +9,13 @@
 //! to the WAN interface, so a probe can never leave by another WAN and call
 //! that WAN healthy.
 //!
+//! Why requests carry a DSCP (`IP_TOS` / `IPV6_TCLASS`): the probes measure
+//! the latency the ISP's queue adds, which qosd's autorate reacts to. Sent
+//! with DSCP 0 they would wait in qosd's own best-effort queue behind the
+//! traffic they are meant to measure; marked EF they take qosd's realtime
+//! class, and Linux (like most hosts and routers) copies the request's TOS
+//! into the echo reply, so the reply skips qosd's ingress queue too.
+//!
 //! Socket kind: an unprivileged ICMP "ping socket" (`SOCK_DGRAM`,
 //! `IPPROTO_ICMP`) when `net.ipv4.ping_group_range` allows it (the kernel
 //! then picks the echo id and hands each socket only its own replies), else
@@ -52,10 +59,12 @@ const SOL_RAW: c_int = 255;
 const SO_BINDTODEVICE: c_int = 25;
 const SO_TIMESTAMPNS: c_int = 35;
 const SO_MARK: c_int = 36;
+const IP_TOS: c_int = 1;
 const IP_TTL: c_int = 2;
 const IP_RECVTTL: c_int = 12;
 const IPV6_RECVHOPLIMIT: c_int = 51;
 const IPV6_HOPLIMIT: c_int = 52;
+const IPV6_TCLASS: c_int = 67;
 const ICMP_FILTER: c_int = 1;
 const ICMP6_FILTER: c_int = 1;
 const MSG_DONTWAIT: c_int = 0x40;
@@ -68,6 +77,18 @@ const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
 const ECHO_REQUEST_V6: u8 = 128;
 const ECHO_REPLY_V6: u8 = 129;
+
+/// The largest DSCP: six bits.
+pub const MAX_DSCP: u8 = 63;
+
+/// The TOS / traffic-class byte of `dscp`: the DSCP in the upper six bits,
+/// ECN (the lower two) left 0, not ECN-capable, as ping sends.
+pub fn traffic_class(dscp: u8) -> Result<c_int, String> {
+    if dscp > MAX_DSCP {
+        return Err(format!("dscp: expected 0-{}; got {}", MAX_DSCP, dscp));
+    }
+    Ok((dscp as c_int) << 2)
+}
 
 /// Header, then our token and the send time: the smallest payload we send.
 pub const ECHO_HEADER_BYTES: usize = 8;
@@ -371,6 +392,8 @@ pub struct OpenOptions<'a> {
     /// SO_BINDTODEVICE; empty for none.
     pub device: &'a str,
     pub payload_bytes: usize,
+    /// DSCP of the requests (IP_TOS / IPV6_TCLASS); 0 leaves the default.
+    pub dscp: u8,
     /// Refuse ping sockets and go straight to raw (tests of the raw path).
     pub raw_only: bool,
 }
@@ -432,6 +455,7 @@ impl EchoSocket {
                 MIN_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, o.payload_bytes
             ));
         }
+        let tclass = traffic_class(o.dscp)?;
         let v6 = source.is_ipv6();
         let (domain, proto) = if v6 {
             (AF_INET6, IPPROTO_ICMPV6)
@@ -487,6 +511,15 @@ impl EchoSocket {
                     o.device,
                     io::Error::last_os_error()
                 ));
+            }
+        }
+        if tclass != 0 {
+            if v6 {
+                setopt(s, IPPROTO_IPV6, IPV6_TCLASS, &tclass)
+                    .map_err(|e| format!("IPV6_TCLASS {:#04x}: {}", tclass, e))?;
+            } else {
+                setopt(s, IPPROTO_IP, IP_TOS, &tclass)
+                    .map_err(|e| format!("IP_TOS {:#04x}: {}", tclass, e))?;
             }
         }
         setopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one)
@@ -801,12 +834,13 @@ fn integer_arg(call: &Call, index: usize, name: &str, max: f64) -> Result<f64, J
     Ok(n)
 }
 
-/// `icmpOpen(source: string, mark: number, device: string, payloadBytes: number): IcmpSocket`
+/// `icmpOpen(source: string, mark: number, device: string, payloadBytes: number, dscp: number): IcmpSocket`
 pub fn icmp_open(call: &Call) -> Result<napi_value, JsError> {
     let source = call.string_arg(0, "source")?;
     let mark = integer_arg(call, 1, "mark", u32::MAX as f64)? as u32;
     let device = call.string_arg(2, "device")?;
     let payload = integer_arg(call, 3, "payloadBytes", MAX_PAYLOAD_BYTES as f64)? as usize;
+    let dscp = integer_arg(call, 4, "dscp", MAX_DSCP as f64)? as u8;
     if parse_address(&source).is_err() {
         return Err(call.arg_error(
             "source",
@@ -826,6 +860,7 @@ pub fn icmp_open(call: &Call) -> Result<napi_value, JsError> {
         mark,
         device: &device,
         payload_bytes: payload,
+        dscp,
         raw_only: false,
     };
     let sock = EchoSocket::open(&opts).map_err(|e| io_error(call, e))?;
@@ -1168,6 +1203,163 @@ mod tests {
             50 * s,
             "older than a minute (clock stepped forward)"
         );
+    }
+
+    #[test]
+    fn dscp_to_traffic_class_byte() {
+        for (dscp, want) in [(0u8, 0), (8, 0x20), (46, 0xb8), (63, 0xfc)] {
+            let got = traffic_class(dscp).unwrap();
+            assert_eq!(
+                got, want,
+                "dscp {}: got {:#04x}; want {:#04x}",
+                dscp, got, want
+            );
+        }
+        let err = traffic_class(64).unwrap_err();
+        assert!(
+            err.contains("0-63"),
+            "dscp 64: got {:?}; want a range error",
+            err
+        );
+        let opts = OpenOptions {
+            source: "127.0.0.1",
+            mark: 0,
+            device: "",
+            payload_bytes: 56,
+            dscp: 64,
+            raw_only: false,
+        };
+        let err = EchoSocket::open(&opts)
+            .err()
+            .expect("dscp 64 must be refused");
+        assert!(err.contains("dscp"), "got {:?}; want a dscp error", err);
+    }
+
+    extern "C" {
+        fn getsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *mut c_void,
+            len: *mut u32,
+        ) -> c_int;
+        fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
+    }
+
+    fn int_option(fd: c_int, level: c_int, name: c_int) -> c_int {
+        let mut v: c_int = -1;
+        let mut len = mem::size_of::<c_int>() as u32;
+        // SAFETY: v has room for len bytes.
+        let r = unsafe { getsockopt(fd, level, name, (&mut v as *mut c_int).cast(), &mut len) };
+        assert_eq!(
+            r,
+            0,
+            "getsockopt({}, {}): {}",
+            level,
+            name,
+            io::Error::last_os_error()
+        );
+        v
+    }
+
+    /// The marking on the wire, over loopback: a raw socket without a filter
+    /// sees our request and the kernel's reply, IP headers included. Needs
+    /// CAP_NET_RAW (the lab and CI run as root); skipped without it.
+    #[test]
+    fn dscp_marks_the_request_and_linux_echoes_it_in_the_reply() {
+        // SAFETY: plain socket(2); owned at once.
+        let cap = unsafe {
+            socket(
+                AF_INET,
+                SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                IPPROTO_ICMP,
+            )
+        };
+        if cap < 0 {
+            eprintln!(
+                "skipped: raw socket: {} (needs CAP_NET_RAW)",
+                io::Error::last_os_error()
+            );
+            return;
+        }
+        // SAFETY: a fresh descriptor.
+        let cap = unsafe { OwnedFd::from_raw_fd(cap) };
+        for raw_only in [false, true] {
+            let opts = OpenOptions {
+                source: "127.0.0.1",
+                mark: 0,
+                device: "",
+                payload_bytes: 56,
+                dscp: 46,
+                raw_only,
+            };
+            let mut sock = EchoSocket::open(&opts).unwrap();
+            let fd = sock.fd.as_raw_fd();
+            assert_eq!(
+                int_option(fd, IPPROTO_IP, IP_TOS),
+                0xb8,
+                "{}: IP_TOS",
+                sock.kind()
+            );
+            sock.send("127.0.0.1", 7).unwrap();
+            // (type, TOS) of every ICMP datagram carrying this socket's token.
+            let mut seen: Vec<(u8, u8)> = Vec::new();
+            let mut replies = 0;
+            let deadline = monotonic_ns() + 2_000_000_000;
+            while (seen.len() < 2 || replies == 0) && monotonic_ns() < deadline {
+                let mut buf = [0u8; 256];
+                // SAFETY: buf is writable for its length.
+                let n = unsafe {
+                    recv(
+                        cap.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        MSG_DONTWAIT,
+                    )
+                };
+                if n >= 20 {
+                    let ihl = ((buf[0] & 0x0f) as usize) * 4;
+                    let icmp = &buf[ihl..n as usize];
+                    if icmp.len() >= 16 && icmp[8..16] == sock.token.to_be_bytes() {
+                        seen.push((icmp[0], buf[1]));
+                    }
+                }
+                replies += sock.receive(8).unwrap().len();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            seen.sort();
+            assert_eq!(
+                seen,
+                vec![(ECHO_REPLY_V4, 0xb8), (ECHO_REQUEST_V4, 0xb8)],
+                "{}: got (type, TOS) {:?}; want the request and its reply both EF",
+                sock.kind(),
+                seen
+            );
+            assert_eq!(
+                replies,
+                1,
+                "{}: the socket itself got its reply",
+                sock.kind()
+            );
+        }
+        // IPv6: the traffic class is set the same way (when the box has IPv6).
+        let opts = OpenOptions {
+            source: "::1",
+            mark: 0,
+            device: "",
+            payload_bytes: 56,
+            dscp: 46,
+            raw_only: false,
+        };
+        match EchoSocket::open(&opts) {
+            Ok(s) => assert_eq!(
+                int_option(s.fd.as_raw_fd(), IPPROTO_IPV6, IPV6_TCLASS),
+                0xb8,
+                "IPV6_TCLASS"
+            ),
+            Err(e) if e.contains("bind") => eprintln!("IPv6 part skipped: {}", e),
+            Err(e) => panic!("open ::1 with dscp 46: {}", e),
+        }
     }
 
     #[test]

@@ -138,6 +138,7 @@ export const ProbeWanSchema = Obj({
   wan: Id('The WAN these settings apply to', 15),
   targets: Type.Optional(Type.Array(Address('A probe target'), { minItems: 1, description: 'Probe targets for this WAN instead of probes.wanTargets' })),
   ratePerSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'WAN probes per second per target for this WAN' })),
+  dscp: Type.Optional(Type.Integer({ minimum: 0, maximum: 63, description: "DSCP of this WAN's probes (0-63); default 46 (EF), so they measure the ISP's queue and not QoS's own lower-priority queues" })),
 }, { description: 'Probe settings of one WAN' });
 
 export const ProbePathClassSchema = Obj({
