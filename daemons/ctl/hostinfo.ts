@@ -1,5 +1,6 @@
 // Host facts for status and diag, through systeminformation, each bounded
 // in time: a slow sensor read must not hold up the screen.
+import nodeOs from 'node:os';
 import si from 'systeminformation';
 import { errorMessage } from '../lib/errors.js';
 
@@ -40,17 +41,21 @@ export async function hostFacts(timeoutMs = 1500): Promise<HostFacts> {
     bounded('cpu', si.cpu(), timeoutMs, missing),
   ]);
   const time = si.time();
+  // What Node knows without a process or a file read stands in for a
+  // systeminformation answer that came too late (a loaded box): the
+  // engineer still sees which box, which kernel, how much memory.
+  const cpus = nodeOs.cpus();
   return {
-    hostname: os?.hostname ?? null,
+    hostname: os?.hostname ?? nodeOs.hostname(),
     os: os ? `${os.distro} ${os.release}`.trim() : null,
-    kernel: os?.kernel ?? null,
-    arch: os?.arch ?? null,
+    kernel: os?.kernel ?? nodeOs.release(),
+    arch: os?.arch ?? nodeOs.arch(),
     uptimeSec: typeof time.uptime === 'number' ? time.uptime : Number(time.uptime) || null,
-    cpu: cpu ? `${cpu.manufacturer} ${cpu.brand}`.trim() : null,
-    cores: cpu?.cores ?? null,
+    cpu: cpu ? `${cpu.manufacturer} ${cpu.brand}`.trim() : (cpus[0]?.model.trim() || null),
+    cores: cpu?.cores ?? (cpus.length || null),
     load: typeof load?.currentLoad === 'number' ? Math.round(load.currentLoad * 10) / 10 : null,
-    memTotalBytes: mem?.total ?? null,
-    memAvailableBytes: mem?.available ?? null,
+    memTotalBytes: mem?.total ?? nodeOs.totalmem(),
+    memAvailableBytes: mem?.available ?? nodeOs.freemem(),
     cpuTempC: typeof temp?.main === 'number' ? temp.main : null,
     missing,
   };
