@@ -13,6 +13,16 @@ export type OfficeBox = (typeof officeBoxes)[number];
 export const appliances = ['office1', 'office2', 'home1', 'cloud1'] as const;
 export const vip = '10.1.0.1';
 export const lanAddress: Record<OfficeBox, string> = { office1: '10.1.0.2', office2: '10.1.0.3' };
+/**
+ * The IPv6 instance (test-only addresses, added by addIpv6): its VIP, the
+ * boxes' LAN addresses and officehost's, all in 2001:db8:1::/64 on the LAN.
+ */
+export const vip6 = '2001:db8:1::1';
+export const lanAddress6: Record<OfficeBox, string> = { office1: '2001:db8:1::2', office2: '2001:db8:1::3' };
+export const hostAddress6 = '2001:db8:1::10';
+/** The VRID of the IPv6 instance, and the link-local virtual address paird derives from it (settings.ts). */
+export const vrid6 = 2;
+export const virtualLinkLocal6 = 'fe80::200:5eff:fe00:202';
 /** homehost, reached from officehost over the overlay through the VIP. */
 export const remoteHost = '10.2.0.10';
 
@@ -42,6 +52,10 @@ export interface KeepalivedOptions {
   preempt?: boolean;
   /** advert_int in seconds (default 0.1). */
   advertInt?: number;
+  /** virtual_router_id (default 1). */
+  vrid?: number;
+  /** virtual_ipaddress entries, address/length (default the IPv4 VIP); IPv6 ones make keepalived send IPv6 adverts. */
+  vips?: string[];
 }
 
 /** A pair.status answer, the fields the tests read. */
@@ -53,8 +67,9 @@ export interface PairStatus {
   instance: {
     adopted: boolean;
     vipOps: { added: number; removed: number };
-    counters: { priorityZeroReceived: number; advertsReceived: number; reannouncements: number; discards: Record<string, number> };
+    counters: { priorityZeroReceived: number; advertsReceived: number; advertsSent: number; reannouncements: number; discards: Record<string, number> };
     socket: { beaconSent: number } | null;
+    localAddress: string;
   } | null;
   peerWan: { usable: boolean; why: string; wans: Array<{ name: string; table: number; mark: number; via: string | null }> };
   peer: { box: string; role: string; alive: boolean } | null;
@@ -115,9 +130,9 @@ export class PairLab {
     const conf = path.join(dir, 'keepalived.conf');
     fs.writeFileSync(conf, [
       'global_defs {', '  vrrp_version 3', `  router_id ${node}`, '}',
-      'vrrp_instance VI_1 {', '  state BACKUP', '  interface lan0', '  virtual_router_id 1', `  priority ${o.priority}`,
+      'vrrp_instance VI_1 {', '  state BACKUP', '  interface lan0', `  virtual_router_id ${o.vrid ?? 1}`, `  priority ${o.priority}`,
       `  advert_int ${o.advertInt ?? 0.1}`, ...(o.preempt === false ? ['  nopreempt'] : []),
-      '  virtual_ipaddress {', `    ${vip}/24`, '  }', '}', '',
+      '  virtual_ipaddress {', ...(o.vips ?? [`${vip}/24`]).map((v) => `    ${v}`), '  }', '}', '',
     ].join('\n'));
     this.lab.spawn(node, 'keepalived', ['keepalived', '-n', '-l', '-D', '-G', '-P', '-f', conf,
       '-p', path.join(dir, 'keepalived.pid'), '-r', path.join(dir, 'vrrp.pid'), '-c', path.join(dir, 'checkers.pid')]);
@@ -139,7 +154,33 @@ export class PairLab {
       await this.stopPaird(n);
       await this.stopKeepalived(n);
     }
-    for (const n of officeBoxes) await this.lab.exec(n, ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'lan0']);
+    for (const n of officeBoxes) {
+      await this.lab.exec(n, ['ip', 'addr', 'del', `${vip}/24`, 'dev', 'lan0']);
+      for (const a of [`${vip6}/64`, `${virtualLinkLocal6}/64`]) await this.lab.exec(n, ['ip', '-6', 'addr', 'del', a, 'dev', 'lan0']);
+    }
+  }
+
+  /**
+   * Puts the IPv6 LAN on: the boxes' and officehost's addresses (nodad, so
+   * they are usable at once). The link-local addresses are the kernel's own.
+   */
+  async addIpv6(): Promise<void> {
+    for (const n of officeBoxes) await this.lab.mustExec(n, ['ip', '-6', 'addr', 'replace', `${lanAddress6[n]}/64`, 'dev', 'lan0', 'nodad']);
+    await this.lab.mustExec('officehost', ['ip', '-6', 'addr', 'replace', `${hostAddress6}/64`, 'dev', 'eth0', 'nodad']);
+  }
+
+  async removeIpv6(): Promise<void> {
+    for (const n of officeBoxes) await this.lab.exec(n, ['ip', '-6', 'addr', 'del', `${lanAddress6[n]}/64`, 'dev', 'lan0']);
+    await this.lab.exec('officehost', ['ip', '-6', 'addr', 'del', `${hostAddress6}/64`, 'dev', 'eth0']);
+    await this.lab.exec('officehost', ['ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
+  }
+
+  /** The link-local address of a node's interface (the kernel's, not a VIP). */
+  async linkLocalOf(node: string, ifname = 'lan0'): Promise<string> {
+    const r = await this.lab.mustExec(node, ['ip', '-6', '-o', 'addr', 'show', 'dev', ifname, 'scope', 'link']);
+    const all = [...r.matchAll(/inet6 (fe80::[0-9a-f:]+)\/64/g)].map((m) => m[1]!).filter((a) => a !== virtualLinkLocal6);
+    if (all.length === 0) throw new Error(`paird-lab: no link-local address on ${node} ${ifname}:\n${r}`);
+    return all[0]!;
   }
 
   async call<T>(node: string, method: string, params?: Record<string, unknown>): Promise<T> {
@@ -155,22 +196,22 @@ export class PairLab {
   status(node: OfficeBox): Promise<PairStatus> { return this.call<PairStatus>(node, 'pair.status'); }
 
   /** The office boxes that have the VIP on lan0 now. */
-  async vipHolders(): Promise<OfficeBox[]> {
+  async vipHolders(address = vip): Promise<OfficeBox[]> {
     const out: OfficeBox[] = [];
     for (const n of officeBoxes) {
-      const r = await this.lab.exec(n, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'lan0']);
-      if (r.stdout.includes(` ${vip}/`)) out.push(n);
+      const r = await this.lab.exec(n, ['ip', address.includes(':') ? '-6' : '-4', '-o', 'addr', 'show', 'dev', 'lan0']);
+      if (r.stdout.includes(` ${address}/`)) out.push(n);
     }
     return out;
   }
 
   /** Waits until exactly `who` hold the VIP, and still do 1 s later (no flapping). */
-  async settledHolders(who: OfficeBox[], what = `VIP on ${who.join(' and ') || 'nobody'}`): Promise<void> {
+  async settledHolders(who: OfficeBox[], what = `VIP on ${who.join(' and ') || 'nobody'}`, address = vip): Promise<void> {
     const want = [...who].sort().join(',');
     await waitFor(what, async () => {
-      if ((await this.vipHolders()).join(',') !== want) return undefined;
+      if ((await this.vipHolders(address)).join(',') !== want) return undefined;
       await sleep(1000);
-      return (await this.vipHolders()).join(',') === want ? true : undefined;
+      return (await this.vipHolders(address)).join(',') === want ? true : undefined;
     });
   }
 
@@ -179,10 +220,10 @@ export class PairLab {
     return r.trim();
   }
 
-  /** The MAC officehost's ARP cache has for the VIP (after asking once, so the entry is current). */
-  async hostNeighbour(): Promise<string | undefined> {
-    await this.lab.exec('officehost', ['fping', '-c', '1', '-t', '500', '-q', vip]);
-    const r = await this.lab.exec('officehost', ['ip', 'neigh', 'show', vip, 'dev', 'eth0']);
+  /** The MAC officehost's ARP cache (IPv6: neighbour cache) has for the VIP (after asking once, so the entry is current). */
+  async hostNeighbour(address = vip): Promise<string | undefined> {
+    await this.lab.exec('officehost', ['fping', ...(address.includes(':') ? ['-6'] : []), '-c', '1', '-t', '500', '-q', address]);
+    const r = await this.lab.exec('officehost', ['ip', 'neigh', 'show', address, 'dev', 'eth0']);
     return /lladdr ([0-9a-f:]{17})/.exec(r.stdout)?.[1];
   }
 
@@ -231,7 +272,7 @@ export class PairLab {
    */
   async lostAcross(target: string, fail: () => Promise<void>, opts: { count?: number; leadMs?: number } = {}): Promise<Outage> {
     const count = opts.count ?? 600;
-    const stream = this.lab.exec('officehost', ['fping', '-D', '-c', String(count), '-p', '10', '-t', '1000', target], { timeoutMs: count * 10 + 60_000 });
+    const stream = this.lab.exec('officehost', ['fping', ...(target.includes(':') ? ['-6'] : []), '-D', '-c', String(count), '-p', '10', '-t', '1000', target], { timeoutMs: count * 10 + 60_000 });
     await sleep(opts.leadMs ?? 1500);
     await fail();
     return parseStream((await stream).stdout, count);

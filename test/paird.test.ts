@@ -4,7 +4,9 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Store } from '../daemons/lib/store/index.js';
-import { PairLab, lanAddress, remoteHost, sleep, waitFor, type OfficeBox } from './paird-lab.js';
+import {
+  PairLab, lanAddress, remoteHost, sleep, vip6, virtualLinkLocal6, vrid6, waitFor, type OfficeBox,
+} from './paird-lab.js';
 
 const p = await PairLab.up();
 t.teardown(() => p.down());
@@ -324,4 +326,155 @@ t.test('interop with keepalived: priority, tie-break, priority 0, preemption', a
     }
   });
   await p.reset();
+});
+
+// IPv6 (issue 6, "IPv6 (ND) next"): the same pair with an IPv6 VIP in its own
+// instance (VRID 2; one pair section carries one address family). Pair sync
+// still runs between the boxes' IPv4 LAN addresses.
+const setPair6 = (n: OfficeBox, priority: number): void =>
+  p.setPair(n, { vrid: vrid6, vips: [`${vip6}/64`], checksum: 'rfc9568', priority, preempt: true, unicastPeers: [] });
+/** tcpdump's reading of n adverts seen on box's lan0 ('' lines filtered out). */
+async function adverts6(box: OfficeBox, n = 3): Promise<{ lines: string[]; raw: string }> {
+  const d = await lab.exec(box, ['timeout', '5', 'tcpdump', '-v', '-n', '-c', String(n), '-i', 'lan0', 'ip6 proto 112'], { timeoutMs: 10_000 });
+  return { lines: d.stdout.split('\n').filter((l) => l.includes('VRRP')), raw: `${d.stdout}${d.stderr}` };
+}
+
+t.test('IPv6: adverts to ff02::12 from the link-local address, unsolicited NA, failover on SIGTERM and LAN cut', async (t) => {
+  await p.reset();
+  await p.addIpv6();
+  setPair6('office1', 150);
+  setPair6('office2', 100);
+  await p.startPaird('office1');
+  await p.startPaird('office2');
+  await p.settledHolders(['office1'], 'IPv6 VIP on office1', vip6);
+  await roles({ office1: 'master', office2: 'backup' });
+  const ll1 = await p.linkLocalOf('office1');
+  const s1 = await p.status('office1');
+  t.equal(s1.instance?.localAddress, ll1, 'office1 sends from its own link-local address');
+  t.same(await p.vipHolders(virtualLinkLocal6), ['office1'], 'the virtual link-local address goes with the VIP');
+
+  const d = await adverts6('office2');
+  t.equal(d.lines.length, 3, `tcpdump lines: got ${d.lines.length}; want 3:\n${d.raw}`);
+  for (const l of d.lines) {
+    t.match(l, /hlim 255, next-header VRRP \(112\)/, `hop limit 255: ${l}`);
+    t.ok(l.includes(`${ll1} > ff02::12: VRRPv3, Advertisement, vrid ${vrid6}, prio 150, intvl 10cs, length 40`), `from ${ll1} to ff02::12, parsed as VRRPv3: ${l}`);
+    t.ok(l.includes(`addrs(2): ${virtualLinkLocal6},${vip6}`), `link-local address first, then the VIP: ${l}`);
+    t.notMatch(l, /bad vrrp cksum/, 'tcpdump finds the checksum (IPv6 pseudo-header) good');
+  }
+  const s2 = await p.status('office2');
+  t.ok(s2.instance!.counters.advertsReceived > 5, `office2 accepts office1's IPv6 adverts: got ${s2.instance!.counters.advertsReceived}`);
+  t.same(Object.entries(s2.instance!.counters.discards).filter(([, v]) => v > 0), [], 'office2 discarded none');
+  // Pair sync between the link-local addresses (the backup learns the
+  // master's from its adverts); the peer-WAN fact still names IPv4 lan addresses.
+  t.equal(s2.peer?.box, 'office1', 'pair sync: office2 knows office1');
+  const f1 = await waitFor('office1 offering office2\'s WAN', async () => {
+    const f = await p.call<{ usable: boolean; why: string; wans: Array<{ via: string | null }> }>('office1', 'pair.peerWan');
+    return f.usable ? f : undefined;
+  }, 40);
+  t.equal(f1.wans[0]?.via, lanAddress.office2, `office1's peer WAN goes via office2's LAN address: ${f1.why}`);
+  t.equal(await p.hostNeighbour(vip6), await p.macOf('office1'), 'officehost\'s neighbour cache has the VIP at office1\'s MAC');
+
+  // Graceful stop: priority 0; office2 takes over after Skew_Time and its
+  // unsolicited NA (override) moves officehost's entry.
+  const r = await p.lostAcross(vip6, () => p.stopPaird('office1'), { count: 400 });
+  t.ok(r.lost + r.late <= 60, `pings to the IPv6 VIP hit across SIGTERM of the master's paird: got ${r.lost} lost + ${r.late} late (longest gap ${r.gapMs} ms); want at most 60`);
+  await roles({ office2: 'master' });
+  t.equal((await p.status('office2')).lastTransition?.reason, 'masterResigned', 'office2 took over on priority 0');
+  t.same(await p.vipHolders(vip6), ['office2'], 'office1 released the IPv6 VIP');
+  t.equal(await p.hostNeighbour(vip6), await p.macOf('office2'), 'officehost\'s neighbour entry follows office2\'s NA');
+
+  await p.startPaird('office1');
+  await p.settledHolders(['office1'], 'office1 preempting with IPv6', vip6);
+  await roles({ office1: 'master', office2: 'backup' });
+  t.equal(await p.hostNeighbour(vip6), await p.macOf('office1'), 'officehost back on office1');
+
+  const cut = await p.lostAcross(vip6, () => lab.impair('officelan:office1').linkDown(), { count: 400 });
+  try {
+    const hit = cut.lost + cut.late;
+    t.ok(hit >= 1 && hit <= 60, `pings to the IPv6 VIP hit by office1's LAN cut: got ${cut.lost} lost + ${cut.late} late (longest gap ${cut.gapMs} ms); want 1-60 (Master_Down_Interval 361 ms at 100 ms adverts)`);
+    await roles({ office1: 'fault', office2: 'master' });
+    t.same(await p.vipHolders(vip6), ['office2'], 'office1 took the IPv6 VIP off (fault)');
+    t.equal(await p.hostNeighbour(vip6), await p.macOf('office2'), 'officehost\'s neighbour entry on office2');
+  } finally {
+    await lab.impair('officelan:office1').linkUp();
+  }
+  await p.settledHolders(['office1'], 'office1 preempting once its LAN is back (IPv6)', vip6);
+  await roles({ office1: 'master', office2: 'backup' });
+  t.equal(await p.hostNeighbour(vip6), await p.macOf('office1'), 'officehost back on office1 after the LAN came back');
+});
+
+t.test('IPv6 interop with keepalived: the higher priority wins, each reads the other\'s adverts', async (t) => {
+  // keepalived drops an advert whose address list differs from its own, and
+  // Tern's lists the virtual link-local address first (RFC 9568 5.2.9): so
+  // keepalived is given the same two, link-local first, as a correct
+  // VRRPv3 IPv6 config has to be.
+  const kaVips = [`${virtualLinkLocal6}/64`, `${vip6}/64`];
+  await p.addIpv6();
+
+  await t.test('Tern 150 vs keepalived 100: Tern wins; keepalived reads its adverts', async (t) => {
+    await p.reset();
+    setPair6('office1', 150);
+    await p.startPaird('office1');
+    // Tern master first, so keepalived starting must stay backup throughout.
+    await roles({ office1: 'master' });
+    const from = p.keepalivedLog('office2').length;
+    p.startKeepalived('office2', { priority: 100, vrid: vrid6, vips: kaVips });
+    await waitFor('keepalived in backup', async () => (/Entering BACKUP STATE/.test(p.keepalivedLog('office2').slice(from)) ? true : undefined));
+    await p.settledHolders(['office1'], 'IPv6 VIP on Tern (office1)', vip6);
+    await sleep(1000);
+    t.same(await p.vipHolders(vip6), ['office1'], 'keepalived stayed backup: it accepts Tern\'s adverts');
+    const log = p.keepalivedLog('office2').slice(from);
+    t.notMatch(log, /Entering MASTER STATE/, 'keepalived never became master');
+    t.notMatch(log, /invalid|not present|bad checksum|checksum error/i, `keepalived complained of nothing:\n${log}`);
+    const d = await adverts6('office2');
+    t.equal(d.lines.length, 3, `tcpdump lines: got ${d.lines.length}; want 3:\n${d.raw}`);
+    t.ok(d.lines.every((l) => /hlim 255,.* > ff02::12: VRRPv3, Advertisement, vrid 2, prio 150,/.test(l) && !/bad vrrp cksum/.test(l)), `only Tern's adverts, checksum good:\n${d.raw}`);
+    t.equal((await p.status('office1')).role, 'master');
+    t.equal(await p.hostNeighbour(vip6), await p.macOf('office1'), 'officehost has the VIP at office1\'s MAC');
+  });
+
+  await t.test('Tern 100 vs keepalived 150: keepalived wins; Tern reads its adverts', async (t) => {
+    await p.reset();
+    setPair6('office1', 100);
+    await p.startPaird('office1');
+    p.startKeepalived('office2', { priority: 150, vrid: vrid6, vips: kaVips });
+    await p.settledHolders(['office2'], 'IPv6 VIP on keepalived (office2)', vip6);
+    await roles({ office1: 'backup' });
+    const ll2 = await p.linkLocalOf('office2');
+    const d = await adverts6('office1');
+    t.equal(d.lines.length, 3, `tcpdump lines: got ${d.lines.length}; want 3:\n${d.raw}`);
+    for (const l of d.lines) {
+      t.ok(l.includes(`hlim 255,`) && l.includes(`${ll2} > ff02::12: VRRPv3, Advertisement, vrid 2, prio 150,`),
+        `keepalived's advert: hop limit 255, from ${ll2} to ff02::12: ${l}`);
+    }
+    const s = await p.status('office1');
+    t.equal(s.role, 'backup');
+    t.ok(s.instance!.counters.advertsReceived > 5, `adverts from keepalived accepted: got ${s.instance!.counters.advertsReceived}`);
+    t.same(Object.entries(s.instance!.counters.discards).filter(([, v]) => v > 0), [], 'no discards (checksum, address list, hop limit)');
+    t.equal(await p.hostNeighbour(vip6), await p.macOf('office2'), 'officehost has the VIP at office2\'s MAC');
+  });
+
+  await t.test('keepalived given only the global VIP: each drops the other\'s adverts, Tern says why', async (t) => {
+    // The config most people would write first. keepalived then sends
+    // 2001:db8:1::1 alone (no link-local address first, RFC 9568 5.2.9)
+    // and refuses Tern's two-address adverts: both end up master.
+    await p.reset();
+    setPair6('office1', 150);
+    await p.startPaird('office1');
+    const from = p.keepalivedLog('office2').length;
+    p.startKeepalived('office2', { priority: 100, vrid: vrid6, vips: [`${vip6}/64`] });
+    await p.settledHolders(['office1', 'office2'], 'both master (neither accepts the other)', vip6);
+    const s = await p.status('office1');
+    t.ok(s.instance!.counters.discards.address! >= 3, `Tern discards keepalived's adverts as 'address': got ${s.instance!.counters.discards.address}`);
+    t.match(p.keepalivedLog('office2').slice(from), /received an unexpected ip number count 2, expected 1/, 'keepalived refuses Tern\'s');
+    const h = await p.call<{ warnings: Array<{ name: string; text: string }> }>('office1', 'health.list');
+    const w = h.warnings.find((x) => x.name === 'paird.addresses');
+    t.match(w?.text ?? '', new RegExp(`list ${virtualLinkLocal6}/64 first in virtual_ipaddress`), `the paird.addresses warning says what to change: ${JSON.stringify(h.warnings)}`);
+  });
+
+  await p.reset();
+  await p.removeIpv6();
+  for (const [n, priority] of [['office1', 150], ['office2', 100]] as Array<[OfficeBox, number]>) {
+    p.setPair(n, { vrid: 1, vips: ['10.1.0.1/24'], checksum: 'rfc9568', priority, preempt: true, unicastPeers: [] });
+  }
 });

@@ -182,13 +182,18 @@ class PairRuntime {
       onProblem: (key, message) => this.ctx.health.check(`paird.${key}`, message !== null, message ?? '', key === 'addresses' ? 'warning' : 'error'),
     });
     const lanHost = hostOf(this.cfg.lan.address);
+    // IPv6 adverts come from link-local addresses, and a backup learns the
+    // master only from them: an IPv6 instance syncs between those (the
+    // messages still carry the IPv4 lan.address the peer-WAN routes use).
+    const syncHost = this.settings.family === 6 ? local : lanHost;
     this.sync = new PairSync({
       facts: {
         site: this.cfg.identity.site, box: this.box, vrid: this.settings.vrid, role: 'initialize',
         priority: this.tracker.priority(), lanAddress: lanHost, wans: this.ownWans(),
         intervalMs: Math.max(100, this.settings.machine.advertIntervalMs),
       },
-      peers: this.settings.unicastPeers.filter((p) => (addressBytes(p)?.length ?? 0) === (addressBytes(lanHost)?.length ?? -1)),
+      peers: this.settings.unicastPeers.filter((p) => (addressBytes(p)?.length ?? 0) === (addressBytes(syncHost)?.length ?? -1)),
+      bind: this.settings.family === 6 ? `${local}%${this.ifname}` : lanHost,
       ...(this.deps.syncSocket ? { socket: this.deps.syncSocket } : {}),
       clock: this.ctx.clock,
       logger: this.log,

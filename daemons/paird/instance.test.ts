@@ -2,6 +2,8 @@ import t from 'tap';
 import { FakeClock } from '../lib/clock/index.js';
 import type { PairConfig } from '../lib/config/schema.js';
 import { PairInstance, type RoleChange, type Vips } from './instance.js';
+import { addressBytes } from './addr.js';
+import { complement, pseudoSumV6, sum16 } from './checksum.js';
 import { decode, encode, vrrpGroupV4 } from './packet.js';
 import { pairSettings } from './settings.js';
 import type { AdvertSocket, AdvertSocketFactory, ReceivedAdvert } from './socket.js';
@@ -198,4 +200,20 @@ t.test('a failing send is counted and reported, the election goes on', async (t)
   t.equal(inst.role, 'master');
   t.ok(inst.status().sendErrors >= 2, `send errors: got ${inst.status().sendErrors}; want several`);
   t.match(problems.join('\n'), /socket: ENETDOWN/);
+});
+
+t.test('IPv6 adverts without a link-local address first: discarded and named (keepalived given only the global VIP)', async (t) => {
+  const { inst, problems } = setup({ vips: ['2001:db8:1::1/64'] });
+  await inst.start({ carrier: true });
+  const src = 'fe80::3';
+  // What keepalived sends with virtual_ipaddress { 2001:db8:1::1/64 } (encode refuses to).
+  const payload = encode({ vrid: 7, priority: 150, intervalMs: 100, addresses: ['fe80::1'] }, { src, dst: 'ff02::12', mode: 'rfc9568' });
+  payload.set(addressBytes('2001:db8:1::1')!, 8);
+  payload.writeUInt16BE(0, 6);
+  payload.writeUInt16BE(complement(sum16(payload, 0, payload.length, pseudoSumV6(addressBytes(src)!, addressBytes('ff02::12')!, 112, payload.length))), 6);
+  inst.receive({ ok: true, src, dst: 'ff02::12', ttl: 255, payload });
+  t.equal(inst.status().counters.discards.address, 1, `address discards: got ${inst.status().counters.discards.address}; want 1`);
+  t.match(problems.join('\n'), /addresses: adverts from fe80::3 do not start with a link-local address .*list fe80::200:5eff:fe00:207\/64 first/,
+    `the health warning says what to change: ${problems.join('; ')}`);
+  await inst.stop();
 });

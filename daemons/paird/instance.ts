@@ -249,6 +249,12 @@ export class PairInstance {
       // Another VRID on the same LAN is another virtual router, not a fault.
       if (r.reason !== 'vrid') this.logDiscard(r.reason, `from ${p.src}: ${r.detail}`);
       if (r.reason === 'checksum') this.onProblem?.('checksum', `adverts from ${p.src} fail the ${this.s.checksum} checksum: ${r.detail}`);
+      // Seen with keepalived given only the global VIP: it sends that first,
+      // and drops ours for listing two addresses, so both boxes are master.
+      if (r.reason === 'address') {
+        this.onProblem?.('addresses', `adverts from ${p.src} do not start with a link-local address (RFC 9568 5.2.9: ${r.detail}); `
+          + `both boxes may be master. On keepalived list ${this.s.vips[0]} first in virtual_ipaddress`);
+      }
       return;
     }
     this.onProblem?.('checksum', null);

@@ -79,3 +79,36 @@ t.test('PairSync: sends on change and every interval, learns the peer, notices s
   sync.close();
   t.equal(clock.pending(), 0, `timers after close: got ${clock.pending()}; want 0`);
 });
+
+t.test('PairSync on an IPv6 instance: between link-local addresses (issue 6 regression)', async (t) => {
+  // In the lab the backup learnt the master's link-local advert source and
+  // sent to it from the IPv4 socket, which cannot: neither box ever heard
+  // the other. Now an IPv6 instance binds its link-local address, and an
+  // address the socket cannot reach is never learnt.
+  const run = async (bind: string | undefined, learn: string[]): Promise<{ bound: string; to: string[] }> => {
+    let bound = '';
+    const to: string[] = [];
+    const socket: SyncSocketFactory = async (b) => {
+      bound = b;
+      return { send: (_b, a) => { to.push(a); }, close: () => undefined };
+    };
+    const sync = new PairSync({
+      facts: { site: 'office', box: 'office2', vrid: 2, role: 'backup', priority: 100, lanAddress: '10.1.0.3', wans: [], intervalMs: 100 },
+      peers: [], socket, clock: new FakeClock(), ...(bind ? { bind } : {}),
+    });
+    await sync.start();
+    for (const a of learn) sync.learn(a);
+    sync.close();
+    return { bound, to };
+  };
+  const cases = [
+    { name: 'IPv4 instance', bind: undefined, learn: ['10.1.0.2'], want: { bound: '10.1.0.3', to: ['10.1.0.2'] } },
+    { name: 'IPv4 socket, link-local source: ignored', bind: undefined, learn: ['fe80::1', '10.1.0.2', 'fe80::1'], want: { bound: '10.1.0.3', to: ['10.1.0.2'] } },
+    { name: 'IPv6 instance learns the master\'s link-local source', bind: 'fe80::3%lan0', learn: ['fe80::2'], want: { bound: 'fe80::3%lan0', to: ['fe80::2'] } },
+    { name: 'IPv6 socket: an IPv4 address and its own are ignored', bind: 'fe80::3%lan0', learn: ['10.1.0.2', 'fe80::3'], want: { bound: 'fe80::3%lan0', to: [] } },
+  ];
+  for (const c of cases) {
+    const got = await run(c.bind, c.learn);
+    t.same(got, c.want, `${c.name}: got ${JSON.stringify(got)}; want ${JSON.stringify(c.want)}`);
+  }
+});

@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
-import { addressBytes, formatAddressBytes } from './addr.js';
+import { addressBytes, formatAddressBytes, isLinkLocalV6 } from './addr.js';
 
 /** UDP port of pair sync on the LAN addresses (112: VRRP's protocol number). */
 export const pairSyncPort = 8112;
@@ -106,16 +106,23 @@ export interface SyncSocket {
 
 export type SyncSocketFactory = (bind: string, port: number, onMessage: (bytes: Buffer, from: string) => void) => Promise<SyncSocket>;
 
-/** The real socket: node:dgram bound to this box's LAN address. */
+/**
+ * The real socket: node:dgram bound to `bind`, this box's LAN address, or a
+ * link-local one with its zone (`fe80::1%lan0`). With a zone, link-local
+ * addresses go out with it and come in without it, so PairSync sees the
+ * bare addresses adverts carry.
+ */
 export const udpSyncSocket: SyncSocketFactory = (bind, port, onMessage) => new Promise((resolve, reject) => {
   const s = dgram.createSocket({ type: bind.includes(':') ? 'udp6' : 'udp4', reuseAddr: true });
+  const zone = bind.includes('%') ? bind.slice(bind.indexOf('%')) : '';
+  const scoped = (a: string): string => (zone && !a.includes('%') && isLinkLocalV6(addressBytes(a) ?? new Uint8Array(0)) ? `${a}${zone}` : a);
   s.once('error', reject);
-  s.on('message', (msg, rinfo) => onMessage(msg, rinfo.address));
+  s.on('message', (msg, rinfo) => onMessage(msg, rinfo.address.split('%')[0]!));
   s.bind({ address: bind, port }, () => {
     s.off('error', reject);
     s.on('error', () => undefined);
     resolve({
-      send: (bytes, address, p) => s.send(bytes, p, address, () => undefined),
+      send: (bytes, address, p) => s.send(bytes, p, scoped(address), () => undefined),
       close: () => s.close(),
     });
   });
@@ -126,6 +133,14 @@ export interface PairSyncOptions {
   facts: SyncFacts;
   /** Addresses always sent to (pair.unicastPeers); others are learned. */
   peers: string[];
+  /**
+   * The address the socket is bound to and sends from (default
+   * facts.lanAddress). An IPv6 instance passes its link-local advert
+   * source with the interface as zone (`fe80::1%lan0`): a backup learns the
+   * master only from its adverts, whose source is link-local, so the
+   * messages must travel between link-local addresses too.
+   */
+  bind?: string;
   port?: number;
   socket?: SyncSocketFactory;
   clock?: Clock;
@@ -147,6 +162,7 @@ export class PairSync {
   private facts: SyncFacts;
   private readonly configured: string[];
   private learned: string | undefined;
+  private readonly bind: string;
   private readonly port: number;
   private readonly makeSocket: SyncSocketFactory;
   private readonly clock: Clock;
@@ -162,6 +178,7 @@ export class PairSync {
   constructor(opts: PairSyncOptions) {
     this.facts = { ...opts.facts, wans: opts.facts.wans.map((w) => ({ ...w })) };
     this.configured = [...opts.peers];
+    this.bind = opts.bind ?? opts.facts.lanAddress;
     this.port = opts.port ?? pairSyncPort;
     this.makeSocket = opts.socket ?? udpSyncSocket;
     this.clock = opts.clock ?? systemClock;
@@ -170,7 +187,7 @@ export class PairSync {
   }
 
   async start(): Promise<void> {
-    this.socket = await this.makeSocket(this.facts.lanAddress, this.port, (b, from) => this.receive(b, from));
+    this.socket = await this.makeSocket(this.bind, this.port, (b, from) => this.receive(b, from));
     this.timer = this.clock.setInterval(() => this.send(), this.facts.intervalMs);
     this.send();
   }
@@ -183,9 +200,13 @@ export class PairSync {
     this.send();
   }
 
-  /** An address the peer was seen at (the master's advert source). */
+  /**
+   * An address the peer was seen at (the master's advert source). One of
+   * the other family than the socket's is ignored: it cannot be sent to.
+   */
   learn(address: string): void {
-    if (address === this.facts.lanAddress || this.learned === address) return;
+    if (address === this.facts.lanAddress || address === this.bind.split('%')[0] || this.learned === address) return;
+    if (addressBytes(address)?.length !== addressBytes(this.bind.split('%')[0]!)?.length) return;
     this.learned = address;
     this.send();
   }
