@@ -25,6 +25,17 @@ t.test('every daemon has a unit that runs it, Type=notify with a watchdog', asyn
     t.match(unit, /^Restart=on-failure$/m, `${d}: Restart=on-failure`);
     t.match(unit, /^PartOf=tern\.target$/m, `${d}: part of tern.target`);
     t.match(target, new RegExp(`tern-${d}\\.service`), `tern.target wants tern-${d}.service`);
+    t.match(unit, /^StartLimitBurst=\d+$/m, `${d}: a start limit, so a daemon that cannot start does not loop forever`);
+    // The runner hands its bus socket to group tern (0660); without CAP_CHOWN
+    // that needs the group among the process's own (found in the booted image).
+    if (/^User=root$/m.test(unit) && !/CAP_CHOWN/.test(unit)) t.match(unit, /^SupplementaryGroups=tern$/m, `${d}: in group tern, to chown its socket`);
+    for (const m of unit.matchAll(/^ReadWritePaths=(.*)$/gm)) {
+      for (const p of m[1]!.split(/\s+/)) {
+        const plain = p.replace(/^-/, '');
+        t.ok(p.startsWith('-') || /^\/(run\/tern|var\/lib\/tern)$/.test(plain),
+          `${d}: ReadWritePaths ${p}: a path no tmpfiles line guarantees must be optional (-), or the unit fails with 226/NAMESPACE`);
+      }
+    }
   }
 });
 
