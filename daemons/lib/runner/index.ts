@@ -212,6 +212,7 @@ export async function main(spec: DaemonSpec, opts: RunOptions = {}): Promise<voi
     return;
   }
   process.on('SIGHUP', () => { d.reload().catch(() => undefined); });
+  if (installHangHook(opts.env ?? process.env)) logger.warn(`runner: debug: ${hangHookEnv}=1: SIGUSR2 will hang the event loop`);
   let signals = 0;
   const onStop = (sig: string): void => {
     if (++signals > 1) process.exit(1);
@@ -220,6 +221,24 @@ export async function main(spec: DaemonSpec, opts: RunOptions = {}): Promise<voi
   };
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
+}
+
+/** The variable that arms the hang hook; see installHangHook. */
+export const hangHookEnv = 'TERN_DEBUG_HANG';
+
+/**
+ * Test hook (issue 9): when TERN_DEBUG_HANG=1, SIGUSR2 blocks the event loop
+ * for good, as a daemon stuck in a busy loop or a blocking call would be, so
+ * the image test can prove the systemd watchdog restarts a hung daemon.
+ * Atomics.wait parks the thread without burning CPU; no timer, socket or
+ * signal handler of this process runs again. The shipped units never set the
+ * variable; the image test adds it in a runtime drop-in. Returns whether
+ * the hook was installed.
+ */
+export function installHangHook(env: NodeJS.ProcessEnv, proc: Pick<NodeJS.Process, 'on'> = process): boolean {
+  if (env[hangHookEnv] !== '1') return false;
+  proc.on('SIGUSR2', () => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); });
+  return true;
 }
 
 /** The readiness file the lab and tests wait for: <runDir>/<daemon>.ready. */

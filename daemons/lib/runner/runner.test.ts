@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BusClient } from '../bus/index.js';
-import { watchdogIntervalMs } from './index.js';
+import { hangHookEnv, watchdogIntervalMs } from './index.js';
 
 const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./example.fixture.js', import.meta.url));
@@ -147,5 +147,42 @@ t.test('watchdog interval follows WATCHDOG_USEC and WATCHDOG_PID', async (t) => 
   for (const c of cases) {
     const got = watchdogIntervalMs(c.env, 77);
     t.equal(got, c.want, `${JSON.stringify(c.env)}: got ${got}; want ${c.want}`);
+  }
+});
+
+t.test('TERN_DEBUG_HANG=1: SIGUSR2 stops the event loop (the image test hangs a daemon with it)', async (t) => {
+  const cases = [
+    { name: 'armed', env: { [hangHookEnv]: '1' }, wantHang: true },
+    { name: 'not armed', env: {}, wantHang: false },
+  ];
+  for (const c of cases) {
+    const b = box(t);
+    const sock = path.join(b.dir, 'notify.sock');
+    const socat = spawn('socat', ['-u', `UNIX-RECV:${sock}`, 'STDOUT'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    socat.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+    t.teardown(() => { socat.kill('SIGTERM'); });
+    await waitFor(() => fs.existsSync(sock), 'notify socket');
+    const d = start(b, { ...c.env, NOTIFY_SOCKET: sock, WATCHDOG_USEC: '100000' });
+    t.teardown(() => { d.child.kill('SIGKILL'); });
+    await waitFor(() => (got.match(/WATCHDOG=1/g) ?? []).length >= 2, `${c.name}: two watchdog pings`);
+    d.child.kill('SIGUSR2');
+    if (!c.wantHang) {
+      // Node's default for SIGUSR2 is to terminate: the hook must not be there.
+      const code = await d.exited;
+      t.equal(d.child.signalCode, 'SIGUSR2', `${c.name}: got exit ${code}/${d.child.signalCode}; want killed by SIGUSR2`);
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+    const before = (got.match(/WATCHDOG=1/g) ?? []).length;
+    await new Promise((r) => setTimeout(r, 600));
+    const after = (got.match(/WATCHDOG=1/g) ?? []).length;
+    t.equal(after, before, `${c.name}: got ${after - before} watchdog pings after SIGUSR2; want 0`);
+    t.equal(d.child.exitCode, null, `${c.name}: the process is still there`);
+    d.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(d.child.exitCode, null, `${c.name}: a hung loop does not even handle SIGTERM`);
+    d.child.kill('SIGKILL');
+    await d.exited;
   }
 });
