@@ -215,3 +215,29 @@ t.test('bad samples and queries throw TERN_E_PROBE_ARG and write nothing', async
   const empty = await h.query({ subject: 'nobody', from: 0, to: 1000 });
   t.same(empty.points, [], 'an unknown subject has no points');
 });
+
+t.test('the first record of 600 new subjects makes their ids in a few statements, not two per subject', async (t) => {
+  // Regression (probed.bench, 500 paths): two round trips per new subject
+  // held the first flush up for a minute on a busy event loop.
+  const store = await open(t);
+  const statements: string[] = [];
+  const counted: typeof store = Object.create(store);
+  for (const k of ['run', 'get', 'all'] as const) {
+    counted[k] = ((sql: string, params?: unknown[]) => { statements.push(sql); return (store[k] as (s: string, p?: unknown[]) => Promise<unknown>)(sql, params); }) as never;
+  }
+  counted.transaction = (fn) => store.transaction(() => fn(counted));
+  const h = new History(counted, { retention: { rawHours: 6, minuteDays: 7, hourDays: 20 } });
+  const subjects = Array.from({ length: 600 }, (_, i) => `wa/s${i}/a`);
+  await h.record(subjects.map((s, i) => sample(s, START, i)));
+  const subjectStatements = statements.filter((s) => s.includes('probe_subject')).length;
+  t.ok(subjectStatements <= 4, `got ${subjectStatements} statements on probe_subject for 600 new subjects; want at most 4 (two per 500)`);
+  t.ok(statements.length <= 12, `got ${statements.length} statements in all; want a handful`);
+  for (const i of [0, 499, 500, 599]) {
+    const q = await h.query({ subject: subjects[i]!, from: START * 1000, to: (START + 1) * 1000, resolution: 'raw' });
+    t.equal(q.totals.sent, sample(subjects[i]!, START, i).sent, `${subjects[i]}: got sent ${q.totals.sent}; want its own sample's`);
+  }
+  t.equal((await h.subjects()).length, 600);
+  statements.length = 0;
+  await h.record(subjects.map((s, i) => sample(s, START + 1, i)));
+  t.equal(statements.filter((s) => s.includes('probe_subject')).length, 0, 'known subjects cost no statement');
+});

@@ -125,6 +125,8 @@ const MERGE = `ON CONFLICT (subject_id, t) DO UPDATE SET
   jitter_sum = jitter_sum + excluded.jitter_sum,
   jitter_max = coalesce(max(jitter_max, excluded.jitter_max), jitter_max, excluded.jitter_max)`;
 const AGG = 'SUM(sent), SUM(lost), SUM(lost_fwd), SUM(lost_rev), SUM(rtt_sum), SUM(rtt_sq_sum), MIN(rtt_min), MAX(rtt_max), SUM(jitter_sum), MAX(jitter_max)';
+/** New subject names per INSERT and SELECT (one parameter each, far below SQLite's limit). */
+const SUBJECTS_PER_STATEMENT = 500;
 /** Rows per INSERT statement (12 parameters each, far below SQLite's limit). */
 const ROWS_PER_INSERT = 400;
 /** Seconds of finer rows handled per batch: raw → minute one hour, minute → hour one day. */
@@ -160,10 +162,11 @@ export class History {
     if (!samples.length) return;
     await this.store.transaction(async (tx) => {
       const marks = await this.watermarks(tx);
+      const ids = await this.subjectIds(tx, samples.map((s) => s.subject));
       const rows: unknown[][] = [];
       const late: Record<'minute' | 'hour', unknown[][]> = { minute: [], hour: [] };
       for (const s of samples) {
-        const id = await this.subjectId(tx, s.subject);
+        const id = ids.get(s.subject)!;
         const t = Math.floor(s.t / 1000);
         const vals = [s.sent, s.lost, s.lostFwd, s.lostRev, s.rttSum, s.rttSqSum, s.rttMin, s.rttMax, s.jitterSum, s.jitterMax];
         rows.push([id, t, ...vals]);
@@ -316,13 +319,24 @@ export class History {
     return m;
   }
 
-  private async subjectId(tx: Queryable, name: string): Promise<number> {
-    const cached = this.ids.get(name);
-    if (cached !== undefined) return cached;
-    await tx.run('INSERT INTO probe_subject (name) VALUES (?) ON CONFLICT (name) DO NOTHING', [name]);
-    const id = (await tx.get<{ id: number }>('SELECT id FROM probe_subject WHERE name = ?', [name]))!.id;
-    this.ids.set(name, id);
-    return id;
+  /**
+   * The ids of these subjects, made for those new to the database: one
+   * INSERT and one SELECT per SUBJECTS_PER_STATEMENT new names, not two
+   * statements per name. Each statement is a round trip through sqlite3's
+   * worker thread and a turn of the event loop; the first flush after start
+   * has every subject new (500 paths), and one by one, on a busy loop,
+   * those thousand round trips held history writing up for a minute and more
+   * while samples queued (probed.bench, before this).
+   */
+  private async subjectIds(tx: Queryable, names: string[]): Promise<Map<string, number>> {
+    const missing = [...new Set(names)].filter((n) => !this.ids.has(n));
+    for (let i = 0; i < missing.length; i += SUBJECTS_PER_STATEMENT) {
+      const chunk = missing.slice(i, i + SUBJECTS_PER_STATEMENT);
+      const marks = chunk.map(() => '?').join(', ');
+      await tx.run(`INSERT INTO probe_subject (name) VALUES ${chunk.map(() => '(?)').join(', ')} ON CONFLICT (name) DO NOTHING`, chunk);
+      for (const r of await tx.all<{ id: number; name: string }>(`SELECT id, name FROM probe_subject WHERE name IN (${marks})`, chunk)) this.ids.set(r.name, r.id);
+    }
+    return this.ids;
   }
 }
 

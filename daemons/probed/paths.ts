@@ -88,6 +88,35 @@ interface Probed {
   dirty: boolean;
   sentSinceReply: number;
   grace: TimerHandle | undefined;
+  /** Waiting for the path's place in the probe interval (phaseOffsetMs). */
+  phase: TimerHandle | undefined;
+}
+
+/**
+ * Where in its probe interval a path's beat sits: an FNV-1a hash of the path
+ * id spread over [0, intervalMs). Paths are mostly added together (probed
+ * starting, tunneld's first list) and their sockets open within a few ms of
+ * each other; started at once, every path would probe in the same instant,
+ * one burst of as many probes as paths each round (500 at 500 paths) instead
+ * of a steady stream, and each reply would wait for the rest of the burst to
+ * be sent before it was read: the burst's length measured as RTT and jitter
+ * (tens of ms, every path degraded in test/bench/probed.bench.ts). A hash
+ * rather than a counter: the same path keeps its place across restarts and
+ * reloads, whatever else is added or removed.
+ */
+export function phaseOffsetMs(path: string, intervalMs: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    h ^= path.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // FNV's low bits mix poorly for short keys that differ in their last characters: finish with a murmur3 fmix32.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return ((h >>> 0) / 0x1_0000_0000) * intervalMs;
 }
 
 const endsKey = (p: PathInfo): string => `${p.ifname}|${p.localAddress}|${p.remoteAddress}`;
@@ -204,7 +233,7 @@ export class PathProber {
   private add(info: PathInfo): void {
     const settings = this.opts.settingsFor(info.name);
     const p: Probed = {
-      info, settings, key: settingsKey(settings), latest: undefined, dirty: false, sentSinceReply: 0, grace: undefined,
+      info, settings, key: settingsKey(settings), latest: undefined, dirty: false, sentSinceReply: 0, grace: undefined, phase: undefined,
       monitor: undefined as unknown as PathMonitor, socket: undefined as unknown as PathSocket,
     };
     p.monitor = new PathMonitor({
@@ -226,10 +255,15 @@ export class PathProber {
     // Probing starts when the socket is open, so a path is not charged with
     // the probes of its first moments; or after startGraceMs regardless, so a
     // path whose interface is missing is seen down rather than never judged.
+    // Either way at the path's own place in the interval (phaseOffsetMs).
     const start = (): void => {
       this.clock.clearTimeout(p.grace);
       p.grace = undefined;
-      if (this.paths.get(info.name) === p && !p.monitor.running) p.monitor.start();
+      if (this.paths.get(info.name) !== p || p.monitor.running || p.phase !== undefined) return;
+      p.phase = this.clock.setTimeout(() => {
+        p.phase = undefined;
+        if (this.paths.get(info.name) === p && !p.monitor.running) p.monitor.start();
+      }, phaseOffsetMs(info.name, 1000 / settings.pathRatePerSec));
     };
     p.grace = this.clock.setTimeout(start, this.startGraceMs);
     p.socket = this.opts.sockets(info, this.port, (bytes, rx) => {
@@ -243,6 +277,8 @@ export class PathProber {
   private drop(p: Probed): void {
     this.clock.clearTimeout(p.grace);
     p.grace = undefined;
+    this.clock.clearTimeout(p.phase);
+    p.phase = undefined;
     try {
       p.monitor.stop();
     } catch (err) {

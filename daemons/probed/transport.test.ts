@@ -7,7 +7,7 @@ import type { PathProbeSettings } from './monitor.js';
 import { PathProber, type PathStateMessage } from './paths.js';
 import { Reflector } from './reflector.js';
 import { TERN_ERROR_ESTIMATE, encodeSenderPacket, msToNtp } from './stamp.js';
-import { ReflectorServer, UdpPathSocket, canonicalAddress, udpPathSockets, withoutZone } from './transport.js';
+import { CanonicalAddressCache, ReflectorServer, UdpPathSocket, canonicalAddress, replyAddress, udpPathSockets, withoutZone } from './transport.js';
 
 const settings: PathProbeSettings = { pathRatePerSec: 20, windowSec: 10, downAfter: 3, upAfter: 10, degraded: { lossPct: 5, latencyMs: 250, jitterMs: 50 } };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -122,4 +122,27 @@ t.test('the reflector binds each local path address beside [::], and lets go of 
   t.equal(ri.address, '::1', `got a reply from ${ri.address}; want from the address probed`);
   server.setLocals([]);
   t.match(server.stats(), { locals: 0, localsUnbound: 0 });
+});
+
+t.test('the reflector answers a path-address socket\'s probes without the zone, the [::] socket\'s with it', async (t) => {
+  // Regression (probed.bench, 500 paths): a zone costs libuv an
+  // if_nametoindex() (socket, ioctl, close) on every reply.
+  const cases: Array<[string, boolean, string]> = [
+    ['fe80::2:0%tn1-2-00', true, 'fe80::2:0'],
+    ['fe80::2:0%tn1-2-00', false, 'fe80::2:0%tn1-2-00'],
+    ['198.18.1.2', true, '198.18.1.2'],
+    ['2001:db8::1', false, '2001:db8::1'],
+  ];
+  for (const [source, bound, want] of cases) t.equal(replyAddress(source, bound), want, `${source}, bound ${bound}: got ${replyAddress(source, bound)}; want ${want}`);
+});
+
+t.test('CanonicalAddressCache gives canonicalAddress\'s answers and stays bounded', async (t) => {
+  const c = new CanonicalAddressCache(100);
+  for (const a of ['fe80:0:0:0:0:0:2:0%tn1-2-00', 'FE80::1:0', '::ffff:198.18.1.2', 'not an address']) {
+    t.equal(c.get(a), canonicalAddress(a), `${a}: got ${c.get(a)}; want ${canonicalAddress(a)}`);
+    t.equal(c.get(a), canonicalAddress(a), `${a}: cached answer differs`);
+  }
+  for (let i = 0; i < 1000; i++) c.get(`2001:db8::${i.toString(16)}`);
+  t.ok(c.size <= 100, `got ${c.size} entries after 1000 sources; want at most 100`);
+  t.equal(c.get('2001:DB8:0::3e7'), '2001:db8::3e7');
 });

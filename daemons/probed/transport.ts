@@ -105,6 +105,43 @@ export function canonicalAddress(address: string): string {
   return host + zone;
 }
 
+/**
+ * canonicalAddress with a memory: the reflector needs the canonical source
+ * of every probe it answers (thousands a second at 500 paths), from a few
+ * hundred senders, and canonicalAddress parses a URL each time. Bounded:
+ * past maxEntries it starts afresh, so spoofed sources cannot grow it.
+ */
+export class CanonicalAddressCache {
+  private readonly map = new Map<string, string>();
+
+  constructor(private readonly maxEntries = 4096) {}
+
+  get size(): number { return this.map.size; }
+
+  get(address: string): string {
+    let c = this.map.get(address);
+    if (c === undefined) {
+      if (this.map.size >= this.maxEntries) this.map.clear();
+      c = canonicalAddress(address);
+      this.map.set(address, c);
+    }
+    return c;
+  }
+}
+
+/**
+ * Where the reflector sends a reply: the probe's source, with its zone
+ * (fe80::2:0%tn1-2-00) when the socket is the [::] one, without it when the
+ * socket is bound to a path address on its interface. That socket can only
+ * send through that interface anyway (the kernel takes a link-local
+ * destination's interface from the socket's binding when the address has
+ * none), and a zone costs libuv an if_nametoindex() per send: a socket, an
+ * ioctl and a close, thousands of times a second at 500 paths.
+ */
+export function replyAddress(source: string, socketBoundToInterface: boolean): string {
+  return socketBoundToInterface ? withoutZone(source) : source;
+}
+
 export class UdpPathSocket implements PathSocket {
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -253,6 +290,7 @@ export class ReflectorServer {
   private sendErrors = 0;
   /** address%ifname → its socket (undefined while it cannot be bound). */
   private readonly locals = new Map<string, dgram.Socket | undefined>();
+  private readonly canonical = new CanonicalAddressCache();
   private closed = false;
 
   constructor(private readonly opts: ReflectorServerOptions) {
@@ -336,7 +374,8 @@ export class ReflectorServer {
         try { s.close(); } catch { /* never bound */ }
         reject(err);
       });
-      s.on('message', (msg, rinfo) => this.onMessage(s, msg, rinfo));
+      const boundToInterface = address.includes('%');
+      s.on('message', (msg, rinfo) => this.onMessage(s, boundToInterface, msg, rinfo));
       s.bind({ address, port: this.opts.port }, () => {
         s.removeAllListeners('error');
         s.on('error', (e) => this.log.warn({ err: errorMessage(e) }, 'probed: reflector: socket error'));
@@ -345,15 +384,15 @@ export class ReflectorServer {
     });
   }
 
-  private onMessage(s: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onMessage(s: dgram.Socket, boundToInterface: boolean, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const rx = this.clock.now();
     // The zone stays in the address: fe80::2:0 is a known peer only on the
     // tunnel interface it belongs to, and the zone keeps the sessions of
     // two paths apart.
-    const address = canonicalAddress(rinfo.address);
+    const address = this.canonical.get(rinfo.address);
     const r = this.opts.reflector.reflect({ bytes: msg, from: { address, port: rinfo.port }, rxTimeMs: rx });
     if (!r.ok) return;
-    s.send(r.reply, rinfo.port, rinfo.address, (err) => {
+    s.send(r.reply, rinfo.port, replyAddress(rinfo.address, boundToInterface), (err) => {
       if (err) this.sendErrors++;
     });
   }

@@ -12,6 +12,9 @@ import type { Queryable } from '../lib/store/index.js';
 import type { History, HistoryStore } from './history.js';
 import type { ProbeSample } from './samples.js';
 
+/** Events per INSERT statement (5 parameters each, far below SQLite's limit). */
+export const EVENTS_PER_INSERT = 100;
+
 export interface ProbeEvent {
   ts: number;
   /** path.state or wan.state. */
@@ -132,9 +135,15 @@ export class HistoryWriter {
     try {
       if (events.length) {
         await this.opts.store.transaction(async (tx: Queryable) => {
-          for (const e of events) {
-            await tx.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
-              [Math.round(e.ts), 'probed', e.kind, e.subject, JSON.stringify(e.detail)]);
+          // EVENTS_PER_INSERT rows a statement, not one: each statement is a
+          // round trip through sqlite3's worker and a turn of the event loop,
+          // and 500 paths coming up make a thousand events at once; one by
+          // one on a busy loop they held every history write up for minutes
+          // (probed.bench, before this).
+          for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
+            const chunk = events.slice(i, i + EVENTS_PER_INSERT);
+            await tx.run(`INSERT INTO events (ts, daemon, kind, subject, detail) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+              chunk.flatMap((e) => [Math.round(e.ts), 'probed', e.kind, e.subject, JSON.stringify(e.detail)]));
           }
         });
         this.stats.events += events.length;

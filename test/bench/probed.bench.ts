@@ -7,11 +7,14 @@
 // pair standing for one path's tunnel. In A, the box: each veth is named as
 // tunneld would name the path's WireGuard interface and carries this end's
 // link-local address; probed (or the baseline) runs there. In B, the far
-// ends: one process plays all 500 remote boxes, reflecting A's probes
-// (STAMP, stateful) and probing A at 5/s per path, so A reflects as much as
-// it sends, as a real box does. Only A's process is measured (CPU time from
-// /proc over a fixed interval after warm-up, RSS at the end). It reports; it
-// never fails on time.
+// ends: BENCH_FAR_PROCS processes (default 2) share the 500 remote boxes,
+// each box a reflector socket of its own (STAMP, stateful) and a sender
+// probing A at 5/s, so A reflects as much as it sends, as a real box does.
+// A's process is measured (CPU time from /proc over a fixed interval after
+// warm-up, RSS at the end); so that the figures are probed's and not the
+// harness's, the far ends' CPU and event-loop delay and both namespaces'
+// UDP receive-buffer drops (split by reflector and sender sockets) are
+// printed beside them. It reports; it never fails on time.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import dgram from 'node:dgram';
@@ -23,9 +26,12 @@ import { BusClient } from '../../daemons/lib/bus/index.js';
 import { generateKeyPair } from '../lab/config.js';
 import { Reflector } from '../../daemons/probed/reflector.js';
 import { TERN_ERROR_ESTIMATE, encodeSenderPacket, msToNtp } from '../../daemons/probed/stamp.js';
+import { withoutZone } from '../../daemons/probed/transport.js';
 
 const SITES = Number(process.env.BENCH_SITES ?? 250); // × 2 remote WANs = paths
 const RATE = 5;
+/** Processes playing the far ends in B, each a share of the paths. */
+const FAR_PROCS = Number(process.env.BENCH_FAR_PROCS ?? 2);
 const WARMUP_S = Number(process.env.BENCH_WARMUP_S ?? 15);
 const MEASURE_S = Number(process.env.BENCH_MEASURE_S ?? 30);
 const PORT = 862;
@@ -48,16 +54,30 @@ function links(): Link[] {
 // ---------------------------------------------------------------------------
 // Child roles (this file run again with an argument, inside a namespace).
 
-/** B: every far end. Reflects A's probes, probes A at RATE per link. */
-async function farEnds(): Promise<void> {
+/**
+ * B: the far ends of links k, k + n, k + 2n, … (process k of n). Each far end
+ * is what a remote box is for its path: a reflector socket of its own,
+ * bound to its link-local address on its tunnel (as probed binds one per
+ * path address, see daemons/probed/transport.ts), and a sender probing A at
+ * RATE. One [::] socket for all 500 would squeeze 500 boxes' probe traffic
+ * (2500 datagrams/s) into one receive buffer: ~200 KB, a tenth of a second
+ * of it, so every stall of this process longer than that dropped probed's
+ * probes in B and the bench measured its own far end (see the UDP drop
+ * counters it prints).
+ */
+async function farEnds(k: number, n: number): Promise<void> {
+  const mine = links().filter((_, i) => i % n === k);
   const reflector = new Reflector({ isKnownPeer: () => true, maxSessions: 8192 });
-  const r = dgram.createSocket({ type: 'udp6' });
-  r.on('message', (msg, rinfo) => {
-    const res = reflector.reflect({ bytes: msg, from: { address: rinfo.address, port: rinfo.port }, rxTimeMs: performance.timeOrigin + performance.now() });
-    if (res.ok) r.send(res.reply, rinfo.port, rinfo.address);
-  });
-  await new Promise<void>((res) => r.bind(PORT, '::', () => res()));
-  await probeLoop(links().map((l) => ({ bind: `${l.remote}%${l.b}`, to: `${l.local}%${l.b}` })));
+  for (const l of mine) {
+    const r = dgram.createSocket({ type: 'udp6' });
+    r.on('message', (msg, rinfo) => {
+      const res = reflector.reflect({ bytes: msg, from: { address: rinfo.address, port: rinfo.port }, local: l.b, rxTimeMs: performance.timeOrigin + performance.now() });
+      // No zone: the socket is bound to the interface, as probed's (replyAddress in daemons/probed/transport.ts).
+      if (res.ok) r.send(res.reply, rinfo.port, withoutZone(rinfo.address));
+    });
+    await new Promise<void>((res) => r.bind(PORT, `${l.remote}%${l.b}`, () => res()));
+  }
+  await probeLoop(mine.map((l) => ({ bind: `${l.remote}%${l.b}`, to: `${l.local}%${l.b}` })));
 }
 
 /**
@@ -81,11 +101,13 @@ async function probeLoop(ends: Array<{ bind: string; to: string }>): Promise<voi
   }
 }
 
-/** The baseline in A: the probing loop, and B's probes echoed byte for byte on the STAMP port (no reflector logic). */
+/** The baseline in A: the probing loop, and B's probes echoed byte for byte (no reflector logic) from a socket per path address, as probed answers. */
 async function rawBaseline(): Promise<void> {
-  const echo = dgram.createSocket({ type: 'udp6' });
-  echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
-  await new Promise<void>((res) => echo.bind(PORT, '::', () => res()));
+  for (const l of links()) {
+    const echo = dgram.createSocket({ type: 'udp6', reuseAddr: true });
+    echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, withoutZone(rinfo.address)));
+    await new Promise<void>((res) => echo.bind(PORT, `${l.local}%${l.a}`, () => res()));
+  }
   await probeLoop(links().map((l) => ({ bind: `${l.local}%${l.a}`, to: `${l.remote}%${l.a}` })));
 }
 
@@ -114,6 +136,10 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface Measure {
   cpuPct: number;
+  /** CPU of the far-end processes in B over the same interval, each. */
+  farCpuPct: number[];
+  /** UDP/IPv6 counters (deltas) of A and B: datagrams in, dropped for a full receive buffer, other input errors. */
+  udp: Record<'A' | 'B', Record<string, number>>;
   rssMb: number;
   hwmMb: number;
   secs: number;
@@ -121,19 +147,65 @@ interface Measure {
   traffic: Map<string, { packets: number; bytes: number }>;
 }
 
-/** CPU of pid and A's probe traffic over MEASURE_S, after WARMUP_S; RSS at the end. */
-async function measure(pid: number, ns: string): Promise<Measure> {
+/**
+ * CPU of pid (and of the far ends) and A's probe traffic over MEASURE_S,
+ * after WARMUP_S; RSS at the end. At the start of the interval every
+ * measured process gets SIGUSR2, which restarts its loop-delay histogram.
+ */
+async function measure(pid: number, ns: { A: string; B: string }, far: number[]): Promise<Measure> {
   await sleep(WARMUP_S * 1000);
-  const n0 = nftBytes(ns);
+  for (const p of [pid, ...far]) process.kill(p, 'SIGUSR2');
+  const n0 = nftBytes(ns.A);
+  const u0 = { A: udp6(ns.A), B: udp6(ns.B) };
   const c0 = cpuTicks(pid);
+  const f0 = far.map(cpuTicks);
   const t0 = performance.now();
   await sleep(MEASURE_S * 1000);
   const c1 = cpuTicks(pid);
+  const f1 = far.map(cpuTicks);
   const secs = (performance.now() - t0) / 1000;
-  const n1 = nftBytes(ns);
+  const n1 = nftBytes(ns.A);
+  const u1 = { A: udp6(ns.A), B: udp6(ns.B) };
   const m = rssKb(pid);
   const traffic = new Map([...n1].map(([k, v]) => [k, { packets: v.packets - (n0.get(k)?.packets ?? 0), bytes: v.bytes - (n0.get(k)?.bytes ?? 0) }]));
-  return { cpuPct: (100 * (c1 - c0)) / CLK_TCK / secs, rssMb: m.rss / 1024, hwmMb: m.hwm / 1024, secs, traffic };
+  const delta = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
+    Object.fromEntries(Object.keys(b).map((k) => [k, b[k]! - (a[k] ?? 0)]));
+  return {
+    cpuPct: (100 * (c1 - c0)) / CLK_TCK / secs,
+    farCpuPct: f1.map((c, i) => (100 * (c - f0[i]!)) / CLK_TCK / secs),
+    udp: { A: delta(u0.A, u1.A), B: delta(u0.B, u1.B) },
+    rssMb: m.rss / 1024, hwmMb: m.hwm / 1024, secs, traffic,
+  };
+}
+
+/** A namespace's UDP/IPv6 counters that tell whether datagrams were dropped at a socket. */
+function udp6(ns: string): Record<string, number> {
+  const text = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp6']).toString();
+  const out: Record<string, number> = {};
+  for (const k of ['Udp6InDatagrams', 'Udp6RcvbufErrors', 'Udp6InErrors', 'Udp6SndbufErrors']) {
+    out[k.slice(4)] = Number(new RegExp(`^${k}\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  }
+  // Per socket (last column of /proc/net/udp6): which sockets drop. Sockets
+  // closed in between take their counts with them; the far ends' live throughout.
+  out.reflectorDrops = 0;
+  out.senderDrops = 0;
+  const table = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/udp6']).toString().trim().split('\n').slice(1);
+  for (const line of table) {
+    const f = line.trim().split(/\s+/);
+    const port = parseInt(f[1]!.split(':')[1]!, 16);
+    out[port === PORT ? 'reflectorDrops' : 'senderDrops'] += Number(f[f.length - 1]);
+  }
+  return out;
+}
+
+/** What a process's loop-delay preload last wrote (see loop-delay.preload.ts). */
+function loopDelay(file: string): string {
+  try {
+    const d = JSON.parse(fs.readFileSync(file, 'utf8')) as { count: number; meanMs?: number; p99Ms?: number; maxMs?: number };
+    return d.count ? `loop delay mean ${d.meanMs} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms` : 'loop delay: no samples';
+  } catch {
+    return 'loop delay: not reported';
+  }
 }
 
 function nftBytes(ns: string): Map<string, { packets: number; bytes: number }> {
@@ -225,8 +297,14 @@ async function main(): Promise<void> {
     '}',
   ].join('\n'));
 
-  const run = (ns: string, argv: string[], env: NodeJS.ProcessEnv = {}): ChildProcess => {
-    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore', 'inherit'] });
+  // Every process runs with the loop-delay preload, writing to <dir>/<name>.delay.json.
+  const preload = path.join(path.dirname(self), 'loop-delay.preload.js');
+  const delayFile = (name: string): string => path.join(dir, `${name}.delay.json`);
+  const run = (ns: string, name: string, argv: string[], env: NodeJS.ProcessEnv = {}): ChildProcess => {
+    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, `--import=${preload}`, ...argv], {
+      env: { ...process.env, ...env, BENCH_LOOP_DELAY_FILE: delayFile(name) },
+      stdio: ['ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore', 'inherit'],
+    });
     children.push(c);
     return c;
   };
@@ -239,11 +317,14 @@ async function main(): Promise<void> {
   };
 
   console.log(`probed.bench: ${ls.length} paths at ${RATE} probes/s each way; warm-up ${WARMUP_S} s, measured ${MEASURE_S} s; ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(2)}`);
-  const far = run(B, [self, '--far-ends']);
+  const far = Array.from({ length: FAR_PROCS }, (_, k) => run(B, `far-${k}`, [self, '--far-ends', String(k), String(FAR_PROCS)]));
+  const farPids = far.map((c) => c.pid!);
 
   // Baseline: the bare UDP loop in A.
-  const base = run(A, [self, '--raw-baseline']);
-  const b = await measure(base.pid!, A);
+  const base = run(A, 'baseline', [self, '--raw-baseline']);
+  const b = await measure(base.pid!, { A, B }, farPids);
+  const farDelayBase = far.map((_, i) => loopDelay(delayFile(`far-${i}`)));
+  const baseDelay = loopDelay(delayFile('baseline'));
   await stop(base);
 
   // probed, with its config and its own state directory.
@@ -254,22 +335,18 @@ async function main(): Promise<void> {
   fs.writeFileSync(env.TERN_CONFIG, config(keys));
   // No tunneld here: after 5 s probed probes the paths of its overlay plan.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const probed = run(A, [...prof, path.join(repo, 'dist', 'daemons', 'probed', 'main.js')], env);
-  const trace = setInterval(() => {
-    const b = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock'), timeoutMs: 10_000, reconnect: false });
-    const t0 = Date.now();
-    b.request<{ history: unknown; paths: unknown }>('daemon.status').then((st) => console.log('TRACE', Date.now() - t0, 'ms', JSON.stringify(st.history), JSON.stringify(st.paths)), (e: unknown) => console.log('TRACE err', String(e))).finally(() => b.close());
-  }, 2000);
-  const p = await measure(probed.pid!, A);
-  clearInterval(trace);
+  const probed = run(A, 'probed', [...prof, path.join(repo, 'dist', 'daemons', 'probed', 'main.js')], env);
+  const p = await measure(probed.pid!, { A, B }, farPids);
+  const farDelayProbed = far.map((_, i) => loopDelay(delayFile(`far-${i}`)));
+  const probedDelay = loopDelay(delayFile('probed'));
   // The bus socket is a file: reachable from here, whatever the namespace.
   const bus = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock'), timeoutMs: 10_000, reconnect: false });
   const status = await bus.request<{ paths: Record<string, number>; history: Record<string, unknown> }>('daemon.status');
-  const paths = await bus.request<Array<{ counters: Record<string, number>; socket: Record<string, number> }>>('paths.metrics');
+  const paths = await bus.request<Array<{ counters: Record<string, number>; socket: Record<string, number>; rttMs: number | null; jitterMs: number | null; lossPct: number | null }>>('paths.metrics');
   await bus.close();
   const sum = (pick: (x: (typeof paths)[number]) => Record<string, number>, k: string): number => paths.reduce((a, x) => a + (pick(x)[k] ?? 0), 0);
   await stop(probed);
-  await stop(far);
+  for (const f of far) await stop(f);
 
   const d = (m: Measure, k: string): { packets: number; bytes: number } => m.traffic.get(k) ?? { packets: 0, bytes: 0 };
   const perPath = (m: Measure): number => (d(m, 'probes-out').bytes + d(m, 'replies-in').bytes) / ls.length / m.secs;
@@ -281,12 +358,29 @@ async function main(): Promise<void> {
     `${label.padEnd(40)} CPU ${m.cpuPct.toFixed(1).padStart(5)} %   RSS ${m.rssMb.toFixed(0).padStart(4)} MB (peak ${m.hwmMb.toFixed(0)} MB)   ${pps(m).toFixed(2)} probes/s per path`;
   console.log(row(`baseline: bare UDP loop (${ls.length} sockets)`, b));
   console.log(row(`tern-probed (${ls.length} paths, history on)`, p));
+  const farRow = (m: Measure, delays: string[]): string =>
+    `  far ends in B (${far.length} process${far.length > 1 ? 'es' : ''}): CPU ${m.farCpuPct.map((x) => x.toFixed(1)).join(' + ')} %; ${delays.join('; ')}`;
+  const udpRow = (m: Measure): string => `  UDP/IPv6 per s: ${(['A', 'B'] as const).map((ns) => `${ns} in ${(m.udp[ns].InDatagrams! / m.secs).toFixed(0)}, rcvbuf drops ${m.udp[ns].RcvbufErrors} (reflector sockets ${m.udp[ns].reflectorDrops}, senders ${m.udp[ns].senderDrops}), in errors ${m.udp[ns].InErrors}`).join('; ')}`;
+  console.log(`  baseline ${baseDelay}`);
+  console.log(farRow(b, farDelayBase));
+  console.log(udpRow(b));
+  console.log(`  probed ${probedDelay}`);
+  console.log(farRow(p, farDelayProbed));
+  console.log(udpRow(p));
   console.log(`ratio probed / baseline                  CPU ×${(p.cpuPct / b.cpuPct).toFixed(2)}   RSS ×${(p.rssMb / b.rssMb).toFixed(2)}`);
   console.log(`probed paths: ${JSON.stringify(status.paths)}; history ${JSON.stringify(status.history)}; probes sent ${sum((x) => x.counters, 'sent')}, send errors ${sum((x) => x.counters, 'sendErrors')}, answered ${sum((x) => x.counters, 'answered')}, timeouts ${sum((x) => x.counters, 'timeouts')}, late ${sum((x) => x.counters, 'late')}; socket opens ${sum((x) => x.socket, 'opens')}, open errors ${sum((x) => x.socket, 'openErrors')}, async send errors ${sum((x) => x.socket, 'sendErrors')}`);
+  // Why paths read degraded: their windows against the default thresholds (loss 5 %, RTT 250 ms, jitter 50 ms).
+  const dist = (k: 'rttMs' | 'jitterMs' | 'lossPct'): string => {
+    const v = paths.map((x) => x[k]).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    const q = (f: number): string => (v.length ? v[Math.min(v.length - 1, Math.floor(f * v.length))]!.toFixed(1) : '-');
+    return `${k} median ${q(0.5)}, p90 ${q(0.9)}, max ${q(1)}`;
+  };
+  const over = (k: 'rttMs' | 'jitterMs' | 'lossPct', t: number): number => paths.filter((x) => (x[k] ?? 0) > t).length;
+  console.log(`path windows at the end: ${dist('rttMs')}; ${dist('jitterMs')}; ${dist('lossPct')}; paths over loss 5 %: ${over('lossPct', 5)}, RTT 250 ms: ${over('rttMs', 250)}, jitter 50 ms: ${over('jitterMs', 50)}`);
   console.log(`probe traffic per path (own probes and their replies): ${perPath(p).toFixed(0)} B/s inside the tunnel (${pktBytes.toFixed(0)}-byte IPv6 packets), ${(perPath(p) * wgBytes / pktBytes).toFixed(0)} B/s on the WAN inside WireGuard (${wgBytes}-byte packets); answering the far end's probes costs the same again`);
 }
 
 const role = process.argv[2];
-if (role === '--far-ends') await farEnds();
+if (role === '--far-ends') await farEnds(Number(process.argv[3]), Number(process.argv[4]));
 else if (role === '--raw-baseline') await rawBaseline();
 else await main();
