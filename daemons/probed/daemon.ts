@@ -204,7 +204,10 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
         if (change.added.length || change.removed.length || change.replaced.length) log.info({ why, ...change }, 'probed: paths changed');
       };
       // Path addresses whose interface was missing get another try.
-      const localsTimer = clock.setInterval(() => reflectorServer.setLocals(prober.localAddresses()), 5000);
+      // Every second: a path's tunnel often appears just after probed starts,
+      // and until its address is bound the far end's probes go unanswered
+      // and read as loss (a bind of a missing address fails at once).
+      const localsTimer = clock.setInterval(() => reflectorServer.setLocals(prober.localAddresses()), 1000);
       const watcher = new TunneldWatcher({
         socketPath: deps.tunneldSocket?.(ctx) ?? socketPath(ctx.paths, 'tunneld'),
         clock,
