@@ -293,3 +293,61 @@ t.test('options are checked', async (t) => {
     t.throws(() => new BusClient({ socketPath: '/x.sock', ...over }), { name: 'TernError', code: 'TERN_E_BUS_USAGE' }, `${name}: want TERN_E_BUS_USAGE`);
   }
 });
+
+/** Keep this process's event loop busy for ms (a slow box, a long synchronous start-up). */
+function blockLoop(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* busy */ }
+}
+
+t.test('a loop blocked past the deadline does not turn a connect that succeeded into a timeout', async (t) => {
+  const socketPath = sockIn(t);
+  await startServer(t, socketPath);
+  const c = client(t, socketPath, { connectTimeoutMs: 20, reconnect: false });
+  const connecting = c.connect().then(() => 'connected', (e: unknown) => String(e));
+  // The kernel completes a Unix socket connect at once (the listener's
+  // backlog); only this loop is late to see it.
+  blockLoop(150);
+  t.equal(await connecting, 'connected', 'want connected: the connect completed within 20 ms, the loop just read it late');
+  t.equal(await c.call('paths.count'), 2, 'want the connection usable');
+});
+
+t.test('a loop blocked past the deadline does not turn a reply that arrived into a timeout', async (t) => {
+  const socketPath = sockIn(t);
+  // The daemon in another process, so it answers while this loop is blocked.
+  const server = spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    net.createServer((s) => {
+      let buf = '';
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf('\\n')) >= 0) {
+          const req = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1);
+          s.write(JSON.stringify({ jsonrpc: '2.0', id: req.id, result: 'pong' }) + '\\n');
+        }
+      });
+    }).listen(process.argv[1], () => console.log('ready'));
+  `, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { server.kill(); });
+  await new Promise<void>((resolve, reject) => {
+    server.stdout.once('data', () => resolve());
+    server.once('exit', (code) => reject(new Error(`test server exited ${code}`)));
+  });
+  const c = client(t, socketPath, { timeoutMs: 30, reconnect: false });
+  await c.connect();
+  // Sent from one check-phase callback (its microtasks write it) and the loop
+  // blocked in the next, so the next loop turn meets the expired timer
+  // before it polls for the reply.
+  const answer = await new Promise<unknown>((resolve) => {
+    setImmediate(() => resolve(c.request('ping').then((r) => r, (e: unknown) => String(e))));
+    setImmediate(() => blockLoop(400));
+  });
+  t.equal(await answer, 'pong', 'want the reply that arrived while the loop was blocked, not TERN_E_BUS_TIMEOUT');
+  // A daemon that really does not answer still times out.
+  server.kill('SIGSTOP');
+  t.teardown(() => { server.kill('SIGCONT'); });
+  const never = await c.request('ping', undefined, { timeoutMs: 100 }).then(() => 'answered', (e: unknown) => e);
+  t.ok(isTernError(never, 'TERN_E_BUS_TIMEOUT'), `got ${String(never)}; want TERN_E_BUS_TIMEOUT from a stopped daemon`);
+});

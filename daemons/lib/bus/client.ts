@@ -282,11 +282,11 @@ export class BusClient<M extends MethodMap<M> = AnyMethods> extends EventEmitter
         this.failed(err);
         reject(err);
       };
-      const timer = this.clock.setTimeout(() => {
+      const timer = this.clock.setTimeout(() => afterPendingIo(() => {
         fail(new TernError('TERN_E_BUS_CONNECT', `bus client: connect to ${this.socketPath}: no answer within ${this.connectTimeoutMs} ms: is the daemon stuck?`, {
           details: { socketPath: this.socketPath, timeoutMs: this.connectTimeoutMs },
         }));
-      }, this.connectTimeoutMs);
+      }), this.connectTimeoutMs);
       sock.once('error', (err: NodeJS.ErrnoException) => fail(connectError(this.socketPath, err)));
       sock.once('close', () => fail(this.state === 'closed' ? this.closedError('connect') : connectError(this.socketPath, Object.assign(new Error('closed while connecting'), { code: 'ECONNRESET' }))));
       sock.once('connect', () => {
@@ -449,12 +449,13 @@ export class BusClient<M extends MethodMap<M> = AnyMethods> extends EventEmitter
       }));
     }
     return new Promise((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
+      const timer = this.clock.setTimeout(() => afterPendingIo(() => {
+        if (this.pending.get(id)?.timer !== timer) return; // answered meanwhile
         this.pending.delete(id);
         reject(new TernError('TERN_E_BUS_TIMEOUT', `bus client: ${method} on ${this.socketPath}: no reply within ${timeoutMs} ms; want the daemon to answer (is it stuck?)`, {
           details: { method, socketPath: this.socketPath, timeoutMs },
         }));
-      }, timeoutMs);
+      }), timeoutMs);
       this.pending.set(id, { method, resolve, reject, timer });
       sock.write(line);
     });
@@ -536,4 +537,14 @@ function usage(what: string): TernError {
 function positiveMs(name: string, n: number): number {
   if (!(Number.isFinite(n) && n > 0)) throw usage(`${name} is ${n}; want a positive number of milliseconds`);
   return n;
+}
+
+/**
+ * Run a timeout's verdict after the I/O that is already waiting: when the
+ * event loop was blocked past a deadline (a slow or emulated box, a long
+ * synchronous start-up), its timers run before the connect or the reply
+ * that arrived in time, which would read as a stuck daemon.
+ */
+function afterPendingIo(verdict: () => void): void {
+  setImmediate(verdict);
 }
