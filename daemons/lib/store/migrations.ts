@@ -8,6 +8,28 @@ export interface Migration {
   up: string;
 }
 
+/** The tiers of probe history: one table each, every one with the same columns. */
+export const probeTiers = ['probe_raw', 'probe_minute', 'probe_hour'] as const;
+
+/** A tier's table (migration 2): sums, so rollups are additions and loss survives them exactly. */
+function probeTierTable(table: string): string {
+  return `CREATE TABLE ${table} (
+        subject_id INTEGER NOT NULL REFERENCES probe_subject (id),
+        t INTEGER NOT NULL,            -- unix seconds, start of the second / minute / hour
+        sent INTEGER NOT NULL,
+        lost INTEGER NOT NULL,
+        lost_fwd INTEGER NOT NULL,     -- lost on the way to the reflector
+        lost_rev INTEGER NOT NULL,     -- lost on the way back; lost - fwd - rev: direction unknown
+        rtt_sum REAL NOT NULL,         -- ms, over the answered probes (sent - lost)
+        rtt_sq_sum REAL NOT NULL,      -- ms², for the standard deviation
+        rtt_min REAL,                  -- NULL when nothing was answered
+        rtt_max REAL,
+        jitter_sum REAL NOT NULL,      -- RFC 3550 J seen with each answer, summed
+        jitter_max REAL,
+        PRIMARY KEY (subject_id, t)
+      ) WITHOUT ROWID;`;
+}
+
 export const coreMigrations: Migration[] = [
   {
     version: 1,
@@ -43,51 +65,7 @@ export const coreMigrations: Migration[] = [
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE      -- path id (localWan/site/remoteWan), WAN name, or wan@target
       );
-      CREATE TABLE probe_raw (
-        subject_id INTEGER NOT NULL REFERENCES probe_subject (id),
-        t INTEGER NOT NULL,            -- unix seconds, start of the second / minute / hour
-        sent INTEGER NOT NULL,
-        lost INTEGER NOT NULL,
-        lost_fwd INTEGER NOT NULL,     -- lost on the way to the reflector
-        lost_rev INTEGER NOT NULL,     -- lost on the way back; lost - fwd - rev: direction unknown
-        rtt_sum REAL NOT NULL,         -- ms, over the answered probes (sent - lost)
-        rtt_sq_sum REAL NOT NULL,      -- ms², for the standard deviation
-        rtt_min REAL,                  -- NULL when nothing was answered
-        rtt_max REAL,
-        jitter_sum REAL NOT NULL,      -- RFC 3550 J seen with each answer, summed
-        jitter_max REAL,
-        PRIMARY KEY (subject_id, t)
-      ) WITHOUT ROWID;
-      CREATE TABLE probe_minute (
-        subject_id INTEGER NOT NULL REFERENCES probe_subject (id),
-        t INTEGER NOT NULL,            -- unix seconds, start of the second / minute / hour
-        sent INTEGER NOT NULL,
-        lost INTEGER NOT NULL,
-        lost_fwd INTEGER NOT NULL,     -- lost on the way to the reflector
-        lost_rev INTEGER NOT NULL,     -- lost on the way back; lost - fwd - rev: direction unknown
-        rtt_sum REAL NOT NULL,         -- ms, over the answered probes (sent - lost)
-        rtt_sq_sum REAL NOT NULL,      -- ms², for the standard deviation
-        rtt_min REAL,                  -- NULL when nothing was answered
-        rtt_max REAL,
-        jitter_sum REAL NOT NULL,      -- RFC 3550 J seen with each answer, summed
-        jitter_max REAL,
-        PRIMARY KEY (subject_id, t)
-      ) WITHOUT ROWID;
-      CREATE TABLE probe_hour (
-        subject_id INTEGER NOT NULL REFERENCES probe_subject (id),
-        t INTEGER NOT NULL,            -- unix seconds, start of the second / minute / hour
-        sent INTEGER NOT NULL,
-        lost INTEGER NOT NULL,
-        lost_fwd INTEGER NOT NULL,     -- lost on the way to the reflector
-        lost_rev INTEGER NOT NULL,     -- lost on the way back; lost - fwd - rev: direction unknown
-        rtt_sum REAL NOT NULL,         -- ms, over the answered probes (sent - lost)
-        rtt_sq_sum REAL NOT NULL,      -- ms², for the standard deviation
-        rtt_min REAL,                  -- NULL when nothing was answered
-        rtt_max REAL,
-        jitter_sum REAL NOT NULL,      -- RFC 3550 J seen with each answer, summed
-        jitter_max REAL,
-        PRIMARY KEY (subject_id, t)
-      ) WITHOUT ROWID;
+      ${probeTiers.map(probeTierTable).join('\n')}
       CREATE TABLE probe_rollup (
         tier TEXT PRIMARY KEY,         -- minute, hour
         done_until INTEGER NOT NULL    -- unix seconds: every finer row before this is rolled into this tier

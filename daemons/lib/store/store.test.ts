@@ -5,6 +5,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Store, coreMigrations, type Migration } from './index.js';
+import { probeTiers } from './migrations.js';
 import { isTernError } from '../errors.js';
 
 const tmp = (t: Test): string => {
@@ -22,6 +23,19 @@ t.test('open creates the file in WAL mode at the latest version', async (t) => {
   t.equal(await s.version(), coreMigrations.length);
   t.ok(await s.get("SELECT name FROM sqlite_master WHERE name = 'events'"));
   t.equal(await s.integrityCheck(), 'ok');
+});
+
+t.test('the probe history tiers are one table shape: raw, minute and hour', async (t) => {
+  const s = await Store.open(path.join(tmp(t), 'tern.db'));
+  t.teardown(() => s.close());
+  const shape = async (table: string): Promise<string> =>
+    (await s.all<{ name: string; type: string; notnull: number; pk: number }>(`PRAGMA table_info(${table})`))
+      .map((c) => `${c.name} ${c.type}${c.notnull ? ' NOT NULL' : ''}${c.pk ? ` pk${c.pk}` : ''}`).join(', ');
+  const raw = await shape('probe_raw');
+  t.equal(raw, 'subject_id INTEGER NOT NULL pk1, t INTEGER NOT NULL pk2, sent INTEGER NOT NULL, lost INTEGER NOT NULL, '
+    + 'lost_fwd INTEGER NOT NULL, lost_rev INTEGER NOT NULL, rtt_sum REAL NOT NULL, rtt_sq_sum REAL NOT NULL, rtt_min REAL, '
+    + 'rtt_max REAL, jitter_sum REAL NOT NULL, jitter_max REAL', 'probe_raw: the columns history.ts writes');
+  for (const table of probeTiers) t.equal(await shape(table), raw, `${table}: same columns as probe_raw`);
 });
 
 t.test('migrations apply once, in order, and reopen is a no-op', async (t) => {
