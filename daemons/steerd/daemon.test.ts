@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BusClient, BusServer } from '../lib/bus/index.js';
+import { FakeClock, type Clock } from '../lib/clock/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
@@ -95,7 +96,7 @@ interface Box {
   stop(): Promise<void>;
 }
 
-async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean } = {}): Promise<Box> {
+async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; clock?: Clock; enableAccounting?: () => void } = {}): Promise<Box> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-steerd-'));
   const env = { TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state') };
   fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
@@ -123,9 +124,9 @@ async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean } =
       async present() { return true; },
     },
     detectQueue: async () => hasQueue,
-    enableAccounting: () => undefined,
+    enableAccounting: opts.enableAccounting ?? (() => undefined),
   };
-  const d = await runDaemon(steerdSpec(deps), { env: { ...process.env, ...env }, logger: silentLogger(), notify: () => undefined });
+  const d = await runDaemon(steerdSpec(deps), { env: { ...process.env, ...env }, logger: silentLogger(), notify: () => undefined, ...(opts.clock ? { clock: opts.clock } : {}) });
   const client = new BusClient({ socketPath: path.join(env.TERN_RUN_DIR, 'steerd.sock'), reconnect: false });
   await client.connect();
   const stop = async (): Promise<void> => {
@@ -205,4 +206,29 @@ t.test('a restart that cannot reach tunneld yet sweeps nothing', async (t) => {
   await new Promise((r) => setTimeout(r, 200));
   t.same(b.fast.remarks, [], 'no sweep before the tunnel states are known');
   t.equal(b.fast.ct[0]!.mark, markB, 'the flow keeps its path');
+});
+
+t.test('conntrack accounting: a missing sysctl at start is a warning, retried each housekeeping round until on', async (t) => {
+  const clock = new FakeClock();
+  let tries = 0;
+  const b = await box(t, true, {
+    clock,
+    enableAccounting: () => {
+      tries++;
+      if (tries < 3) throw Object.assign(new Error("ENOENT: no such file or directory, open '/proc/sys/net/netfilter/nf_conntrack_acct'"), { code: 'ENOENT' });
+    },
+  });
+  const warnings = async (): Promise<string[]> => {
+    const st = await b.client.request('daemon.status') as { warnings: unknown };
+    return JSON.stringify(st.warnings).match(/steerd\.accounting/g) ?? [];
+  };
+  t.equal(tries, 1, 'tried once at start');
+  t.equal((await warnings()).length > 0, true, 'warning steerd.accounting while the sysctl is missing');
+  clock.advance(10_000);
+  t.equal(tries, 2, 'tried again at the next housekeeping round');
+  clock.advance(10_000);
+  t.equal(tries, 3, 'and again');
+  t.same(await warnings(), [], 'the warning clears once accounting is on');
+  clock.advance(30_000);
+  t.equal(tries, 3, 'no more tries once on');
 });

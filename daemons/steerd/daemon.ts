@@ -84,6 +84,7 @@ export class Steerd {
   private policy: SelectorPolicy;
   private sites: Site[] = [];
   private method: QueueMethod = 'iptables';
+  private accountingOn = false;
   private readonly tunnels = new Map<string, TunnelState>();
   private tunnelsKnown = false;
   private readonly probes = new Map<string, ProbeView>();
@@ -110,11 +111,7 @@ export class Steerd {
 
   /** Queues first (so the first packets are decided), then selectors, then rules. */
   async start(): Promise<void> {
-    try {
-      (this.deps.enableAccounting ?? enableConntrackAccounting)();
-    } catch (err) {
-      this.ctx.health.set('steerd.accounting', `conntrack accounting could not be turned on: ${errorMessage(err)}; steer.flows lists flows without counters`, 'warning');
-    }
+    this.turnOnAccounting();
     this.method = (await (this.deps.detectQueue ?? detectNftQueue)()) ? 'nft' : 'iptables';
     this.fast.open(queueBase, queueCount, queueMaxLen);
     this.buildSites();
@@ -338,7 +335,24 @@ export class Steerd {
     return { matched: hit.length, updated: r.updated };
   }
 
+  /**
+   * Conntrack's per-flow counters, tried at start and then every
+   * housekeeping round until on: at boot the conntrack module may load only
+   * with the first ruleset that uses it (its sysctl is missing until then).
+   */
+  private turnOnAccounting(): void {
+    if (this.accountingOn) return;
+    try {
+      (this.deps.enableAccounting ?? enableConntrackAccounting)();
+      this.accountingOn = true;
+      this.ctx.health.check('steerd.accounting', false, '');
+    } catch (err) {
+      this.ctx.health.set('steerd.accounting', `conntrack accounting could not be turned on: ${errorMessage(err)}; steer.flows lists flows without counters (retried every ${housekeepingMs / 1000} s)`, 'warning');
+    }
+  }
+
   private housekeeping(): void {
+    this.turnOnAccounting();
     const now = this.fast.now();
     for (const s of this.sites) s.selector.expire(now);
     this.ctx.bus.publish('steer.counters', this.counters());
