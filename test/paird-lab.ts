@@ -265,6 +265,25 @@ export class PairLab {
   }
 
   /**
+   * Watches the takeover on office2's LAN link (tcpdump of VRRP and ARP):
+   * stop() says how long the wire was silent between the last advert of the
+   * other box and office2's first (Master_Down_Interval, 361 ms at 100 ms
+   * adverts, plus the daemon's lateness) and how long office2's first
+   * gratuitous ARP for the VIP followed its first advert (adding the VIP
+   * and announcing it). NaN where the capture did not show it.
+   */
+  watchTakeover(tag: string): { stop(): Promise<Takeover> } {
+    const name = `takeover-${tag}`;
+    const proc = this.lab.spawn('office2', name, ['tcpdump', '-i', 'lan0', '-tt', '-n', '-l', '-s', '96', 'ip proto 112 or arp']);
+    return {
+      stop: async () => {
+        await this.lab.kill('office2', name, 'SIGINT');
+        return parseTakeover(fs.readFileSync(proc.log, 'utf8'), lanAddress.office2, vip);
+      },
+    };
+  }
+
+  /**
    * Pings target from officehost every 10 ms while `fail` runs (after 1.5 s
    * of steady stream) and returns how many were lost, and the longest gap
    * between two replies: on a loaded machine fping sends late, so lost × 10
@@ -277,6 +296,38 @@ export class PairLab {
     await fail();
     return parseStream((await stream).stdout, count);
   }
+}
+
+/** A takeover as the wire showed it (PairLab.watchTakeover). */
+export interface Takeover {
+  /** The other box's last advert to the new master's first, ms. */
+  silenceMs: number;
+  /** The new master's first advert to its first gratuitous ARP for the VIP, ms. */
+  advertToGarpMs: number;
+}
+
+/**
+ * Reads `tcpdump -tt -n` lines of VRRP adverts and ARP: the first advert
+ * from `self`, the last advert from anyone else before it, and the first
+ * gratuitous ARP (sender and target the VIP) after it.
+ */
+export function parseTakeover(text: string, self: string, address: string): Takeover {
+  const adverts: Array<{ t: number; src: string }> = [];
+  const garps: number[] = [];
+  for (const line of text.split('\n')) {
+    const a = /^(\d+\.\d+) IP (\S+) > \S+: VRRPv3, Advertisement/.exec(line);
+    if (a) adverts.push({ t: Number(a[1]) * 1000, src: a[2]! });
+    const g = /^(\d+\.\d+) ARP, Request who-has (\S+) (?:\(\S+\) )?tell (\S+),/.exec(line);
+    if (g && g[2] === address && g[3] === address) garps.push(Number(g[1]) * 1000);
+  }
+  const i = adverts.findIndex((x) => x.src === self);
+  const first = i >= 0 ? adverts[i]!.t : NaN;
+  const before = adverts.slice(0, Math.max(i, 0)).filter((x) => x.src !== self);
+  const garp = garps.find((t) => t >= first);
+  return {
+    silenceMs: before.length > 0 ? first - before[before.length - 1]!.t : NaN,
+    advertToGarpMs: garp !== undefined ? garp - first : NaN,
+  };
 }
 
 /** What a ping stream across a failure saw. */
@@ -292,20 +343,68 @@ export interface Outage {
   late: number;
   /** The longest time between two consecutive replies, ms. */
   gapMs: number;
+  /**
+   * Every ping hit, in order: its sequence number and when it was sent
+   * (unix ms; reply time minus RTT, or for a lost one interpolated between
+   * its answered neighbours), so a report can place it against the failure.
+   */
+  hits: Array<{ seq: number; sentAt: number; rttMs: number | null }>;
 }
 
 /** Reads `fping -D -c N` output: one "[unix time] target : [seq], N bytes, RTT ms ..." line per reply. */
 export function parseStream(stdout: string, sent: number): Outage {
   const times = new Map<number, number>();
+  const rtts = new Map<number, number>();
   let late = 0;
   for (const line of stdout.split('\n')) {
     const m = /^\[(\d+\.\d+)\] \S+\s*: \[(\d+)\],\s*\d+ bytes,\s*([0-9.]+) ms/.exec(line);
     if (!m || times.has(Number(m[2]))) continue;
     times.set(Number(m[2]), Number(m[1]) * 1000);
+    rtts.set(Number(m[2]), Number(m[3]));
     if (Number(m[3]) > 50) late++;
   }
   const seqs = [...times.keys()].sort((a, b) => a - b);
   let gapMs = 0;
   for (let i = 1; i < seqs.length; i++) gapMs = Math.max(gapMs, times.get(seqs[i]!)! - times.get(seqs[i - 1]!)!);
-  return { sent, lost: sent - times.size, late, gapMs: Math.round(gapMs) };
+  const sentAt = (seq: number): number => times.get(seq)! - rtts.get(seq)!;
+  const hits: Outage['hits'] = [];
+  let prev: number | undefined;
+  for (let seq = 0, i = 0; seq < sent; seq++) {
+    while (i < seqs.length && seqs[i]! < seq) i++;
+    if (times.has(seq)) {
+      prev = seq;
+      if (rtts.get(seq)! > 50) hits.push({ seq, sentAt: sentAt(seq), rttMs: rtts.get(seq)! });
+      continue;
+    }
+    // Lost: between the answered neighbours, at the stream's 10 ms pace when one side is missing.
+    const next = seqs[i];
+    let at: number;
+    if (prev !== undefined && next !== undefined) at = sentAt(prev) + ((sentAt(next) - sentAt(prev)) * (seq - prev)) / (next - prev);
+    else if (prev !== undefined) at = sentAt(prev) + 10 * (seq - prev);
+    else if (next !== undefined) at = sentAt(next) - 10 * (next - seq);
+    else at = NaN;
+    hits.push({ seq, sentAt: at, rttMs: null });
+  }
+  return { sent, lost: sent - times.size, late, gapMs: Math.round(gapMs), hits };
+}
+
+/**
+ * The hits of an outage as runs of consecutive sequence numbers, each with
+ * when it started relative to `t0` and what it was: "161-186 @+40ms lost",
+ * "300-302 @+1480ms late(61-80ms)".
+ */
+export function describeHits(o: Outage, t0: number): string {
+  const out: string[] = [];
+  for (let i = 0; i < o.hits.length;) {
+    let j = i;
+    const lost = o.hits[i]!.rttMs === null;
+    while (j + 1 < o.hits.length && o.hits[j + 1]!.seq === o.hits[j]!.seq + 1 && (o.hits[j + 1]!.rttMs === null) === lost) j++;
+    const run = o.hits.slice(i, j + 1);
+    const seqs = i === j ? `${run[0]!.seq}` : `${run[0]!.seq}-${run[run.length - 1]!.seq}`;
+    const at = Math.round(run[0]!.sentAt - t0);
+    const rtt = lost ? 'lost' : `late(${Math.round(Math.min(...run.map((h) => h.rttMs!)))}-${Math.round(Math.max(...run.map((h) => h.rttMs!)))}ms)`;
+    out.push(`${seqs} @${at >= 0 ? '+' : ''}${Number.isNaN(at) ? '?' : at}ms ${rtt}`);
+    i = j + 1;
+  }
+  return out.join(', ') || 'none';
 }

@@ -32,6 +32,7 @@ export interface PairdDeps {
   sockets?: AdvertSocketFactory;
   frames?: FrameSenderFactory;
   links?: () => LinkSource;
+  /** Opens a kernel interface; called twice per runtime (VIPs, peer-WAN plumbing: a socket each). */
   kernel?: () => VipKernel & PeerKernel & { addresses: Rtnl['addresses']; close(): void };
   makeMacvlan?: MacvlanMaker;
   sysctl?: SysctlWriter;
@@ -82,6 +83,7 @@ class PairRuntime {
   private readonly deps: PairdDeps;
   private readonly log: Logger;
   private readonly kernel: ReturnType<NonNullable<PairdDeps['kernel']>>;
+  private readonly peerKernel: ReturnType<NonNullable<PairdDeps['kernel']>>;
   private readonly vips: VipManager;
   private readonly links: LinkMonitor;
   private readonly health: HealthInputs;
@@ -107,7 +109,13 @@ class PairRuntime {
     this.settings = pairSettings(pair);
     this.ifname = pair.interface ?? cfg.lan.interface;
     this.plan = peerWanPlan(cfg);
-    this.kernel = (deps.kernel ?? (() => new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') })))();
+    const kernel = deps.kernel ?? (() => new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') }));
+    this.kernel = kernel();
+    // The peer-WAN plumbing gets a netlink socket of its own: Rtnl runs one
+    // request at a time, and a peer-path pass (several rule and route dumps,
+    // e.g. when the peer goes silent, which is also when the backup takes
+    // over) must never hold up putting the VIPs on.
+    this.peerKernel = kernel();
     const sysctl = deps.sysctl ?? procSysctl;
     this.vmac = this.settings.virtualMac ? formatMac(virtualMac(this.settings.vrid, this.settings.family)) : undefined;
     this.vips = new VipManager({
@@ -120,7 +128,7 @@ class PairRuntime {
       sysctl,
       logger: log,
     });
-    this.peerPath = new PeerPath({ kernel: this.kernel, sysctl, logger: log });
+    this.peerPath = new PeerPath({ kernel: this.peerKernel, sysctl, logger: log });
     this.hooks = new HookRunner({ dir: path.join(ctx.paths.etcDir, hooksDirName), clock: ctx.clock, logger: log });
 
     const items: HealthItem[] = [
@@ -237,6 +245,7 @@ class PairRuntime {
     await Promise.all([this.probed?.close(), this.tunneld?.close()]);
     await this.hooks.idle();
     this.kernel.close();
+    this.peerKernel.close();
   }
 
   /** Reload without rebuilding: tracking settings only. */

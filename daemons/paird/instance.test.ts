@@ -98,6 +98,81 @@ t.test('alone on the LAN: backup, then master with VIPs, announcements and the b
   t.equal(socket.sent.length, 11, `adverts after 1 s as master: got ${socket.sent.length}; want 11`);
 });
 
+/** VIPs whose add completes only when the test says, as a netlink round trip would. */
+class SlowVips extends FakeVips {
+  private pending: Array<() => void> = [];
+  private chain: Promise<void> = Promise.resolve();
+  override add(): Promise<void> {
+    this.ops.push('add');
+    this.chain = this.chain.then(() => new Promise<void>((r) => this.pending.push(() => { this.on = true; this.counters.added++; r(); })));
+    return this.chain;
+  }
+  override settled(): Promise<void> { return this.chain; }
+  complete(): void { for (const f of this.pending.splice(0)) f(); }
+}
+
+// Regression (failover bench, LAN cut): the machine reports a takeover
+// before it asks for the advert, the VIPs and the announcement, and the
+// daemon's reaction (bus, events table, hooks, pair sync, peer-path netlink
+// dumps on the VIPs' socket) ran first, putting the gratuitous ARP 16-28 ms
+// after the first advert where keepalived sends it within 2 ms.
+t.test('a takeover is reported only after its advert, VIPs and first announcement; later changes keep their order', async (t) => {
+  const setupSlow = () => {
+    const clock = new FakeClock();
+    const socket = new FakeSocket();
+    const vips = new SlowVips();
+    const frames: Buffer[] = [];
+    const seen: Array<{ change: string; adverts: number; vipsOn: boolean; frames: number }> = [];
+    const s = pairSettings(pair());
+    const inst = new PairInstance({
+      settings: s, interface: 'lan0', localAddress: '10.1.0.2', priority: s.machine.priority, sockets: () => socket, vips,
+      frames: () => ({ send: (f) => frames.push(f), close: () => undefined }), mac: () => '02:00:00:00:00:02', clock,
+      onRole: (c) => seen.push({ change: `${c.from}>${c.to}`, adverts: socket.sent.length, vipsOn: vips.on, frames: frames.length }),
+    });
+    return { clock, socket, vips, frames, seen, inst, changes: () => seen.map((x) => x.change).join(',') };
+  };
+  await t.test('the report follows the announcement', async (t) => {
+    const { clock, socket, vips, seen, inst, changes } = setupSlow();
+    await inst.start({ carrier: true });
+    t.equal(changes(), 'initialize>backup', 'startup reported at once');
+    clock.advance(342);
+    t.equal(inst.role, 'master');
+    t.equal(socket.sent.length, 1, 'the first advert went out at the takeover');
+    await flush();
+    t.equal(changes(), 'initialize>backup', `reports while the VIP add is pending: got ${changes()}; want the takeover held`);
+    vips.complete();
+    await flush();
+    t.equal(changes(), 'initialize>backup,backup>master');
+    const m = seen[1]!;
+    t.ok(m.adverts >= 1 && m.vipsOn && m.frames === 1,
+      `when the takeover was reported: got ${m.adverts} adverts, VIPs ${m.vipsOn ? 'on' : 'off'}, ${m.frames} announcement frames; want >= 1, on, 1`);
+    await inst.stop();
+    t.equal(changes(), 'initialize>backup,backup>master,master>initialize', 'a stop is reported at once again');
+  });
+  await t.test('a step-down before the VIPs are on waits behind the takeover', async (t) => {
+    const { clock, vips, frames, inst, changes } = setupSlow();
+    await inst.start({ carrier: true });
+    clock.advance(342);
+    await flush();
+    inst.receive(advert(200));
+    t.equal(inst.role, 'backup');
+    t.equal(changes(), 'initialize>backup', `got ${changes()}; want both changes held`);
+    vips.complete();
+    await flush();
+    t.equal(changes(), 'initialize>backup,backup>master,master>backup', `order kept: got ${changes()}`);
+    t.equal(frames.length, 0, 'no announcement from a box that stepped down');
+    await inst.stop();
+  });
+  await t.test('halt (a reload) lets held reports out at once', async (t) => {
+    const { clock, inst, changes } = setupSlow();
+    await inst.start({ carrier: true });
+    clock.advance(342);
+    await flush();
+    inst.halt();
+    t.equal(changes(), 'initialize>backup,backup>master');
+  });
+});
+
 t.test('graceful stop: priority 0, VIPs off, beacon off, socket closed', async (t) => {
   const { clock, socket, vips, inst } = setup();
   await inst.start({ carrier: true });
@@ -171,6 +246,7 @@ t.test('carrier loss is a fault: VIPs off, silent; carrier back starts over', as
   t.equal(inst.role, 'backup', 'carrier back: backup, as at boot');
   clock.advance(400);
   t.equal(inst.role, 'master');
+  await flush();
   t.same(roles.map((r) => `${r.from}>${r.to}`), ['initialize>backup', 'backup>master', 'master>fault', 'fault>initialize', 'initialize>backup', 'backup>master']);
 });
 

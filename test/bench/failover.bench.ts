@@ -6,7 +6,8 @@
 // from officehost, every 10 ms: to homehost over the overlay through the
 // VIP, and to the VIP itself (the design's reference measurement). It
 // reports; it never fails on time.
-import { PairLab, officeBoxes, parseStream, remoteHost, sleep, vip, waitFor, type OfficeBox, type Outage } from '../paird-lab.js';
+import os from 'node:os';
+import { PairLab, describeHits, officeBoxes, parseStream, remoteHost, sleep, vip, waitFor, type OfficeBox, type Outage, type Takeover } from '../paird-lab.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 type Impl = 'tern' | 'keepalived';
@@ -32,15 +33,17 @@ async function start(impl: Impl): Promise<void> {
   await p.remoteReachable();
 }
 
-interface Round { remote: Outage; vip: Outage; holders: string }
+interface Round { remote: Outage; vip: Outage; holders: string; failedAt: number; takeover: Takeover }
 
 /** One failure while both streams run. */
 async function once(impl: Impl, failure: Failure): Promise<Round> {
   await start(impl);
+  const watch = p.watchTakeover(`${impl}-${failure.replace(/\W+/g, '')}-${Date.now()}`);
   const count = 600;
   const stream = (target: string) => lab.exec('officehost', ['fping', '-D', '-c', String(count), '-p', '10', '-t', '1000', target], { timeoutMs: count * 10 + 60_000 });
   const streams = [stream(remoteHost), stream(vip)];
   await sleep(1500);
+  const failedAt = Date.now();
   if (failure === 'kill -9') {
     if (impl === 'tern') await p.stopPaird('office1', 'SIGKILL');
     else await p.stopKeepalived('office1', 'SIGKILL');
@@ -50,8 +53,9 @@ async function once(impl: Impl, failure: Failure): Promise<Round> {
   const [remote, toVip] = await Promise.all(streams);
   await waitFor('office2 holding the VIP', async () => ((await p.vipHolders()).includes('office2') ? true : undefined));
   const holders = (await p.vipHolders()).join('+');
+  const takeover = await watch.stop();
   if (failure === 'LAN cut') await lab.impair('officelan:office1').linkUp();
-  return { remote: parseStream(remote!.stdout, count), vip: parseStream(toVip!.stdout, count), holders };
+  return { remote: parseStream(remote!.stdout, count), vip: parseStream(toVip!.stdout, count), holders, failedAt, takeover };
 }
 
 const results = new Map<string, Round[]>();
@@ -64,6 +68,10 @@ try {
         const got = await once(impl, failure);
         results.set(key, [...(results.get(key) ?? []), got]);
         console.log(`round ${r + 1}: ${impl.padEnd(10)} ${failure.padEnd(8)} homehost: lost ${got.remote.lost} + late ${got.remote.late}, gap ${got.remote.gapMs} ms; VIP: lost ${got.vip.lost} + late ${got.vip.late}, gap ${got.vip.gapMs} ms; VIP then on ${got.holders}`);
+        // Which pings, and when relative to the failure: a failover hits a run starting near 0;
+        // hits far from it are the machine's (the overlay runs in userspace wireguard-go).
+        console.log(`         hits, homehost: ${describeHits(got.remote, got.failedAt)}; VIP: ${describeHits(got.vip, got.failedAt)}`);
+        console.log(`         on office2's LAN link: ${got.takeover.silenceMs.toFixed(1)} ms without adverts, first advert to gratuitous ARP ${got.takeover.advertToGarpMs.toFixed(1)} ms`);
       }
     }
   }
@@ -95,5 +103,17 @@ for (const failure of failures) {
     console.log(`${''.padEnd(42)} tern / keepalived: hit ${ratio(m.tern!.lost, m.keepalived!.lost)}, gap ${ratio(m.tern!.gap, m.keepalived!.gap)}`);
   }
 }
+// The takeover itself, measured on the wire: it bounds the hits of both
+// streams (a LAN cut loses everything until the gratuitous ARP).
+for (const failure of failures) {
+  const m: Partial<Record<Impl, { silence: number; garp: number }>> = {};
+  for (const impl of impls) {
+    const xs = (results.get(`${impl}|${failure}`) ?? []).map((x) => x.takeover);
+    m[impl] = { silence: median(xs.map((x) => x.silenceMs)), garp: median(xs.map((x) => x.advertToGarpMs)) };
+    console.log(`${failure.padEnd(8)} takeover on the wire              ${impl.padEnd(10)} silence ${m[impl]!.silence.toFixed(1).padStart(6)} ms  first advert -> GARP ${m[impl]!.garp.toFixed(1).padStart(5)} ms`);
+  }
+  console.log(`${''.padEnd(42)} tern - keepalived: silence ${(m.tern!.silence - m.keepalived!.silence).toFixed(1)} ms, advert -> GARP ${(m.tern!.garp - m.keepalived!.garp).toFixed(1)} ms`);
+}
+console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 const holders = [...results.entries()].filter(([k]) => k.endsWith('kill -9')).map(([k, v]) => `${k.split('|')[0]}: ${v.map((x) => x.holders).join(', ')}`);
 console.log(`VIP holders right after kill -9 of the master's daemon: ${holders.join('; ')}`);

@@ -1,0 +1,44 @@
+// The failover measurements' parsers (test/paird-lab.ts): fping -D streams
+// and the takeover as tcpdump shows it. No lab needed.
+import t from 'tap';
+import { describeHits, parseStream, parseTakeover } from './paird-lab.js';
+
+const reply = (at: number, seq: number, rtt: number): string =>
+  `[${(at / 1000).toFixed(5)}] 10.2.0.10 : [${seq}], 64 bytes, ${rtt.toFixed(2)} ms (0.5 avg, 0% loss)`;
+
+t.test('parseStream: lost and late pings, each placed in time', async (t) => {
+  // 10 pings every 10 ms from t=1000 s: 3-5 lost, 6 answered 80 ms late.
+  const lines = [0, 1, 2, 7, 8, 9].map((seq) => reply(1_000_000 + 10 * seq + 0.5, seq, 0.5));
+  lines.push(reply(1_000_000 + 60 + 80, 6, 80));
+  const o = parseStream(lines.join('\n'), 10);
+  t.equal(o.lost, 3, `lost: got ${o.lost}; want 3`);
+  t.equal(o.late, 1, `late: got ${o.late}; want 1`);
+  t.same(o.hits.map((h) => h.seq), [3, 4, 5, 6]);
+  const cases = [
+    { seq: 3, at: 1_000_030 },
+    { seq: 5, at: 1_000_050 },
+    { seq: 6, at: 1_000_060 },
+  ];
+  for (const c of cases) {
+    const h = o.hits.find((x) => x.seq === c.seq)!;
+    t.ok(Math.abs(h.sentAt - c.at) < 1, `seq ${c.seq} sent at: got ${h.sentAt}; want ${c.at}`);
+  }
+  t.equal(describeHits(o, 1_000_000), '3-5 @+30ms lost, 6 @+60ms late(80-80ms)');
+  t.equal(describeHits(parseStream(lines.slice(0, 0).join('\n'), 0), 0), 'none');
+});
+
+t.test('parseTakeover: silence and first advert to gratuitous ARP', async (t) => {
+  const text = [
+    '1000.000000 IP 10.1.0.2 > 224.0.0.18: VRRPv3, Advertisement, vrid 1, prio 150, intvl 10cs, length 12',
+    '1000.100000 IP 10.1.0.2 > 224.0.0.18: VRRPv3, Advertisement, vrid 1, prio 150, intvl 10cs, length 12',
+    '1000.250000 ARP, Request who-has 10.1.0.1 tell 10.1.0.10, length 28',
+    '1000.461000 IP 10.1.0.3 > 224.0.0.18: VRRPv3, Advertisement, vrid 1, prio 100, intvl 10cs, length 12',
+    '1000.463500 ARP, Request who-has 10.1.0.1 (ff:ff:ff:ff:ff:ff) tell 10.1.0.1, length 28',
+    '1000.561000 IP 10.1.0.3 > 224.0.0.18: VRRPv3, Advertisement, vrid 1, prio 100, intvl 10cs, length 12',
+  ].join('\n');
+  const got = parseTakeover(text, '10.1.0.3', '10.1.0.1');
+  t.ok(Math.abs(got.silenceMs - 361) < 0.01, `silence: got ${got.silenceMs}; want 361`);
+  t.ok(Math.abs(got.advertToGarpMs - 2.5) < 0.01, `advert to GARP: got ${got.advertToGarpMs}; want 2.5`);
+  const none = parseTakeover(text.split('\n').slice(0, 3).join('\n'), '10.1.0.3', '10.1.0.1');
+  t.ok(Number.isNaN(none.silenceMs) && Number.isNaN(none.advertToGarpMs), `no takeover in the capture: got ${JSON.stringify(none)}; want NaN, NaN`);
+});
