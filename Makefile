@@ -15,8 +15,8 @@ RELAY_SRC := $(shell find test/lab/relay/src -name '*.rs' 2>/dev/null) test/lab/
 
 .PHONY: deps debs npm build ts native relay test lab lab-check bench clean distclean
 
-# The appliance image (image/README.md). Its host tools are installed only by
-# the image targets, so `make test` does not pay for them.
+# The appliance image (image/README.md). Its host tools are installed by the
+# image targets and by `make test`, whose suite builds and boots the image.
 ARCH ?= amd64
 IMAGE_DEBS := mmdebstrap qemu-system-x86 ovmf qemu-user-static binfmt-support arch-test \
               dosfstools mtools fdisk squashfs-tools e2fsprogs file
@@ -57,6 +57,7 @@ ts: node_modules/.tern-stamp
 build: deps ts
 
 test: build
+	@$(MAKE) --no-print-directory image-deps ARCH=amd64
 	bash test/run.sh
 
 lab: build

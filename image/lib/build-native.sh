@@ -25,7 +25,7 @@ t0=$(date +%s)
 if [ ! -s "$tarball" ]; then
 	say "creating the build root (once; cached as $tarball)"
 	mkdir -p "$cache/debs-$arch"
-	mmdebstrap --mode=root --variant=minbase --arch="$arch" --include="$packages" \
+	mmdebstrap --mode=root --format=tar --variant=minbase --arch="$arch" --include="$packages" \
 		--aptopt='Acquire::Languages "none"' --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
 		--skip=essential/unlink \
 		--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
