@@ -165,6 +165,84 @@ export declare function icmpStats(socket: IcmpSocket): IcmpStats;
 /** Closes the socket now; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
 export declare function icmpClose(socket: IcmpSocket): void;
 
+// UDP for STAMP (src/udp.rs): a set of non-blocking UDP sockets read
+// together. Every datagram carries the kernel's receive time
+// (SO_TIMESTAMPNS moved onto CLOCK_MONOTONIC), so how late JS polls does
+// not show in a measured RTT. Sockets are numbered within their set. A
+// link-local address carries its interface as %zone, both ways. System call
+// failures throw TERN_E_NATIVE_IO with the errno text.
+
+/** A UDP socket set's handle: an opaque external; its sockets are closed by udpSetClose or the garbage collector. */
+declare const udpSetBrand: unique symbol;
+interface UdpSet { readonly [udpSetBrand]: true }
+
+/** One datagram read by udpPoll. */
+interface UdpDatagram {
+  /** The socket it arrived on (udpOpen's number). */
+  socket: number;
+  /** The sender's address: IPv4 dotted (also for IPv4 on a dual-stack socket), IPv6 with %zone when link-local. */
+  from: string;
+  port: number;
+  /** When the kernel received it, monotonic ms. */
+  rxMs: number;
+  /** Its TTL / hop limit; 0 when unknown. */
+  ttl: number;
+  data: Buffer;
+}
+
+interface UdpBatch {
+  /** Monotonic ms when the reading ended: rxMs − nowMs is each datagram's age then (≤ 0). */
+  nowMs: number;
+  datagrams: UdpDatagram[];
+}
+
+interface UdpStats {
+  sockets: number;
+  opened: number;
+  closed: number;
+  received: number;
+  /** Datagrams longer than 9216 bytes, dropped. */
+  truncated: number;
+  /** Errors a socket reported on reading (an ICMP error queued on a connected socket). */
+  receiveErrors: number;
+  sent: number;
+  sendErrors: number;
+}
+
+/** A new, empty set of UDP sockets. */
+export declare function udpSetCreate(): UdpSet;
+
+/**
+ * Opens a socket bound to address (fe80::1%eth0 for a scope; '::' takes IPv4
+ * too, as mapped addresses) and port (0: any), with SO_REUSEADDR when asked;
+ * returns its number in the set.
+ */
+export declare function udpOpen(set: UdpSet, address: string, port: number, reuseAddress: boolean): number;
+
+/** Connects a socket: udpSend goes there, only its datagrams are received, and the route is looked up once. */
+export declare function udpConnect(set: UdpSet, socket: number, address: string, port: number): void;
+
+/** The socket's local port (what port 0 became). */
+export declare function udpLocalPort(set: UdpSet, socket: number): number;
+
+/** Sends bytes to a connected socket's peer, without blocking; throws on failure. */
+export declare function udpSend(set: UdpSet, socket: number, bytes: Buffer): void;
+
+/** Sends bytes to address:port, without blocking; throws on failure. */
+export declare function udpSendTo(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number): void;
+
+/** Reads up to max waiting datagrams of all the set's sockets without blocking (none: an empty list). */
+export declare function udpPoll(set: UdpSet, max: number): UdpBatch;
+
+/** Closes one socket; false when the set has no such socket. */
+export declare function udpClose(set: UdpSet, socket: number): boolean;
+
+/** The set's counters. */
+export declare function udpStats(set: UdpSet): UdpStats;
+
+/** Closes every socket of the set now; later calls on it throw TERN_E_NATIVE_IO, closing again does nothing. */
+export declare function udpSetClose(set: UdpSet): void;
+
 // The fast path (src/nfq.rs): NFQUEUE worker threads, one per queue, that
 // give the first packet of a steered flow its path through the selector of
 // the remote site its destination belongs to, and accept it with the path's

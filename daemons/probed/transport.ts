@@ -1,6 +1,18 @@
 // UDP for STAMP: the sender socket of one overlay path and the reflector's
-// listening socket. Node's dgram, nothing else; the logic lives in
-// session.ts and reflector.ts.
+// sockets, all native (native/src/udp.rs); the logic lives in session.ts and
+// reflector.ts.
+//
+// Why native: every datagram comes with the kernel's receive time
+// (SO_TIMESTAMPNS), so the sender's T4 and the reflector's T2 are when the
+// packet arrived, not when a busy event loop got to it. With Node's dgram
+// both were taken in JS, and at 500 paths on a loaded box ~200 ms of loop
+// lag read as path RTT (every path degraded, no probe lost). The sockets of
+// one user (the paths, the reflector) form a set that is polled every
+// pollMs (10): one system call when nothing waits. T1 and T3 stay "now" when
+// the packet is sent, and sends are synchronous system calls. There is no
+// dgram fallback: probed needs the native module anyway (its WAN probes are
+// ICMP sockets from it), and a missing module stops it at start-up with
+// TERN_E_NATIVE_LOAD, which says how to build it.
 //
 // A path's socket is bound to the path's own link-local address scoped to
 // its WireGuard interface (fe80::<site>:<slot>%tn…) on a fresh port, and
@@ -9,11 +21,11 @@
 // routing tables say; the fresh port gives the far reflector a fresh session
 // (its counter starts at 0 with ours, see direction.ts); connected, the
 // kernel looks the route up once, not on every probe (with hundreds of
-// tunnels, each with its own fe80::/64 route, that halves the cost of a
-// send), and hands the socket only the far reflector's replies. When sends
-// keep failing (the interface was deleted and created again: the socket is
-// tied to the old ifindex), it is opened again, which also starts a new
-// reflector session.
+// tunnels, each with its own fe80::/64 route, a lookup walks them all), and
+// hands the socket only the far reflector's replies. When sends keep failing
+// (the interface was deleted and created again: the socket is tied to the
+// old ifindex), it is opened again, which also starts a new reflector
+// session.
 //
 // The reflector must therefore answer from the very address it was probed
 // at: a tunnel interface has a kernel-made random link-local address besides
@@ -22,12 +34,19 @@
 // reply from the other. So besides its [::] socket the reflector binds one
 // socket per local path address (fe80::1:0%tn…, SO_REUSEADDR on all of
 // them); the kernel delivers a probe to the most specific socket, and the
-// reply leaves from the address the probe was sent to.
-import dgram from 'node:dgram';
+// reply leaves from the address the probe was sent to. For the same reason
+// as the senders', the reflector answers a far end's session from a socket
+// connected to it: opened on its first probe at that path address (same
+// address and port, SO_REUSEADDR), it then receives that sender's probes
+// (the kernel prefers the connected socket) and replies without a route
+// lookup. Only path-address sockets get them (their probes come through a
+// tunnel, from a known box), at most maxReplySockets, closed after
+// replyIdleMs without a probe.
 import net from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
+import { loadNative, type NativeModule } from '../lib/native/index.js';
 import type { Reflector } from './reflector.js';
 
 /** What probed knows about one path's two ends. */
@@ -72,6 +91,8 @@ export type PathSocketFactory = (
 export interface UdpPathSocketOptions {
   clock?: Clock;
   logger?: Logger;
+  /** The socket set to open in; default one per udpPathSockets factory (or per socket). */
+  udp?: UdpSocketSet;
   /** Consecutive failed sends after which the socket is opened again (default 3). */
   reopenAfterErrors?: number;
   /** Wait between attempts to open (default 1000 ms). */
@@ -129,17 +150,129 @@ export class CanonicalAddressCache {
   }
 }
 
+/** A datagram read from a UdpSocketSet. */
+export interface UdpDatagram {
+  data: Buffer;
+  /** The sender: IPv4 dotted, IPv6 with %zone when link-local. */
+  from: string;
+  port: number;
+  /** When the kernel received it, on the set's clock.monotonic() scale. */
+  rxMono: number;
+  /** TTL / hop limit; 0 when unknown. */
+  ttl: number;
+}
+
+export interface UdpSocketSetOptions {
+  /** Default loadNative(). */
+  native?: NativeModule;
+  /** The clock rxMono is read on, and of the poll timer. */
+  clock?: Clock;
+  /** How often the sockets are read (default 10 ms). */
+  pollMs?: number;
+}
+
+/** Datagrams taken from the kernel per udpPoll call. */
+const POLL_BATCH = 512;
+
 /**
- * Where the reflector sends a reply: the probe's source, with its zone
- * (fe80::2:0%tn1-2-00) when the socket is the [::] one, without it when the
- * socket is bound to a path address on its interface. That socket can only
- * send through that interface anyway (the kernel takes a link-local
- * destination's interface from the socket's binding when the address has
- * none), and a zone costs libuv an if_nametoindex() per send: a socket, an
- * ioctl and a close, thousands of times a second at 500 paths.
+ * Native UDP sockets polled together (native/src/udp.rs): a handler per
+ * socket gets each datagram with its kernel receive time. The poll timer
+ * runs while the set has a socket.
  */
-export function replyAddress(source: string, socketBoundToInterface: boolean): string {
-  return socketBoundToInterface ? withoutZone(source) : source;
+export class UdpSocketSet {
+  private readonly native: NativeModule;
+  private readonly clock: Clock;
+  private readonly pollMs: number;
+  private set: ReturnType<NativeModule['udpSetCreate']> | undefined;
+  private readonly handlers = new Map<number, (d: UdpDatagram) => void>();
+  private timer: TimerHandle | undefined;
+
+  constructor(opts: UdpSocketSetOptions = {}) {
+    this.native = opts.native ?? loadNative();
+    this.clock = opts.clock ?? systemClock;
+    this.pollMs = opts.pollMs ?? 10;
+    this.set = this.native.udpSetCreate();
+  }
+
+  /**
+   * Opens a socket bound to address (fe80::1%eth0 for a scope) and port;
+   * returns its number. Throws TERN_E_PROBE_SOCKET (cause: the native error).
+   */
+  open(address: string, port: number, reuseAddress: boolean, onDatagram: (d: UdpDatagram) => void): number {
+    const id = this.call(`open [${address}]:${port}`, (set) => this.native.udpOpen(set, address, port, reuseAddress));
+    this.handlers.set(id, onDatagram);
+    this.timer ??= this.clock.setInterval(() => this.poll(), this.pollMs);
+    return id;
+  }
+
+  connect(id: number, address: string, port: number): void {
+    this.call(`connect to [${address}]:${port}`, (set) => this.native.udpConnect(set, id, address, port));
+  }
+
+  localPort(id: number): number {
+    return this.call('local port', (set) => this.native.udpLocalPort(set, id));
+  }
+
+  /** Send on a connected socket; throws TERN_E_PROBE_SOCKET. */
+  send(id: number, bytes: Uint8Array): void {
+    this.call('send', (set) => this.native.udpSend(set, id, bytes as Buffer));
+  }
+
+  /** Send to address:port; throws TERN_E_PROBE_SOCKET. */
+  sendTo(id: number, bytes: Uint8Array, address: string, port: number): void {
+    this.call(`send to [${address}]:${port}`, (set) => this.native.udpSendTo(set, id, bytes as Buffer, address, port));
+  }
+
+  close(id: number): void {
+    this.handlers.delete(id);
+    if (this.set) this.native.udpClose(this.set, id);
+    if (this.handlers.size === 0) {
+      this.clock.clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /**
+   * Read every waiting datagram and hand each to its socket's handler;
+   * returns how many. Times move onto the clock with one offset per batch,
+   * taken right after the read, so handling one datagram does not age the next.
+   */
+  poll(): number {
+    let total = 0;
+    for (let round = 0; round < 16 && this.set; round++) {
+      const batch = this.native.udpPoll(this.set, POLL_BATCH);
+      const offset = this.clock.monotonic() - batch.nowMs;
+      for (const d of batch.datagrams) {
+        const h = this.handlers.get(d.socket);
+        if (h) h({ data: d.data, from: d.from, port: d.port, rxMono: d.rxMs + offset, ttl: d.ttl });
+      }
+      total += batch.datagrams.length;
+      if (batch.datagrams.length < POLL_BATCH) break;
+    }
+    return total;
+  }
+
+  stats(): Record<string, number> {
+    return this.set ? { ...this.native.udpStats(this.set) } : {};
+  }
+
+  /** Close every socket and stop polling. */
+  destroy(): void {
+    this.clock.clearInterval(this.timer);
+    this.timer = undefined;
+    this.handlers.clear();
+    if (this.set) this.native.udpSetClose(this.set);
+    this.set = undefined;
+  }
+
+  private call<T>(what: string, fn: (set: NonNullable<UdpSocketSet['set']>) => T): T {
+    if (!this.set) throw new TernError('TERN_E_PROBE_SOCKET', `probed: udp: ${what}: the socket set is closed`);
+    try {
+      return fn(this.set);
+    } catch (err) {
+      throw new TernError('TERN_E_PROBE_SOCKET', `probed: udp: ${what}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
 }
 
 export class UdpPathSocket implements PathSocket {
@@ -147,8 +280,10 @@ export class UdpPathSocket implements PathSocket {
   private readonly log: Logger;
   private readonly reopenAfter: number;
   private readonly retryMs: number;
-  private sock: dgram.Socket | undefined;
-  private ready = false;
+  private readonly udp: UdpSocketSet;
+  private readonly ownSet: boolean;
+  /** The socket's number in the set; undefined while not open. */
+  private id: number | undefined;
   private closed = false;
   private failedInRow = 0;
   private retry: TimerHandle | undefined;
@@ -167,26 +302,30 @@ export class UdpPathSocket implements PathSocket {
     this.log = opts.logger ?? silentLogger();
     this.reopenAfter = opts.reopenAfterErrors ?? 3;
     this.retryMs = opts.retryMs ?? 1000;
+    this.ownSet = opts.udp === undefined;
+    this.udp = opts.udp ?? new UdpSocketSet({ clock: this.clock });
     this.remote = `${ends.remoteAddress}%${ends.ifname}`;
     this.open();
   }
 
   send(bytes: Uint8Array): void {
-    const sock = this.sock;
-    if (!sock || !this.ready) {
+    const id = this.id;
+    if (id === undefined) {
       throw new TernError('TERN_E_PROBE_SOCKET', `probed: path ${this.ends.name}: send: socket not open (${this.ends.localAddress}%${this.ends.ifname})`);
     }
-    sock.send(bytes, (err) => {
-      if (!err) {
-        this.failedInRow = 0;
-        return;
-      }
+    try {
+      this.udp.send(id, bytes);
+      this.failedInRow = 0;
+    } catch (err) {
       this.stats.sendErrors++;
-      if (++this.failedInRow >= this.reopenAfter && this.sock === sock) {
+      if (++this.failedInRow >= this.reopenAfter) {
         this.log.warn({ path: this.ends.name, err: errorMessage(err) }, 'probed: path socket: sends keep failing; opening it again');
-        this.reopen();
+        this.drop();
+        this.failedInRow = 0;
+        this.open();
       }
-    });
+      throw err;
+    }
   }
 
   counters(): PathSocketCounters {
@@ -198,75 +337,69 @@ export class UdpPathSocket implements PathSocket {
     this.clock.clearTimeout(this.retry);
     this.retry = undefined;
     this.drop();
+    if (this.ownSet) this.udp.destroy();
   }
 
   private drop(): void {
-    const s = this.sock;
-    this.sock = undefined;
-    this.ready = false;
+    if (this.id !== undefined) this.udp.close(this.id);
+    this.id = undefined;
     this.stats.port = 0;
-    if (s) {
-      s.removeAllListeners('message');
-      try { s.close(); } catch { /* already closed */ }
-    }
-  }
-
-  private reopen(): void {
-    this.drop();
-    this.failedInRow = 0;
-    this.open();
   }
 
   private open(): void {
     if (this.closed) return;
-    const s = dgram.createSocket({ type: 'udp6' });
-    this.sock = s;
-    const fail = (err: Error): void => {
-      if (this.sock !== s) return;
+    let id: number | undefined;
+    try {
+      id = this.udp.open(`${this.ends.localAddress}%${this.ends.ifname}`, 0, false, (d) => {
+        this.stats.received++;
+        this.onMessage(d.data, d.rxMono);
+      });
+      this.udp.connect(id, this.remote, this.port);
+      this.stats.port = this.udp.localPort(id);
+    } catch (err) {
+      if (id !== undefined) this.udp.close(id);
+      this.stats.port = 0;
       this.stats.openErrors++;
       this.log.debug({ path: this.ends.name, err: errorMessage(err) }, 'probed: path socket: cannot open; will retry');
-      this.drop();
       this.retry = this.clock.setTimeout(() => { this.retry = undefined; this.open(); }, this.retryMs);
-    };
-    s.once('error', fail);
-    s.on('message', (msg) => {
-      const rx = this.clock.monotonic();
-      this.stats.received++;
-      this.onMessage(msg, rx);
-    });
-    s.bind({ address: `${this.ends.localAddress}%${this.ends.ifname}`, port: 0 }, () => {
-      if (this.sock !== s) return;
-      s.connect(this.port, this.remote, (err?: Error) => {
-        if (this.sock !== s) return;
-        if (err) { fail(err); return; }
-        s.removeListener('error', fail);
-        s.on('error', (e) => this.log.debug({ path: this.ends.name, err: errorMessage(e) }, 'probed: path socket: error'));
-        this.ready = true;
-        this.stats.opens++;
-        this.stats.port = s.address().port;
-        this.onOpen?.();
-      });
-    });
+      return;
+    }
+    this.id = id;
+    this.stats.opens++;
+    // Not from inside the constructor: the prober registers the path when
+    // the factory returns, and starts it from onOpen.
+    queueMicrotask(() => { if (this.id === id) this.onOpen?.(); });
   }
 }
 
-/** The default factory: a UdpPathSocket per path. */
+/** The default factory: a UdpPathSocket per path, all in one socket set. */
 export function udpPathSockets(opts: UdpPathSocketOptions = {}): PathSocketFactory {
-  return (ends, port, onMessage, onOpen) => new UdpPathSocket(ends, port, onMessage, opts, onOpen);
+  let udp = opts.udp;
+  return (ends, port, onMessage, onOpen) => {
+    udp ??= new UdpSocketSet({ clock: opts.clock });
+    return new UdpPathSocket(ends, port, onMessage, { ...opts, udp }, onOpen);
+  };
 }
 
 export interface ReflectorServerOptions {
   reflector: Reflector;
   port: number;
   /**
-   * The clock of the reflector's own timestamps (T2 taken here, T3 in
-   * reflect()): give it one with sub-millisecond now(), or the processing
-   * time comes out as 0 or 1 ms and adds a millisecond of noise to RTT.
+   * The clock of the reflector's own timestamps (T2 from the kernel's
+   * receive time moved onto it, T3 in reflect()): give it one with
+   * sub-millisecond now(), or the processing time comes out as 0 or 1 ms
+   * and adds a millisecond of noise to RTT.
    */
   clock?: Clock;
   logger?: Logger;
   /** Addresses to listen on; default [::] (both families), falling back to 0.0.0.0 without IPv6. */
   address?: string;
+  /** The socket set; default a new one on the clock. */
+  udp?: UdpSocketSet;
+  /** Most sockets connected to a far end (default 4096). */
+  maxReplySockets?: number;
+  /** A far end's connected socket is closed after this long without a probe (default 60 000 ms). */
+  replyIdleMs?: number;
 }
 
 export interface ReflectorServerStats {
@@ -275,45 +408,65 @@ export interface ReflectorServerStats {
   /** Local path addresses with a socket of their own, and those that could not be bound (yet). */
   locals: number;
   localsUnbound: number;
+  /** Sockets connected to a far end, opened and closed so far, and failures to open one. */
+  replySockets: number;
+  replySocketsOpened: number;
+  replySocketErrors: number;
 }
+
+interface ReplySocket { id: number; local: string; lastMono: number }
+
+/** errno text of a missing address family (EAFNOSUPPORT) or address (EADDRNOTAVAIL). */
+const NO_FAMILY = /os error (97|99)\)/;
 
 /**
  * The reflector on the STAMP port. Replies leave from the socket the probe
  * arrived on, to the address and port it came from (with the zone of a
- * link-local address: the interface it came in on).
+ * link-local address: the interface it came in on), or from the socket
+ * connected to that sender.
  */
 export class ReflectorServer {
-  private sock: dgram.Socket | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
+  private udp: UdpSocketSet | undefined;
+  private listenId: number | undefined;
   private listening: string | null = null;
   private sendErrors = 0;
-  /** address%ifname → its socket (undefined while it cannot be bound). */
-  private readonly locals = new Map<string, dgram.Socket | undefined>();
+  /** address%ifname → its socket's number (undefined while it cannot be bound). */
+  private readonly locals = new Map<string, number | undefined>();
+  /** local|from|port → the socket connected to that sender. */
+  private readonly replies = new Map<string, ReplySocket>();
+  private replyOpened = 0;
+  private replyErrors = 0;
+  private sweep: TimerHandle | undefined;
+  private readonly maxReply: number;
+  private readonly replyIdleMs: number;
   private readonly canonical = new CanonicalAddressCache();
   private closed = false;
 
   constructor(private readonly opts: ReflectorServerOptions) {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger();
+    this.maxReply = opts.maxReplySockets ?? 4096;
+    this.replyIdleMs = opts.replyIdleMs ?? 60_000;
   }
 
   /** Listen; throws TERN_E_PROBE_SOCKET when the port cannot be bound. */
   async start(): Promise<void> {
-    const tries: Array<{ type: 'udp4' | 'udp6'; address: string }> = this.opts.address
-      ? [{ type: net.isIPv6(this.opts.address) ? 'udp6' : 'udp4', address: this.opts.address }]
-      : [{ type: 'udp6', address: '::' }, { type: 'udp4', address: '0.0.0.0' }];
-    let last: unknown;
+    const tries = this.opts.address ? [this.opts.address] : ['::', '0.0.0.0'];
     this.closed = false;
-    for (const t of tries) {
+    this.udp ??= this.opts.udp ?? new UdpSocketSet({ clock: this.clock });
+    let last: unknown;
+    for (const address of tries) {
       try {
-        this.sock = await this.bind(t.type, t.address);
-        this.listening = `[${t.address}]:${this.opts.port}`;
+        this.listenId = this.udp.open(address, this.opts.port, true, (d) => this.onDatagram(this.listenId!, undefined, d));
+        this.listening = `[${address}]:${this.opts.port}`;
+        this.sweep = this.clock.setInterval(() => this.expireReplies(), Math.max(1000, this.replyIdleMs / 4));
         return;
       } catch (err) {
         last = err;
         // Only a missing address family is worth the other try; a port in use is not.
-        if ((err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT' && (err as NodeJS.ErrnoException).code !== 'EADDRNOTAVAIL') break;
+        if (!NO_FAMILY.test(errorMessage(err))) break;
       }
     }
     throw new TernError('TERN_E_PROBE_SOCKET', `probed: reflector: cannot listen on UDP port ${this.opts.port}: ${errorMessage(last)}`, { cause: last });
@@ -321,79 +474,132 @@ export class ReflectorServer {
 
   stats(): ReflectorServerStats {
     let bound = 0;
-    for (const v of this.locals.values()) if (v) bound++;
-    return { listening: this.listening, sendErrors: this.sendErrors, locals: bound, localsUnbound: this.locals.size - bound };
+    for (const v of this.locals.values()) if (v !== undefined) bound++;
+    return {
+      listening: this.listening, sendErrors: this.sendErrors, locals: bound, localsUnbound: this.locals.size - bound,
+      replySockets: this.replies.size, replySocketsOpened: this.replyOpened, replySocketErrors: this.replyErrors,
+    };
   }
 
   /**
    * Answer on these local addresses (address%ifname) from a socket of their
-   * own: sockets for new ones, closed for those gone, and another try for
-   * those that could not be bound before (their interface was missing).
+   * own: sockets for new ones, closed for those gone (with their reply
+   * sockets), and another try for those that could not be bound before
+   * (their interface was missing).
    */
   setLocals(addresses: Iterable<string>): void {
-    if (this.closed) return;
+    const udp = this.udp;
+    if (this.closed || !udp) return;
     const want = new Set(addresses);
-    for (const [a, sock] of this.locals) {
+    for (const [a, id] of this.locals) {
       if (want.has(a)) continue;
       this.locals.delete(a);
-      if (sock) sock.close();
+      if (id !== undefined) udp.close(id);
+      for (const [k, r] of this.replies) {
+        if (r.local === a) { udp.close(r.id); this.replies.delete(k); }
+      }
     }
     for (const a of want) {
-      if (this.locals.get(a)) continue;
-      this.locals.set(a, undefined);
-      const type = withoutZone(a).includes(':') ? 'udp6' : 'udp4';
-      this.bind(type, a).then((sock) => {
-        if (this.closed || !this.locals.has(a) || this.locals.get(a)) { sock.close(); return; }
-        this.locals.set(a, sock);
-      }, (err: unknown) => {
+      if (this.locals.get(a) !== undefined) continue;
+      try {
+        const id: number = udp.open(a, this.opts.port, true, (d) => this.onDatagram(id, a, d));
+        this.locals.set(a, id);
+      } catch (err) {
+        this.locals.set(a, undefined);
         this.log.debug({ address: a, err: errorMessage(err) }, 'probed: reflector: cannot bind a path address yet');
-      });
+      }
     }
   }
 
   /** The bound UDP port (what port 0 became), or 0 when not listening. */
   boundPort(): number {
-    return this.sock ? this.sock.address().port : 0;
+    return this.udp && this.listenId !== undefined ? this.udp.localPort(this.listenId) : 0;
   }
 
   close(): Promise<void> {
     this.closed = true;
-    const all = [this.sock, ...this.locals.values()].filter((x): x is dgram.Socket => x !== undefined);
-    this.sock = undefined;
+    this.clock.clearInterval(this.sweep);
+    this.sweep = undefined;
+    if (this.udp && !this.opts.udp) this.udp.destroy();
+    else if (this.udp) for (const id of this.ids()) this.udp.close(id);
+    this.udp = undefined;
+    this.listenId = undefined;
     this.locals.clear();
+    this.replies.clear();
     this.listening = null;
-    return Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined);
+    return Promise.resolve();
   }
 
-  private bind(type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> {
-    return new Promise((resolve, reject) => {
-      // SO_REUSEADDR on every socket of the port: the wildcard one and one
-      // per path address share it, the most specific one gets each probe.
-      const s = dgram.createSocket({ type, ipv6Only: false, reuseAddr: true });
-      s.once('error', (err) => {
-        try { s.close(); } catch { /* never bound */ }
-        reject(err);
-      });
-      const boundToInterface = address.includes('%');
-      s.on('message', (msg, rinfo) => this.onMessage(s, boundToInterface, msg, rinfo));
-      s.bind({ address, port: this.opts.port }, () => {
-        s.removeAllListeners('error');
-        s.on('error', (e) => this.log.warn({ err: errorMessage(e) }, 'probed: reflector: socket error'));
-        resolve(s);
-      });
-    });
+  private ids(): number[] {
+    const out = [...this.replies.values()].map((r) => r.id);
+    for (const id of this.locals.values()) if (id !== undefined) out.push(id);
+    if (this.listenId !== undefined) out.push(this.listenId);
+    return out;
   }
 
-  private onMessage(s: dgram.Socket, boundToInterface: boolean, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const rx = this.clock.now();
+  /**
+   * One datagram on socket id: local is the path address it is bound to
+   * (undefined for the [::] socket), reply the sender's connected socket
+   * when it came in on one.
+   */
+  private onDatagram(id: number, local: string | undefined, d: UdpDatagram, reply?: ReplySocket): void {
+    const udp = this.udp;
+    if (!udp) return;
+    // T2: the kernel's receive time, moved from the set's monotonic clock onto the reflector's.
+    const rx = this.clock.now() - (this.clock.monotonic() - d.rxMono);
     // The zone stays in the address: fe80::2:0 is a known peer only on the
     // tunnel interface it belongs to, and the zone keeps the sessions of
     // two paths apart.
-    const address = this.canonical.get(rinfo.address);
-    const r = this.opts.reflector.reflect({ bytes: msg, from: { address, port: rinfo.port }, rxTimeMs: rx });
+    const address = this.canonical.get(d.from);
+    const r = this.opts.reflector.reflect({ bytes: d.data, from: { address, port: d.port }, rxTimeMs: rx, ...(d.ttl ? { ttl: d.ttl } : {}) });
+    if (reply) reply.lastMono = this.clock.monotonic();
     if (!r.ok) return;
-    s.send(r.reply, rinfo.port, replyAddress(rinfo.address, boundToInterface), (err) => {
-      if (err) this.sendErrors++;
-    });
+    try {
+      if (reply) {
+        udp.send(reply.id, r.reply);
+        return;
+      }
+      const connected = local === undefined ? undefined : this.replySocket(local, d);
+      if (connected !== undefined) udp.send(connected, r.reply);
+      else udp.sendTo(id, r.reply, d.from, d.port);
+    } catch {
+      this.sendErrors++;
+    }
+  }
+
+  /** A socket at local, connected to d's sender, made on its first probe; undefined when none can be had. */
+  private replySocket(local: string, d: UdpDatagram): number | undefined {
+    const udp = this.udp!;
+    if (this.replies.size >= this.maxReply) return undefined;
+    const key = `${local}|${d.from}|${d.port}`;
+    const have = this.replies.get(key);
+    // A probe that was already queued on the path socket when the connected one was made.
+    if (have) return have.id;
+    let id: number | undefined;
+    try {
+      const r: ReplySocket = { id: -1, local, lastMono: this.clock.monotonic() };
+      id = udp.open(local, this.opts.port, true, (x) => this.onDatagram(r.id, local, x, r));
+      r.id = id;
+      udp.connect(id, d.from, d.port);
+      this.replies.set(key, r);
+      this.replyOpened++;
+      return id;
+    } catch (err) {
+      if (id !== undefined) udp.close(id);
+      this.replyErrors++;
+      this.log.debug({ local, from: d.from, err: errorMessage(err) }, 'probed: reflector: cannot open a reply socket');
+      return undefined;
+    }
+  }
+
+  private expireReplies(): void {
+    const udp = this.udp;
+    if (!udp) return;
+    const before = this.clock.monotonic() - this.replyIdleMs;
+    for (const [k, r] of this.replies) {
+      if (r.lastMono >= before) continue;
+      udp.close(r.id);
+      this.replies.delete(k);
+    }
   }
 }

@@ -33,6 +33,9 @@
 //! the send time is taken just before `sendto` and travels in the payload;
 //! the kernel's timestamp is CLOCK_REALTIME and is moved onto the monotonic
 //! clock by its age at the moment it is read.
+//!
+//! The socket-address, control-message and clock helpers here are also
+//! udp.rs's (STAMP sockets), so both read timestamps the same way.
 
 use std::ffi::{c_char, c_int, c_long, c_void, CString};
 use std::io;
@@ -44,32 +47,32 @@ use std::sync::Mutex;
 use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
 
 // Linux (asm-generic) constants; the same on x86_64 and arm64.
-const AF_INET: c_int = 2;
-const AF_INET6: c_int = 10;
-const SOCK_DGRAM: c_int = 2;
+pub(crate) const AF_INET: c_int = 2;
+pub(crate) const AF_INET6: c_int = 10;
+pub(crate) const SOCK_DGRAM: c_int = 2;
 const SOCK_RAW: c_int = 3;
-const SOCK_NONBLOCK: c_int = 0o4000;
-const SOCK_CLOEXEC: c_int = 0o2000000;
-const IPPROTO_IP: c_int = 0;
+pub(crate) const SOCK_NONBLOCK: c_int = 0o4000;
+pub(crate) const SOCK_CLOEXEC: c_int = 0o2000000;
+pub(crate) const IPPROTO_IP: c_int = 0;
 const IPPROTO_ICMP: c_int = 1;
-const IPPROTO_IPV6: c_int = 41;
+pub(crate) const IPPROTO_IPV6: c_int = 41;
 const IPPROTO_ICMPV6: c_int = 58;
-const SOL_SOCKET: c_int = 1;
+pub(crate) const SOL_SOCKET: c_int = 1;
 const SOL_RAW: c_int = 255;
 const SO_BINDTODEVICE: c_int = 25;
-const SO_TIMESTAMPNS: c_int = 35;
+pub(crate) const SO_TIMESTAMPNS: c_int = 35;
 const SO_MARK: c_int = 36;
 const IP_TOS: c_int = 1;
-const IP_TTL: c_int = 2;
-const IP_RECVTTL: c_int = 12;
-const IPV6_RECVHOPLIMIT: c_int = 51;
-const IPV6_HOPLIMIT: c_int = 52;
+pub(crate) const IP_TTL: c_int = 2;
+pub(crate) const IP_RECVTTL: c_int = 12;
+pub(crate) const IPV6_RECVHOPLIMIT: c_int = 51;
+pub(crate) const IPV6_HOPLIMIT: c_int = 52;
 const IPV6_TCLASS: c_int = 67;
 const ICMP_FILTER: c_int = 1;
 const ICMP6_FILTER: c_int = 1;
-const MSG_DONTWAIT: c_int = 0x40;
-const MSG_TRUNC: c_int = 0x20;
-const CLOCK_REALTIME: c_int = 0;
+pub(crate) const MSG_DONTWAIT: c_int = 0x40;
+pub(crate) const MSG_TRUNC: c_int = 0x20;
+pub(crate) const CLOCK_REALTIME: c_int = 0;
 const CLOCK_MONOTONIC: c_int = 1;
 
 /// ICMP echo types: request and reply for IPv4 and IPv6.
@@ -103,20 +106,20 @@ struct Timespec {
 }
 
 #[repr(C)]
-struct Iovec {
-    iov_base: *mut c_void,
-    iov_len: usize,
+pub(crate) struct Iovec {
+    pub(crate) iov_base: *mut c_void,
+    pub(crate) iov_len: usize,
 }
 
 #[repr(C)]
-struct Msghdr {
-    msg_name: *mut c_void,
-    msg_namelen: u32,
-    msg_iov: *mut Iovec,
-    msg_iovlen: usize,
-    msg_control: *mut c_void,
-    msg_controllen: usize,
-    msg_flags: c_int,
+pub(crate) struct Msghdr {
+    pub(crate) msg_name: *mut c_void,
+    pub(crate) msg_namelen: u32,
+    pub(crate) msg_iov: *mut Iovec,
+    pub(crate) msg_iovlen: usize,
+    pub(crate) msg_control: *mut c_void,
+    pub(crate) msg_controllen: usize,
+    pub(crate) msg_flags: c_int,
 }
 
 #[repr(C)]
@@ -129,12 +132,12 @@ struct Cmsghdr {
 /// sockaddr_in6 is the larger of the two; a sockaddr_in fits in its front.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct SockaddrIn6 {
-    family: u16,
-    port: u16,
-    flowinfo: u32,
-    addr: [u8; 16],
-    scope_id: u32,
+pub(crate) struct SockaddrIn6 {
+    pub(crate) family: u16,
+    pub(crate) port: u16,
+    pub(crate) flowinfo: u32,
+    pub(crate) addr: [u8; 16],
+    pub(crate) scope_id: u32,
 }
 
 extern "C" {
@@ -155,7 +158,7 @@ extern "C" {
     fn if_nametoindex(name: *const c_char) -> u32;
 }
 
-fn clock_ns(clock: c_int) -> u64 {
+pub(crate) fn clock_ns(clock: c_int) -> u64 {
     let mut ts = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -172,7 +175,7 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(CLOCK_MONOTONIC)
 }
 
-fn ns_to_ms(ns: u64) -> f64 {
+pub(crate) fn ns_to_ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
@@ -319,7 +322,7 @@ pub fn parse_address(text: &str) -> Result<(IpAddr, u32), String> {
     Ok((ip, scope_id))
 }
 
-fn interface_index(name: &str) -> Result<u32, String> {
+pub(crate) fn interface_index(name: &str) -> Result<u32, String> {
     let c = CString::new(name).map_err(|_| format!("interface name {:?} holds a NUL", name))?;
     // SAFETY: c is a NUL-terminated string.
     let index = unsafe { if_nametoindex(c.as_ptr()) };
@@ -333,7 +336,7 @@ fn interface_index(name: &str) -> Result<u32, String> {
     Ok(index)
 }
 
-fn sockaddr(ip: IpAddr, port: u16, scope_id: u32) -> (SockaddrIn6, u32) {
+pub(crate) fn sockaddr(ip: IpAddr, port: u16, scope_id: u32) -> (SockaddrIn6, u32) {
     let mut sa = SockaddrIn6 {
         family: 0,
         port: port.to_be(),
@@ -357,7 +360,7 @@ fn sockaddr(ip: IpAddr, port: u16, scope_id: u32) -> (SockaddrIn6, u32) {
     }
 }
 
-fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
+pub(crate) fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
     match sa.family as c_int {
         AF_INET => Some(IpAddr::V4(Ipv4Addr::from(sa.flowinfo.to_ne_bytes()))),
         AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(sa.addr))),
@@ -365,7 +368,7 @@ fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
     }
 }
 
-fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> io::Result<()> {
+pub(crate) fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> io::Result<()> {
     // SAFETY: value points to size_of::<T>() readable bytes.
     let r = unsafe {
         setsockopt(
@@ -749,7 +752,7 @@ pub fn rx_monotonic(rx_real: Option<u64>, now_real: u64, now_mono: u64) -> u64 {
 
 /// SCM_TIMESTAMPNS (ns, CLOCK_REALTIME) and IP_TTL / IPV6_HOPLIMIT from a
 /// control buffer of `len` bytes.
-fn read_control(control: &[u64; 16], len: usize) -> (Option<u64>, Option<u8>) {
+pub(crate) fn read_control(control: &[u64; 16], len: usize) -> (Option<u64>, Option<u8>) {
     let bytes: &[u8] = {
         // SAFETY: control is 128 initialised bytes; viewing them as u8 is sound.
         unsafe {
@@ -822,11 +825,11 @@ fn with_socket<T>(
     }
 }
 
-fn io_error(call: &Call, message: String) -> JsError {
+pub(crate) fn io_error(call: &Call, message: String) -> JsError {
     JsError::new(CODE_IO, format!("native: {}: {}", call.function(), message))
 }
 
-fn integer_arg(call: &Call, index: usize, name: &str, max: f64) -> Result<f64, JsError> {
+pub(crate) fn integer_arg(call: &Call, index: usize, name: &str, max: f64) -> Result<f64, JsError> {
     let n = call.number_arg(index, name)?;
     if !(n.is_finite() && n >= 0.0 && n <= max && n.fract() == 0.0) {
         return Err(call.arg_error(name, &format!("an integer 0-{}", max), &format!("{}", n)));

@@ -19,6 +19,7 @@ mod policy;
 mod sdnotify;
 mod select;
 mod sock;
+mod udp;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +29,7 @@ use napi::{napi_type_tag, napi_value, Call, Export, JsError, CODE_IO, CODE_PANIC
 use select::Selector;
 
 /// Every function the module exports, in `index.d.ts` order.
-static EXPORTS: [Export; 34] = [
+static EXPORTS: [Export; 44] = [
     Export {
         name: "version",
         body: version,
@@ -100,6 +101,46 @@ static EXPORTS: [Export; 34] = [
     Export {
         name: "icmpClose",
         body: icmp::icmp_close,
+    },
+    Export {
+        name: "udpSetCreate",
+        body: udp::udp_set_create,
+    },
+    Export {
+        name: "udpOpen",
+        body: udp::udp_open,
+    },
+    Export {
+        name: "udpConnect",
+        body: udp::udp_connect,
+    },
+    Export {
+        name: "udpLocalPort",
+        body: udp::udp_local_port,
+    },
+    Export {
+        name: "udpSend",
+        body: udp::udp_send,
+    },
+    Export {
+        name: "udpSendTo",
+        body: udp::udp_send_to,
+    },
+    Export {
+        name: "udpPoll",
+        body: udp::udp_poll,
+    },
+    Export {
+        name: "udpClose",
+        body: udp::udp_close,
+    },
+    Export {
+        name: "udpStats",
+        body: udp::udp_stats,
+    },
+    Export {
+        name: "udpSetClose",
+        body: udp::udp_set_close,
     },
     Export {
         name: "nfqOpen",

@@ -76,6 +76,7 @@ extern "C" {
         result: *mut usize,
     ) -> napi_status;
     fn napi_get_boolean(env: napi_env, value: bool, result: *mut napi_value) -> napi_status;
+    fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     fn napi_typeof(env: napi_env, value: napi_value, result: *mut napi_valuetype) -> napi_status;
     fn napi_create_error(
         env: napi_env,
@@ -248,6 +249,22 @@ impl Call {
             "napi_get_boolean",
         );
         Ok(result)
+    }
+
+    /// Argument `index` as a boolean; `name` is its name in `index.d.ts`.
+    pub fn boolean_arg(&self, index: usize, name: &str) -> Result<bool, JsError> {
+        let value = self.args[index];
+        let kind = self.type_of(value);
+        if kind != NAPI_BOOLEAN {
+            return Err(self.arg_error(name, "a boolean", type_name(kind)));
+        }
+        let mut b = false;
+        // SAFETY: value is a live boolean handle of this call.
+        check(
+            unsafe { napi_get_value_bool(self.env, value, &mut b) },
+            "napi_get_value_bool",
+        );
+        Ok(b)
     }
 
     /// Argument `index` as a finite number; `name` is its name in `index.d.ts`.

@@ -1,0 +1,941 @@
+//! UDP sockets for STAMP (tern-probed): a set of non-blocking sockets read
+//! together, each datagram with its sender and the kernel's receive time.
+//!
+//! Why: with Node's dgram the sender's T4 and the reflector's T2 were taken
+//! in JS when the event loop got to the datagram, so a busy loop (500 paths
+//! on a loaded box: ~200 ms of lag) read as path RTT. Here every datagram
+//! carries its `SO_TIMESTAMPNS` receive time, moved onto CLOCK_MONOTONIC as
+//! icmp.rs does (its socket-address and control-message helpers are shared,
+//! not copied), so when JS reads the set no longer shows in RTT.
+//!
+//! Why a set: probed holds a socket per path and per reflector address,
+//! hundreds of them. They share one epoll descriptor, and `poll` is one
+//! `epoll_wait` (timeout 0) when nothing is waiting, then one `recvmsg` per
+//! ready socket per round, so a quiet set costs one system call per poll
+//! and a busy one about one per datagram. JS polls it on a timer, as it
+//! does the ICMP sockets: libuv cannot watch an arbitrary descriptor from
+//! JS, and a receive thread would hand thousands of datagrams a second
+//! through thread-safe functions for no gain in accuracy.
+//!
+//! Why connect: a connected socket's route is looked up once and cached
+//! (`sk_dst_cache`), an unconnected one's on every `sendto`; with hundreds
+//! of tunnels, each with its own identical fe80::/64 route, that lookup
+//! walks them all. And of several sockets bound to one address and port
+//! (`SO_REUSEADDR`), the kernel gives a datagram to the one connected to
+//! its source, so a reflector can add a connected socket per far end beside
+//! its listening one and answer from it.
+//!
+//! Link-local addresses carry their interface as `%zone`: on the way in the
+//! zone is the socket's own (the text it was bound with) when the datagram
+//! came in on that interface, else the interface's name; on the way out a
+//! zone equal to the socket's own costs no lookup.
+//!
+//! Times are CLOCK_MONOTONIC in milliseconds (f64, nanosecond resolution).
+
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void};
+use std::io;
+use std::mem;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::icmp::{
+    address_of, clock_ns, integer_arg, io_error, monotonic_ns, ns_to_ms, parse_address,
+    read_control, rx_monotonic, setopt, sockaddr, Iovec, Msghdr, SockaddrIn6, AF_INET, AF_INET6,
+    CLOCK_REALTIME, IPPROTO_IP, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, IP_RECVTTL, MSG_DONTWAIT,
+    MSG_TRUNC, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET, SO_TIMESTAMPNS,
+};
+use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
+
+const SO_REUSEADDR: c_int = 2;
+const IPV6_V6ONLY: c_int = 26;
+const EPOLLIN: u32 = 0x1;
+const EPOLL_CLOEXEC: c_int = 0o2000000;
+const EPOLL_CTL_ADD: c_int = 1;
+const IF_NAMESIZE: usize = 16;
+
+/// The largest datagram read: STAMP packets are at most 9216 bytes; a
+/// longer one is counted truncated and dropped.
+pub const MAX_DATAGRAM: usize = 9216;
+/// Events taken from epoll per round.
+const EVENTS: usize = 256;
+
+/// `struct epoll_event`: packed on x86_64 (12 bytes), naturally aligned
+/// elsewhere (16 bytes on arm64).
+#[cfg_attr(target_arch = "x86_64", repr(C, packed))]
+#[cfg_attr(not(target_arch = "x86_64"), repr(C))]
+#[derive(Clone, Copy)]
+struct EpollEvent {
+    events: u32,
+    data: u64,
+}
+
+extern "C" {
+    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+    fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
+    fn connect(fd: c_int, addr: *const c_void, len: u32) -> c_int;
+    fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
+    fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize;
+    fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        len: usize,
+        flags: c_int,
+        addr: *const c_void,
+        alen: u32,
+    ) -> isize;
+    fn recvmsg(fd: c_int, msg: *mut Msghdr, flags: c_int) -> isize;
+    fn epoll_create1(flags: c_int) -> c_int;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
+    fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout: c_int) -> c_int;
+    fn if_indextoname(index: u32, name: *mut c_char) -> *mut c_char;
+}
+
+fn empty_sockaddr() -> SockaddrIn6 {
+    SockaddrIn6 {
+        family: 0,
+        port: 0,
+        flowinfo: 0,
+        addr: [0; 16],
+        scope_id: 0,
+    }
+}
+
+// --- Addresses (pure, tested below) -------------------------------------------
+
+/// A datagram's sender as read from its sockaddr: the address (an
+/// IPv4-mapped IPv6 address as the IPv4 one), its scope and port.
+#[derive(Debug, PartialEq, Clone, Copy)]
+pub struct Peer {
+    pub ip: IpAddr,
+    pub scope: u32,
+    pub port: u16,
+}
+
+pub fn peer_of(sa: &SockaddrIn6) -> Option<Peer> {
+    let ip = match address_of(sa)? {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    let scope = if sa.family as c_int == AF_INET6 {
+        sa.scope_id
+    } else {
+        0
+    };
+    Some(Peer {
+        ip,
+        scope,
+        port: u16::from_be(sa.port),
+    })
+}
+
+/// The text JS gets for a sender: `zone` is the interface of a scoped
+/// (link-local) address, when known.
+pub fn peer_text(ip: IpAddr, scope: u32, zone: Option<&str>) -> String {
+    match (ip, zone) {
+        (IpAddr::V6(_), Some(z)) if scope != 0 && !z.is_empty() => format!("{}%{}", ip, z),
+        (IpAddr::V6(_), None) if scope != 0 => format!("{}%{}", ip, scope),
+        _ => ip.to_string(),
+    }
+}
+
+/// The sockaddr to send to `ip` from a socket of family `v6`: an IPv4
+/// target of an IPv6 socket becomes its IPv4-mapped address.
+pub fn target_sockaddr(
+    v6: bool,
+    ip: IpAddr,
+    port: u16,
+    scope: u32,
+) -> Result<(SockaddrIn6, u32), String> {
+    match (v6, ip) {
+        (true, IpAddr::V4(v4)) => Ok(sockaddr(IpAddr::V6(v4.to_ipv6_mapped()), port, 0)),
+        (false, IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => Ok(sockaddr(IpAddr::V4(v4), port, 0)),
+            None => Err(format!("{} is IPv6; this socket is IPv4", ip)),
+        },
+        _ => Ok(sockaddr(ip, port, scope)),
+    }
+}
+
+fn interface_name(index: u32) -> Option<String> {
+    let mut buf = [0 as c_char; IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8(bytes).ok()
+}
+
+// --- The sockets ----------------------------------------------------------------
+
+struct UdpSock {
+    fd: OwnedFd,
+    v6: bool,
+    /// The scope the socket was bound with (0: none) and its text as given.
+    scope: u32,
+    zone: String,
+    connected: bool,
+}
+
+impl UdpSock {
+    /// `address` as a target of this socket: the socket's own zone costs no lookup.
+    fn target(&self, address: &str) -> Result<(IpAddr, u32), String> {
+        if let Some((a, z)) = address.split_once('%') {
+            if z == self.zone && self.scope != 0 {
+                let ip: IpAddr = a
+                    .parse()
+                    .map_err(|_| format!("{:?} is not an IP address", address))?;
+                return Ok((ip, self.scope));
+            }
+        }
+        parse_address(address)
+    }
+}
+
+/// Counters of a set.
+#[derive(Default, Clone, Copy)]
+pub struct Counters {
+    pub received: u64,
+    pub truncated: u64,
+    pub receive_errors: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+    pub opened: u64,
+    pub closed: u64,
+}
+
+/// One datagram as JS gets it.
+pub struct Datagram {
+    pub socket: u32,
+    pub from: String,
+    pub port: u16,
+    /// Kernel receive time moved onto CLOCK_MONOTONIC, ns.
+    pub rx_ns: u64,
+    pub ttl: Option<u8>,
+    pub data: Vec<u8>,
+}
+
+pub struct UdpSet {
+    epoll: OwnedFd,
+    sockets: HashMap<u32, UdpSock>,
+    next_id: u32,
+    pub counters: Counters,
+    buf: Vec<u8>,
+}
+
+impl UdpSet {
+    pub fn new() -> Result<UdpSet, String> {
+        // SAFETY: plain epoll_create1; owned at once.
+        let fd = unsafe { epoll_create1(EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("epoll_create1: {}", io::Error::last_os_error()));
+        }
+        Ok(UdpSet {
+            // SAFETY: a fresh descriptor nobody else owns.
+            epoll: unsafe { OwnedFd::from_raw_fd(fd) },
+            sockets: HashMap::new(),
+            next_id: 1,
+            counters: Counters::default(),
+            buf: vec![0u8; MAX_DATAGRAM + 1],
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Opens a socket bound to `address` (fe80::1%eth0 for a scope; `::`
+    /// takes IPv4 too, as mapped addresses) and `port` (0: any), with
+    /// receive timestamps and TTL / hop limit; returns its id.
+    pub fn open(&mut self, address: &str, port: u16, reuse_address: bool) -> Result<u32, String> {
+        let (ip, scope) = parse_address(address)?;
+        let v6 = ip.is_ipv6();
+        let domain = if v6 { AF_INET6 } else { AF_INET };
+        // SAFETY: plain socket(2); owned at once.
+        let fd = unsafe { socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(format!("socket: {}", io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let s = fd.as_raw_fd();
+        let one: c_int = 1;
+        let zero: c_int = 0;
+        if reuse_address {
+            setopt(s, SOL_SOCKET, SO_REUSEADDR, &one)
+                .map_err(|e| format!("SO_REUSEADDR: {}", e))?;
+        }
+        setopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one)
+            .map_err(|e| format!("SO_TIMESTAMPNS: {}", e))?;
+        if v6 {
+            if ip.is_unspecified() {
+                setopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero)
+                    .map_err(|e| format!("IPV6_V6ONLY: {}", e))?;
+                // IPv4 datagrams on a dual-stack socket: their TTL, if the kernel gives it.
+                let _ = setopt(s, IPPROTO_IP, IP_RECVTTL, &one);
+            }
+            setopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one)
+                .map_err(|e| format!("IPV6_RECVHOPLIMIT: {}", e))?;
+        } else {
+            setopt(s, IPPROTO_IP, IP_RECVTTL, &one).map_err(|e| format!("IP_RECVTTL: {}", e))?;
+        }
+        let (sa, len) = sockaddr(ip, port, scope);
+        // SAFETY: sa holds len valid bytes of a sockaddr.
+        if unsafe { bind(s, (&sa as *const SockaddrIn6).cast(), len) } < 0 {
+            return Err(format!(
+                "bind [{}]:{}: {}",
+                address,
+                port,
+                io::Error::last_os_error()
+            ));
+        }
+        let mut id = self.next_id;
+        while id == 0 || self.sockets.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        self.next_id = id.wrapping_add(1);
+        let mut ev = EpollEvent {
+            events: EPOLLIN,
+            data: id as u64,
+        };
+        // SAFETY: both descriptors are open; ev is a valid epoll_event.
+        if unsafe { epoll_ctl(self.epoll.as_raw_fd(), EPOLL_CTL_ADD, s, &mut ev) } < 0 {
+            return Err(format!("epoll_ctl: {}", io::Error::last_os_error()));
+        }
+        let zone = address
+            .split_once('%')
+            .map(|(_, z)| z.to_string())
+            .unwrap_or_default();
+        self.sockets.insert(
+            id,
+            UdpSock {
+                fd,
+                v6,
+                scope,
+                zone,
+                connected: false,
+            },
+        );
+        self.counters.opened += 1;
+        Ok(id)
+    }
+
+    fn socket(&self, id: u32) -> Result<&UdpSock, String> {
+        self.sockets
+            .get(&id)
+            .ok_or_else(|| format!("no socket {} in this set (closed?)", id))
+    }
+
+    /// Connects socket `id` to `address`:`port`: sends without an address
+    /// go there, and only its datagrams are received.
+    pub fn connect(&mut self, id: u32, address: &str, port: u16) -> Result<(), String> {
+        let sock = self.socket(id)?;
+        let (ip, scope) = sock.target(address)?;
+        let (sa, len) = target_sockaddr(sock.v6, ip, port, scope)?;
+        // SAFETY: sa holds len valid bytes of a sockaddr.
+        if unsafe { connect(sock.fd.as_raw_fd(), (&sa as *const SockaddrIn6).cast(), len) } < 0 {
+            return Err(format!(
+                "connect [{}]:{}: {}",
+                address,
+                port,
+                io::Error::last_os_error()
+            ));
+        }
+        self.sockets.get_mut(&id).expect("checked above").connected = true;
+        Ok(())
+    }
+
+    /// The local port of socket `id`.
+    pub fn local_port(&self, id: u32) -> Result<u16, String> {
+        let sock = self.socket(id)?;
+        let mut sa = empty_sockaddr();
+        let mut len = mem::size_of::<SockaddrIn6>() as u32;
+        // SAFETY: sa has room for len bytes.
+        if unsafe {
+            getsockname(
+                sock.fd.as_raw_fd(),
+                (&mut sa as *mut SockaddrIn6).cast(),
+                &mut len,
+            )
+        } < 0
+        {
+            return Err(format!("getsockname: {}", io::Error::last_os_error()));
+        }
+        Ok(u16::from_be(sa.port))
+    }
+
+    /// Sends `bytes` on socket `id`: to its peer when `to` is None (the
+    /// socket must be connected), else to `to`.
+    pub fn send(&mut self, id: u32, bytes: &[u8], to: Option<(&str, u16)>) -> Result<(), String> {
+        let r = {
+            let sock = self.socket(id)?;
+            let fd = sock.fd.as_raw_fd();
+            match to {
+                None => {
+                    if !sock.connected {
+                        return Err(format!(
+                            "socket {} is not connected; give a destination",
+                            id
+                        ));
+                    }
+                    // SAFETY: bytes is readable for its length.
+                    unsafe { send(fd, bytes.as_ptr().cast(), bytes.len(), MSG_DONTWAIT) }
+                }
+                Some((address, port)) => {
+                    let (ip, scope) = sock.target(address)?;
+                    let (sa, len) = target_sockaddr(sock.v6, ip, port, scope)?;
+                    // SAFETY: bytes and sa are readable for the lengths given.
+                    unsafe {
+                        sendto(
+                            fd,
+                            bytes.as_ptr().cast(),
+                            bytes.len(),
+                            MSG_DONTWAIT,
+                            (&sa as *const SockaddrIn6).cast(),
+                            len,
+                        )
+                    }
+                }
+            }
+        };
+        if r < 0 {
+            self.counters.send_errors += 1;
+            let dest = match to {
+                Some((a, p)) => format!("[{}]:{}", a, p),
+                None => "its peer".to_string(),
+            };
+            return Err(format!("send to {}: {}", dest, io::Error::last_os_error()));
+        }
+        self.counters.sent += 1;
+        Ok(())
+    }
+
+    /// Closes socket `id` (leaving the set); an unknown id is not an error.
+    pub fn close(&mut self, id: u32) -> bool {
+        // Closing the descriptor also takes it out of the epoll set.
+        let had = self.sockets.remove(&id).is_some();
+        if had {
+            self.counters.closed += 1;
+        }
+        had
+    }
+
+    /// Reads up to `max` waiting datagrams without blocking, one per ready
+    /// socket per round (level-triggered: what is left is seen next round).
+    pub fn poll(&mut self, max: usize) -> Result<Vec<Datagram>, String> {
+        let mut out = Vec::new();
+        let mut events = [EpollEvent { events: 0, data: 0 }; EVENTS];
+        let mut control = [0u64; 16];
+        while out.len() < max {
+            // SAFETY: events has room for EVENTS entries.
+            let n = unsafe {
+                epoll_wait(
+                    self.epoll.as_raw_fd(),
+                    events.as_mut_ptr(),
+                    EVENTS as c_int,
+                    0,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(format!("epoll_wait: {}", err));
+            }
+            if n == 0 {
+                break;
+            }
+            let mut got = 0;
+            for ev in &events[..n as usize] {
+                if out.len() >= max {
+                    break;
+                }
+                let id = ev.data as u32;
+                let Some(sock) = self.sockets.get(&id) else {
+                    continue;
+                };
+                let mut from = empty_sockaddr();
+                let mut iov = Iovec {
+                    iov_base: self.buf.as_mut_ptr().cast(),
+                    iov_len: self.buf.len(),
+                };
+                let mut msg = Msghdr {
+                    msg_name: (&mut from as *mut SockaddrIn6).cast(),
+                    msg_namelen: mem::size_of::<SockaddrIn6>() as u32,
+                    msg_iov: &mut iov,
+                    msg_iovlen: 1,
+                    msg_control: control.as_mut_ptr().cast(),
+                    msg_controllen: mem::size_of_val(&control),
+                    msg_flags: 0,
+                };
+                // SAFETY: every pointer in msg refers to a live buffer of the stated size.
+                let r = unsafe { recvmsg(sock.fd.as_raw_fd(), &mut msg, MSG_DONTWAIT) };
+                if r < 0 {
+                    let err = io::Error::last_os_error();
+                    match err.kind() {
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+                        // An ICMP error queued on a connected socket (port
+                        // unreachable and the like): counted; the socket stays.
+                        _ => self.counters.receive_errors += 1,
+                    }
+                    continue;
+                }
+                got += 1;
+                let now_mono = monotonic_ns();
+                let now_real = clock_ns(CLOCK_REALTIME);
+                self.counters.received += 1;
+                if msg.msg_flags & MSG_TRUNC != 0 || r as usize > MAX_DATAGRAM {
+                    self.counters.truncated += 1;
+                    continue;
+                }
+                let Some(peer) = peer_of(&from) else {
+                    self.counters.receive_errors += 1;
+                    continue;
+                };
+                let (rx_real, ttl) = read_control(&control, msg.msg_controllen);
+                let zone = if peer.scope == 0 {
+                    None
+                } else if peer.scope == sock.scope {
+                    Some(sock.zone.clone())
+                } else {
+                    interface_name(peer.scope)
+                };
+                out.push(Datagram {
+                    socket: id,
+                    from: peer_text(peer.ip, peer.scope, zone.as_deref()),
+                    port: peer.port,
+                    rx_ns: rx_monotonic(rx_real, now_real, now_mono),
+                    ttl,
+                    data: self.buf[..r as usize].to_vec(),
+                });
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+// --- The JS functions (registered in lib.rs) --------------------------------
+
+/// The tag on every UDP set handle ("tern_udp", "_set_v1\0").
+static UDP_TAG: napi_type_tag = napi_type_tag {
+    lower: 0x7465_726e_5f75_6470,
+    upper: 0x5f73_6574_5f76_3100,
+};
+
+const UDP_WHAT: &str = "a UDP socket set from udpSetCreate";
+
+/// A handle: the set until udpSetClose, then nothing.
+struct UdpCell {
+    inner: Mutex<Option<UdpSet>>,
+}
+
+fn with_set<T>(
+    call: &Call,
+    f: impl FnOnce(&mut UdpSet) -> Result<T, JsError>,
+) -> Result<T, JsError> {
+    let cell: &UdpCell = call.external_arg(0, "set", UDP_WHAT, &UDP_TAG)?;
+    // A poisoned lock only means a panic while it was held; the set holds
+    // no half-updated state worth refusing over (counters at worst).
+    let mut guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
+    match guard.as_mut() {
+        Some(s) => f(s),
+        None => Err(JsError::new(
+            CODE_IO,
+            format!("native: {}: the set is closed", call.function()),
+        )),
+    }
+}
+
+fn socket_arg(call: &Call, index: usize) -> Result<u32, JsError> {
+    Ok(integer_arg(call, index, "socket", u32::MAX as f64)? as u32)
+}
+
+/// An address argument, checked without resolving its zone: the zone is
+/// looked up (if_nametoindex: a socket, an ioctl and a close) only when it
+/// is not the socket's own, by the call that uses it.
+fn address_arg(call: &Call, index: usize, name: &str) -> Result<String, JsError> {
+    let a = call.string_arg(index, name)?;
+    let ip = a.split_once('%').map_or(a.as_str(), |(ip, _)| ip);
+    if ip.parse::<IpAddr>().is_err() {
+        return Err(call.arg_error(
+            name,
+            "an IP address (fe80::1%eth0 for a scope)",
+            &format!("{:?}", a),
+        ));
+    }
+    Ok(a)
+}
+
+/// `udpSetCreate(): UdpSet`
+pub fn udp_set_create(call: &Call) -> Result<napi_value, JsError> {
+    let set = UdpSet::new().map_err(|e| io_error(call, e))?;
+    call.external(
+        UdpCell {
+            inner: Mutex::new(Some(set)),
+        },
+        &UDP_TAG,
+    )
+}
+
+/// `udpOpen(set: UdpSet, address: string, port: number, reuseAddress: boolean): number`
+pub fn udp_open(call: &Call) -> Result<napi_value, JsError> {
+    let address = address_arg(call, 1, "address")?;
+    let port = integer_arg(call, 2, "port", u16::MAX as f64)? as u16;
+    let reuse = call.boolean_arg(3, "reuseAddress")?;
+    let id = with_set(call, |s| {
+        s.open(&address, port, reuse).map_err(|e| io_error(call, e))
+    })?;
+    call.number(id as f64)
+}
+
+/// `udpConnect(set: UdpSet, socket: number, address: string, port: number): void`
+pub fn udp_connect(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let address = address_arg(call, 2, "address")?;
+    let port = integer_arg(call, 3, "port", u16::MAX as f64)? as u16;
+    with_set(call, |s| {
+        s.connect(id, &address, port).map_err(|e| io_error(call, e))
+    })?;
+    call.undefined()
+}
+
+/// `udpLocalPort(set: UdpSet, socket: number): number`
+pub fn udp_local_port(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let port = with_set(call, |s| s.local_port(id).map_err(|e| io_error(call, e)))?;
+    call.number(port as f64)
+}
+
+/// `udpSend(set: UdpSet, socket: number, bytes: Buffer): void` (a connected socket)
+pub fn udp_send(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let bytes = call.buffer_arg(2, "bytes")?;
+    with_set(call, |s| {
+        s.send(id, bytes, None).map_err(|e| io_error(call, e))
+    })?;
+    call.undefined()
+}
+
+/// `udpSendTo(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number): void`
+pub fn udp_send_to(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let bytes = call.buffer_arg(2, "bytes")?;
+    let address = address_arg(call, 3, "address")?;
+    let port = integer_arg(call, 4, "port", u16::MAX as f64)? as u16;
+    with_set(call, |s| {
+        s.send(id, bytes, Some((&address, port)))
+            .map_err(|e| io_error(call, e))
+    })?;
+    call.undefined()
+}
+
+/// `udpPoll(set: UdpSet, max: number): UdpBatch`
+pub fn udp_poll(call: &Call) -> Result<napi_value, JsError> {
+    let max = integer_arg(call, 1, "max", 65_536.0)? as usize;
+    let got = with_set(call, |s| s.poll(max).map_err(|e| io_error(call, e)))?;
+    let now = monotonic_ns();
+    let mut items = Vec::with_capacity(got.len());
+    for d in &got {
+        items.push(call.object(&[
+            ("socket", call.number(d.socket as f64)?),
+            ("from", call.string(&d.from)?),
+            ("port", call.number(d.port as f64)?),
+            ("rxMs", call.number(ns_to_ms(d.rx_ns))?),
+            ("ttl", call.number(d.ttl.unwrap_or(0) as f64)?),
+            ("data", call.buffer(&d.data)?),
+        ])?);
+    }
+    call.object(&[
+        ("nowMs", call.number(ns_to_ms(now))?),
+        ("datagrams", call.array(&items)?),
+    ])
+}
+
+/// `udpClose(set: UdpSet, socket: number): boolean` (false: no such socket)
+pub fn udp_close(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let had = with_set(call, |s| Ok(s.close(id)))?;
+    call.boolean(had)
+}
+
+/// `udpStats(set: UdpSet): UdpStats`
+pub fn udp_stats(call: &Call) -> Result<napi_value, JsError> {
+    let (sockets, c) = with_set(call, |s| Ok((s.len(), s.counters)))?;
+    let n = |v: u64| call.number(v as f64);
+    call.object(&[
+        ("sockets", n(sockets as u64)?),
+        ("opened", n(c.opened)?),
+        ("closed", n(c.closed)?),
+        ("received", n(c.received)?),
+        ("truncated", n(c.truncated)?),
+        ("receiveErrors", n(c.receive_errors)?),
+        ("sent", n(c.sent)?),
+        ("sendErrors", n(c.send_errors)?),
+    ])
+}
+
+/// `udpSetClose(set: UdpSet): void`: closes every socket now; closing twice is fine.
+pub fn udp_set_close(call: &Call) -> Result<napi_value, JsError> {
+    let cell: &UdpCell = call.external_arg(0, "set", UDP_WHAT, &UDP_TAG)?;
+    let taken = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+    drop(taken);
+    call.undefined()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn sockaddr_bytes(sa: &SockaddrIn6) -> [u8; 28] {
+        // SAFETY: SockaddrIn6 is 28 bytes of plain old data.
+        unsafe { mem::transmute(*sa) }
+    }
+
+    fn from_bytes(b: [u8; 28]) -> SockaddrIn6 {
+        // SAFETY: any 28 bytes are a valid SockaddrIn6.
+        unsafe { mem::transmute(b) }
+    }
+
+    #[test]
+    fn senders_from_sockaddr_bytes() {
+        // sockaddr_in: family 2 (host order), port 0x1234 and 192.0.2.7 (network order).
+        let mut b = [0u8; 28];
+        b[..8].copy_from_slice(&[2, 0, 0x12, 0x34, 192, 0, 2, 7]);
+        assert_eq!(
+            peer_of(&from_bytes(b)),
+            Some(Peer {
+                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+                scope: 0,
+                port: 0x1234
+            })
+        );
+        // sockaddr_in6: family 10, port 862, flowinfo, fe80::2:0, scope 7.
+        let mut b = [0u8; 28];
+        b[0..2].copy_from_slice(&10u16.to_ne_bytes());
+        b[2..4].copy_from_slice(&862u16.to_be_bytes());
+        b[8] = 0xfe;
+        b[9] = 0x80;
+        b[21] = 2;
+        b[24..28].copy_from_slice(&7u32.to_ne_bytes());
+        let p = peer_of(&from_bytes(b)).unwrap();
+        assert_eq!(
+            p,
+            Peer {
+                ip: "fe80::2:0".parse().unwrap(),
+                scope: 7,
+                port: 862
+            }
+        );
+        assert_eq!(
+            peer_text(p.ip, p.scope, Some("tn1-2-00")),
+            "fe80::2:0%tn1-2-00"
+        );
+        assert_eq!(
+            peer_text(p.ip, p.scope, None),
+            "fe80::2:0%7",
+            "no name: the index"
+        );
+        // An IPv4 sender on a dual-stack socket: ::ffff:198.18.1.2 reads as 198.18.1.2.
+        let mut b = [0u8; 28];
+        b[0..2].copy_from_slice(&10u16.to_ne_bytes());
+        b[2..4].copy_from_slice(&4000u16.to_be_bytes());
+        b[18..24].copy_from_slice(&[0xff, 0xff, 198, 18, 1, 2]);
+        let p = peer_of(&from_bytes(b)).unwrap();
+        assert_eq!(
+            p,
+            Peer {
+                ip: IpAddr::V4(Ipv4Addr::new(198, 18, 1, 2)),
+                scope: 0,
+                port: 4000
+            }
+        );
+        assert_eq!(
+            peer_text(p.ip, p.scope, Some("eth0")),
+            "198.18.1.2",
+            "IPv4 has no zone"
+        );
+        // Unknown family.
+        let mut b = [0u8; 28];
+        b[0..2].copy_from_slice(&1u16.to_ne_bytes());
+        assert_eq!(peer_of(&from_bytes(b)), None);
+    }
+
+    #[test]
+    fn targets_match_the_socket_family() {
+        let (sa, len) = target_sockaddr(true, "198.18.1.2".parse().unwrap(), 862, 0).unwrap();
+        let b = sockaddr_bytes(&sa);
+        assert_eq!(len, 28);
+        assert_eq!(&b[2..4], &[0x03, 0x5e], "port 862 in network order");
+        assert_eq!(
+            &b[8..24],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 1, 2],
+            "IPv4-mapped"
+        );
+        let (sa, len) =
+            target_sockaddr(false, "::ffff:198.18.1.2".parse().unwrap(), 862, 0).unwrap();
+        assert_eq!(
+            (len, &sockaddr_bytes(&sa)[4..8]),
+            (16, &[198u8, 18, 1, 2][..])
+        );
+        assert!(target_sockaddr(false, "fe80::1".parse().unwrap(), 862, 3).is_err());
+        let (sa, _) = target_sockaddr(true, "fe80::1".parse().unwrap(), 862, 3).unwrap();
+        assert_eq!(
+            &sockaddr_bytes(&sa)[24..28],
+            &3u32.to_ne_bytes(),
+            "scope kept"
+        );
+    }
+
+    #[test]
+    fn control_with_timestamp_and_hop_limit() {
+        // What the kernel gives an IPv6 UDP socket: SCM_TIMESTAMPNS then IPV6_HOPLIMIT.
+        let mut control = [0u64; 16];
+        control[0] = 32;
+        control[1] = (SOL_SOCKET as u32 as u64) | ((SO_TIMESTAMPNS as u32 as u64) << 32);
+        control[2] = 1_700_000_000;
+        control[3] = 5;
+        control[4] = 20;
+        control[5] =
+            (IPPROTO_IPV6 as u32 as u64) | ((crate::icmp::IPV6_HOPLIMIT as u32 as u64) << 32);
+        control[6] = 64;
+        assert_eq!(
+            read_control(&control, 56),
+            (Some(1_700_000_000_000_000_005), Some(64))
+        );
+        control[3] = 1_000_000_000; // nanoseconds out of range: no timestamp
+        assert_eq!(read_control(&control, 56), (None, Some(64)));
+    }
+
+    fn wait_for(set: &mut UdpSet, n: usize) -> Vec<Datagram> {
+        let mut got = Vec::new();
+        let deadline = monotonic_ns() + 2_000_000_000;
+        while got.len() < n && monotonic_ns() < deadline {
+            got.extend(set.poll(64).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        got
+    }
+
+    /// Over loopback: sender and receiver, the kernel timestamp before the
+    /// read, and a connected socket taking its peer's datagrams from the
+    /// listening one it shares address and port with (what the reflector's
+    /// reply sockets rely on).
+    #[test]
+    fn loopback_round_trip_timestamps_and_connected_preference() {
+        let mut set = UdpSet::new().unwrap();
+        let listen = set.open("127.0.0.1", 0, true).unwrap();
+        let port = set.local_port(listen).unwrap();
+        assert!(port > 0);
+        let a = set.open("127.0.0.1", 0, false).unwrap();
+        let b = set.open("127.0.0.1", 0, false).unwrap();
+        let a_port = set.local_port(a).unwrap();
+        set.connect(a, "127.0.0.1", port).unwrap();
+        let before = monotonic_ns();
+        set.send(a, b"probe-a", None).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let got = wait_for(&mut set, 1);
+        let after = monotonic_ns();
+        assert_eq!(got.len(), 1);
+        let d = &got[0];
+        assert_eq!(
+            (d.socket, d.from.as_str(), d.port, &d.data[..]),
+            (listen, "127.0.0.1", a_port, &b"probe-a"[..])
+        );
+        assert_eq!(d.ttl, Some(64), "TTL of a loopback datagram");
+        assert!(
+            d.rx_ns >= before && d.rx_ns + 15_000_000 <= after,
+            "rx {} not in [{}, {} - 15 ms]: the kernel's time, not the read's",
+            d.rx_ns,
+            before,
+            after
+        );
+        // A reply socket for a: same address and port, connected to a.
+        let reply = set.open("127.0.0.1", port, true).unwrap();
+        set.connect(reply, "127.0.0.1", a_port).unwrap();
+        set.send(a, b"probe-a2", None).unwrap();
+        set.send(b, b"probe-b", Some(("127.0.0.1", port))).unwrap();
+        let mut got = wait_for(&mut set, 2);
+        got.sort_by_key(|d| d.data.clone());
+        let seen: Vec<(u32, &[u8])> = got.iter().map(|d| (d.socket, &d.data[..])).collect();
+        assert_eq!(
+            seen,
+            vec![(reply, &b"probe-a2"[..]), (listen, &b"probe-b"[..])],
+            "a's to its connected socket, b's to the listener"
+        );
+        set.send(reply, b"reply", None).unwrap();
+        let got = wait_for(&mut set, 1);
+        assert_eq!(
+            (got[0].socket, got[0].port, &got[0].data[..]),
+            (a, port, &b"reply"[..]),
+            "the reply leaves from the shared port"
+        );
+        assert!(
+            set.send(listen, b"x", None).is_err(),
+            "an unconnected socket needs a destination"
+        );
+        assert!(set.close(reply) && !set.close(reply));
+        assert!(set.send(reply, b"x", None).is_err(), "a closed socket");
+        assert_eq!(set.counters.received, 4);
+    }
+
+    #[test]
+    fn ipv6_dual_stack_and_bad_addresses() {
+        let mut set = UdpSet::new().unwrap();
+        let any = match set.open("::", 0, true) {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("skipped: no IPv6: {}", e);
+                return;
+            }
+        };
+        let port = set.local_port(any).unwrap();
+        let v4 = set.open("127.0.0.1", 0, false).unwrap();
+        set.send(v4, b"four", Some(("127.0.0.1", port))).unwrap();
+        let got = wait_for(&mut set, 1);
+        assert_eq!(
+            (got[0].from.as_str(), &got[0].data[..]),
+            ("127.0.0.1", &b"four"[..]),
+            "a mapped sender reads as IPv4"
+        );
+        set.send(any, b"back", Some(("127.0.0.1", got[0].port)))
+            .unwrap();
+        let got = wait_for(&mut set, 1);
+        assert_eq!(
+            (got[0].socket, &got[0].data[..]),
+            (v4, &b"back"[..]),
+            "an IPv4 target of a dual-stack socket"
+        );
+        if let Ok(six) = set.open("::1", 0, false) {
+            set.send(six, b"six", Some(("::1", port))).unwrap();
+            let got = wait_for(&mut set, 1);
+            assert_eq!(
+                (got[0].from.as_str(), got[0].ttl),
+                ("::1", Some(64)),
+                "IPv6 sender and hop limit"
+            );
+        }
+        for bad in ["", "::g", "fe80::1%no-such-if0", "1.2.3.4%lo"] {
+            assert!(set.open(bad, 0, false).is_err(), "{:?} must not open", bad);
+        }
+        assert!(
+            set.send(v4, b"x", Some(("::1", 1))).is_err(),
+            "an IPv6 target of an IPv4 socket"
+        );
+        assert!(set.connect(999, "::1", 1).is_err(), "an unknown socket");
+    }
+}
