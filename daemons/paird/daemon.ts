@@ -150,7 +150,11 @@ class PairRuntime {
       ...(deps.links ? { source: deps.links() } : {}),
       clock: ctx.clock,
       logger: log,
-      onChange: (name, f) => this.onLink(name, f?.carrier ?? null),
+      onChange: (name, f) => {
+        // A re-created pair interface has a new index: the VIP adds use it.
+        this.vips.linkChanged(name, f?.index ?? null);
+        this.onLink(name, f?.carrier ?? null);
+      },
     });
     this.peerFacts = peerWanFacts(this.plan, 'initialize', this.ifname, undefined);
   }

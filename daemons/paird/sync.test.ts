@@ -1,4 +1,5 @@
 import t from 'tap';
+import dgram from 'node:dgram';
 import { FakeClock } from '../lib/clock/index.js';
 import { PairSync, decodeSync, encodeSync, maxSyncBytes, type SyncMessage, type SyncSocketFactory } from './sync.js';
 
@@ -110,5 +111,95 @@ t.test('PairSync on an IPv6 instance: between link-local addresses (issue 6 regr
   for (const c of cases) {
     const got = await run(c.bind, c.learn);
     t.same(got, c.want, `${c.name}: got ${JSON.stringify(got)}; want ${JSON.stringify(c.want)}`);
+  }
+});
+
+t.test('PairSync: a deferred silence verdict is dropped when a message was read meanwhile', async (t) => {
+  const clock = new FakeClock();
+  const deferred: Array<() => void> = [];
+  let deliver: ((b: Buffer, from: string) => void) | undefined;
+  const socket: SyncSocketFactory = async (_bind, _port, onMessage) => {
+    deliver = onMessage;
+    return { send: () => undefined, close: () => undefined };
+  };
+  const peers: string[] = [];
+  const sync = new PairSync({
+    facts: { site: 'office', box: 'office1', vrid: 1, role: 'backup', priority: 150, lanAddress: '10.1.0.2', wans: [], intervalMs: 100 },
+    peers: [], socket, clock, defer: (fn) => deferred.push(fn), onPeer: (p) => peers.push(p ? (p.alive ? 'alive' : 'silent') : 'none'),
+  });
+  await sync.start();
+  deliver!(encodeSync(msg({ seq: 1 })), '10.1.0.3');
+  clock.advance(351);
+  t.equal(deferred.length, 1, `verdicts waiting after the deadline: got ${deferred.length}; want 1`);
+  deliver!(encodeSync(msg({ seq: 2 })), '10.1.0.3');
+  deferred.shift()!();
+  t.same(peers, ['alive'], `got ${JSON.stringify(peers)}; want the peer alive throughout`);
+  t.equal(sync.counters.staleSilence, 1, `staleSilence: got ${sync.counters.staleSilence}; want 1`);
+  clock.advance(351);
+  deferred.shift()!();
+  t.same(peers, ['alive', 'silent'], `with no message in between: got ${JSON.stringify(peers)}; want the silence reported`);
+  sync.close();
+});
+
+/** Keep this process's event loop busy for ms (a GC pause, a starved CPU). */
+function blockLoop(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* busy */ }
+}
+
+t.test('PairSync: a loop blocked past the silence deadline does not turn a message already queued into silence', async (t) => {
+  // Seen in the lab: the peer went silent → alive → silent within 11 ms,
+  // the silence timer having run before the message waiting on the socket.
+  // The control case (verdict at once) shows the scenario does reproduce
+  // that order, so the first case can fail.
+  const free = dgram.createSocket('udp4');
+  await new Promise<void>((r) => free.bind(0, '127.0.0.1', () => r()));
+  const port = free.address().port;
+  free.close();
+  const sender = dgram.createSocket('udp4');
+  await new Promise<void>((r) => sender.bind(0, '127.0.0.1', () => r()));
+  t.teardown(() => sender.close());
+
+  const cases: Array<{ name: string; defer?: (fn: () => void) => void; want: string[]; stale: number }> = [
+    { name: 'default (system clock: after the poll phase)', want: ['alive'], stale: 1 },
+    { name: 'control: verdict at once', defer: (fn) => fn(), want: ['alive', 'silent', 'alive'], stale: 0 },
+  ];
+  for (const c of cases) {
+    const peers: string[] = [];
+    let notify: (() => void) | undefined;
+    const sync = new PairSync({
+      facts: { site: 'office', box: 'office1', vrid: 1, role: 'backup', priority: 150, lanAddress: '127.0.0.1', wans: [], intervalMs: 1000 },
+      peers: [], port, ...(c.defer ? { defer: c.defer } : {}),
+      onPeer: (p) => { peers.push(p ? (p.alive ? 'alive' : 'silent') : 'none'); notify?.(); },
+    });
+    await sync.start();
+    const heard = (n: number): Promise<void> => new Promise((resolve) => {
+      const check = (): void => { if (sync.counters.received >= n) resolve(); else setTimeout(check, 5); };
+      check();
+    });
+    const send = (m: SyncMessage): void => { sender.send(encodeSync(m), port, '127.0.0.1'); };
+    // 10 ms interval: silence after 35 ms.
+    send(msg({ seq: 1, intervalMs: 10 }));
+    await heard(1);
+    // Sent from one check-phase callback (its nextTicks hand it to the
+    // kernel) and the loop blocked in the next, so the next loop turn meets
+    // the expired silence timer before it polls the socket. The second
+    // message has a long interval: its own deadline is far off.
+    await new Promise<void>((resolve) => {
+      setImmediate(() => send(msg({ seq: 2, intervalMs: 1000 })));
+      setImmediate(() => { blockLoop(200); resolve(); });
+    });
+    await heard(2);
+    await new Promise((r) => setImmediate(r));
+    t.same(peers, c.want, `${c.name}: got ${JSON.stringify(peers)}; want ${JSON.stringify(c.want)}`);
+    t.equal(sync.counters.staleSilence, c.stale, `${c.name}: staleSilence: got ${sync.counters.staleSilence}; want ${c.stale}`);
+    if (!c.defer) {
+      // A peer that really stops still goes silent.
+      const silent = new Promise<void>((resolve) => { notify = () => { if (peers.at(-1) === 'silent') resolve(); }; });
+      send(msg({ seq: 3, intervalMs: 10 }));
+      await silent;
+      t.same(peers, ['alive', 'silent'], `a silent peer: got ${JSON.stringify(peers)}; want ['alive', 'silent']`);
+    }
+    sync.close();
   }
 });

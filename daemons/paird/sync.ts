@@ -144,6 +144,15 @@ export interface PairSyncOptions {
   port?: number;
   socket?: SyncSocketFactory;
   clock?: Clock;
+  /**
+   * Runs the silence verdict; default setImmediate on the system clock, at
+   * once on any other. After a stall (GC, a starved CPU) Node runs expired
+   * timers before pending I/O, so a message already waiting on the socket
+   * would be read only after the peer was declared silent: the verdict waits
+   * until after the poll phase, and a message read meanwhile cancels it
+   * (as VrrpRunner's defer does for the VRRP timers).
+   */
+  defer?: (fn: () => void) => void;
   logger?: Logger;
   /** The peer appeared, changed, or went silent. */
   onPeer?: (peer: PeerFacts | undefined) => void;
@@ -155,6 +164,8 @@ export interface SyncCounters {
   received: number;
   rejected: number;
   lastRejected: string | null;
+  /** Silence verdicts dropped: a message was read between the timer and the verdict (see defer). */
+  staleSilence: number;
 }
 
 /** Sends this box's facts every interval (and at once on change); keeps the peer's. */
@@ -166,14 +177,17 @@ export class PairSync {
   private readonly port: number;
   private readonly makeSocket: SyncSocketFactory;
   private readonly clock: Clock;
+  private readonly defer: (fn: () => void) => void;
   private readonly log: Logger;
   private readonly onPeer: ((p: PeerFacts | undefined) => void) | undefined;
   private socket: SyncSocket | undefined;
   private timer: TimerHandle | undefined;
   private deadTimer: TimerHandle | undefined;
+  /** Bumped on every arm and cancel of deadTimer: a deferred verdict of an older arming is stale. */
+  private deadArming = 0;
   private seq = 0;
   private current: PeerFacts | undefined;
-  readonly counters: SyncCounters = { sent: 0, sendErrors: 0, received: 0, rejected: 0, lastRejected: null };
+  readonly counters: SyncCounters = { sent: 0, sendErrors: 0, received: 0, rejected: 0, lastRejected: null, staleSilence: 0 };
 
   constructor(opts: PairSyncOptions) {
     this.facts = { ...opts.facts, wans: opts.facts.wans.map((w) => ({ ...w })) };
@@ -182,6 +196,7 @@ export class PairSync {
     this.port = opts.port ?? pairSyncPort;
     this.makeSocket = opts.socket ?? udpSyncSocket;
     this.clock = opts.clock ?? systemClock;
+    this.defer = opts.defer ?? (this.clock === systemClock ? (fn) => { setImmediate(fn); } : (fn) => fn());
     this.log = opts.logger ?? silentLogger();
     this.onPeer = opts.onPeer;
   }
@@ -223,6 +238,7 @@ export class PairSync {
   close(): void {
     this.clock.clearInterval(this.timer);
     this.clock.clearTimeout(this.deadTimer);
+    this.deadArming++;
     this.socket?.close();
     this.socket = undefined;
   }
@@ -260,7 +276,14 @@ export class PairSync {
       this.send();
     }
     this.clock.clearTimeout(this.deadTimer);
-    this.deadTimer = this.clock.setTimeout(() => this.silent(), Math.ceil(m.intervalMs * syncDeadIntervals));
+    const arming = ++this.deadArming;
+    this.deadTimer = this.clock.setTimeout(() => this.defer(() => {
+      if (arming !== this.deadArming) {
+        this.counters.staleSilence++;
+        return;
+      }
+      this.silent();
+    }), Math.ceil(m.intervalMs * syncDeadIntervals));
     if (!before || !before.alive || changed(before, this.current)) this.onPeer?.(this.peer());
   }
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { TernError, errorMessage } from '../lib/errors.js';
-import type { AddressInfo, LinkInfo } from '../lib/kernel/index.js';
+import { hasErrno, type AddressInfo, type LinkInfo, type LinkRef } from '../lib/kernel/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import { addressBytes, formatAddressBytes, type Family } from './addr.js';
 import { gratuitousArp, unsolicitedNa } from './garp.js';
@@ -15,7 +15,8 @@ import { loadNative, type NativeModule } from '../lib/native/index.js';
 export interface VipKernel {
   link(name: string): Promise<LinkInfo | null>;
   addresses(ifname?: string): Promise<AddressInfo[]>;
-  addAddress(ifname: string, cidr: string, opts?: { nodad?: boolean }): Promise<void>;
+  /** By LinkRef: one netlink round trip (by name: two, the lookup first). */
+  addAddress(link: string | LinkRef, cidr: string, opts?: { nodad?: boolean }): Promise<void>;
   deleteAddress(ifname: string, cidr: string): Promise<void>;
   setLinkUp(name: string, up: boolean): Promise<void>;
 }
@@ -113,8 +114,19 @@ export class VipManager {
   private readonly sysctl: SysctlWriter;
   private readonly log: Logger;
   private chain: Promise<void> = Promise.resolve();
-  /** Adds and removals done (a restart that adopts its VIPs shows 0 removals). */
-  readonly counters = { added: 0, removed: 0, errors: 0 };
+  /**
+   * The device's ifindex, so that a takeover's add is one netlink round
+   * trip instead of two (lookup by name, then add): the announcement waits
+   * for the add. Set from the link monitor (linkChanged) or a lookup;
+   * undefined when unknown. A link re-created since has another index: the
+   * add fails with ENODEV and is retried once with the index looked up again.
+   */
+  private index: number | undefined;
+  /**
+   * Adds and removals done (a restart that adopts its VIPs shows 0
+   * removals); linkLookups: the device's index looked up by name.
+   */
+  readonly counters = { added: 0, removed: 0, errors: 0, linkLookups: 0 };
   lastError: string | null = null;
 
   constructor(opts: VipManagerOptions) {
@@ -141,7 +153,10 @@ export class VipManager {
    * claims the parent's address with the virtual one.
    */
   async prepare(): Promise<void> {
-    if (!this.vmac) return;
+    if (!this.vmac) {
+      await this.serial(() => this.learnIndex());
+      return;
+    }
     const v = this.vmac;
     await this.serial(async () => {
       if (!(await this.kernel.link(v.ifname))) {
@@ -161,8 +176,22 @@ export class VipManager {
       // No IPv6 autoconfiguration on an IPv4 virtual MAC: its link-local
       // address and DAD would show the MAC from both boxes.
       if (this.family === 4) this.trySysctl(`net.ipv6.conf.${v.ifname}.disable_ipv6`, '1');
+      await this.learnIndex();
     });
   }
+
+  /**
+   * What the link monitor read of a link: a new index (the link was
+   * re-created) replaces the cached one; null (gone) forgets it. Other
+   * links are ignored.
+   */
+  linkChanged(name: string, index: number | null): void {
+    if (name !== this.device) return;
+    this.index = index ?? undefined;
+  }
+
+  /** The cached index of the device (undefined: looked up by the next add). */
+  get deviceIndex(): number | undefined { return this.index; }
 
   /** Which configured VIPs are on the device now. */
   async present(): Promise<string[]> {
@@ -174,12 +203,16 @@ export class VipManager {
   /** Puts every VIP on (idempotent); with virtualMac, brings the macvlan up first. */
   add(): Promise<void> {
     return this.serial(async () => {
-      if (this.vmac && !(await this.kernel.link(this.vmac.ifname))?.up) await this.kernel.setLinkUp(this.vmac.ifname, true);
+      if (this.vmac) {
+        const l = await this.kernel.link(this.vmac.ifname);
+        if (l) this.index = l.index;
+        if (!l?.up) await this.kernel.setLinkUp(this.vmac.ifname, true);
+      }
       // NLM_F_REPLACE: an address already there (adopted after a restart)
       // is updated in place, never removed, so it does not flap. No listing
       // first: a dump of every link and address costs more than the adds.
       for (const v of this.vips) {
-        await this.kernel.addAddress(this.device, v, { nodad: this.family === 6 });
+        await this.addOne(v);
         this.counters.added++;
       }
       this.log.info({ device: this.device, vips: this.vips }, 'paird: vip: VIPs on');
@@ -197,6 +230,39 @@ export class VipManager {
       if (this.vmac && (await this.kernel.link(this.vmac.ifname))?.up) await this.kernel.setLinkUp(this.vmac.ifname, false);
       if (here.length > 0) this.log.info({ device: this.device, vips: here }, 'paird: vip: VIPs off');
     });
+  }
+
+  /** One VIP on, by the cached index; on ENODEV (a re-created link) the index is looked up again and the add retried once. */
+  private async addOne(cidr: string): Promise<void> {
+    const opts = { nodad: this.family === 6 };
+    const index = this.index ?? await this.lookupIndex();
+    try {
+      await this.kernel.addAddress({ ifindex: index, name: this.device }, cidr, opts);
+    } catch (err) {
+      if (!hasErrno(err, 'ENODEV')) throw err;
+      this.log.info({ device: this.device, index }, 'paird: vip: the interface index is gone (link re-created?); looking it up again');
+      this.index = undefined;
+      await this.kernel.addAddress({ ifindex: await this.lookupIndex(), name: this.device }, cidr, opts);
+    }
+  }
+
+  /** The device's index by name; throws TERN_E_PAIRD_VIP when there is no such link. */
+  private async lookupIndex(): Promise<number> {
+    this.counters.linkLookups++;
+    const l = await this.kernel.link(this.device);
+    if (!l) throw new TernError('TERN_E_PAIRD_VIP', `paird: vip: add on ${this.device}: ENODEV: no such interface ${this.device}`, { details: { errno: 'ENODEV' } });
+    this.index = l.index;
+    return l.index;
+  }
+
+  /** At start: the index if the device is there (a missing one is looked up by the first add). */
+  private async learnIndex(): Promise<void> {
+    if (this.index !== undefined) return;
+    try {
+      await this.lookupIndex();
+    } catch (err) {
+      this.log.debug({ device: this.device, err: errorMessage(err) }, 'paird: vip: interface index not known yet');
+    }
   }
 
   /** Waits for the operations asked so far. */

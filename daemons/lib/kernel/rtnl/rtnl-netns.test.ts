@@ -46,6 +46,13 @@ t.test('rtnl in a namespace: link, address, route, rule add → list → idempot
     const [ip] = await ns.ipJson<IpAddr[]>(['addr', 'show', 'tbr0']);
     const global = ip!.addr_info.filter((a) => !a.local.startsWith('fe80')).map((a) => `${a.local}/${a.prefixlen}`);
     t.same(global, ['10.1.0.1/24', '2001:db8:1::1/64'], `ip addr: got ${global}; want each address once`);
+    // By index (one round trip); an index no link has is ENODEV.
+    const tbr1 = await call<LinkInfo>('link', 'tbr1');
+    await call('addAddress', { ifindex: tbr1.index, name: 'tbr1' }, '10.5.0.1/24');
+    const [ip1] = await ns.ipJson<IpAddr[]>(['addr', 'show', 'tbr1']);
+    const on1 = ip1!.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+    t.same(on1, ['10.5.0.1/24'], `by index: ip addr: got ${on1}; want 10.5.0.1/24 on tbr1`);
+    await t.rejects(call('addAddress', { ifindex: 0x7ffffff0, name: 'tbr9' }, '10.5.0.2/24'), { code: 'TERN_E_KERNEL_NETLINK', details: { errno: 'ENODEV' } });
   });
 
   await t.test('routes', async (t) => {

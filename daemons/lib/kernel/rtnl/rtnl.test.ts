@@ -184,3 +184,38 @@ t.test('requests never overlap on the socket (one dump at a time)', async (t) =>
   t.equal(most, 1, `got ${most} requests in flight at once; want 1`);
   t.same(results.map((x) => x.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'], 'a failed request does not block the queue');
 });
+
+t.test('addAddress by index: one request, no link lookup; a bad index is refused before sending', async (t) => {
+  const { sock, sent } = fakeSocket({ getLink: [link(3, 'eth0')] });
+  const r = new Rtnl({ socket: sock });
+  await r.addAddress({ ifindex: 7, name: 'lan0' }, '10.1.0.1/24');
+  await r.addAddress({ ifindex: 7, name: 'lan0' }, '2001:db8::1/64', { nodad: true });
+  t.same(sent.map((s) => s.method), ['newAddress', 'newAddress'], `got ${sent.map((s) => s.method)}; want two newAddress and no getLink`);
+  t.match(sent[0]!.data, { family: 2, prefixlen: 24, index: 7 });
+  t.equal(sent[0]!.flags, FlagsNew.CREATE | FlagsNew.REPLACE, 'in place, as by name');
+  t.match(sent[1]!.attrs, { flags: { nodad: true } });
+  // By name, as before: the lookup, then the add.
+  await r.addAddress('eth0', '10.1.0.1/24');
+  t.same(sent.slice(2).map((s) => s.method), ['getLink', 'newAddress']);
+  t.match(sent[3]!.data, { index: 3 });
+
+  const bad: Array<[string, unknown]> = [
+    ['index 0', { ifindex: 0, name: 'lan0' }], ['negative index', { ifindex: -1, name: 'lan0' }], ['fractional index', { ifindex: 1.5, name: 'lan0' }],
+    ['index above int', { ifindex: 2 ** 31, name: 'lan0' }], ['index as text', { ifindex: '7', name: 'lan0' }], ['no index', { name: 'lan0' }],
+    ['bad name', { ifindex: 7, name: 'a/b' }], ['no name', { ifindex: 7 }], ['null', null],
+  ];
+  for (const [name, ref] of bad) {
+    const f = fakeSocket();
+    await t.rejects(new Rtnl({ socket: f.sock }).addAddress(ref as never, '10.1.0.1/24'), { name: 'TernError', code: 'TERN_E_KERNEL_ARG' }, `${name}: want TERN_E_KERNEL_ARG`);
+    t.equal(f.sent.length, 0, `${name}: got ${f.sent.length} requests; want 0`);
+  }
+});
+
+t.test('addAddress by a stale index: ENODEV naming the link and its index', async (t) => {
+  const { sock } = fakeSocket({}, { newAddress: new Error('Request rejected: ENODEV') });
+  await t.rejects(new Rtnl({ socket: sock }).addAddress({ ifindex: 7, name: 'lan0' }, '10.1.0.1/24'), {
+    code: 'TERN_E_KERNEL_NETLINK',
+    message: 'kernel: address add 10.1.0.1/24 dev lan0 (index 7): ENODEV: no such interface lan0 (index 7)',
+    details: { errno: 'ENODEV' },
+  });
+});

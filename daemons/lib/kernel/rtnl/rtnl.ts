@@ -6,7 +6,8 @@ import { TernError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/index.js';
 import { kernelError, errnoText, hasErrno } from '../net/errno.js';
 import { afOf, familyOf, formatCidr, formatIp, maskBytes, parseCidr, parseIp, type Family } from '../net/ip.js';
-import { checkIfname, checkMtu, checkRulePriority, checkTable, checkU32 } from '../net/validate.js';
+import type { LinkRef } from '../tc/tc.js';
+import { checkIfname, checkInt, checkMtu, checkRulePriority, checkTable, checkU32 } from '../net/validate.js';
 
 type Opts = { flags?: number; timeout?: number };
 
@@ -170,6 +171,15 @@ export function linkInfoFor(kind: string): Buffer {
 
 const addrLen = (f: Family): number => (f === 4 ? 4 : 16);
 
+/** The index of a LinkRef, checked: a positive int (the kernel's ifindex is an int). */
+function checkLinkRef(link: LinkRef): number {
+  const index = checkInt('interface index', (link as LinkRef | null)?.ifindex, 1, 0x7fffffff);
+  checkIfname(link.name);
+  return index;
+}
+
+const linkRefText = (link: LinkRef): string => `${String(link?.name)} (index ${String(link?.ifindex)})`;
+
 /** The rtnetlink client. One socket per instance; call close() when done. */
 export class Rtnl {
   private sock: RtnlSocket | undefined;
@@ -327,16 +337,21 @@ export class Rtnl {
    * Adds an interface address, e.g. 10.1.0.1/24. Idempotent: an address
    * already present is replaced in place (NLM_F_REPLACE), never duplicated.
    * nodad skips IPv6 duplicate address detection (point-to-point overlays).
+   * The link is a name (looked up first: two round trips) or a LinkRef
+   * (tc's {ifindex, name}), an index the caller resolved before: one round
+   * trip. A link re-created since has another index, so the add fails with
+   * ENODEV and the caller resolves again.
    */
-  async addAddress(ifname: string, cidr: string, opts: { nodad?: boolean } = {}): Promise<void> {
-    const op = `address add ${cidr} dev ${ifname}`;
+  async addAddress(link: string | LinkRef, cidr: string, opts: { nodad?: boolean } = {}): Promise<void> {
+    const dev = typeof link === 'string' ? link : linkRefText(link);
+    const op = `address add ${cidr} dev ${dev}`;
     const p = parseCidr(cidr);
-    const index = await this.indexOf(op, checkIfname(ifname));
+    const index = typeof link === 'string' ? await this.indexOf(op, checkIfname(link)) : checkLinkRef(link);
     const attrs: rt.AddressAttrs = { local: p.bytes, address: p.bytes };
     if (opts.nodad && p.family === 6) attrs.flags = { nodad: true };
-    await this.call(op, ifname, (s) =>
+    await this.call(op, dev, (s) =>
       s.newAddress({ family: afOf(p.family), prefixlen: p.length, index }, attrs, this.opts(FlagsNew.CREATE | FlagsNew.REPLACE)));
-    this.log.debug({ ifname, cidr }, 'kernel: address set');
+    this.log.debug({ ifname: dev, cidr }, 'kernel: address set');
   }
 
   async deleteAddress(ifname: string, cidr: string): Promise<void> {
