@@ -17,6 +17,9 @@ mirror=${TERN_IMAGE_MIRROR:-http://deb.debian.org/debian}
 cache=${TERN_IMAGE_CACHE:-/var/cache/tern-image}
 work=${TERN_IMAGE_WORK:-/var/tmp/tern-image-$arch}
 out=${TERN_IMAGE_OUT:-$here/out/$arch}
+# The host's Node options (a test runner's --import hooks, say) name files
+# that do not exist inside the target root, where node runs too.
+unset NODE_OPTIONS NODE_V8_COVERAGE
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)}
 
 # Partition sizes in MiB. The ESP holds kernel and initrd of both slots.

@@ -26,7 +26,9 @@ fs.mkdirSync(out, { recursive: true });
 function run(cmd: string, args: string[], file: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
     const log = fs.createWriteStream(file);
-    const p = spawn(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Without the test runner's Node hooks: node also runs inside the image's root.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(NODE_OPTIONS|NODE_V8_COVERAGE|TAP_.*|_TAPJS_.*)$/.test(k)));
+    const p = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const take = (d: Buffer): void => { output += d.toString(); log.write(d); };
     p.stdout.on('data', take);

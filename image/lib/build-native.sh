@@ -42,6 +42,10 @@ t1=$(date +%s)
 mkdir -p "$work/build/native"
 cp -a "$repo/native/Cargo.toml" "$repo/native/Cargo.lock" "$repo/native/build.rs" "$repo/native/src" "$work/build/native/"
 cp -a "$dest/node_modules/sqlite3" "$work/build/sqlite3"
+# What sqlite3's binding.gyp requires at configure time (found from
+# /build/sqlite3 through /build/node_modules).
+mkdir -p "$work/build/node_modules"
+cp -a "$dest/node_modules/node-addon-api" "$work/build/node_modules/"
 rm -rf "$work/build/sqlite3/build"
 mount -t proc proc "$work/proc"
 trap 'umount "$work/proc" 2>/dev/null || true' EXIT
