@@ -25,9 +25,11 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%
 # Partition sizes in MiB. The ESP holds kernel and initrd of both slots.
 esp_mib=256 slot_mib=768 data_mib=256
 
+extra=
 case $arch in
 amd64) kernel=linux-image-amd64 efi=x64 efi_upper=X64 console=ttyS0 gpt_root=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 ;;
-arm64) kernel=linux-image-arm64 efi=aa64 efi_upper=AA64 console=ttyAMA0 gpt_root=B921B045-1DF0-41C3-AF44-4C6F280D3FAE ;;
+arm64) kernel=linux-image-arm64 efi=aa64 efi_upper=AA64 console=ttyAMA0 gpt_root=B921B045-1DF0-41C3-AF44-4C6F280D3FAE
+	extra=libsqlite3-0 ;; # sqlite3's addon is linked to Debian's SQLite there (lib/build-native.sh)
 *) echo "image: unknown ARCH '$arch'; want amd64 or arm64" >&2; exit 2 ;;
 esac
 gpt_esp=C12A7328-F81F-11D2-BA4B-00A0C93EC93B
@@ -39,7 +41,7 @@ packages=(
 	"$kernel" systemd systemd-sysv systemd-resolved systemd-boot-efi udev dbus
 	initramfs-tools busybox zstd kmod e2fsprogs
 	nodejs ca-certificates wireguard-tools nftables iproute2 iptables procps
-	libnetfilter-queue1 libnetfilter-conntrack3 libmnl0
+	libnetfilter-queue1 libnetfilter-conntrack3 libmnl0 $extra
 )
 
 say() { printf 'image: %s\n' "$*"; }

@@ -18,7 +18,7 @@ cache=${TERN_IMAGE_CACHE:-/var/cache/tern-image}
 work=${TERN_IMAGE_WORK:-/var/tmp/tern-image-$arch}/buildroot
 say() { printf 'image: native %s: %s\n' "$arch" "$*"; }
 
-packages=nodejs,node-gyp,libnode-dev,python3,make,g++,rustc,cargo,libnetfilter-queue-dev,libnetfilter-conntrack-dev,libmnl-dev
+packages=nodejs,node-gyp,libnode-dev,python3,make,g++,rustc,cargo,libnetfilter-queue-dev,libnetfilter-conntrack-dev,libmnl-dev,libsqlite3-dev
 key=$(printf '%s %s %s' "$suite" "$arch" "$packages" | sha256sum | cut -c1-12)
 tarball=$cache/buildroot-$arch-$key.tar
 t0=$(date +%s)
@@ -40,7 +40,7 @@ tar -C "$work" -xf "$tarball"
 t1=$(date +%s)
 
 # The outputs are cached too, keyed by everything they are built from: under
-# qemu-user tern.node takes ~8 min and sqlite3 ~45 min.
+# qemu-user tern.node takes ~8 min and sqlite3's binding a few.
 out_key=$( { printf '%s\n' "$key"; cat "$repo/native/Cargo.toml" "$repo/native/Cargo.lock" "$repo/native/build.rs";
 	find "$repo/native/src" -type f | LC_ALL=C sort | xargs cat; cat "$dest/node_modules/sqlite3/package.json" "$dest/node_modules/node-addon-api/package.json"; } |
 	sha256sum | cut -c1-12)
@@ -65,7 +65,7 @@ mount -t proc proc "$work/proc"
 trap 'umount "$work/proc" 2>/dev/null || true' EXIT
 chroot "$work" sh -ec 'cd /build/native && CARGO_HOME=/build/.cargo cargo build --release --offline --quiet'
 t2=$(date +%s)
-chroot "$work" sh -ec 'cd /build/sqlite3 && HOME=/build node-gyp rebuild --release --nodedir=/usr -j 2 >/build/node-gyp.log 2>&1' ||
+chroot "$work" sh -ec 'cd /build/sqlite3 && HOME=/build node-gyp rebuild --release --nodedir=/usr --sqlite=/usr -j 2 >/build/node-gyp.log 2>&1' ||
 	{ tail -30 "$work/build/node-gyp.log" >&2; exit 1; }
 t3=$(date +%s)
 umount "$work/proc"; trap - EXIT
