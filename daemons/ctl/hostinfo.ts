@@ -1,5 +1,6 @@
 // Host facts for status and diag, through systeminformation, each bounded
 // in time: a slow sensor read must not hold up the screen.
+import fs from 'node:fs';
 import nodeOs from 'node:os';
 import si from 'systeminformation';
 import { errorMessage } from '../lib/errors.js';
@@ -30,6 +31,28 @@ function bounded<T>(what: string, p: Promise<T>, ms: number, missing: Record<str
   });
 }
 
+/**
+ * PRETTY_NAME from os-release (os-release(5): /etc first, then /usr/lib),
+ * null when neither is readable or names nothing. systeminformation's answer
+ * runs commands and is the first to come too late on a loaded box; this is
+ * one small file read.
+ */
+export function osRelease(files = ['/etc/os-release', '/usr/lib/os-release']): string | null {
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    const m = /^PRETTY_NAME=(.*)$/m.exec(text.slice(0, 64 * 1024));
+    // The value may be quoted; control characters never reach the screen.
+    const v = m?.[1]?.trim().replace(/^(["'])(.*)\1$/, '$2').replace(/[\x00-\x1f\x7f]/g, '').trim().slice(0, 120);
+    if (v) return v;
+  }
+  return null;
+}
+
 /** The box's facts; never throws, never takes much longer than timeoutMs. */
 export async function hostFacts(timeoutMs = 1500): Promise<HostFacts> {
   const missing: Record<string, string> = {};
@@ -47,7 +70,7 @@ export async function hostFacts(timeoutMs = 1500): Promise<HostFacts> {
   const cpus = nodeOs.cpus();
   return {
     hostname: os?.hostname ?? nodeOs.hostname(),
-    os: os ? `${os.distro} ${os.release}`.trim() : null,
+    os: os ? `${os.distro} ${os.release}`.trim() : osRelease(),
     kernel: os?.kernel ?? nodeOs.release(),
     arch: os?.arch ?? nodeOs.arch(),
     uptimeSec: typeof time.uptime === 'number' ? time.uptime : Number(time.uptime) || null,
