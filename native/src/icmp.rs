@@ -42,8 +42,8 @@ use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Mutex;
 
+use crate::handle::HandleKind;
 use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
 
 // Linux (asm-generic) constants; the same on x86_64 and arm64.
@@ -795,35 +795,17 @@ pub(crate) fn read_control(control: &[u64; 16], len: usize) -> (Option<u64>, Opt
 
 // --- The JS functions (registered in lib.rs) --------------------------------
 
-/// The tag on every ICMP socket handle ("tern_icm", "p_sock_1").
-static ICMP_TAG: napi_type_tag = napi_type_tag {
-    lower: 0x7465_726e_5f69_636d,
-    upper: 0x705f_736f_636b_5f31,
-};
-
-const ICMP_WHAT: &str = "an ICMP socket from icmpOpen";
-
-/// A handle: the socket until icmpClose, then nothing.
-struct IcmpCell {
-    inner: Mutex<Option<EchoSocket>>,
-}
-
-fn with_socket<T>(
-    call: &Call,
-    f: impl FnOnce(&mut EchoSocket) -> Result<T, JsError>,
-) -> Result<T, JsError> {
-    let cell: &IcmpCell = call.external_arg(0, "socket", ICMP_WHAT, &ICMP_TAG)?;
-    // A poisoned lock only means a panic while it was held; the socket
-    // holds no half-updated state worth refusing over (counters at worst).
-    let mut guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_mut() {
-        Some(s) => f(s),
-        None => Err(JsError::new(
-            CODE_IO,
-            format!("native: {}: the socket is closed", call.function()),
-        )),
-    }
-}
+/// An ICMP socket handle, from icmpOpen until icmpClose; the tag is
+/// "tern_icm", "p_sock_1".
+pub(crate) static ICMP: HandleKind<EchoSocket> = HandleKind::new(
+    napi_type_tag {
+        lower: 0x7465_726e_5f69_636d,
+        upper: 0x705f_736f_636b_5f31,
+    },
+    "socket",
+    "an ICMP socket from icmpOpen",
+    "the socket is closed",
+);
 
 pub(crate) fn io_error(call: &Call, message: String) -> JsError {
     JsError::new(CODE_IO, format!("native: {}: {}", call.function(), message))
@@ -867,19 +849,14 @@ pub fn icmp_open(call: &Call) -> Result<napi_value, JsError> {
         raw_only: false,
     };
     let sock = EchoSocket::open(&opts).map_err(|e| io_error(call, e))?;
-    call.external(
-        IcmpCell {
-            inner: Mutex::new(Some(sock)),
-        },
-        &ICMP_TAG,
-    )
+    ICMP.wrap(call, sock)
 }
 
 /// `icmpSend(socket: IcmpSocket, target: string, seq: number): number` (send time, monotonic ms)
 pub fn icmp_send(call: &Call) -> Result<napi_value, JsError> {
     let target = call.string_arg(1, "target")?;
     let seq = integer_arg(call, 2, "seq", u16::MAX as f64)? as u16;
-    let sent = with_socket(call, |s| {
+    let sent = ICMP.with(call, |s| {
         s.send(&target, seq).map_err(|e| io_error(call, e))
     })?;
     call.number(ns_to_ms(sent))
@@ -888,7 +865,7 @@ pub fn icmp_send(call: &Call) -> Result<napi_value, JsError> {
 /// `icmpReceive(socket: IcmpSocket, max: number): IcmpReply[]`
 pub fn icmp_receive(call: &Call) -> Result<napi_value, JsError> {
     let max = integer_arg(call, 1, "max", 65_536.0)? as usize;
-    let got = with_socket(call, |s| s.receive(max).map_err(|e| io_error(call, e)))?;
+    let got = ICMP.with(call, |s| s.receive(max).map_err(|e| io_error(call, e)))?;
     let mut items = Vec::with_capacity(got.len());
     for r in &got {
         items.push(call.object(&[
@@ -906,7 +883,7 @@ pub fn icmp_receive(call: &Call) -> Result<napi_value, JsError> {
 /// `icmpStats(socket: IcmpSocket): IcmpStats`
 pub fn icmp_stats(call: &Call) -> Result<napi_value, JsError> {
     let (kind, family, id, c) =
-        with_socket(call, |s| Ok((s.kind(), s.family(), s.id(), s.counters)))?;
+        ICMP.with(call, |s| Ok((s.kind(), s.family(), s.id(), s.counters)))?;
     let n = |v: u64| call.number(v as f64);
     call.object(&[
         ("kind", call.string(kind)?),
@@ -925,10 +902,7 @@ pub fn icmp_stats(call: &Call) -> Result<napi_value, JsError> {
 
 /// `icmpClose(socket: IcmpSocket): void`: closes the descriptor now; closing twice is fine.
 pub fn icmp_close(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &IcmpCell = call.external_arg(0, "socket", ICMP_WHAT, &ICMP_TAG)?;
-    let taken = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    drop(taken);
-    call.undefined()
+    ICMP.close(call)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 mod conntrack;
 mod flow;
+mod handle;
 mod icmp;
 mod json;
 mod napi;

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
+use crate::handle::HandleKind;
 use crate::json::{self, Value};
 use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
 use crate::packet::ParseError;
@@ -737,18 +738,17 @@ impl Drop for Queue {
 
 // ---- N-API -----------------------------------------------------------------
 
-/// The tag on every queue handle ("tern_nfq", "ueue_v01").
-static QUEUE_TAG: napi_type_tag = napi_type_tag {
-    lower: 0x7465_726e_5f6e_6671,
-    upper: 0x7565_7565_5f76_3031,
-};
-
-const QUEUE_WHAT: &str = "a queue from nfqOpen";
-
-struct QueueCell {
-    /// None once closed.
-    inner: Mutex<Option<Queue>>,
-}
+/// A queue handle, from nfqOpen until nfqClose; the tag is "tern_nfq",
+/// "ueue_v01".
+pub(crate) static QUEUE: HandleKind<Queue> = HandleKind::new(
+    napi_type_tag {
+        lower: 0x7465_726e_5f6e_6671,
+        upper: 0x7565_7565_5f76_3031,
+    },
+    "queue",
+    "a queue from nfqOpen",
+    "queue: already closed",
+);
 
 fn integer_arg(call: &Call, index: usize, name: &str, min: f64, max: f64) -> Result<f64, JsError> {
     let n = call.number_arg(index, name)?;
@@ -769,29 +769,12 @@ fn io_error(call: &Call, what: &str, e: io::Error) -> JsError {
     )
 }
 
-fn with_queue<T>(call: &Call, f: impl FnOnce(&Queue) -> Result<T, JsError>) -> Result<T, JsError> {
-    let cell: &QueueCell = call.external_arg(0, "queue", QUEUE_WHAT, &QUEUE_TAG)?;
-    let guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_ref() {
-        Some(q) => f(q),
-        None => Err(JsError::new(
-            CODE_IO,
-            format!("native: {}: queue: already closed", call.function()),
-        )),
-    }
-}
-
 /// `nfqOpen(queueNum: number, maxLen: number): NfQueue`
 pub fn nfq_open(call: &Call) -> Result<napi_value, JsError> {
     let num = integer_arg(call, 0, "queueNum", 0.0, 65535.0)? as u16;
     let max_len = integer_arg(call, 1, "maxLen", 1.0, MAX_QUEUE_LEN as f64)? as u32;
     let q = Queue::open(num, max_len).map_err(|e| io_error(call, &format!("queue {}", num), e))?;
-    call.external(
-        QueueCell {
-            inner: Mutex::new(Some(q)),
-        },
-        &QUEUE_TAG,
-    )
+    QUEUE.wrap(call, q)
 }
 
 /// `nfqRoute(queue: NfQueue, selector: Selector, prefixesJson: string): void`:
@@ -835,7 +818,7 @@ pub fn nfq_route(call: &Call) -> Result<napi_value, JsError> {
         }
     }
     let selector = Arc::clone(&cell.inner);
-    with_queue(call, |q| {
+    QUEUE.with(call, |q| {
         let current = match q.shared.routes.read() {
             Ok(r) => Arc::clone(&r),
             Err(p) => Arc::clone(&p.into_inner()),
@@ -862,7 +845,7 @@ pub fn nfq_route(call: &Call) -> Result<napi_value, JsError> {
 
 /// `nfqStats(queue: NfQueue): NfQueueStats`
 pub fn nfq_stats(call: &Call) -> Result<napi_value, JsError> {
-    let (queue, values, parse, routes) = with_queue(call, |q| {
+    let (queue, values, parse, routes) = QUEUE.with(call, |q| {
         let c = &q.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
         let values = [
@@ -905,10 +888,7 @@ pub fn nfq_stats(call: &Call) -> Result<napi_value, JsError> {
 /// `nfqClose(queue: NfQueue): void`: stops the worker and unbinds; closing
 /// again does nothing.
 pub fn nfq_close(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &QueueCell = call.external_arg(0, "queue", QUEUE_WHAT, &QUEUE_TAG)?;
-    let q = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    drop(q);
-    call.undefined()
+    QUEUE.close(call)
 }
 
 /// `nfqNowMs(): number`: the clock the workers decide at (CLOCK_MONOTONIC ms).

@@ -45,6 +45,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::handle::HandleKind;
 use crate::napi::{napi_type_tag, napi_value, Call, JsError, Queued, Threadsafe, CODE_IO};
 
 // Linux constants (asm-generic; the same on x86_64 and arm64).
@@ -803,34 +804,25 @@ impl EtherSocket {
 
 // --- The JS functions (registered in lib.rs) ----------------------------------------
 
-/// The tag on every VRRP socket handle ("tern_vrr", "p_sock_1").
-static VRRP_TAG: napi_type_tag = napi_type_tag {
-    lower: 0x7465_726e_5f76_7272,
-    upper: 0x705f_736f_636b_5f31,
-};
-/// The tag on every packet socket handle ("tern_eth", "r_sock_1").
-static ETHER_TAG: napi_type_tag = napi_type_tag {
-    lower: 0x7465_726e_5f65_7468,
-    upper: 0x725f_736f_636b_5f31,
-};
-
-const VRRP_WHAT: &str = "a VRRP socket from vrrpOpen";
-const ETHER_WHAT: &str = "a packet socket from etherOpen";
-
-struct VrrpCell {
-    inner: Mutex<Option<VrrpSocket>>,
-}
-
-struct EtherCell {
-    inner: Mutex<Option<EtherSocket>>,
-}
+/// A VRRP socket handle, from vrrpOpen until vrrpClose; the tag is
+/// "tern_vrr", "p_sock_1".
+pub(crate) static VRRP: HandleKind<VrrpSocket> = HandleKind::new(
+    napi_type_tag { lower: 0x7465_726e_5f76_7272, upper: 0x705f_736f_636b_5f31 },
+    "socket",
+    "a VRRP socket from vrrpOpen",
+    "the socket is closed",
+);
+/// A packet socket handle, from etherOpen until etherClose; the tag is
+/// "tern_eth", "r_sock_1".
+pub(crate) static ETHER: HandleKind<EtherSocket> = HandleKind::new(
+    napi_type_tag { lower: 0x7465_726e_5f65_7468, upper: 0x725f_736f_636b_5f31 },
+    "socket",
+    "a packet socket from etherOpen",
+    "the socket is closed",
+);
 
 fn io_error(call: &Call, message: String) -> JsError {
     JsError::new(CODE_IO, format!("native: {}: {}", call.function(), message))
-}
-
-fn closed(call: &Call) -> JsError {
-    JsError::new(CODE_IO, format!("native: {}: the socket is closed", call.function()))
 }
 
 fn address_arg(call: &Call, index: usize, name: &str) -> Result<IpAddr, JsError> {
@@ -861,18 +853,7 @@ pub fn vrrp_open(call: &Call) -> Result<napi_value, JsError> {
     let tsfn: Threadsafe<Datagram> = call.threadsafe(callback, DELIVERY_QUEUE, datagram_to_js)?;
     let sock = VrrpSocket::open(&device, family == 6.0, move |d| matches!(tsfn.call(d), Queued::Yes))
         .map_err(|e| io_error(call, e))?;
-    call.external(VrrpCell { inner: Mutex::new(Some(sock)) }, &VRRP_TAG)
-}
-
-fn with_vrrp<T>(call: &Call, f: impl FnOnce(&VrrpSocket) -> Result<T, JsError>) -> Result<T, JsError> {
-    let cell: &VrrpCell = call.external_arg(0, "socket", VRRP_WHAT, &VRRP_TAG)?;
-    // A poisoned lock only means a panic while it was held; the socket has
-    // no half-updated state (its counters are atomics).
-    let guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_ref() {
-        Some(s) => f(s),
-        None => Err(closed(call)),
-    }
+    VRRP.wrap(call, sock)
 }
 
 /// `vrrpSend(socket: VrrpSocket, source: string, destination: string, payload: Buffer): void`
@@ -883,36 +864,35 @@ pub fn vrrp_send(call: &Call) -> Result<napi_value, JsError> {
     if payload.is_empty() || payload.len() > 65_000 {
         return Err(call.arg_error("payload", "a Buffer of 1-65000 bytes", &format!("{} bytes", payload.len())));
     }
-    with_vrrp(call, |s| s.send(source, destination, payload).map_err(|e| io_error(call, e)))?;
+    VRRP.with(call, |s| s.send(source, destination, payload).map_err(|e| io_error(call, e)))?;
     call.undefined()
 }
 
 /// `vrrpStats(socket: VrrpSocket): VrrpStats`
 pub fn vrrp_stats(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &VrrpCell = call.external_arg(0, "socket", VRRP_WHAT, &VRRP_TAG)?;
-    let guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let s = guard.as_ref().ok_or_else(|| closed(call))?;
-    let (device, ifindex, family, counters) = (s.device(), s.ifindex(), s.family(), s.counters());
-    let n = |a: &AtomicU64| call.number(a.load(Ordering::Relaxed) as f64);
-    let last = counters.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    call.object(&[
-        ("device", call.string(device)?),
-        ("ifindex", call.number(ifindex as f64)?),
-        ("family", call.number(family as f64)?),
-        ("receiving", call.boolean(counters.receiving.load(Ordering::SeqCst))?),
-        ("received", n(&counters.received)?),
-        ("delivered", n(&counters.delivered)?),
-        ("dropped", n(&counters.dropped)?),
-        ("truncated", n(&counters.truncated)?),
-        ("receiveErrors", n(&counters.receive_errors)?),
-        ("sent", n(&counters.sent)?),
-        ("sendErrors", n(&counters.send_errors)?),
-        ("beaconSent", n(&counters.beacon_sent)?),
-        ("lastError", match last {
-            Some(e) => call.string(&e)?,
-            None => call.null()?,
-        }),
-    ])
+    VRRP.with(call, |s| {
+        let (device, ifindex, family, counters) = (s.device(), s.ifindex(), s.family(), s.counters());
+        let n = |a: &AtomicU64| call.number(a.load(Ordering::Relaxed) as f64);
+        let last = counters.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        call.object(&[
+            ("device", call.string(device)?),
+            ("ifindex", call.number(ifindex as f64)?),
+            ("family", call.number(family as f64)?),
+            ("receiving", call.boolean(counters.receiving.load(Ordering::SeqCst))?),
+            ("received", n(&counters.received)?),
+            ("delivered", n(&counters.delivered)?),
+            ("dropped", n(&counters.dropped)?),
+            ("truncated", n(&counters.truncated)?),
+            ("receiveErrors", n(&counters.receive_errors)?),
+            ("sent", n(&counters.sent)?),
+            ("sendErrors", n(&counters.send_errors)?),
+            ("beaconSent", n(&counters.beacon_sent)?),
+            ("lastError", match last {
+                Some(e) => call.string(&e)?,
+                None => call.null()?,
+            }),
+        ])
+    })
 }
 
 /// `vrrpBeacon(socket: VrrpSocket, intervalMs: number, maxStallMs: number): void`
@@ -924,7 +904,7 @@ pub fn vrrp_beacon(call: &Call) -> Result<napi_value, JsError> {
             return Err(call.arg_error(name, "a number of ms from 0 to 3600000", &format!("{}", v)));
         }
     }
-    with_vrrp(call, |s| {
+    VRRP.with(call, |s| {
         s.set_beacon(Duration::from_micros((interval * 1000.0) as u64), Duration::from_micros((max_stall * 1000.0) as u64));
         Ok(())
     })?;
@@ -933,40 +913,31 @@ pub fn vrrp_beacon(call: &Call) -> Result<napi_value, JsError> {
 
 /// `vrrpClose(socket: VrrpSocket): void`: stops the receive thread and closes; closing twice is fine.
 pub fn vrrp_close(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &VrrpCell = call.external_arg(0, "socket", VRRP_WHAT, &VRRP_TAG)?;
-    let taken = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    drop(taken);
-    call.undefined()
+    VRRP.close(call)
 }
 
 /// `etherOpen(device: string): EtherSocket`
 pub fn ether_open(call: &Call) -> Result<napi_value, JsError> {
     let device = call.string_arg(0, "device")?;
     let sock = EtherSocket::open(&device).map_err(|e| io_error(call, e))?;
-    call.external(EtherCell { inner: Mutex::new(Some(sock)) }, &ETHER_TAG)
+    ETHER.wrap(call, sock)
 }
 
 /// `etherSend(socket: EtherSocket, frame: Buffer): void`
 pub fn ether_send(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &EtherCell = call.external_arg(0, "socket", ETHER_WHAT, &ETHER_TAG)?;
+    // The socket is checked before the frame and used after it.
+    let socket = ETHER.arg(call)?;
     let frame = call.buffer_arg(1, "frame")?;
     if frame.len() < ETHER_HEADER || frame.len() > ETHER_MAX {
         return Err(call.arg_error("frame", &format!("a Buffer of {}-{} bytes", ETHER_HEADER, ETHER_MAX), &format!("{} bytes", frame.len())));
     }
-    let mut guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_mut() {
-        Some(s) => s.send(frame).map_err(|e| io_error(call, e))?,
-        None => return Err(closed(call)),
-    }
+    ETHER.with_open(call, socket, |s| s.send(frame).map_err(|e| io_error(call, e)))?;
     call.undefined()
 }
 
 /// `etherClose(socket: EtherSocket): void`
 pub fn ether_close(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &EtherCell = call.external_arg(0, "socket", ETHER_WHAT, &ETHER_TAG)?;
-    let taken = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    drop(taken);
-    call.undefined()
+    ETHER.close(call)
 }
 
 #[cfg(test)]

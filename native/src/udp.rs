@@ -38,15 +38,15 @@ use std::io;
 use std::mem;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Mutex;
 
+use crate::handle::HandleKind;
 use crate::icmp::{
     address_of, clock_ns, integer_arg, io_error, monotonic_ns, ns_to_ms, parse_address,
     read_control, rx_monotonic, setopt, sockaddr, Iovec, Msghdr, SockaddrIn6, AF_INET, AF_INET6,
     CLOCK_REALTIME, IPPROTO_IP, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, IP_RECVTTL, MSG_DONTWAIT,
     MSG_TRUNC, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOL_SOCKET, SO_TIMESTAMPNS,
 };
-use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
+use crate::napi::{napi_type_tag, napi_value, Call, JsError};
 
 const SO_REUSEADDR: c_int = 2;
 const IPV6_V6ONLY: c_int = 26;
@@ -530,35 +530,17 @@ impl UdpSet {
 
 // --- The JS functions (registered in lib.rs) --------------------------------
 
-/// The tag on every UDP set handle ("tern_udp", "_set_v1\0").
-static UDP_TAG: napi_type_tag = napi_type_tag {
-    lower: 0x7465_726e_5f75_6470,
-    upper: 0x5f73_6574_5f76_3100,
-};
-
-const UDP_WHAT: &str = "a UDP socket set from udpSetCreate";
-
-/// A handle: the set until udpSetClose, then nothing.
-struct UdpCell {
-    inner: Mutex<Option<UdpSet>>,
-}
-
-fn with_set<T>(
-    call: &Call,
-    f: impl FnOnce(&mut UdpSet) -> Result<T, JsError>,
-) -> Result<T, JsError> {
-    let cell: &UdpCell = call.external_arg(0, "set", UDP_WHAT, &UDP_TAG)?;
-    // A poisoned lock only means a panic while it was held; the set holds
-    // no half-updated state worth refusing over (counters at worst).
-    let mut guard = cell.inner.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_mut() {
-        Some(s) => f(s),
-        None => Err(JsError::new(
-            CODE_IO,
-            format!("native: {}: the set is closed", call.function()),
-        )),
-    }
-}
+/// A UDP set handle, from udpSetCreate until udpSetClose; the tag is
+/// "tern_udp", "_set_v1\0".
+pub(crate) static UDP: HandleKind<UdpSet> = HandleKind::new(
+    napi_type_tag {
+        lower: 0x7465_726e_5f75_6470,
+        upper: 0x5f73_6574_5f76_3100,
+    },
+    "set",
+    "a UDP socket set from udpSetCreate",
+    "the set is closed",
+);
 
 fn socket_arg(call: &Call, index: usize) -> Result<u32, JsError> {
     Ok(integer_arg(call, index, "socket", u32::MAX as f64)? as u32)
@@ -583,12 +565,7 @@ fn address_arg(call: &Call, index: usize, name: &str) -> Result<String, JsError>
 /// `udpSetCreate(): UdpSet`
 pub fn udp_set_create(call: &Call) -> Result<napi_value, JsError> {
     let set = UdpSet::new().map_err(|e| io_error(call, e))?;
-    call.external(
-        UdpCell {
-            inner: Mutex::new(Some(set)),
-        },
-        &UDP_TAG,
-    )
+    UDP.wrap(call, set)
 }
 
 /// `udpOpen(set: UdpSet, address: string, port: number, reuseAddress: boolean): number`
@@ -596,7 +573,7 @@ pub fn udp_open(call: &Call) -> Result<napi_value, JsError> {
     let address = address_arg(call, 1, "address")?;
     let port = integer_arg(call, 2, "port", u16::MAX as f64)? as u16;
     let reuse = call.boolean_arg(3, "reuseAddress")?;
-    let id = with_set(call, |s| {
+    let id = UDP.with(call, |s| {
         s.open(&address, port, reuse).map_err(|e| io_error(call, e))
     })?;
     call.number(id as f64)
@@ -607,7 +584,7 @@ pub fn udp_connect(call: &Call) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
     let address = address_arg(call, 2, "address")?;
     let port = integer_arg(call, 3, "port", u16::MAX as f64)? as u16;
-    with_set(call, |s| {
+    UDP.with(call, |s| {
         s.connect(id, &address, port).map_err(|e| io_error(call, e))
     })?;
     call.undefined()
@@ -616,7 +593,7 @@ pub fn udp_connect(call: &Call) -> Result<napi_value, JsError> {
 /// `udpLocalPort(set: UdpSet, socket: number): number`
 pub fn udp_local_port(call: &Call) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
-    let port = with_set(call, |s| s.local_port(id).map_err(|e| io_error(call, e)))?;
+    let port = UDP.with(call, |s| s.local_port(id).map_err(|e| io_error(call, e)))?;
     call.number(port as f64)
 }
 
@@ -624,7 +601,7 @@ pub fn udp_local_port(call: &Call) -> Result<napi_value, JsError> {
 pub fn udp_send(call: &Call) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
     let bytes = call.buffer_arg(2, "bytes")?;
-    with_set(call, |s| {
+    UDP.with(call, |s| {
         s.send(id, bytes, None).map_err(|e| io_error(call, e))
     })?;
     call.undefined()
@@ -636,7 +613,7 @@ pub fn udp_send_to(call: &Call) -> Result<napi_value, JsError> {
     let bytes = call.buffer_arg(2, "bytes")?;
     let address = address_arg(call, 3, "address")?;
     let port = integer_arg(call, 4, "port", u16::MAX as f64)? as u16;
-    with_set(call, |s| {
+    UDP.with(call, |s| {
         s.send(id, bytes, Some((&address, port)))
             .map_err(|e| io_error(call, e))
     })?;
@@ -646,7 +623,7 @@ pub fn udp_send_to(call: &Call) -> Result<napi_value, JsError> {
 /// `udpPoll(set: UdpSet, max: number): UdpBatch`
 pub fn udp_poll(call: &Call) -> Result<napi_value, JsError> {
     let max = integer_arg(call, 1, "max", 65_536.0)? as usize;
-    let got = with_set(call, |s| s.poll(max).map_err(|e| io_error(call, e)))?;
+    let got = UDP.with(call, |s| s.poll(max).map_err(|e| io_error(call, e)))?;
     let now = monotonic_ns();
     let mut items = Vec::with_capacity(got.len());
     for d in &got {
@@ -668,13 +645,13 @@ pub fn udp_poll(call: &Call) -> Result<napi_value, JsError> {
 /// `udpClose(set: UdpSet, socket: number): boolean` (false: no such socket)
 pub fn udp_close(call: &Call) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
-    let had = with_set(call, |s| Ok(s.close(id)))?;
+    let had = UDP.with(call, |s| Ok(s.close(id)))?;
     call.boolean(had)
 }
 
 /// `udpStats(set: UdpSet): UdpStats`
 pub fn udp_stats(call: &Call) -> Result<napi_value, JsError> {
-    let (sockets, c) = with_set(call, |s| Ok((s.len(), s.counters)))?;
+    let (sockets, c) = UDP.with(call, |s| Ok((s.len(), s.counters)))?;
     let n = |v: u64| call.number(v as f64);
     call.object(&[
         ("sockets", n(sockets as u64)?),
@@ -690,10 +667,7 @@ pub fn udp_stats(call: &Call) -> Result<napi_value, JsError> {
 
 /// `udpSetClose(set: UdpSet): void`: closes every socket now; closing twice is fine.
 pub fn udp_set_close(call: &Call) -> Result<napi_value, JsError> {
-    let cell: &UdpCell = call.external_arg(0, "set", UDP_WHAT, &UDP_TAG)?;
-    let taken = cell.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-    drop(taken);
-    call.undefined()
+    UDP.close(call)
 }
 
 #[cfg(test)]
