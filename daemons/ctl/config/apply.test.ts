@@ -116,3 +116,31 @@ t.test('apply, confirm, roll back, refuse: the file and the daemon always agree'
 
   t.notOk(fs.readdirSync(path.dirname(app.env.TERN_CONFIG)).some((f) => f.endsWith('.tmp')), 'no temporary files left');
 });
+
+t.test('a reboot with an apply pending: the boot-time rollback (--if-pending) restores it before any daemon runs', async (t) => {
+  const app = tempAppliance();
+  t.teardown(app.cleanup);
+  const original = fs.readFileSync(app.env.TERN_CONFIG, 'utf8');
+  const ctx = testContext(app);
+  t.teardown(() => ctx.daemons.close());
+  const applier = new ConfigApplier(ctx, { startTimer: (): RollbackTimer => ({ kind: 'process', pid: 0 }) });
+
+  const none = await configRollback(ctx, { ifPending: true });
+  t.match(none.data, { rolledBack: false }, 'nothing pending: a no-op, not an error');
+  t.equal(fs.readFileSync(app.env.TERN_CONFIG, 'utf8'), original);
+  await t.rejects(configRollback(ctx, {}), { code: 'TERN_E_CTL_APPLY', message: /no apply is pending/ }, 'without --if-pending it is an error');
+
+  // The apply went pending and the box went down before the deadline: no
+  // daemon answered (none runs here), the timer died with the box.
+  const lockout = withDescription(original, 'locks the engineer out');
+  const o = await applier.apply(lockout, 'lockout.yaml', { confirmWithinMs: 600_000, source: 'test' });
+  t.equal(o.state, 'pending');
+  t.equal(fs.readFileSync(app.env.TERN_CONFIG, 'utf8'), lockout);
+
+  const r = await configRollback(ctx, { ifPending: true });
+  t.match(r.data, { rolledBack: true, id: o.id, restoredId: o.previousId });
+  t.equal(fs.readFileSync(app.env.TERN_CONFIG, 'utf8'), original, 'the previous config is back in place');
+  t.ok((r.data as { daemons: Array<{ result: string }> }).daemons.every((d) => d.result !== 'reloaded'), 'no daemon was there to reload (they start after)');
+  const again = await configRollback(ctx, { ifPending: true });
+  t.match(again.data, { rolledBack: false }, 'the next boot finds nothing pending');
+});
