@@ -88,3 +88,23 @@ t.test('remote-access client config is a standard wg-quick file', async (t) => {
   t.match(txt, /^AllowedIPs = 10\.1\.0\.0\/24, 10\.3\.0\.0\/24$/m);
   t.notMatch(txt, /PresharedKey/);
 });
+
+t.test('the unsteered route avoids a metered or costlier WAN while a better one is up', async (t) => {
+  const two = text.replace('  - {name: isp-a, interface: wan0, address: 198.18.1.2/30, gateway: 198.18.1.1}',
+    '  - {name: lte, interface: wan1, address: 198.18.9.2/30, gateway: 198.18.9.1, metered: true, cost: 1}\n' +
+    '  - {name: isp-a, interface: wan0, address: 198.18.1.2/30, gateway: 198.18.1.1, cost: 50}\n' +
+    '  - {name: isp-b, interface: wan2, address: 198.18.8.2/30, gateway: 198.18.8.1, cost: 20}');
+  const cfg = parseConfig(two).config;
+  const main = (up: string[]): string | undefined => {
+    const d = desiredState({ ...base, config: cfg, upPaths: new Set(up) });
+    return d.active.get('home');
+  };
+  const plan = desiredState({ ...base, config: cfg, upPaths: new Set() }).plan;
+  t.equal(plan.paths.find((p) => p.site === 'home')?.name, 'isp-a/home/inet', 'plan order alone puts home behind isp-a (dearer than isp-b)');
+  t.equal(main(['lte/home/inet', 'isp-a/home/inet', 'isp-b/home/inet']), 'isp-b/home/inet', 'all up: the cheapest unmetered WAN');
+  t.equal(main(['lte/home/inet', 'isp-a/home/inet']), 'isp-a/home/inet', 'cheapest down: the next unmetered one, though dearer');
+  t.equal(main(['lte/home/inet']), 'lte/home/inet', 'only the metered WAN up: it carries the traffic');
+  t.equal(main([]), 'isp-b/home/inet', 'nothing up: the same preference among all');
+  const flat = [...activePaths(plan.paths, new Set(['lte/home/inet', 'isp-b/home/inet']))];
+  t.same(flat.find(([s]) => s === 'home'), ['home', plan.paths.find((p) => p.site === 'home' && ['lte/home/inet', 'isp-b/home/inet'].includes(p.name))!.name], 'without WAN costs: plan order among the up paths');
+});

@@ -46,18 +46,37 @@ const hostLen = (addr: string): string => (addr.includes(':') ? '/128' : '/32');
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 const formatEndpoint = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
+/** What the unsteered route weighs of a local WAN: volume billing, then its cost. */
+export interface WanCost {
+  metered: boolean;
+  cost: number;
+}
+
 /**
- * The path each site's traffic takes when nothing steers it: the first path
- * (in plan order: lowest local WAN slot, then remote slot) that is up, or
- * the first path when none is.
+ * The path each site's traffic takes when nothing steers it (steerd gone,
+ * or traffic it does not queue): among the paths that are up, one over an
+ * unmetered local WAN before a metered one (an LTE backup is billed by
+ * volume), then the cheaper WAN, then plan order (lowest local WAN slot,
+ * then remote slot). With none up, the same order among all of them (the
+ * route must point somewhere; a tunnel may come up). WANs missing from
+ * wans count as unmetered, cost 10 (the config's default).
  */
-export function activePaths(paths: readonly PathPlan[], up: ReadonlySet<string>): Map<string, string> {
-  const out = new Map<string, string>();
+export function activePaths(paths: readonly PathPlan[], up: ReadonlySet<string>, wans: ReadonlyMap<string, WanCost> = new Map()): Map<string, string> {
+  const weight = (p: PathPlan): [number, number, number] => {
+    const w = wans.get(p.localWan);
+    return [up.has(p.name) ? 0 : 1, w?.metered ? 1 : 0, w?.cost ?? 10];
+  };
+  const better = (a: PathPlan, b: PathPlan): boolean => {
+    const [x, y] = [weight(a), weight(b)];
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i]! < y[i]!;
+    return false; // equal: plan order keeps the first
+  };
+  const best = new Map<string, PathPlan>();
   for (const p of paths) {
-    const cur = out.get(p.site);
-    if (cur === undefined || (!up.has(cur) && up.has(p.name))) out.set(p.site, p.name);
+    const cur = best.get(p.site);
+    if (cur === undefined || better(p, cur)) best.set(p.site, p);
   }
-  return out;
+  return new Map([...best].map(([site, p]) => [site, p.name]));
 }
 
 export function desiredState(inp: DesiredInputs): DesiredState {
@@ -110,7 +129,7 @@ export function desiredState(inp: DesiredInputs): DesiredState {
     for (const dst of p.remotePrefixes) routes.push({ dst, table: p.table, dev: p.ifname, ...srcFor(dst) });
   }
 
-  const active = activePaths(plan.paths, inp.upPaths);
+  const active = activePaths(plan.paths, inp.upPaths, new Map(cfg.wans.map((w) => [w.name, { metered: w.metered, cost: w.cost }])));
   for (const p of plan.paths) {
     if (active.get(p.site) !== p.name) continue;
     for (const dst of p.remotePrefixes) routes.push({ dst, table: 254, dev: p.ifname, metric: mainRouteMetric, ...srcFor(dst) });
