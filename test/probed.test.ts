@@ -513,3 +513,118 @@ t.test('probing and reflecting go on while tunneld restarts', async (t) => {
   const downs = appliances.flatMap((n) => seen.get(n)!.pathState.slice(marks.get(n)).filter((s) => s.to === 'down').map((s) => `${n} ${s.path}`));
   t.same(downs, [], `got paths down across the restart: ${downs.join(', ')}; want none`);
 });
+
+// ---------------------------------------------------------------------------
+// A DHCP WAN. The lab's WANs are static, so cloud1's becomes `dhcp: true`
+// (no address or gateway in its config; the interface keeps its address, as
+// a lease would leave it) and its default route comes and goes the way a
+// DHCP client sets it: `proto dhcp` in the main table, after probed started.
+// Last in this file: cloud1's tunnels lose their way out meanwhile.
+
+t.test('a DHCP WAN: probed waits for its gateway, probes it once a lease brings it, follows a new lease, and waits again when it goes', async (t) => {
+  const node = 'cloud1';
+  const gw1 = '198.18.3.1';
+  // The second lease's gateway: another address of ispc on cloud1's link,
+  // outside the /30, so the route takes `onlink` (as DHCP's classless
+  // routes do for such a gateway).
+  const gw2 = '198.18.3.254';
+  const waiting = 'waiting for a DHCP gateway on wan0 (no default route out of it yet)';
+  type Status = { wans: Record<string, string>; warnings: Array<{ name: string; text: string }>; dhcpGateways?: Record<string, { gateways: string[] }> };
+  const status = (): Promise<Status> => call<Status>(node, 'probed', 'daemon.status');
+  const wanDefaults = async (): Promise<string[]> => {
+    const rows = JSON.parse(await lab.mustExec(node, ['ip', '-j', 'route', 'show', 'table', 'all', 'default', 'dev', 'wan0'])) as Array<{ gateway?: string; table?: string }>;
+    return rows.map((r) => `${r.gateway ?? '-'} table ${r.table ?? 'main'}`);
+  };
+
+  const file = lab.applianceEnv(node).TERN_CONFIG!;
+  const doc = parseDocument(fs.readFileSync(file, 'utf8'));
+  doc.deleteIn(['wans', 0, 'address']);
+  doc.deleteIn(['wans', 0, 'gateway']);
+  doc.setIn(['wans', 0, 'dhcp'], true);
+  fs.writeFileSync(file, doc.toString());
+  // tunneld first: with no configured gateway it takes the default route
+  // out of the WAN's own table. Then no lease: no default route anywhere.
+  await call(node, 'tunneld', 'daemon.reload');
+  await lab.kill(node, 'probed');
+  await lab.mustExec(node, ['ip', 'route', 'del', 'default']);
+  t.same(await wanDefaults(), [], 'no default route out of wan0 in any table');
+  start(node, 'probed');
+  await ready(node, 'probed');
+  const wanState: WanStateMessage[] = [];
+  const c = new BusClient({ socketPath: path.join(runDir(node), 'probed.sock'), reconnect: false });
+  clients.push(c);
+  await c.subscribe(['wan.state'], (p) => { wanState.push(p as WanStateMessage); });
+  await c.connect();
+
+  // ISP C counts echo requests from cloud1 to each gateway address.
+  await lab.mustExec('ispc', ['ip', 'address', 'add', `${gw2}/32`, 'dev', node]);
+  await lab.mustExec('ispc', ['nft', '-f', '-'], { input: [
+    'table inet probed_dhcp {',
+    '  chain pre { type filter hook prerouting priority -400; policy accept;',
+    `    iifname "${node}" ip saddr 198.18.3.2 ip daddr ${gw1} icmp type echo-request counter comment "gw1"`,
+    `    iifname "${node}" ip saddr 198.18.3.2 ip daddr ${gw2} icmp type echo-request counter comment "gw2"`,
+    '  }',
+    '}',
+  ].join('\n') });
+  const echoes = async (): Promise<{ gw1: number; gw2: number }> => {
+    const out = await lab.mustExec('ispc', ['nft', '-j', 'list', 'table', 'inet', 'probed_dhcp']);
+    const m = new Map<string, number>();
+    for (const o of (JSON.parse(out) as { nftables: Array<{ rule?: { comment?: string; expr: Array<Record<string, unknown>> } }> }).nftables) {
+      if (o.rule?.comment) m.set(o.rule.comment, (o.rule.expr.find((e) => 'counter' in e)?.counter as { packets: number } | undefined)?.packets ?? 0);
+    }
+    return { gw1: m.get('gw1') ?? 0, gw2: m.get('gw2') ?? 0 };
+  };
+
+  // Before the lease.
+  let s = await status();
+  t.equal(s.wans.ispc, 'waiting', `got WAN status ${s.wans.ispc}; want waiting`);
+  t.same(s.warnings.filter((w) => w.name === 'probed.wan.ispc').map((w) => w.text), [waiting], 'the status says what it waits for');
+  t.same(await call<WanMetrics[]>(node, 'probed', 'wans.metrics'), [], 'no figures, so no loss, while waiting');
+  const e0 = await echoes();
+
+  // The lease comes.
+  await lab.mustExec(node, ['ip', 'route', 'add', 'default', 'via', gw1, 'dev', 'wan0', 'proto', 'dhcp']);
+  const first = await waitFor('the first gateway probed and up', async () => {
+    const m = (await call<WanMetrics[]>(node, 'probed', 'wans.metrics'))[0];
+    return m?.state === 'up' && m.targets[0]?.target === gw1 && m.targets[0].counters.answered >= 10 ? m : undefined;
+  });
+  const e1 = await echoes();
+  const t1 = first.targets[0]!;
+  t.comment(`probed: dhcp: ${gw1}: ${t1.counters.sent} probes sent, ${t1.counters.answered} answered, state ${first.state}, rtt ${fmt(first.rttAvgMs, 3)} ms; ispc counted ${e1.gw1 - e0.gw1}`);
+  t.same(first.targets.map((x) => x.target), [gw1], 'the gateway of the lease is the target');
+  t.ok(t1.counters.answered >= 10 && t1.counters.answered <= t1.counters.sent, `got ${t1.counters.answered} of ${t1.counters.sent} answered; want replies counted`);
+  t.ok(e1.gw1 - e0.gw1 >= t1.counters.answered, `ispc counted ${e1.gw1 - e0.gw1} echo requests to ${gw1}; want at least the ${t1.counters.answered} answered`);
+  s = await status();
+  t.equal(s.wans.ispc, 'up');
+  t.notOk(s.warnings.some((w) => w.name === 'probed.wan.ispc'), 'no waiting warning once probing');
+
+  // A new lease with another gateway.
+  await lab.mustExec(node, ['ip', 'route', 'replace', 'default', 'via', gw2, 'dev', 'wan0', 'proto', 'dhcp', 'onlink']);
+  const second = await waitFor('the second gateway probed and up', async () => {
+    const m = (await call<WanMetrics[]>(node, 'probed', 'wans.metrics'))[0];
+    return m?.state === 'up' && m.targets[0]?.target === gw2 && m.targets[0].counters.answered >= 10 ? m : undefined;
+  });
+  const e2a = await echoes();
+  await sleep(2000);
+  const e2b = await echoes();
+  const t2 = second.targets[0]!;
+  t.comment(`probed: dhcp: new lease: ${gw2}: ${t2.counters.sent} sent, ${t2.counters.answered} answered; ispc counted ${e2b.gw2 - e1.gw2} to ${gw2}, ${e2b.gw1 - e2a.gw1} to ${gw1} in the last 2 s`);
+  t.same(second.targets.map((x) => x.target), [gw2], 'only the new gateway is probed');
+  t.ok(e2b.gw2 - e2a.gw2 >= 20, `ispc counted ${e2b.gw2 - e2a.gw2} echo requests to ${gw2} in 2 s; want about 40 (20/s)`);
+  t.equal(e2b.gw1 - e2a.gw1, 0, `ispc counted ${e2b.gw1 - e2a.gw1} echo requests to the old gateway in 2 s; want none`);
+
+  // The lease goes.
+  await lab.mustExec(node, ['ip', 'route', 'del', 'default', 'dev', 'wan0']);
+  await waitFor('waiting again', async () => (await status()).wans.ispc === 'waiting');
+  s = await status();
+  t.same(s.warnings.filter((w) => w.name === 'probed.wan.ispc').map((w) => w.text), [waiting], 'the status says it waits again');
+  t.same(await call<WanMetrics[]>(node, 'probed', 'wans.metrics'), [], 'no figures while waiting');
+  const e3a = await echoes();
+  await sleep(2000);
+  const e3b = await echoes();
+  t.equal(e3b.gw1 + e3b.gw2 - e3a.gw1 - e3a.gw2, 0, 'no probes while waiting');
+  const gone = await waitFor('wan.state to unknown', () => wanState.find((m) => m.target === undefined && m.to === 'unknown'));
+  t.match(gone, { wan: 'ispc', to: 'unknown', cause: 'gateway', reason: waiting }, 'the WAN is unknown on the bus, with why');
+  const downs = wanState.filter((m) => m.to === 'down').map((m) => `${m.target ?? 'the WAN'}: ${m.reason}`);
+  t.same(downs, [], `got down transitions ${downs.join('; ')}; want none`);
+});

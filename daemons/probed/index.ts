@@ -43,6 +43,10 @@ export { PathProber, type PathInfo, type PathMetricsMessage, type PathProberOpti
 export { TunneldWatcher, parseTunneldPath, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
 export { HistoryWriter, type HistoryWriterOptions, type HistoryWriterStats, type ProbeEvent } from './writer.js';
 export {
-  createProbed, defaultWanProbeDscp, knownPeers, pathMatches, pathSettings, spec, wanPlans,
+  GatewayWatcher, MAIN_TABLE, defaultRoute, dhcpGateways,
+  type DefaultRoute, type DhcpWan, type GatewayReading, type GatewayWatcherOptions,
+} from './gateway.js';
+export {
+  createProbed, defaultWanProbeDscp, dhcpWans, knownPeers, pathMatches, pathSettings, spec, waitingText, wanPlans,
   type ProbedDeps, type ProbedMethods, type WanSource, type WanStateMessage,
 } from './daemon.js';
