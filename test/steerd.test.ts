@@ -6,7 +6,9 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { BusClient } from '../daemons/lib/bus/index.js';
+import { Store } from '../daemons/lib/store/index.js';
 import { defaultTopology, Lab, repoRoot } from './lab/index.js';
 
 const appliances = ['office1', 'office2', 'home1', 'cloud1'];
@@ -214,6 +216,20 @@ t.test('a voice flow takes the lowest-latency path that meets its SLA, and moves
     return f && f.path === viaOffice1 ? f : undefined;
   }, 10_000, 50);
   t.equal(moved.path, viaOffice1, 'the voice flow is on the other path');
+  // The move is in home1's events table, as the loss report reads it.
+  const store = await Store.open(path.join(lab.applianceEnv('home1').TERN_STATE_DIR!, 'tern.db'));
+  try {
+    const ev = await waitFor('the move off the blackholed path in the events table', async () => {
+      const rows = await store.all<{ subject: string; detail: string }>("SELECT subject, detail FROM events WHERE daemon = 'steerd' AND kind = 'path.move' AND subject = ?", [viaOffice2]);
+      return rows.length ? rows.map((r) => JSON.parse(r.detail) as { from: string; to: string; reason: string; flows: number; swept: number; site: string }) : undefined;
+    }, 10_000, 100);
+    t.ok(ev.length <= 2, `path.move rows for ${viaOffice2}: got ${ev.length}; want 1, or 2 with the held decisions of its first minute`);
+    t.match(ev[0], { site: 'office', from: viaOffice2, to: new RegExp(`^${viaOffice1}`), reason: /^(down|degraded|sla)$/ }, `the event: ${JSON.stringify(ev[0])}`);
+    t.ok(ev[0]!.flows + ev[0]!.swept >= 1, `flows the event counts: got ${ev[0]!.flows} moved, ${ev[0]!.swept} swept`);
+    t.comment(`path.move: ${JSON.stringify(ev)}`);
+  } finally {
+    await store.close();
+  }
   await lab.process('homehost', 'voice-tx')!.exited;
   await lab.kill('officehost', 'voice-rx', 'SIGTERM');
   const g = gaps(out);
@@ -350,4 +366,53 @@ t.test('kill -9 of steerd during an iperf3 transfer: the transfer goes on, and a
   }
   const seen = before.filter((f) => pathOf.has(f.srcPort)).length;
   t.equal(seen, before.length, `iperf3 flows the new steerd finds in conntrack with a path: got ${seen}; want ${before.length}`);
+});
+
+t.test('PAIR with virtualMac: a LAN host\'s new flow through the VIP arrives on the macvlan and is steered', async (t) => {
+  // Regression (audit): with pair.virtualMac, officehost sends to the
+  // virtual MAC, the packet comes in on tpair1 (paird's macvlan), and rules
+  // matching lan0 alone never queued it: the flow left unsteered (mark 0).
+  const vip = '10.1.0.1';
+  const homehost = '10.2.0.10';
+  const file = lab.applianceEnv('office1').TERN_CONFIG!;
+  const text = fs.readFileSync(file, 'utf8');
+  const doc = parse(text) as { pair: Record<string, unknown> };
+  doc.pair.virtualMac = true;
+  fs.writeFileSync(file, `${text.split('\n').filter((l) => l.startsWith('#')).join('\n')}\n${stringify(doc, { lineWidth: 0 })}`);
+  await call('office1', 'steerd', 'daemon.reload');
+  const rules = await lab.mustExec('office1', ['nft', 'list', 'chain', 'inet', 'tern', 'steer_restore']);
+  t.match(rules, /iifname \{ "lan0", "tpair1" \} ip daddr @steer_dst4 meta mark set 0x00200000/, `steer_restore matches the macvlan too:\n${rules}`);
+  t.equal((await lab.exec('office1', ['ip', 'link', 'show', 'tpair1'])).code === 0, false, 'the macvlan does not exist yet: the rule names it before paird makes it');
+
+  // paird on office1 alone: it makes tpair1 and, with no peer, becomes master.
+  lab.spawn('office1', 'paird', [process.execPath, path.join(repoRoot, 'dist', 'daemons', 'paird', 'main.js')], { env: lab.applianceEnv('office1') });
+  t.teardown(() => lab.kill('office1', 'paird', 'SIGTERM').catch(() => undefined));
+  await ready('office1', 'paird');
+  await waitFor('office1 master', async () => ((await call<{ role: string }>('office1', 'paird', 'pair.status')).role === 'master' ? true : undefined), 30_000, 200);
+  await waitFor('a path to home up on office1', async () => {
+    const rows = await call<PathRow[]>('office1', 'steerd', 'steer.paths');
+    return rows.some((r) => r.site === 'home' && r.tunnel === 'up') ? true : undefined;
+  }, 90_000);
+
+  await lab.mustExec('officehost', ['ip', 'route', 'replace', '10.2.0.0/24', 'via', vip]);
+  t.teardown(() => lab.exec('officehost', ['ip', 'route', 'del', '10.2.0.0/24', 'via', vip]).then(() => undefined));
+  await lab.mustExec('officehost', ['ip', 'neigh', 'flush', 'dev', 'eth0']);
+  const rxBefore = Number((await lab.mustExec('office1', ['cat', '/sys/class/net/tpair1/statistics/rx_packets'])).trim());
+  const before = await call<Counters>('office1', 'steerd', 'steer.counters');
+  const r = await lab.exec('officehost', node(flowSender, homehost, 6400, 23000, 8, 50, 1000), { timeoutMs: 30_000 });
+  t.equal(r.code, 0, `sender: ${r.stderr}`);
+  const neigh = await lab.mustExec('officehost', ['ip', 'neigh', 'show', vip]);
+  t.match(neigh, /lladdr 00:00:5e:00:01:01/, `officehost reaches the VIP at the virtual MAC: ${neigh.trim()}`);
+  const rx = Number((await lab.mustExec('office1', ['cat', '/sys/class/net/tpair1/statistics/rx_packets'])).trim()) - rxBefore;
+  t.ok(rx >= 8, `packets in on tpair1: got ${rx}; want >= 8 (8 flows)`);
+  const flows = await waitFor('8 flows through the VIP steered on office1', async () => {
+    const f = (await call<{ flows: FlowRow[] }>('office1', 'steerd', 'steer.flows', { limit: 10_000 })).flows.filter((x) => x.dstPort === 6400);
+    return f.length >= 8 ? f : undefined;
+  }, 10_000, 200);
+  t.equal(flows.length, 8, `flows to ${homehost}:6400 with a path mark on office1: got ${flows.length}; want 8`);
+  t.ok(flows.every((f) => f.path.split('/')[1] === 'home'), `on paths to home: ${[...new Set(flows.map((f) => f.path))].join(', ')}`);
+  const after = await call<Counters>('office1', 'steerd', 'steer.counters');
+  const steered = after.queues.reduce((n, q) => n + q.steered, 0) - before.queues.reduce((n, q) => n + q.steered, 0);
+  t.ok(steered >= 8, `first packets the workers steered: got ${steered}; want >= 8`);
+  t.comment(`virtualMac: ${rx} packets in on tpair1, ${steered} first packets steered, ${flows.length} flows marked (${[...new Set(flows.map((f) => f.path))].join(', ')})`);
 });

@@ -28,3 +28,17 @@ t.test('a flush writes a burst of events in a few statements, every one of them,
   }
   t.equal(w.getStats().events, n);
 });
+
+t.test('compaction also applies the events\' retention: a year, then they go', async (t) => {
+  const store = await Store.open(':memory:', { migrations: coreMigrations });
+  t.teardown(() => store.close());
+  const clock = new FakeClock();
+  const history = new History(store, { retention: { rawHours: 6, minuteDays: 7, hourDays: 20 }, clock });
+  const w = new HistoryWriter({ store, history, clock });
+  const insert = (ts: number): Promise<unknown> => store.run("INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, 'steerd', 'path.move', 'a/b/c', '{}')", [ts]);
+  await insert(clock.now() - 366 * 86_400_000);
+  await insert(clock.now() - 86_400_000);
+  await w.compact();
+  const left = await store.all<{ ts: number }>('SELECT ts FROM events ORDER BY id');
+  t.same(left.map((r) => r.ts), [clock.now() - 86_400_000], `events left: got ${left.length}; want the one of yesterday`);
+});

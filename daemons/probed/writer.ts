@@ -1,14 +1,15 @@
 // Writes what probing produces into the state database in the background:
 // per-second samples into the history (one transaction per flush), state
 // transitions into the events table (which the loss report marks), and the
-// history's compaction in bounded steps. Every write is a committed
-// transaction in WAL mode, so a kill -9 loses at most the last flush
-// interval; the queue is bounded, so a database that stops answering costs
-// memory only up to maxQueue samples (the oldest are dropped and counted).
+// history's compaction and the events' retention (lib/store/retention.ts)
+// in bounded steps. Every write is a committed transaction in WAL mode, so
+// a kill -9 loses at most the last flush interval; the queue is bounded, so
+// a database that stops answering costs memory only up to maxQueue samples
+// (the oldest are dropped and counted).
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { errorMessage, isTernError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
-import type { Queryable } from '../lib/store/index.js';
+import { pruneLogs, type Queryable } from '../lib/store/index.js';
 import type { History, HistoryStore } from './history.js';
 import type { ProbeSample } from './samples.js';
 
@@ -112,6 +113,8 @@ export class HistoryWriter {
         const r = await this.history.compact(this.clock.now(), { maxBatches: this.opts.compactBatches ?? 20 });
         this.stats.compactions++;
         this.stats.lastCompaction = { rolled: r.rolled, deleted: r.deleted, done: r.done };
+        // The events and config logs have no other housekeeping.
+        await pruneLogs(this.opts.store, this.clock.now(), { maxBatches: this.opts.compactBatches ?? 20 });
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'probed: history: compaction failed; will retry');
       }

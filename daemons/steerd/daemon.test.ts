@@ -10,6 +10,7 @@ import { BusClient, BusServer } from '../lib/bus/index.js';
 import { FakeClock, type Clock } from '../lib/clock/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
+import { Store } from '../lib/store/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
 import type { CtFlow, FastPath, MarkReport, QueueStats, RemarkReport } from './fastpath.js';
 import type { SteerRuleset } from './nft.js';
@@ -87,6 +88,9 @@ async function until<T>(what: string, fn: () => T | undefined | Promise<T | unde
 }
 
 interface Box {
+  /** The runner's tern.yaml, and the state database steerd writes events to. */
+  configFile: string;
+  dbFile: string;
   fast: FakeFastPath;
   applied: SteerRuleset[];
   ipt: string[];
@@ -96,11 +100,11 @@ interface Box {
   stop(): Promise<void>;
 }
 
-async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; clock?: Clock; enableAccounting?: () => void } = {}): Promise<Box> {
+async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; clock?: Clock; enableAccounting?: () => void; config?: string } = {}): Promise<Box> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-steerd-'));
   const env = { TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state') };
   fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
-  fs.writeFileSync(path.join(env.TERN_ETC_DIR, 'tern.yaml'), config);
+  fs.writeFileSync(path.join(env.TERN_ETC_DIR, 'tern.yaml'), opts.config ?? config);
   const tunneld = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'tunneld.sock') });
   tunneld.method('paths.list', () => [pathA, pathB, 'inet/cloud/inet'].map((name) => ({ name, state: 'up' })));
   const probed = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock') });
@@ -137,7 +141,10 @@ async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; cl
     fs.rmSync(dir, { recursive: true, force: true });
   };
   t.teardown(stop);
-  return { fast, applied, ipt, tunneld, probed, client, stop };
+  return {
+    configFile: path.join(env.TERN_ETC_DIR, 'tern.yaml'), dbFile: path.join(env.TERN_STATE_DIR, 'tern.db'),
+    fast, applied, ipt, tunneld, probed, client, stop,
+  };
 }
 
 declare namespace Tap { type Test = import('tap').Test }
@@ -231,4 +238,73 @@ t.test('conntrack accounting: a missing sysctl at start is a warning, retried ea
   t.same(await warnings(), [], 'the warning clears once accounting is on');
   clock.advance(30_000);
   t.equal(tries, 3, 'no more tries once on');
+});
+
+t.test('with PAIR and virtualMac, the macvlan is steered too, by either queue method, and a reload that turns virtualMac on adds it', async (t) => {
+  // Regression (audit): with pair.virtualMac, LAN hosts' packets arrive on
+  // tpair<vrid>, and rules on lan.interface alone never queued them.
+  const pair = (virtualMac: boolean): string => `${config}pair:\n  vrid: 7\n  vips: [10.20.0.254/24]\n  virtualMac: ${virtualMac}\n`;
+  for (const hasQueue of [true, false]) {
+    const b = await box(t, hasQueue, { config: pair(true) });
+    const got = b.applied[0];
+    t.same([got?.method, got?.lanInterface, got?.pairInterfaces], [hasQueue ? 'nft' : 'iptables', 'eth1', ['tpair7']],
+      `kernel ${hasQueue ? 'with' : 'without'} nft queue: method, LAN, PAIR interfaces: got ${JSON.stringify(got)}`);
+    await b.stop();
+  }
+  const b = await box(t, false, { config: pair(false) });
+  t.same(b.applied[0]?.pairInterfaces, [], 'virtualMac off: the VIPs are on the LAN interface itself');
+  fs.writeFileSync(b.configFile, pair(true));
+  await b.client.request('daemon.reload');
+  t.same(b.applied.at(-1)?.pairInterfaces, ['tpair7'], 'after the reload: the macvlan too');
+});
+
+t.test('a path move is one path.move event per path and decision, and a flapping path writes at most one a minute', async (t) => {
+  const clock = new FakeClock();
+  const b = await box(t, false, { clock });
+  const office = await until('both office paths measured', async () => {
+    const rows = await b.client.request<Array<{ name: string; state: string }>>('steer.paths');
+    return rows.filter((r) => r.name.includes('/office/')).every((r) => r.state === 'up') ? b.fast.office() : undefined;
+  });
+  const store = await Store.open(b.dbFile);
+  t.teardown(() => store.close());
+  const rows = async (): Promise<Array<{ ts: number; daemon: string; kind: string; subject: string; detail: Record<string, unknown> }>> =>
+    (await store.all<{ ts: number; daemon: string; kind: string; subject: string; detail: string }>("SELECT ts, daemon, kind, subject, detail FROM events WHERE kind = 'path.move' ORDER BY id"))
+      .map((r) => ({ ...r, detail: JSON.parse(r.detail) as Record<string, unknown> }));
+  let port = 40000;
+  const voiceOnB = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const d = office.decide(makeFlow({ src: '10.20.0.5', dst: '10.10.0.9', protocol: 17, srcPort: port++, dstPort: 5004 }), b.fast.time);
+      if (d.pathId !== markB) throw new Error(`daemon.test: voice flow on ${d.pathId.toString(16)}; want B`);
+    }
+  };
+  const setB = async (state: 'up' | 'down'): Promise<void> => {
+    const before = (await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes;
+    b.probed.publish('path.state', { path: pathB, from: state === 'up' ? 'down' : 'up', to: state, cause: 'test', reason: 'test' });
+    await until(`B ${state}`, async () => ((await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes > before ? true : undefined));
+  };
+
+  voiceOnB(3);
+  await setB('down');
+  const first = await until('the first move recorded', async () => { const r = await rows(); return r.length ? r : undefined; });
+  t.equal(first.length, 1, `events for one decision moving 3 flows: got ${first.length}; want 1`);
+  t.same({ ...first[0], detail: { ...first[0]!.detail } }, {
+    ts: clock.now(), daemon: 'steerd', kind: 'path.move', subject: pathB,
+    detail: { site: 'office', from: pathB, to: pathA, toPaths: { [pathA]: 3 }, reason: 'down', classes: ['voice'], flows: 3, swept: 0, why: 'probed path.state' },
+  }, 'which path, where to, why, how many flows');
+
+  // B flaps 5 times within a minute, each time with flows on it again.
+  for (let i = 0; i < 5; i++) {
+    clock.advance(5_000);
+    await setB('up');
+    voiceOnB(2);
+    await setB('down');
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal((await rows()).length, 1, 'the decisions within the minute are held');
+  clock.advance(60_000);
+  const all = await until('the held moves written', async () => { const r = await rows(); return r.length >= 2 ? r : undefined; });
+  t.equal(all.length, 2, `events for 6 decisions within a minute: got ${all.length}; want 2`);
+  t.match(all[1]!.detail, { from: pathB, to: pathA, reason: 'down', flows: 10, decisions: 5 }, `the held decisions summed: ${JSON.stringify(all[1]!.detail)}`);
+  const c = await b.client.request<{ moveEvents: { written: number; coalesced: number; errors: number } }>('steer.counters');
+  t.same(c.moveEvents, { written: 2, coalesced: 5, errors: 0 }, 'steer.counters shows the event counts');
 });

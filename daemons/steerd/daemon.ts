@@ -15,12 +15,13 @@ import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
+import { MoveLog, type MoveReason, type PathMove } from './events.js';
 import { classOf, topFlows, type FlowRow } from './flows.js';
 import { IptablesQueue } from './iptables.js';
 import { Nft, detectNftQueue, pathMarkMask, pathMarkValue, type QueueMethod } from './nft.js';
 import { reconcileRules, type RuleKernel } from './rules.js';
 import {
-  brokenFor, probeView, siteInputs, sitePlans, steerPolicy,
+  brokenFor, pairInterfaces, probeView, siteInputs, sitePlans, steerPolicy,
   type ProbeView, type SitePlan, type TunnelState,
 } from './sites.js';
 import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
@@ -48,6 +49,8 @@ export interface SteerdDeps {
   connect?: (daemon: string) => BusClient;
   /** Turns conntrack accounting on, for per-flow counters (default: the sysctl file). */
   enableAccounting?: () => void;
+  /** Least time between two path.move events of one path, ms (default 60 s). */
+  moveEventIntervalMs?: number;
 }
 
 interface Site {
@@ -95,6 +98,7 @@ export class Steerd {
   private timers: ReturnType<DaemonContext['clock']['setInterval']>[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly moveLog: MoveLog;
   readonly totals = { moves: 0, markUpdates: 0, markMissing: 0, sweeps: 0, swept: 0, refreshes: 0, refreshErrors: 0 };
 
   constructor(ctx: DaemonContext, deps: SteerdDeps = {}) {
@@ -107,6 +111,16 @@ export class Steerd {
     this.ipt = deps.iptables ?? new IptablesQueue();
     this.config = ctx.config;
     this.policy = steerPolicy(ctx.config);
+    this.moveLog = new MoveLog({
+      clock: ctx.clock,
+      logger: this.log,
+      ...(deps.moveEventIntervalMs !== undefined ? { intervalMs: deps.moveEventIntervalMs } : {}),
+      write: async (row) => {
+        const store = await ctx.store();
+        await store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
+          [row.ts, row.daemon, row.kind, row.subject, JSON.stringify(row.detail)]);
+      },
+    });
   }
 
   /** Queues first (so the first packets are decided), then selectors, then rules. */
@@ -158,8 +172,11 @@ export class Steerd {
       if (r.added || r.removed) this.log.info(r, 'steerd: path rules reconciled');
     });
     await attempt('nft', async () => {
-      const changed = await this.nft.apply({ lanInterface: this.config.lan.interface, prefixes, queues: [queueBase, queueBase + queueCount - 1], method: this.method });
-      this.log.info({ changed, method: this.method }, changed ? 'steerd: nft rules loaded' : 'steerd: nft rules adopted');
+      const pair = pairInterfaces(this.config);
+      const changed = await this.nft.apply({
+        lanInterface: this.config.lan.interface, pairInterfaces: pair, prefixes, queues: [queueBase, queueBase + queueCount - 1], method: this.method,
+      });
+      this.log.info({ changed, method: this.method, interfaces: [this.config.lan.interface, ...pair] }, changed ? 'steerd: nft rules loaded' : 'steerd: nft rules adopted');
     });
     await attempt('iptables', async () => {
       if (this.method === 'iptables') await this.ipt.apply([queueBase, queueBase + queueCount - 1]);
@@ -298,14 +315,17 @@ export class Steerd {
         this.log.info({ why, moves: moves.length, ...r }, 'steerd: flows moved');
         this.ctx.bus.publish('steer.moved', { why, moves: moves.map((m) => ({ ...m, fromPath: this.pathName(m.from), toPath: this.pathName(m.to) })).slice(0, 100), total: moves.length, marks: r });
       }
+      const swept = new Map<number, { updated: number; classes: string[] }>();
       for (const { mark, classes } of sweeps) {
         const r = this.sweep(mark, classes);
         if (r.matched) {
           this.totals.sweeps++;
           this.totals.swept += r.updated;
-          this.log.info({ why, path: this.pathName(mark), classes: [...classes], ...r }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
+          swept.set(mark, { updated: r.updated, classes: r.classes });
+          this.log.info({ why, path: this.pathName(mark), classes: [...classes], matched: r.matched, updated: r.updated }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
         }
       }
+      for (const m of this.pathMoves(why, moves, swept)) this.moveLog.record(m);
     });
     this.chain = next.catch((err: unknown) => {
       this.totals.refreshErrors++;
@@ -322,17 +342,51 @@ export class Steerd {
    * ones steered before a restart. Flows of classes the path still serves
    * stay where they are.
    */
-  private sweep(mark: number, classes: ReadonlySet<string>): { matched: number; updated: number } {
+  private sweep(mark: number, classes: ReadonlySet<string>): { matched: number; updated: number; classes: string[] } {
     if (classes.has('*')) {
       const r = this.fast.remark(mark, 0);
-      return { matched: r.matched, updated: r.updated };
+      return { matched: r.matched, updated: r.updated, classes: ['*'] };
     }
     const hit = this.fast.flows(mark, 0xffffffff, 1_000_000)
       .map((f) => ({ f, cls: classOf(this.policy, f) }))
       .filter(({ cls }) => classes.has(cls));
-    if (!hit.length) return { matched: 0, updated: 0 };
+    if (!hit.length) return { matched: 0, updated: 0, classes: [] };
     const r = this.fast.setMarks(hit.map(({ f, cls }) => ({ flow: f, class: cls, from: mark, to: 0 })));
-    return { matched: hit.length, updated: r.updated };
+    return { matched: hit.length, updated: r.updated, classes: [...new Set(hit.map(({ cls }) => cls))] };
+  }
+
+  /**
+   * One record per path that flows left in this decision: where they went,
+   * how many, and why — from the path's state as the selectors now see it.
+   */
+  private pathMoves(why: string, moves: readonly Move[], swept: ReadonlyMap<number, { updated: number; classes: string[] }>): PathMove[] {
+    const by = new Map<number, PathMove & { to: Record<string, number>; classes: string[] }>();
+    const entry = (mark: number): PathMove & { to: Record<string, number>; classes: string[] } => {
+      let e = by.get(mark);
+      if (!e) {
+        const site = this.sites.find((s) => s.plan.paths.some((p) => p.mark === mark));
+        const input = site?.inputs.find((i) => i.id === mark);
+        let reason: MoveReason = 'removed';
+        if (input) reason = input.state === 'down' ? 'down' : input.state === 'degraded' ? 'degraded' : 'sla';
+        e = { site: site?.plan.site ?? '', from: this.pathName(mark), to: {}, reason, classes: [], flows: 0, swept: 0, why };
+        by.set(mark, e);
+      }
+      return e;
+    };
+    for (const m of moves) {
+      const e = entry(m.from);
+      const to = this.pathName(m.to);
+      e.to[to] = (e.to[to] ?? 0) + 1;
+      e.flows++;
+      if (!e.classes.includes(m.class)) e.classes.push(m.class);
+    }
+    for (const [mark, r] of swept) {
+      if (r.updated === 0) continue;
+      const e = entry(mark);
+      e.swept += r.updated;
+      for (const c of r.classes) if (!e.classes.includes(c)) e.classes.push(c);
+    }
+    return [...by.values()];
   }
 
   /**
@@ -369,6 +423,7 @@ export class Steerd {
       method: this.method,
       queues: this.fast.stats(),
       totals: { ...this.totals },
+      moveEvents: { ...this.moveLog.counters },
       sites: this.sites.map((s) => {
         const st = s.selector.stats();
         return {
@@ -400,7 +455,7 @@ export class Steerd {
     const before = JSON.stringify([this.policy, sitePlans(this.config)]);
     const policyChanged = JSON.stringify(policy) !== JSON.stringify(this.policy);
     const sitesChanged = JSON.stringify(sitePlans(config)) !== JSON.stringify(sitePlans(this.config));
-    const oldMarks = new Set(sitePlans(this.config).flatMap((s) => s.paths.map((p) => p.mark)));
+    const oldPaths = sitePlans(this.config).flatMap((s) => s.paths);
     await this.chain;
     this.config = config;
     this.policy = policy;
@@ -408,10 +463,11 @@ export class Steerd {
       // New selectors start with empty flow tables; flows keep their
       // conntrack marks and so their paths.
       this.buildSites();
-      for (const mark of oldMarks) {
-        if (!this.sites.some((s) => s.plan.paths.some((p) => p.mark === mark))) {
-          const r = this.fast.remark(mark, 0);
-          this.log.info({ mark, ...r }, 'steerd: path left the plan; its flows are decided again');
+      for (const p of oldPaths) {
+        if (!this.sites.some((s) => s.plan.paths.some((q) => q.mark === p.mark))) {
+          const r = this.fast.remark(p.mark, 0);
+          this.log.info({ mark: p.mark, path: p.name, ...r }, 'steerd: path left the plan; its flows are decided again');
+          this.moveLog.record({ site: p.site, from: p.name, to: {}, reason: 'removed', classes: ['*'], flows: 0, swept: r.updated, why: 'reload' });
         }
       }
     }
@@ -425,6 +481,8 @@ export class Steerd {
     this.stopped = true;
     for (const t of this.timers) this.ctx.clock.clearInterval(t);
     await this.chain.catch(() => undefined);
+    // Moves held back by the rate limit are written before the store closes.
+    await this.moveLog.close();
     await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
     // Rules, nft and conntrack marks stay: established flows keep their
     // paths in the kernel, new ones bypass the unbound queue.

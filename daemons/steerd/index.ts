@@ -15,14 +15,18 @@ export {
 } from './wire.js';
 export { Steerd, steerdSpec, uninstall, queueBase, queueCount, queueMaxLen, type PathRow, type SteerdDeps } from './daemon.js';
 export { NativeFastPath, decodeCtFlows, encodeMoves, type CtFlow, type FastPath, type MarkReport, type QueueStats, type RemarkReport } from './fastpath.js';
+export { MoveLog, type EventRow, type MoveLogOptions, type MoveReason, type PathMove } from './events.js';
 export { classOf, topFlows, type FlowRow } from './flows.js';
 export { IptablesQueue, iptChain, queueRule, restoreScript } from './iptables.js';
 export {
-  Nft, detectNftQueue, fingerprint, parseNftState, pathMarkMask, pathMarkValue, queueFlagMark, renderRemoval, renderRuleset,
+  Nft, detectNftQueue, fingerprint, ingressInterfaces, parseNftState, pathMarkMask, pathMarkValue, queueFlagMark, renderRemoval, renderRuleset,
   steerChains, steerSets, type NftState, type QueueMethod, type SteerRuleset,
 } from './nft.js';
 export { ownedRule, reconcileRules, type PathRoute, type RuleKernel, type RulesReport } from './rules.js';
-export { brokenFor, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SitePlan, type SteerPath, type TunnelState } from './sites.js';
+export {
+  brokenFor, pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy,
+  type ProbeView, type SitePlan, type SteerPath, type TunnelState,
+} from './sites.js';
 export { runCommand, type CommandResult, type CommandRunner } from './command.js';
 
 /** tern-steerd as main.ts runs it: the real fast path, kernel and bus. */

@@ -1,6 +1,7 @@
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import type { CommandResult, CommandRunner } from './command.js';
-import { Nft, detectNftQueue, fingerprint, parseNftState, renderRemoval, renderRuleset, type SteerRuleset } from './nft.js';
+import { Nft, detectNftQueue, fingerprint, ingressInterfaces, parseNftState, renderRemoval, renderRuleset, type SteerRuleset } from './nft.js';
 
 const base: SteerRuleset = { lanInterface: 'lan0', prefixes: ['10.1.0.0/24', '100.64.0.1/32', 'fd00:1::/64'], queues: [10200, 10201], method: 'nft' };
 
@@ -34,6 +35,44 @@ t.test('the ruleset queues with nft where it can, else flags for the iptables ru
   t.not(fingerprint(base), fingerprint({ ...base, prefixes: ['10.1.0.0/24'] }), 'prefixes change the fingerprint');
   t.equal(fingerprint(base), fingerprint({ ...base, prefixes: [...base.prefixes].reverse() }), 'prefix order does not');
   t.throws(() => renderRuleset({ ...base, lanInterface: 'lan0"; flush ruleset' }), { code: 'TERN_E_STEER_RULES' }, 'an interface name cannot inject nft syntax');
+});
+
+t.test('with PAIR, packets arriving on the pair interface and the virtual-MAC macvlan are steered too, by name, in both methods', async (t) => {
+  // Regression (audit): with pair.virtualMac, LAN hosts send to the virtual
+  // MAC, their packets arrive on tpair<vrid>, and rules matching lan.interface
+  // alone never queued a flow.
+  const pair: SteerRuleset = { ...base, pairInterfaces: ['lan1', 'tpair7'] };
+  const cases = [
+    { name: 'nft queue', rs: pair, queue: 'queue flags bypass,fanout to 10200-10201' },
+    { name: 'iptables fallback', rs: { ...pair, method: 'iptables' as const }, queue: 'meta mark set 0x00200000' },
+  ];
+  for (const c of cases) {
+    const text = renderRuleset(c.rs);
+    const restore = text.split('\n').filter((l) => l.startsWith('add rule inet tern steer_restore '));
+    const want = [
+      /^add rule inet tern steer_restore iifname \{ "lan0", "lan1", "tpair7" \} ct mark & 0xfff00000 == 0x00100000 meta mark set ct mark return comment "tern-steerd [0-9a-f]{16}"$/,
+      new RegExp(`^add rule inet tern steer_restore iifname \\{ "lan0", "lan1", "tpair7" \\} ip daddr @steer_dst4 ${c.queue}$`),
+      new RegExp(`^add rule inet tern steer_restore iifname \\{ "lan0", "lan1", "tpair7" \\} ip6 daddr @steer_dst6 ${c.queue}$`),
+    ];
+    t.equal(restore.length, want.length, `${c.name}: restore rules: got ${restore.length}; want ${want.length} (one set of rules, not one per interface)`);
+    want.forEach((re, i) => t.match(restore[i] ?? '', re, `${c.name}: restore rule ${i}: got ${restore[i]}`));
+    t.notMatch(text, /\biif "|\biif \{/, `${c.name}: by name (iifname), never by index: a macvlan made later must match without a reload`);
+  }
+  t.same(ingressInterfaces({ lanInterface: 'lan0', pairInterfaces: ['lan0', 'tpair7', 'tpair7'] }), ['lan0', 'tpair7'], 'each interface once, LAN first');
+  t.match(renderRuleset({ ...base, pairInterfaces: [] }), /iifname "lan0" ct mark/, 'no PAIR interfaces: the LAN alone, as before');
+  t.throws(() => renderRuleset({ ...base, pairInterfaces: ['tpair7", "x'] }), { code: 'TERN_E_STEER_RULES' }, 'a PAIR interface name cannot inject nft syntax');
+
+  t.not(fingerprint(pair), fingerprint(base), 'PAIR interfaces change the fingerprint: turning virtualMac on reloads the rules');
+  t.equal(fingerprint(pair), fingerprint({ ...pair, pairInterfaces: ['tpair7', 'lan1'] }), 'their order does not');
+  const before = `tern-steerd ${createHash('sha256').update(JSON.stringify(['lan0', [...base.prefixes].sort(), base.queues, base.method])).digest('hex').slice(0, 16)}`;
+  t.equal(fingerprint({ ...base, pairInterfaces: [] }), before, 'without PAIR the fingerprint is the one steerd wrote before: an upgrade adopts the rules');
+
+  const listed = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing(fingerprint(pair)) } : {}));
+  t.equal(await new Nft({ run: listed.run }).apply(pair), false, 'a restart with the same PAIR interfaces adopts the rules');
+  t.equal(listed.calls.filter((c) => c.argv.includes('-f')).length, 0, 'nothing loaded on adopt');
+  const lanOnly = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing(fingerprint(base)) } : {}));
+  t.equal(await new Nft({ run: lanOnly.run }).apply(pair), true, 'rules of the LAN alone are replaced');
+  t.match(lanOnly.calls.at(-1)?.input ?? '', /^flush chain inet tern steer_restore$/m, 'flushed first: no rule left twice');
 });
 
 t.test('queue detection: the kernel is asked with nft -c, both answers', async (t) => {

@@ -37,8 +37,16 @@ export const priorities = { restore: -160, save: -140 } as const;
 export type QueueMethod = 'nft' | 'iptables';
 
 export interface SteerRuleset {
-  /** The LAN interface: only packets arriving on it are steered. */
+  /** The LAN interface: packets arriving on it are steered. */
   lanInterface: string;
+  /**
+   * With PAIR, the other interfaces LAN hosts' packets arrive on: the pair
+   * interface when it is not the LAN one, and the virtual-MAC macvlan, which
+   * is where a frame sent to the virtual MAC comes in (sites.ts
+   * pairInterfaces). Matched by name, so a macvlan paird creates after
+   * steerd loaded its rules is steered without a reload.
+   */
+  pairInterfaces?: readonly string[];
   /** Destinations that are steered: every remote site's prefixes. */
   prefixes: readonly string[];
   /** Queue numbers the workers listen on: [first, last]. */
@@ -53,9 +61,18 @@ function queueStatement(queues: readonly [number, number]): string {
   return a === b ? `queue flags bypass to ${a}` : `queue flags bypass,fanout to ${a}-${b}`;
 }
 
+/** Every interface steered packets may arrive on, LAN first, each once. */
+export function ingressInterfaces(r: Pick<SteerRuleset, 'lanInterface' | 'pairInterfaces'>): string[] {
+  return [...new Set([r.lanInterface, ...(r.pairInterfaces ?? [])])];
+}
+
 /** The fingerprint of a ruleset: carried as a rule comment so a restart can tell it is already in place. */
 export function fingerprint(r: SteerRuleset): string {
-  const h = createHash('sha256').update(JSON.stringify([r.lanInterface, [...r.prefixes].sort(), r.queues, r.method])).digest('hex');
+  // The LAN alone hashes as a string, as before PAIR interfaces were
+  // steered, so an upgrade adopts a box's rules instead of reloading them.
+  const ingress = ingressInterfaces(r);
+  const key = ingress.length === 1 ? ingress[0] : [ingress[0], ...ingress.slice(1).sort()];
+  const h = createHash('sha256').update(JSON.stringify([key, [...r.prefixes].sort(), r.queues, r.method])).digest('hex');
   return `tern-steerd ${h.slice(0, 16)}`;
 }
 
@@ -74,7 +91,11 @@ function quote(s: string): string {
 export function renderRuleset(r: SteerRuleset): string {
   const v4 = r.prefixes.filter((p) => !p.includes(':'));
   const v6 = r.prefixes.filter((p) => p.includes(':'));
-  const lan = quote(r.lanInterface);
+  // iifname compares names at packet time (iif would resolve an index at
+  // load and refuse a device that does not exist yet, such as the macvlan
+  // paird makes when it starts after steerd).
+  const ingress = ingressInterfaces(r).map(quote);
+  const iif = ingress.length === 1 ? ingress[0]! : `{ ${ingress.join(', ')} }`;
   const toQueue = r.method === 'nft' ? queueStatement(r.queues) : `meta mark set ${hex(queueFlagMark)}`;
   const t = `inet ${nftTable}`;
   const lines = [
@@ -92,10 +113,10 @@ export function renderRuleset(r: SteerRuleset): string {
   if (v6.length) lines.push(`add element ${t} ${steerSets.dst6} { ${v6.join(', ')} }`);
   lines.push(
     // A flow with a path: its packets take the path's mark, in the kernel.
-    `add rule ${t} ${steerChains.restore} iifname ${lan} ct mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} meta mark set ct mark return comment "${fingerprint(r)}"`,
+    `add rule ${t} ${steerChains.restore} iifname ${iif} ct mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} meta mark set ct mark return comment "${fingerprint(r)}"`,
     // A flow without one, to a remote site: its packet goes to a worker.
-    `add rule ${t} ${steerChains.restore} iifname ${lan} ip daddr @${steerSets.dst4} ${toQueue}`,
-    `add rule ${t} ${steerChains.restore} iifname ${lan} ip6 daddr @${steerSets.dst6} ${toQueue}`,
+    `add rule ${t} ${steerChains.restore} iifname ${iif} ip daddr @${steerSets.dst4} ${toQueue}`,
+    `add rule ${t} ${steerChains.restore} iifname ${iif} ip6 daddr @${steerSets.dst6} ${toQueue}`,
     // After the verdict: a packet the queue bypassed loses the flag; a path
     // mark becomes the flow's conntrack mark, so later packets never leave
     // the kernel.

@@ -1,8 +1,12 @@
 import t from 'tap';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseConfig } from '../lib/config/index.js';
-import { brokenFor, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath } from './sites.js';
+import { parseConfig, type TernConfig } from '../lib/config/index.js';
+// Test only: steerd's code may not import paird, but the macvlan name both use must agree.
+import { virtualMacIfname } from '../paird/vip.js';
+import {
+  brokenFor, pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
+} from './sites.js';
 
 const home = fs.readFileSync(fileURLToPath(new URL('../../../docs/examples/home.yaml', import.meta.url)), 'utf8')
   .replace('        - name: isp-b           # on office-b\n', '        - name: isp-b           # on office-b\n          weight: 3\n');
@@ -67,4 +71,27 @@ t.test('probed\'s records are read leniently', async (t) => {
   t.same(probeView({ state: 'degraded', rttAvgMs: 30, lossPct: null }), { state: 'degraded', lossPct: null, rttMs: 30, jitterMs: null, mos: null });
   t.equal(probeView({ state: 'sideways' }), undefined, 'an unknown state is no view');
   t.equal(probeView({ lossPct: 3 }), undefined, 'no state, no view');
+});
+
+t.test('with PAIR, the pair interface and the virtual-MAC macvlan are where LAN hosts\' packets also arrive', async (t) => {
+  const pair = (p: Partial<NonNullable<TernConfig['pair']>>): Pick<TernConfig, 'lan' | 'pair'> => ({
+    lan: cfg.lan,
+    pair: { ...cfg.pair, enabled: true, vrid: 7, virtualMac: false, vips: ['10.20.0.1/24'], ...p } as NonNullable<TernConfig['pair']>,
+  });
+  const cases: Array<[string, Pick<TernConfig, 'lan' | 'pair'>, string[]]> = [
+    ['no pair section', { lan: cfg.lan }, []],
+    ['pair on the LAN interface', pair({}), []],
+    ['pair.interface is the LAN interface', pair({ interface: 'eth1' }), []],
+    ['pair on another interface', pair({ interface: 'eth2' }), ['eth2']],
+    ['virtualMac', pair({ virtualMac: true }), ['tpair7']],
+    ['virtualMac on another interface', pair({ interface: 'eth2', virtualMac: true, vrid: 255 }), ['eth2', 'tpair255']],
+    ['pair.enabled false (paird standalone, no macvlan)', pair({ enabled: false, interface: 'eth2', virtualMac: true }), []],
+  ];
+  for (const [name, c, want] of cases) {
+    const got = pairInterfaces(c);
+    t.same(got, want, `${name}: got ${JSON.stringify(got)}; want ${JSON.stringify(want)}`);
+  }
+  for (const vrid of [1, 42, 255]) {
+    t.equal(pairVirtualMacIfname(vrid), virtualMacIfname(vrid), `vrid ${vrid}: steerd's name of the macvlan is paird's`);
+  }
 });

@@ -45,6 +45,29 @@ export interface ProbeView {
   mos: number | null;
 }
 
+/**
+ * The macvlan paird carries the VIPs on with pair.virtualMac: tpair<vrid>
+ * (paird/vip.ts virtualMacIfname; steerd may not import paird, and
+ * sites.test.ts checks the two agree).
+ */
+export const pairVirtualMacIfname = (vrid: number): string => `tpair${vrid}`;
+
+/**
+ * Where else than lan.interface LAN hosts' packets arrive while PAIR runs:
+ * pair.interface when it is another interface, and with virtualMac the
+ * macvlan, because hosts send to the virtual MAC and the kernel hands such
+ * frames to the macvlan, not to its parent. Nothing without PAIR, or with
+ * pair.enabled false (paird then runs standalone and makes no macvlan).
+ */
+export function pairInterfaces(cfg: Pick<TernConfig, 'lan' | 'pair'>): string[] {
+  const pair = cfg.pair;
+  if (!pair || !pair.enabled) return [];
+  const out: string[] = [];
+  if (pair.interface !== undefined && pair.interface !== cfg.lan.interface) out.push(pair.interface);
+  if (pair.virtualMac) out.push(pairVirtualMacIfname(pair.vrid));
+  return out;
+}
+
 /** MOS of a clean path (probed's E-model tops out near it): what an unmeasured path is assumed to have. */
 const unmeasuredMos = 4.4;
 

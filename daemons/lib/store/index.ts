@@ -9,6 +9,9 @@ import { coreMigrations, type Migration } from './migrations.js';
 
 export type { Migration } from './migrations.js';
 export { coreMigrations } from './migrations.js';
+export {
+  defaultLogRetention, pruneLogs, type LogLimit, type LogRetention, type PruneOptions, type PruneReport, type PruneStore,
+} from './retention.js';
 
 export type SqlParams = unknown[] | Record<string, unknown>;
 
