@@ -64,7 +64,8 @@ t.test('the image boots in QEMU and passes its smoke test', { timeout: 40 * 60_0
   const checks = [...output.matchAll(/^ {2}([^|:][^:\n]*): (ok|FAIL)(.*)$/gm)];
   const want = ['root', 'mount /data', 'mount /etc/tern', 'mount /var/lib/tern', 'machine-id', 'overlay key', 'config',
     'kernel wireguard', 'tern.target', 'tern-tunneld', 'tern-probed', 'tern-steerd', 'tern-paird', 'tern-qosd', 'tern-exporter',
-    'config rollback at boot', 'paird sysctls', 'conntrack accounting', 'ternctl status', 'restart after SIGKILL', 'watchdog restart'];
+    'config rollback at boot', 'paird sysctls', 'conntrack accounting', 'lan address', 'wan dhcp', 'networkd keeps rules',
+    'ternctl status', 'restart after SIGKILL', 'watchdog restart'];
   for (const name of want) {
     const c = checks.find((m) => m[1] === name);
     t.ok(c && c[2] === 'ok', `smoke: ${name}: ${c ? `${c[2]}${c[3]}` : 'never reported'}`);

@@ -19,11 +19,12 @@ t.test('the script is valid bash and completes from the command table', async (t
   const top = [...new Set(commandTable.filter((e) => !e.hidden).map((e) => e.name.split(' ')[0]!))].sort();
   t.same(complete(['']).filter((w) => !w.startsWith('-')), top, 'top level: every command and group');
   t.same(complete(['con']), ['config']);
-  t.same(complete(['config', '']).filter((w) => !w.startsWith('-')), ['apply', 'confirm', 'diff', 'history', 'rollback', 'validate']);
+  t.same(complete(['config', '']).filter((w) => !w.startsWith('-')), ['apply', 'confirm', 'diff', 'history', 'networkd', 'rollback', 'validate']);
   t.same(complete(['report', 'loss', '--re']), ['--resolution']);
   t.same(complete(['report', 'loss', '--resolution', '']), ['auto', 'hour', 'minute', 'raw'], 'choices of an option');
   t.same(complete(['logs', '--level', 'w']), ['warn']);
   t.ok(complete(['paths', '--site', 'office', '--']).includes('--watch'), 'option values are skipped when finding the command');
   t.notOk(complete(['config', 'apply', '--']).includes('--if-unconfirmed'), 'hidden options are not offered');
+  t.ok(['--out', '--config', '--dry-run', '--reload'].every((o) => complete(['config', 'networkd', '--']).includes(o)), 'config networkd options');
   t.ok(Object.keys(commandGroups).every((g) => script.includes(`'${g}'`)), 'every group is in the script');
 });

@@ -5,7 +5,7 @@ import type { CommandResult } from './context.js';
 import { usageError } from './exit.js';
 
 /** Options whose value is a file or directory: complete file names there. */
-const fileOptions = new Set(['--file', '--out', '--svg', '--html', '--dir', '--log-dir']);
+const fileOptions = new Set(['--file', '--out', '--svg', '--html', '--dir', '--log-dir', '--config']);
 
 interface Node { path: string; subcommands: string[]; options: Option[]; takesFile: boolean }
 

@@ -3,7 +3,7 @@
 // bash completion and docs/ternctl.md all follow from this list.
 import { Option, type Command } from 'commander';
 import { completionCommand } from './completion.js';
-import { configApply, configConfirm, configDiff, configHistory, configRollback, configValidate, defaultConfirmWithin } from './config/index.js';
+import { configApply, configConfirm, configDiff, configHistory, configNetworkd, configRollback, configValidate, defaultConfirmWithin } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
 import { diagCommand } from './diag/index.js';
 import { exporterCommand } from './exporter/index.js';
@@ -41,7 +41,7 @@ export interface CommandEntry {
 
 /** The one-line help of command groups. */
 export const commandGroups: Record<string, string> = {
-  config: 'validate, diff, apply (rolls back unless confirmed), confirm, rollback, history of tern.yaml',
+  config: 'validate, diff, apply (rolls back unless confirmed), confirm, rollback, history of tern.yaml; networkd files of its addressing',
   ra: 'remote-access users: add (config file and QR), list, show, revoke',
   report: 'reports to hand to a customer or an ISP',
 };
@@ -210,6 +210,22 @@ export const commandTable: CommandEntry[] = [
     examples: ['ternctl config history', 'ternctl config history --show 3 > v3.yaml'],
     define: (c) => c.option('--show <id>', 'print the text of one version').option('--limit <n>', 'how many versions', '20'),
     run: (ctx, _a, o) => configHistory(ctx, { show: s(o.show), limit: s(o.limit) }),
+  },
+  {
+    name: 'config networkd',
+    summary: "write systemd-networkd files for the box's own addressing (wans, lan) from the config; run at boot before networkd",
+    examples: [
+      'ternctl config networkd                       # at boot: /run/systemd/network/NN-tern-*.network',
+      'ternctl config networkd --dry-run',
+      'ternctl config networkd --config new.yaml --out /tmp/nd --dry-run',
+      'ternctl config networkd --reload              # after a hand edit of tern.yaml',
+    ],
+    define: (c) => c
+      .option('--out <dir>', 'systemd runtime directory: files go to DIR/network and DIR/networkd.conf.d', '/run/systemd')
+      .option('--config <file>', 'render this file instead of the running config')
+      .option('--dry-run', 'print the files; write nothing')
+      .option('--reload', 'networkctl reload when a file changed'),
+    run: (ctx, _a, o) => configNetworkd(ctx, { out: s(o.out), config: s(o.config), dryRun: o.dryRun === true, reload: o.reload === true }),
   },
   {
     name: 'logs',

@@ -2,9 +2,10 @@
 // previous version, write atomically, reload every running daemon, and roll
 // back unless confirmed in time. A daemon that refuses the new config gets
 // it rolled back at once, so the daemons never disagree for longer than a
-// reload.
+// reload. The box's own addressing (wans, lan) follows the config too: its
+// networkd files are re-rendered and networkd reloaded before the daemons.
 import fs from 'node:fs';
-import { parseConfig } from '../../lib/config/index.js';
+import { parseConfig, type TernConfig } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
 import type { CtlContext } from '../context.js';
 import { knownDaemons, livenessOf } from '../daemons.js';
@@ -12,6 +13,7 @@ import { isPermissionError, permissionError } from '../exit.js';
 import { openStateForWrite } from '../state.js';
 import { writeFileAtomic } from './atomic.js';
 import { ConfigHistory, sha256, type PendingApply, type RollbackTimer } from './history.js';
+import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from './networkd.js';
 import { startRollbackTimer, stopRollbackTimer, type TimerOptions } from './timer.js';
 
 /** What one daemon did with daemon.reload. */
@@ -33,6 +35,8 @@ export interface ApplyOutcome {
   deadline: number | null;
   timer: RollbackTimer | null;
   daemons: ReloadResult[];
+  /** The box's networkd files re-rendered from the applied config (best effort). */
+  networkd: NetworkdSync;
 }
 
 export interface RollbackOutcome {
@@ -42,6 +46,7 @@ export interface RollbackOutcome {
   hash: string;
   reason: string;
   daemons: ReloadResult[];
+  networkd: NetworkdSync;
 }
 
 export interface ApplierOptions {
@@ -50,6 +55,8 @@ export interface ApplierOptions {
   timerMode?: TimerOptions['mode'];
   /** Starts the rollback timer (default startRollbackTimer: systemd-run or a detached ternctl). */
   startTimer?: (id: number, deadline: number) => RollbackTimer;
+  /** Where the box's networkd files are and how networkd reloads (default /run/systemd, networkctl reload). */
+  networkd?: NetworkdTarget;
 }
 
 const ok = (r: ReloadResult): boolean => r.result === 'reloaded' || r.result === 'not running';
@@ -82,7 +89,8 @@ export class ConfigApplier {
     this.checkWritable();
     const running = this.runningText();
     if (running === text) {
-      return { id: null, previousId: null, hash: parsed.hash, state: 'unchanged', deadline: null, timer: null, daemons: await this.reloadAll(parsed.hash) };
+      const networkd = await this.networkd(parsed.config);
+      return { id: null, previousId: null, hash: parsed.hash, state: 'unchanged', deadline: null, timer: null, daemons: await this.reloadAll(parsed.hash), networkd };
     }
     const store = await openStateForWrite(this.ctx.paths);
     try {
@@ -97,20 +105,24 @@ export class ConfigApplier {
         await history.settle(id, 'rolled-back', { reason: `write failed: ${errorMessage(err)}` });
         throw err;
       }
+      // Addresses first: a daemon's reload may need them (tunneld's routes take the LAN address as source).
+      const networkd = await this.networkd(parsed.config);
       const daemons = await this.reloadAll(parsed.hash);
       const refused = daemons.filter((d) => !ok(d) && d.result !== 'not responding');
       if (refused.length > 0 && running !== '') {
         writeFileAtomic(this.ctx.paths.configFile, running);
         await history.settle(id, 'rolled-back', { reason: 'refused by a daemon', refusedBy: refused.map((d) => d.daemon) });
+        const restoredNetworkd = await this.networkdOf(running);
         const after = await this.reloadAll(sha256(running));
         throw new TernError('TERN_E_CTL_APPLY', [
           `ternctl: config apply: ${refused.map((d) => `${d.daemon} ${d.result}: ${d.error ?? ''}`.trim()).join('; ')}`,
           `the previous config (version #${previousId}) was restored: ${after.map((d) => `${d.daemon} ${d.result}`).join(', ')}`,
-        ].join('\n'), { details: { id, previousId, daemons, restored: after } });
+          ...(restoredNetworkd.result === 'skipped' ? [] : [`networkd: ${restoredNetworkd.result} (${restoredNetworkd.detail})`]),
+        ].join('\n'), { details: { id, previousId, daemons, restored: after, networkd: restoredNetworkd } });
       }
       if (confirmWithin <= 0) {
         await history.settle(id, 'confirmed', { immediate: true });
-        return { id, previousId, hash: parsed.hash, state: 'confirmed', deadline: null, timer: null, daemons };
+        return { id, previousId, hash: parsed.hash, state: 'confirmed', deadline: null, timer: null, daemons, networkd };
       }
       // The engineer gets the whole window to check the box, however long the reloads took.
       const deadline = this.ctx.clock.now() + confirmWithin;
@@ -125,7 +137,7 @@ export class ConfigApplier {
         throw new TernError('TERN_E_CTL_APPLY', `ternctl: config apply: could not start the rollback timer (${errorMessage(err)}); the previous config was restored`, { cause: err });
       }
       await history.setTimer(id, timer, deadline);
-      return { id, previousId, hash: parsed.hash, state: 'pending', deadline, timer, daemons };
+      return { id, previousId, hash: parsed.hash, state: 'pending', deadline, timer, daemons, networkd };
     } finally {
       await store.close().catch(() => undefined);
     }
@@ -163,8 +175,10 @@ export class ConfigApplier {
       const text = await history.text(pending.previousId);
       if (text === undefined) throw new TernError('TERN_E_CTL_APPLY', `ternctl: config rollback: version #${pending.previousId} is missing from the history`);
       writeFileAtomic(this.ctx.paths.configFile, text);
+      // The addressing goes back too: the apply may be what cut the engineer off.
+      const networkd = await this.networkdOf(text);
       const daemons = await this.reloadAll(sha256(text));
-      return { id: pending.id, restoredId: pending.previousId, hash: sha256(text), reason, daemons };
+      return { id: pending.id, restoredId: pending.previousId, hash: sha256(text), reason, daemons, networkd };
     } finally {
       await store.close().catch(() => undefined);
     }
@@ -197,6 +211,22 @@ export class ConfigApplier {
         return { daemon, result: state === 'running' ? 'refused' : state, configHash: null, error: errorMessage(err) };
       }
     }));
+  }
+
+  /** Re-render the box's networkd files from cfg and reload networkd if they changed (best effort). */
+  async networkd(cfg: TernConfig): Promise<NetworkdSync> {
+    return syncNetworkd(cfg, this.opts.networkd ?? systemNetworkd);
+  }
+
+  /** networkd() for a config text; a text that does not parse (a hand edit) leaves the files as they are. */
+  private async networkdOf(text: string): Promise<NetworkdSync> {
+    let cfg: TernConfig;
+    try {
+      cfg = parseConfig(text, this.ctx.paths.configFile).config;
+    } catch (err) {
+      return { result: 'failed', detail: `not re-rendered: ${errorMessage(err).split('\n')[0]}`, written: [], removed: [] };
+    }
+    return this.networkd(cfg);
   }
 
   /** What config every daemon runs now (daemon.status), as reload results. */

@@ -1,4 +1,4 @@
-// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history.
+// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing.
 import fs from 'node:fs';
 import { parseConfig } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
@@ -10,11 +10,16 @@ import { parseDuration } from '../time.js';
 import { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
 import { unifiedDiff } from './diff.js';
 import { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply } from './history.js';
+import { networkdLine, type NetworkdSync } from './networkd.js';
 
 export { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
 export { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply, type RollbackTimer } from './history.js';
 export { writeFileAtomic } from './atomic.js';
 export { diffLines, unifiedDiff } from './diff.js';
+export {
+  configNetworkd, defaultNetworkdRoot, networkctlReload, ownNetworkdFiles, syncNetworkd, systemNetworkd, writeNetworkd,
+  type NetworkdSync, type NetworkdTarget, type NetworkdWrite,
+} from './networkd.js';
 export { startRollbackTimer, stopRollbackTimer, systemdRunArgv, rollbackArgv } from './timer.js';
 
 /** Default time to confirm an apply. */
@@ -97,13 +102,16 @@ function confirmWithin(text: string | undefined): number {
   return ms;
 }
 
+/** The networkd line of apply and rollback output; none where Tern does not manage networkd (the lab). */
+const networkdText = (s: NetworkdSync): string => (s.result === 'skipped' ? '' : `\n${networkdLine(s)}`);
+
 function applyText(ctx: CtlContext, o: ApplyOutcome, from: string): string {
-  if (o.state === 'unchanged') return `${from} is the running config already (sha256 ${short(o.hash)}); nothing applied. Daemons:\n${reloadLines(ctx, o.daemons)}`;
+  if (o.state === 'unchanged') return `${from} is the running config already (sha256 ${short(o.hash)}); nothing applied. Daemons:\n${reloadLines(ctx, o.daemons)}${networkdText(o.networkd)}`;
   const head = `applied ${from} as version #${o.id} (sha256 ${short(o.hash)}; previous #${o.previousId})`;
   const tail = o.state === 'confirmed'
     ? 'confirmed at once.'
     : `NOT YET CONFIRMED: run "ternctl config confirm" within ${duration(o.deadline! - ctx.clock.now())}, or it rolls back to #${o.previousId} at ${timestamp(o.deadline!)} (timer: ${o.timer?.kind === 'systemd' ? `systemd unit ${o.timer.unit}` : `process ${o.timer?.pid}`}).`;
-  return `${head}\n${reloadLines(ctx, o.daemons)}\n${tail}`;
+  return `${head}\n${reloadLines(ctx, o.daemons)}${networkdText(o.networkd)}\n${tail}`;
 }
 
 /** config apply FILE [--confirm-within D]. */
@@ -126,7 +134,7 @@ export async function configConfirm(ctx: CtlContext): Promise<CommandResult> {
 }
 
 function rollbackText(ctx: CtlContext, r: RollbackOutcome): string {
-  return `rolled back version #${r.id}: restored #${r.restoredId} (sha256 ${short(r.hash)}); reason: ${r.reason}\n${reloadLines(ctx, r.daemons)}`;
+  return `rolled back version #${r.id}: restored #${r.restoredId} (sha256 ${short(r.hash)}); reason: ${r.reason}\n${reloadLines(ctx, r.daemons)}${networkdText(r.networkd)}`;
 }
 
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
