@@ -1,6 +1,6 @@
 // Lab test of tern-tunneld: the real daemon on every appliance of the
 // default topology, real WireGuard (wireguard-go here), real routing.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BusClient } from '../daemons/lib/bus/index.js';
@@ -200,4 +200,188 @@ t.test('the roadwarrior reaches the office LAN and the cloud server with the sto
   t.equal(r.received, 0, `after revoke: got ${r.received}/${r.sent}; want none`);
   const err = await call('office1', 'ra.config', { name: 'rw' }).then(() => undefined, (e: unknown) => e as Error);
   t.match(err?.message ?? '', /revoked/, 'a revoked user gets no config');
+});
+
+// ---------------------------------------------------------------------------
+// A DHCP WAN's gateway in the WAN's table, and fail-open of flows pinned to a
+// dead path. Both on home1 (site 2: one WAN, ispa on wan0, table 1000;
+// gateway 198.18.1.5).
+
+const sh = (node: string, cmd: string): Promise<string> => lab.mustExec(node, ['sh', '-c', cmd]);
+const table = async (node: string, n: number | string): Promise<string> => (await lab.mustExec(node, ['ip', 'route', 'show', 'table', String(n)])).trim();
+
+async function restart(node: string): Promise<void> {
+  await lab.kill(node, 'tunneld', 'SIGKILL');
+  fs.rmSync(path.join(lab.applianceEnv(node).TERN_RUN_DIR!, 'tunneld.ready'), { force: true });
+  start(node);
+  await ready(node);
+}
+
+let monitors = 0;
+/**
+ * The route events (`ip monitor route`: RTM_NEWROUTE, and RTM_DELROUTE as
+ * "Deleted ...") in node while fn runs. A marker route in a scratch table
+ * before and after proves the monitor was listening for the whole of fn
+ * and that every event of it has been printed.
+ */
+async function routeEvents(node: string, fn: () => Promise<void>): Promise<string[]> {
+  const mon = lab.spawn(node, `route-monitor-${++monitors}`, ['ip', 'monitor', 'route']);
+  const lines = (): string[] => (fs.existsSync(mon.log) ? fs.readFileSync(mon.log, 'utf8').split('\n') : []);
+  const markers = (): number => lines().filter((l) => l.includes('table 4242')).length;
+  const marker = (): Promise<string> => sh(node, 'ip route add blackhole 192.0.2.0/24 table 4242 && ip route del blackhole 192.0.2.0/24 table 4242');
+  try {
+    await waitFor(`route monitor in ${node} listening`, async () => {
+      await marker();
+      await sleep(100);
+      return markers() > 0 ? true : undefined;
+    });
+    const before = markers();
+    await fn();
+    await marker();
+    await waitFor(`route monitor in ${node} caught up`, async () => (markers() >= before + 2 ? true : undefined));
+    return lines().filter((l) => l.trim() !== '' && !l.includes('table 4242'));
+  } finally {
+    await lab.kill(node, mon.name, 'SIGTERM');
+  }
+}
+
+/** A few seconds of tunneld polls (1 s each) after a restart: long enough for a pass a reading would trigger. */
+const settle = (): Promise<void> => sleep(4000);
+
+async function reachesAll(t: Test, what: string): Promise<void> {
+  // A first exchange may wait for a handshake; what is asserted is after it.
+  await pingOne(lab, 'homehost', '10.1.0.10', { count: 3, periodMs: 100, timeoutMs: 2000 });
+  await pingOne(lab, 'homehost', '10.3.0.10', { count: 3, periodMs: 100, timeoutMs: 2000 });
+  for (const [to, addr] of [['office', '10.1.0.10'], ['cloud', '10.3.0.10']] as const) {
+    const r = await pingOne(lab, 'homehost', addr, { count: 10, periodMs: 50, timeoutMs: 1000 });
+    t.equal(r.received, r.sent, `${what}: homehost → ${to}: got ${r.received}/${r.sent} replies; want all`);
+  }
+}
+
+t.test('a DHCP WAN: the gateway its client put in main goes into the WAN table, adopted on restart, follows a new lease, leaves with the lease', async (t) => {
+  const cfg = lab.applianceEnv('home1').TERN_CONFIG!;
+  const good = fs.readFileSync(cfg, 'utf8');
+  const yaml = await import('yaml');
+  const doc = yaml.parseDocument(good);
+  doc.setIn(['wans', 0, 'dhcp'], true);
+  doc.deleteIn(['wans', 0, 'address']);
+  doc.deleteIn(['wans', 0, 'gateway']);
+  t.teardown(async () => {
+    // Back to the lab's static WAN: the config, main's default route, the
+    // ISP's address, and a tunneld that reads it.
+    fs.writeFileSync(cfg, good);
+    await sh('home1', 'while ip route del default 2>/dev/null; do :; done; ip route add default via 198.18.1.5').catch(() => undefined);
+    await sh('ispa', 'ip address del 198.18.1.254/32 dev home1').catch(() => undefined);
+    await restart('home1');
+    await allUp('home1', expectedPaths.home1!);
+  });
+
+  // What networkd or dhclient leaves: the lease's default route in main,
+  // proto dhcp. And a cheaper default route out of another interface (as
+  // another WAN's lease could be), which unmarked traffic prefers: a
+  // tunnel's packets marked for ispa must still leave by wan0 — by the WAN
+  // table, since main would send them to lan0 (homehost does not forward).
+  await lab.kill('home1', 'tunneld', 'SIGTERM');
+  fs.rmSync(path.join(lab.applianceEnv('home1').TERN_RUN_DIR!, 'tunneld.ready'), { force: true });
+  await sh('home1', 'ip route del default via 198.18.1.5 && ip route add default via 198.18.1.5 dev wan0 proto dhcp metric 1024 && ip route add default via 10.2.0.10 dev lan0 metric 10 && ip route flush table 1000');
+  t.equal(await table('home1', 1000), '', 'a DHCP box starts with an empty WAN table');
+  fs.writeFileSync(cfg, doc.toString());
+  start('home1');
+  await ready('home1');
+  const learned = await waitFor('home1 WAN table: the DHCP gateway', async () => {
+    const s = await table('home1', 1000);
+    return /^default via 198\.18\.1\.5 dev wan0/m.test(s) ? s : undefined;
+  });
+  t.match(learned, /^default via 198\.18\.1\.5 dev wan0 proto static/m, `WAN table: got '${learned}'`);
+  t.notMatch(learned, /10\.2\.0\.10|lan0/, 'only the default route out of the WAN\'s own interface');
+  await allUp('home1', expectedPaths.home1!);
+  await reachesAll(t, 'DHCP gateway learned');
+  const v6rule = await lab.mustExec('home1', ['ip', '-6', 'rule', 'show', 'pref', '10100']);
+  t.match(v6rule, /fwmark 0x103e8 lookup 1000/, 'a DHCP WAN has its IPv6 WAN-mark rule too');
+
+  // A restart adopts the learned route: not one route event.
+  const events = await routeEvents('home1', async () => { await restart('home1'); await settle(); });
+  t.same(events, [], `route events during a restart: got ${JSON.stringify(events)}; want none`);
+  t.equal(await table('home1', 1000), learned, 'the WAN table is as it was');
+
+  // A new lease with another gateway, outside wan0's /30 (as DHCP's
+  // classless static routes give one: `onlink`): the ISP answers on
+  // 198.18.1.254 too.
+  await sh('ispa', 'ip address add 198.18.1.254/32 dev home1');
+  await sh('home1', 'ip route del default via 198.18.1.5 dev wan0 && ip route add default via 198.18.1.254 dev wan0 proto dhcp onlink metric 1024');
+  const moved = await waitFor('home1 WAN table: the new lease\'s gateway', async () => {
+    const s = await table('home1', 1000);
+    return /^default via 198\.18\.1\.254 dev wan0/m.test(s) ? s : undefined;
+  });
+  t.notMatch(moved, /198\.18\.1\.5\b/, `the old gateway is gone from the WAN table: got '${moved}'`);
+  await reachesAll(t, 'after the lease change');
+  const info = await call<{ lastReconcile: { errors: string[] } }>('home1', 'overlay.info');
+  t.same(info.lastReconcile.errors, [], 'the kernel took the route via a gateway outside the subnet');
+
+  // The lease goes: so does the WAN table's route.
+  await sh('home1', 'ip route del default via 198.18.1.254 dev wan0');
+  await waitFor('home1 WAN table emptied', async () => ((await table('home1', 1000)) === '' ? true : undefined));
+  t.pass('no lease, no WAN route');
+});
+
+t.test('a flow pinned to a dead path, steerd gone: the path\'s table empties and the flow reaches the office through main; back when the path is', async (t) => {
+  // steerd leaves its path-mark rules behind when killed: the flows it
+  // pinned keep their marks, and their lookup starts in the path's table.
+  lab.spawn('home1', 'steerd', [process.execPath, path.join(repoRoot, 'dist', 'daemons', 'steerd', 'main.js')], { env: lab.applianceEnv('home1') });
+  const rows = await allUp('home1', expectedPaths.home1!);
+  const dead = rows.find((r) => r.name === 'ispa/office/ispb') as PathRow & { table: number; mark: number; probeAddress: string } | undefined;
+  const live = rows.find((r) => r.name === 'ispa/office/ispa');
+  t.ok(dead && live, 'home1 has both paths to the office');
+  if (!dead || !live) return;
+  const mark = `0x${dead.mark.toString(16)}`;
+  await waitFor('steerd\'s path-mark rule', async () => ((await lab.mustExec('home1', ['ip', 'rule', 'show', 'pref', '10200'])).includes(`fwmark ${mark} lookup ${dead.table}`) ? true : undefined));
+  const exit = await lab.kill('home1', 'steerd', 'SIGKILL');
+  t.equal(exit.signal, 'SIGKILL', 'steerd is gone (killed by its pid), its rules left behind');
+  const pinned = async (): Promise<string> => (await lab.mustExec('home1', ['ip', 'route', 'get', '10.1.0.10', 'mark', mark])).trim();
+  // A pinned flow: UDP to an echo on officehost from a socket carrying the
+  // path's mark (SO_MARK, 36), as steerd's restore rule marks a pinned flow's packets.
+  const echo = lab.spawn('officehost', 'udp-echo', ['socat', 'UDP4-LISTEN:5003,reuseaddr,fork', 'PIPE']);
+  t.teardown(() => lab.kill('officehost', echo.name, 'SIGTERM').then(() => undefined));
+  const pinnedEcho = async (text: string): Promise<string> =>
+    (await lab.exec('home1', ['sh', '-c', `echo ${text} | socat -T2 - UDP4:10.1.0.10:5003,setsockopt-int=1:36:${dead.mark}`])).stdout.trim();
+  await waitFor('officehost echo answers a pinned datagram', async () => ((await pinnedEcho('warm')) === 'warm' ? true : undefined), 20);
+  t.match(await pinned(), new RegExp(`dev ${dead.ifname} table ${dead.table}`), 'while the path is up, the pinned flow takes it');
+  const full = await table('home1', dead.table);
+  t.match(full, new RegExp(`10\\.1\\.0\\.0/24 dev ${dead.ifname}`));
+
+  // office2's WAN goes dark: ispa/office/ispb dies. tunneld calls it down
+  // once its last handshake is older than WireGuard's 180 s.
+  const office2 = lab.impair('office2:wan0');
+  t.teardown(() => office2.clear().catch(() => undefined));
+  await office2.blackhole();
+  await waitFor('home1: ispa/office/ispb down', async () => {
+    const r = (await call<PathRow[]>('home1', 'paths.list')).find((x) => x.name === dead.name);
+    return r?.state === 'down' ? true : undefined;
+  }, 300, 1000);
+  await waitFor(`home1 table ${dead.table} emptied`, async () => ((await table('home1', dead.table)) === '' ? true : undefined));
+  t.pass('a down path\'s table is empty');
+  t.match(await pinned(), new RegExp(`dev ${live.ifname} `), 'the pinned flow falls through to main, which uses the live path');
+  const echoed = await pinnedEcho('fail-open');
+  t.equal(echoed, 'fail-open', `a datagram with the dead path's mark to officehost's echo: got '${echoed}' back; want 'fail-open'`);
+
+  // A restart while the path is down changes no route: the table stays
+  // empty, main stays on the live path.
+  const mainBefore = await table('home1', 'main');
+  const events = await routeEvents('home1', async () => { await restart('home1'); await settle(); });
+  t.same(events, [], `route events during a restart: got ${JSON.stringify(events)}; want none`);
+  t.equal(await table('home1', dead.table), '', 'the dead path\'s table is still empty');
+  t.equal(await table('home1', 'main'), mainBefore, 'main is as it was');
+
+  // The path comes back. Its probes (probed's, here a ping to the far
+  // end's link-local address) need no path table: they are what brings
+  // the handshake back.
+  await office2.clear();
+  await waitFor('home1: ispa/office/ispb up again', async () => {
+    await lab.exec('home1', ['ping', '-6', '-c', '1', '-W', '1', dead.probeAddress]);
+    const r = (await call<PathRow[]>('home1', 'paths.list')).find((x) => x.name === dead.name);
+    return r?.state === 'up' ? true : undefined;
+  }, 120, 500);
+  await waitFor(`home1 table ${dead.table} refilled`, async () => ((await table('home1', dead.table)) === full ? true : undefined));
+  t.pass('the routes are back');
+  t.match(await pinned(), new RegExp(`dev ${dead.ifname} table ${dead.table}`), 'and the pinned flow takes its path again');
 });

@@ -1,15 +1,18 @@
-// The gateway of a DHCP WAN: the `via` of a default route out of the WAN's
-// interface, as its DHCP client (or, for IPv6, router advertisements) put it
-// in the kernel. A WAN with `dhcp: true` has no gateway in the config, and
-// without probe targets of its own this is what probed probes.
+// The gateway of a DHCP WAN, as probed follows it: a WAN with `dhcp: true`
+// has no gateway in the config, and without probe targets of its own it
+// probes the one its DHCP client (or, for IPv6, router advertisements) put
+// in the kernel. Reading and checking the routes is shared with tunneld
+// (daemons/lib/kernel/gateway); this keeps the gateways from one reading to
+// the next.
 //
-// Where the route sits: networkd and dhclient put it in the main table.
-// No daemon learns a DHCP gateway: tunneld puts only a configured gateway
-// into the WAN's own table (desired.ts) and keeps that table in full,
-// removing what it did not put there (reconcile.ts), so today the route is
-// found in main. The WAN's table is read too, and first: it is where a
-// marked probe's lookup starts (fwmark rule → WAN table, then on to main),
-// so a tunneld that copied the learned gateway there would be followed.
+// Where the route sits: networkd and dhclient put it in the main table;
+// tunneld copies it into the WAN's own table (where it also keeps a
+// configured gateway). The WAN's table is read first: it is where a marked
+// probe's lookup starts (fwmark rule → WAN table, then on to main), so
+// probed probes the gateway its probes really go through. tunneld follows
+// main on its 1 s poll, so after a lease change the WAN table says the old
+// gateway for about a second: probed follows the same route the tunnels
+// use, a second late.
 //
 // How changes are followed: the routes are read again on probed's 1 s
 // housekeeping tick while some DHCP WAN has no probe targets of its own
@@ -21,113 +24,9 @@
 // loss. (At a rate that sends downAfter probes within a second, a gateway
 // that stops answering the moment its route goes can still read as down
 // first.)
-import net from 'node:net';
 import { errorMessage } from '../lib/errors.js';
+import { MAIN_TABLE, dhcpGateways, type DhcpWan } from '../lib/kernel/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
-import { canonicalAddress } from './transport.js';
-
-/** The main routing table, where DHCP clients put the default route. */
-export const MAIN_TABLE = 254;
-
-/** A WAN whose gateway is learned, not configured. */
-export interface DhcpWan {
-  wan: string;
-  /** The WAN's interface: a default route out of it gives the gateway. */
-  device: string;
-  /** The WAN's own table (tunneld's); read before main. */
-  table: number;
-}
-
-/** A default route with a usable gateway, out of some interface. */
-export interface DefaultRoute {
-  family: 4 | 6;
-  dev: string;
-  gateway: string;
-  table: number;
-  metric: number;
-}
-
-const u32 = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-
-/**
- * Why a gateway cannot be probed (undefined when it can): the unspecified
- * address, loopback, multicast, broadcast, or IPv4 written as IPv6.
- */
-function unusableGateway(family: 4 | 6, gw: string): string | undefined {
-  if (family === 4) {
-    const first = Number(gw.split('.')[0]);
-    if (gw === '0.0.0.0') return 'unspecified';
-    if (first === 127) return 'loopback';
-    if (first >= 224) return gw === '255.255.255.255' ? 'broadcast' : 'multicast or reserved';
-    return undefined;
-  }
-  if (gw === '::') return 'unspecified';
-  if (gw === '::1') return 'loopback';
-  if (/^ff/i.test(gw)) return 'multicast';
-  if (gw.includes('.') || /^::ffff:/i.test(gw)) return 'IPv4-mapped';
-  return undefined;
-}
-
-/**
- * One route as rtnl lists it (RouteInfo), checked: the default route with a
- * gateway it is, undefined when it is some other route (not default, not
- * unicast, no gateway, no single output device: a multipath route is not
- * "simple" and is left alone), or { malformed } saying what is wrong with it.
- * rtnl already drops replies whose attributes have the wrong length; this
- * checks the fields again because the reader is injectable and a kernel
- * reply is outside input.
- */
-export function defaultRoute(r: unknown): DefaultRoute | { malformed: string } | undefined {
-  if (!r || typeof r !== 'object') return { malformed: `got ${JSON.stringify(r)}; want a route object` };
-  const o = r as Record<string, unknown>;
-  if (o.family !== 4 && o.family !== 6) return { malformed: `got family ${JSON.stringify(o.family)}; want 4 or 6` };
-  const family = o.family;
-  if (typeof o.dst !== 'string') return { malformed: `got dst ${JSON.stringify(o.dst)}; want a prefix` };
-  const any = family === 4 ? '0.0.0.0/0' : '::/0';
-  if (o.dst === (family === 4 ? '::/0' : '0.0.0.0/0')) return { malformed: `got dst ${o.dst} on an IPv${family} route` };
-  if (o.dst !== any || o.type !== 'unicast' || typeof o.dev !== 'string' || o.gateway === null || o.gateway === undefined) return undefined;
-  if (typeof o.gateway !== 'string' || net.isIP(o.gateway) !== family) {
-    return { malformed: `got gateway ${JSON.stringify(o.gateway)} on an IPv${family} default route; want an IPv${family} address` };
-  }
-  const gateway = canonicalAddress(o.gateway);
-  const bad = unusableGateway(family, gateway);
-  if (bad) return { malformed: `got gateway ${gateway} (${bad}) on the default route via ${o.dev}; want a unicast address` };
-  if (!u32(o.table)) return { malformed: `got table ${JSON.stringify(o.table)}; want a 32-bit table number` };
-  if (!u32(o.metric)) return { malformed: `got metric ${JSON.stringify(o.metric)}; want a 32-bit metric` };
-  return { family, dev: o.dev, gateway, table: o.table, metric: o.metric };
-}
-
-/** What one reading of the routes says: each WAN's gateways (IPv4 first), and the routes refused. */
-export interface GatewayReading {
-  gateways: Map<string, string[]>;
-  malformed: string[];
-}
-
-/**
- * Each DHCP WAN's gateways from a list of routes: per address family, the
- * default route out of the WAN's interface in the WAN's own table, else in
- * main, else elsewhere; among equals the lowest metric (the one the kernel
- * uses), then the lowest address, so a reading is the same whatever order
- * the kernel listed the routes in. A WAN without one is absent.
- */
-export function dhcpGateways(routes: readonly unknown[], wans: readonly DhcpWan[]): GatewayReading {
-  const malformed: string[] = [];
-  const candidates: DefaultRoute[] = [];
-  for (const r of routes) {
-    const d = defaultRoute(r);
-    if (d && 'malformed' in d) malformed.push(d.malformed);
-    else if (d) candidates.push(d);
-  }
-  const gateways = new Map<string, string[]>();
-  for (const w of wans) {
-    const rank = (d: DefaultRoute): number => (d.table === w.table ? 0 : d.table === MAIN_TABLE ? 1 : 2);
-    const mine = candidates.filter((d) => d.dev === w.device)
-      .sort((a, b) => rank(a) - rank(b) || a.metric - b.metric || (a.gateway < b.gateway ? -1 : a.gateway > b.gateway ? 1 : 0));
-    const out = ([4, 6] as const).flatMap((f) => mine.find((d) => d.family === f)?.gateway ?? []);
-    if (out.length) gateways.set(w.wan, out);
-  }
-  return { gateways, malformed };
-}
 
 export interface GatewayWatcherOptions {
   /** The routes of these tables, both families (rtnl's RouteInfo list). */
@@ -212,7 +111,7 @@ export class GatewayWatcher {
       return false;
     }
     this.readProblem = undefined;
-    const reading = dhcpGateways(routes, wans);
+    const reading = dhcpGateways(routes, wans, 'lookup');
     const malformed = reading.malformed.join('; ');
     if (malformed && malformed !== this.lastMalformed) {
       this.log.warn({ count: reading.malformed.length, first: reading.malformed[0] }, 'probed: wan: skipping malformed routes while looking for DHCP gateways');

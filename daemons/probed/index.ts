@@ -42,10 +42,7 @@ export {
 export { PathProber, type PathInfo, type PathMetricsMessage, type PathProberOptions, type PathStateMessage } from './paths.js';
 export { TunneldWatcher, parseTunneldPath, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
 export { HistoryWriter, type HistoryWriterOptions, type HistoryWriterStats, type ProbeEvent } from './writer.js';
-export {
-  GatewayWatcher, MAIN_TABLE, defaultRoute, dhcpGateways,
-  type DefaultRoute, type DhcpWan, type GatewayReading, type GatewayWatcherOptions,
-} from './gateway.js';
+export { GatewayWatcher, type GatewayWatcherOptions } from './gateway.js';
 export {
   createProbed, defaultWanProbeDscp, dhcpWans, knownPeers, pathMatches, pathSettings, spec, waitingText, wanPlans,
   type ProbedDeps, type ProbedMethods, type WanSource, type WanStateMessage,

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { parseConfig } from '../lib/config/index.js';
 import { generatePrivateKey } from '../lib/kernel/index.js';
-import { activePaths, desiredState, mainRouteMetric } from './desired.js';
+import { activePaths, desiredState, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
 import { clientConfig, remoteAccessEndpoint } from './remote-access.js';
+import type { PathReading } from './status.js';
 
 const text = `
 version: 1
@@ -107,4 +108,84 @@ t.test('the unsteered route avoids a metered or costlier WAN while a better one 
   t.equal(main([]), 'isp-b/home/inet', 'nothing up: the same preference among all');
   const flat = [...activePaths(plan.paths, new Set(['lte/home/inet', 'isp-b/home/inet']))];
   t.same(flat.find(([s]) => s === 'home'), ['home', plan.paths.find((p) => p.site === 'home' && ['lte/home/inet', 'isp-b/home/inet'].includes(p.name))!.name], 'without WAN costs: plan order among the up paths');
+});
+
+// Two DHCP WANs (the image's default config has dhcp: true): each WAN's
+// table must carry the gateway its own DHCP client put in main, or every
+// tunnel's outer packets fall through to main's one default route.
+const dhcpText = text.replace('  - {name: isp-a, interface: wan0, address: 198.18.1.2/30, gateway: 198.18.1.1}',
+  '  - {name: isp-a, interface: wan0, dhcp: true}\n  - {name: lte, interface: wan1, dhcp: true}\n  - {name: dc, interface: wan2, address: "2001:db8:7::2/64", gateway: "2001:DB8:7::1"}');
+const dhcpConfig = parseConfig(dhcpText).config;
+
+t.test('a DHCP WAN\'s table gets the gateway learned from main, per WAN and family; none while no lease; kept until known', async (t) => {
+  const d = (gateways?: Map<string, string[]>) => desiredState({ ...base, config: dhcpConfig, upPaths: new Set(), ...(gateways ? { dhcpGateways: gateways } : {}) });
+  const table = (s: ReturnType<typeof d>, wan: string) => s.plan.wans.find((w) => w.name === wan)!.table;
+  const wanRoutes = (s: ReturnType<typeof d>, wan: string) => s.routes.filter((r) => r.table === table(s, wan)).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`);
+  const cases: Array<{ name: string; gateways?: Map<string, string[]>; want: Record<string, string[]>; kept: string[] }> = [
+    {
+      name: 'two leases, one with an IPv6 router too',
+      gateways: new Map([['isp-a', ['198.18.1.1', 'fe80::1']], ['lte', ['100.64.9.1']]]),
+      want: {
+        // The gateway's host route first: a lease's gateway may lie outside the subnet.
+        'isp-a': ['198.18.1.1/32 dev wan0', '0.0.0.0/0 via 198.18.1.1 dev wan0', '::/0 via fe80::1 dev wan0'],
+        lte: ['100.64.9.1/32 dev wan1', '0.0.0.0/0 via 100.64.9.1 dev wan1'],
+        dc: ['::/0 via 2001:db8:7::1 dev wan2'],
+      },
+      kept: [],
+    },
+    {
+      name: 'the lte lease gone: its table is emptied',
+      gateways: new Map([['isp-a', ['198.18.1.1']]]),
+      want: { 'isp-a': ['198.18.1.1/32 dev wan0', '0.0.0.0/0 via 198.18.1.1 dev wan0'], lte: [], dc: ['::/0 via 2001:db8:7::1 dev wan2'] },
+      kept: [],
+    },
+    {
+      name: 'main not read yet: the DHCP WANs\' tables are kept as they are; the static WAN\'s is not',
+      want: { 'isp-a': [], lte: [], dc: ['::/0 via 2001:db8:7::1 dev wan2'] },
+      kept: ['isp-a', 'lte'],
+    },
+  ];
+  for (const c of cases) {
+    const s = d(c.gateways);
+    for (const [wan, routes] of Object.entries(c.want)) {
+      t.same(wanRoutes(s, wan), routes, `${c.name}: ${wan}: got ${JSON.stringify(wanRoutes(s, wan))}; want ${JSON.stringify(routes)}`);
+    }
+    const kept = c.kept.map((w) => table(s, w));
+    t.same([...s.keptTables].sort(), kept.sort(), `${c.name}: got kept tables ${[...s.keptTables].join(',')}; want ${kept.join(',')}`);
+  }
+  t.same(dhcpWans(dhcpConfig).map((w) => [w.wan, w.device]), [['isp-a', 'wan0'], ['lte', 'wan1']], 'the static WAN is not learned');
+});
+
+t.test('WAN-mark rules: IPv4 for every WAN, IPv6 too for a DHCP WAN or an IPv6 gateway', async (t) => {
+  const s = desiredState({ ...base, config: dhcpConfig, upPaths: new Set(), dhcpGateways: new Map() });
+  const got = s.rules.map((r) => `${s.plan.wans.find((w) => w.table === r.table)!.name} v${r.family} ${r.priority} 0x${r.fwmark!.toString(16)}`);
+  const want = s.plan.wans.flatMap((w) => [`${w.name} v4 10100 0x${w.mark.toString(16)}`, `${w.name} v6 10100 0x${w.mark.toString(16)}`]);
+  t.same(got.sort(), want.sort(), `got ${JSON.stringify(got)}; want ${JSON.stringify(want)}`);
+  const v4only = desiredState({ ...base, upPaths: new Set() }).rules;
+  t.same(v4only.map((r) => r.family), [4], 'a static IPv4 WAN: the IPv4 rule only');
+});
+
+t.test('a path\'s table: filled while up or unknown, empty while known down, kept until read since start', async (t) => {
+  const cases: Array<{ reading: PathReading | undefined; action: string }> = [
+    { reading: 'up', action: 'fill' },
+    { reading: 'down', action: 'empty' },
+    { reading: 'failed', action: 'fill' },
+    { reading: 'none', action: 'keep' },
+    { reading: undefined, action: 'fill' },
+  ];
+  for (const c of cases) t.equal(pathTableAction(c.reading), c.action, `reading ${c.reading}: got ${pathTableAction(c.reading)}; want ${c.action}`);
+
+  const readings = new Map<string, PathReading>([
+    ['isp-a/home/inet', 'down'], ['isp-a/cloud/backup', 'none'], ['isp-a/cloud/inet', 'failed'],
+  ]);
+  const s = desiredState({ ...base, upPaths: new Set(['isp-a/cloud/inet']), pathReadings: readings });
+  const path = (name: string) => s.plan.paths.find((p) => p.name === name)!;
+  const own = (name: string) => s.routes.filter((r) => r.table === path(name).table).map((r) => r.dst);
+  t.same(own('isp-a/home/inet'), [], 'down: empty, so a pinned flow falls through to main');
+  t.same(own('isp-a/cloud/backup'), [], 'not read: nothing wanted...');
+  t.ok(s.keptTables.has(path('isp-a/cloud/backup').table), '...and the table kept as it is');
+  t.notOk(s.keptTables.has(path('isp-a/home/inet').table), 'a down path\'s table is not kept: it is emptied');
+  t.same(own('isp-a/cloud/inet'), path('isp-a/cloud/inet').remotePrefixes, 'reading failed: filled, never emptied for want of news');
+  // The main table still reaches home through its (only, down) path: the route must point somewhere.
+  t.same(s.routes.filter((r) => r.table === 254 && r.dst === '10.2.0.0/24').map((r) => r.dev), ['tn1-2-00']);
 });

@@ -2,8 +2,9 @@
 // path plan, the keys and which path each site currently prefers. Pure: the
 // reconciler compares it with what the kernel has.
 import type { TernConfig } from '../lib/config/index.js';
-import type { DesiredDevice, RouteSpec, RuleSpec } from '../lib/kernel/index.js';
+import { formatIp, parseIp, type DesiredDevice, type DhcpWan, type RouteSpec, type RuleSpec } from '../lib/kernel/index.js';
 import { overlayPlan, remoteAccessIfname, rulePriority, type OverlayPlan, type PathPlan } from '../lib/overlay/index.js';
+import type { PathReading } from './status.js';
 
 /** Tern's routes in the main table carry this metric, which is how the reconciler knows them. */
 export const mainRouteMetric = 50;
@@ -27,6 +28,12 @@ export interface DesiredState {
   rules: RuleSpec[];
   /** Per site: the path the main table sends its traffic through. */
   active: Map<string, string>;
+  /**
+   * Tables the reconciler leaves as the kernel has them (adopts): a path's
+   * while nothing has read the path since start, a DHCP WAN's while no
+   * reading of the main table has succeeded since start.
+   */
+  keptTables: Set<number>;
 }
 
 export interface DesiredInputs {
@@ -40,9 +47,49 @@ export interface DesiredInputs {
   resolved: Map<string, string>;
   /** Paths known to be up (by name); the main table prefers them. */
   upPaths: ReadonlySet<string>;
+  /**
+   * Path name → tunneld's last WireGuard reading of it, which decides its
+   * table (pathTableAction). A path missing, or no map at all, has its
+   * table filled, as when nothing tracks readings.
+   */
+  pathReadings?: ReadonlyMap<string, PathReading>;
+  /**
+   * DHCP WAN name → the gateways its DHCP client (or router advertisements)
+   * put in main, IPv4 first; a DHCP WAN missing has none (no lease).
+   * Undefined until a reading of main succeeded since start: the DHCP WANs'
+   * tables are kept as the kernel has them.
+   */
+  dhcpGateways?: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * What a path's table holds, from the last reading of the path: 'fill'
+ * (routes to the remote prefixes through the path's tunnel), 'empty', or
+ * 'keep' (as the kernel has it). steerd pins a flow to a path by a mark
+ * whose rule looks up the path's table; an empty table lets the lookup fall
+ * through to main, whose route tunneld points at an up path (activePaths),
+ * so a flow pinned to a dead path fails open when steerd is gone or slow.
+ *   up      fill
+ *   down    empty: the device answered with no fresh handshake
+ *   failed  fill: never empty a table for want of news (treated as up)
+ *   none    keep: no reading since start (a restart adopts, never flaps),
+ *           or no interface yet (its routes went with it)
+ */
+export function pathTableAction(reading: PathReading | undefined): 'fill' | 'empty' | 'keep' {
+  if (reading === 'down') return 'empty';
+  if (reading === 'none') return 'keep';
+  return 'fill';
+}
+
+/** The WANs whose gateway is learned from the kernel (dhcp: true), with their interface and table. */
+export function dhcpWans(cfg: TernConfig, plan: OverlayPlan = overlayPlan(cfg)): DhcpWan[] {
+  return plan.wans.flatMap((w) => (!w.gateway && cfg.wans.some((c) => c.name === w.name && c.dhcp)
+    ? [{ wan: w.name, device: w.interface, table: w.table }] : []));
 }
 
 const hostLen = (addr: string): string => (addr.includes(':') ? '/128' : '/32');
+/** The kernel's spelling of an address (RFC 5952), so a configured 2001:DB8::1 matches what it lists. */
+const canonicalIp = (addr: string): string => formatIp(parseIp(addr).bytes);
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 const formatEndpoint = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
@@ -87,12 +134,37 @@ export function desiredState(inp: DesiredInputs): DesiredState {
   const routes: RouteSpec[] = [];
   const rules: RuleSpec[] = [];
   const overlayHost = `${plan.overlayAddress}${hostLen(plan.overlayAddress)}`;
+  const keptTables = new Set<number>();
 
   // Each WAN's own table sends what is marked for it out of that WAN, so a
-  // tunnel's outer packets leave by the WAN the path is named after.
+  // tunnel's outer packets leave by the WAN the path is named after. A DHCP
+  // WAN's gateway is the one its client put in main (dhcpGateways): without
+  // it here, what is marked for the WAN would fall through to main's
+  // default route, whichever WAN that leaves by.
+  const dhcp = new Set(dhcpWans(cfg, plan).map((w) => w.wan));
   for (const w of plan.wans) {
-    if (w.gateway) routes.push({ dst: w.gateway.includes(':') ? '::/0' : '0.0.0.0/0', table: w.table, gateway: w.gateway, dev: w.interface });
+    const learned = dhcp.has(w.name);
+    if (learned && !inp.dhcpGateways) keptTables.add(w.table);
+    if (w.gateway) routes.push({ dst: w.gateway.includes(':') ? '::/0' : '0.0.0.0/0', table: w.table, gateway: canonicalIp(w.gateway), dev: w.interface });
+    for (const gw of learned ? inp.dhcpGateways?.get(w.name) ?? [] : []) {
+      const v6 = gw.includes(':');
+      // The gateway is on the WAN's link (main's route says so), but a
+      // lease may give one outside the interface's subnet (classless
+      // static routes: `onlink` in main). The kernel takes a route via a
+      // gateway only if some link-scope route covers it, and main's onlink
+      // flag is not one: the host route says it in the WAN's own table. An
+      // IPv6 link-local gateway needs no saying.
+      if (!/^fe80:/i.test(gw)) routes.push({ dst: `${canonicalIp(gw)}${hostLen(gw)}`, table: w.table, dev: w.interface });
+      routes.push({ dst: v6 ? '::/0' : '0.0.0.0/0', table: w.table, gateway: canonicalIp(gw), dev: w.interface });
+    }
     rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 4 });
+    // IPv6 too where the WAN can carry it: a configured IPv6 gateway, or
+    // DHCP (DHCPv6 or router advertisements may give it an IPv6 default
+    // route at any time). A DHCP WAN has the rule whether or not a lease
+    // holds one: while its table has no IPv6 route the lookup falls through
+    // to the next rule as if there were none, and a lease that comes and
+    // goes changes the route only, never the rules.
+    if (learned || w.gateway?.includes(':')) rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 6 });
   }
 
   // Traffic this box itself sends over the overlay (pings, probes to LAN
@@ -126,6 +198,9 @@ export function desiredState(inp: DesiredInputs): DesiredState {
         }],
       },
     });
+    const table = pathTableAction(inp.pathReadings?.get(p.name));
+    if (table === 'keep') keptTables.add(p.table);
+    if (table !== 'fill') continue;
     for (const dst of p.remotePrefixes) routes.push({ dst, table: p.table, dev: p.ifname, ...srcFor(dst) });
   }
 
@@ -154,7 +229,7 @@ export function desiredState(inp: DesiredInputs): DesiredState {
     });
     for (const u of users) routes.push({ dst: canonicalHost(u.address), table: 254, dev: raIfname, metric: mainRouteMetric });
   }
-  return { plan, interfaces, routes, rules, active };
+  return { plan, interfaces, routes, rules, active, keptTables };
 }
 
 function canonicalHost(cidr: string): string {

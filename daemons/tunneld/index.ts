@@ -9,16 +9,18 @@ import { componentLogger } from '../lib/log/index.js';
 import { Rtnl, createWireGuardBackend, isKey, publicKeyOf, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
-import { desiredState, type DesiredInputs } from './desired.js';
+import { desiredState, dhcpWans, pathTableAction, type DesiredInputs } from './desired.js';
+import { DhcpGateways } from './gateways.js';
 import { loadOrCreateSiteKey, readKeyFile, userKeyPath } from './keys.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { clientConfig, clientQr, remoteAccessEndpoint } from './remote-access.js';
-import { pathStatus, type PathStatus } from './status.js';
+import { pathReading, pathStatus, type PathReading, type PathStatus } from './status.js';
 
-export { desiredState, activePaths, mainRouteMetric } from './desired.js';
-export type { PathStatus } from './status.js';
+export { desiredState, activePaths, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
+export { DhcpGateways, type DhcpGatewaysOptions } from './gateways.js';
+export { pathReading, type PathReading, type PathStatus } from './status.js';
 
-/** How often WireGuard is read for handshakes and counters. */
+/** How often WireGuard is read for handshakes and counters, and main for DHCP gateways. */
 const pollMs = 1000;
 /** How often the whole state is reconciled again, repairing drift and retrying failures. */
 const resyncMs = 30_000;
@@ -26,7 +28,7 @@ const resyncMs = 30_000;
 /** One thing in the config this box cannot act on, with the key it comes from. */
 interface Problem { key: string; message: string }
 
-interface Prepared { inputs: Omit<DesiredInputs, 'upPaths'>; problems: Problem[] }
+interface Prepared { inputs: Omit<DesiredInputs, 'upPaths' | 'pathReadings' | 'dhcpGateways'>; problems: Problem[] }
 
 const isIp = (h: string): boolean => /^[0-9.]+$/.test(h) || h.includes(':');
 
@@ -98,6 +100,13 @@ export const spec: DaemonSpec = {
     let prepared = await prepare(ctx.config, ctx, rtnl, key.privateKey);
     const statuses = new Map<string, PathStatus>();
     const up = (): Set<string> => new Set([...statuses.values()].filter((s) => s.state === 'up').map((s) => s.name));
+    /** The last WireGuard reading of each path since start, which decides its table (pathTableAction). */
+    const readings = new Map<string, PathReading>();
+    const readingsOf = (): Map<string, PathReading> =>
+      new Map(overlayPlan(prepared.inputs.config).paths.map((p) => [p.name, readings.get(p.name) ?? 'none']));
+    const gateways = new DhcpGateways({ read: (tables) => rtnl.routesIn(tables), monotonic: () => ctx.clock.monotonic(), logger: log });
+    const showGatewayProblem = (): void => ctx.health.check('tunneld.dhcp', gateways.problem !== undefined,
+      `cannot read the main table for DHCP gateways (the WAN tables keep the last ones): ${gateways.problem ?? ''}`, 'warning');
     let lastReport: ReconcileReport | undefined;
     let chain: Promise<unknown> = Promise.resolve();
     let stopped = false;
@@ -112,7 +121,8 @@ export const spec: DaemonSpec = {
     const pass = (why: string): Promise<ReconcileReport | undefined> => {
       const next = chain.then(async () => {
         if (stopped) return undefined;
-        const want = desiredState({ ...prepared.inputs, upPaths: up() });
+        const known = gateways.gateways;
+        const want = desiredState({ ...prepared.inputs, upPaths: up(), pathReadings: readingsOf(), ...(known ? { dhcpGateways: known } : {}) });
         if (wg.kind === 'userspace') {
           const ceiling = wireguardGoCeilingProblem(want.interfaces.length, readInotifyCeiling());
           ctx.health.check('tunneld.wireguard-go', ceiling !== undefined, ceiling ?? '', 'warning');
@@ -127,14 +137,32 @@ export const spec: DaemonSpec = {
       return next;
     };
 
-    const poll = async (): Promise<void> => {
+    /**
+     * Reads every path's WireGuard state (and, for DHCP WANs, main's default
+     * routes); resolves whether the kernel wants another pass: the up set,
+     * a path table's action or a DHCP gateway changed.
+     */
+    const readOnce = async (forceGateways: boolean): Promise<boolean> => {
       const plan = overlayPlan(prepared.inputs.config);
       const now = ctx.clock.now();
-      let activeChanged = false;
       const before = up();
+      const actionsBefore = readingsOf();
+      let present: Set<string> | 'failed' | undefined;
       for (const p of plan.paths) {
         let dev: DeviceState | undefined;
-        try { dev = await wg.get(p.ifname); } catch { dev = undefined; }
+        let reading: PathReading;
+        try {
+          dev = await wg.get(p.ifname);
+          reading = pathReading(dev, now);
+        } catch {
+          dev = undefined;
+          // No interface (yet) is not a failed reading: its table keeps
+          // what it has (nothing: routes go with the device). Any other
+          // failure leaves up or down unknown.
+          present ??= await wg.list().then((names) => new Set(names), () => 'failed' as const);
+          reading = pathReading(present !== 'failed' && !present.has(p.ifname) ? 'absent' : 'failed', now);
+        }
+        readings.set(p.name, reading);
         const s = pathStatus(p, dev, now);
         const old = statuses.get(p.name);
         statuses.set(p.name, s);
@@ -144,13 +172,33 @@ export const spec: DaemonSpec = {
         }
       }
       for (const name of [...statuses.keys()]) if (!plan.paths.some((p) => p.name === name)) statuses.delete(name);
+      for (const name of [...readings.keys()]) if (!plan.paths.some((p) => p.name === name)) readings.delete(name);
       const after = up();
-      if (before.size !== after.size || [...after].some((n) => !before.has(n))) activeChanged = true;
-      if (activeChanged) await pass('path state changed');
+      const actionsAfter = readingsOf();
+      const upChanged = before.size !== after.size || [...after].some((n) => !before.has(n));
+      const tableChanged = [...actionsAfter].some(([n, r]) => pathTableAction(r) !== pathTableAction(actionsBefore.get(n)));
+      gateways.setWans(dhcpWans(prepared.inputs.config, plan));
+      const gatewayChanged = await gateways.refresh(forceGateways);
+      showGatewayProblem();
+      return upChanged || tableChanged || gatewayChanged;
+    };
+    // Readings never overlap (a slow one would otherwise land after a newer one).
+    let reading: Promise<boolean> | undefined;
+    const read = async (forceGateways = false): Promise<boolean> => {
+      while (reading) await reading.catch(() => false);
+      reading = readOnce(forceGateways);
+      try { return await reading; } finally { reading = undefined; }
+    };
+    const poll = async (): Promise<void> => {
+      if (reading) return; // the tick after will do
+      if (await read()) await pass('path state or DHCP gateway changed');
     };
 
+    // Read before the first pass: a restart then starts from what the
+    // kernel says (paths up or down, leases), so it changes nothing that
+    // was right — no route goes and comes back.
+    await read(true).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: first reading failed'));
     await pass('start');
-    await poll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: poll failed'));
     const pollTimer = ctx.clock.setInterval(() => {
       poll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: poll failed'));
     }, pollMs);
@@ -218,8 +266,10 @@ export const spec: DaemonSpec = {
         }
         prepared = next;
         showProblems([]);
+        // The DHCP WANs may have changed: their gateways are read before the pass.
+        await read(true);
         await pass('reload');
-        await poll();
+        if (await read()) await pass('path state or DHCP gateway changed');
       },
       status: () => ({
         publicKey: key.publicKey,

@@ -4,7 +4,7 @@
 // one object is reported and the rest still converges; the next pass retries.
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log/index.js';
-import type { Rtnl, RouteInfo, RouteSpec, RuleSpec, WireGuardBackend } from '../lib/kernel/index.js';
+import { canonicalNetwork, formatIp, parseIp, type Rtnl, type RouteInfo, type RouteSpec, type RuleSpec, type WireGuardBackend } from '../lib/kernel/index.js';
 import { pathTableBase, rulePriority, wanMarkBase } from '../lib/overlay/index.js';
 import { mainRouteMetric, type DesiredState } from './desired.js';
 
@@ -34,11 +34,27 @@ function ownedRule(r: { priority: number; fwmark: number | null }): boolean {
   return r.priority === rulePriority.wanMark && r.fwmark !== null && r.fwmark >= wanMarkBase && r.fwmark < wanMarkBase + 0x10000;
 }
 
-const routeKey = (r: { table: number; dst: string; metric?: number }): string => `${r.table} ${r.dst} ${r.metric ?? 0}`;
+/** Text as the kernel lists it: a config may spell an IPv6 prefix or address otherwise (2001:DB8::/64). */
+function canonical(text: string | undefined, form: (t: string) => string): string | undefined {
+  if (text === undefined) return undefined;
+  try { return form(text); } catch { return text; }
+}
+const canonicalAddress = (a: string): string => formatIp(parseIp(a).bytes);
+
+/**
+ * A route's identity as the kernel keeps it: table, destination, metric.
+ * The kernel stores an IPv6 route without a metric at 1024, so that is what
+ * an unset metric is on either side.
+ */
+export function routeKey(r: { table: number; dst: string; metric?: number }): string {
+  const dst = canonical(r.dst, canonicalNetwork)!;
+  const metric = r.metric || (dst.includes(':') ? 1024 : 0);
+  return `${r.table} ${dst} ${metric}`;
+}
 
 function sameRoute(have: RouteInfo, want: RouteSpec): boolean {
-  return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === want.gateway
-    && (have.src ?? undefined) === want.src && have.type === (want.type ?? 'unicast');
+  return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === canonical(want.gateway, canonicalAddress)
+    && (have.src ?? undefined) === canonical(want.src, canonicalAddress) && have.type === (want.type ?? 'unicast');
 }
 
 export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promise<ReconcileReport> {
@@ -99,16 +115,19 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
   }
 
   // Routes: Tern's tables (WAN tables, path tables) in full, and the main
-  // table's routes that carry Tern's metric.
-  const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.routes.map((r) => r.table)]);
-  const wantByKey = new Map(want.routes.map((r) => [routeKey(r), r]));
+  // table's routes that carry Tern's metric. Kept tables (a path not read
+  // since start, a DHCP WAN before its gateway is known) stay as they are.
+  const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.plan.paths.map((p) => p.table), ...want.routes.map((r) => r.table)]);
+  for (const t of want.keptTables) tables.delete(t);
+  const wantByKey = new Map(want.routes.filter((r) => tables.has(r.table)).map((r) => [routeKey(r), r]));
   await attempt('routes', async () => {
     const haveAll = await rtnl.routesIn(tables);
     const have = new Map<string, RouteInfo>();
     for (const r of haveAll) {
+      if (!tables.has(r.table)) continue;
       if (r.table === mainTable && r.metric !== mainRouteMetric) continue;
       if (r.type !== 'unicast' && r.table !== mainTable) continue;
-      have.set(routeKey({ table: r.table, dst: r.dst, metric: r.table === mainTable ? r.metric : (r.metric || undefined) }), r);
+      have.set(routeKey(r), r);
     }
     for (const [key, r] of wantByKey) {
       const h = have.get(key);
@@ -129,9 +148,11 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
     }
   });
 
+  // Rules of both families: an IPv6 underlay needs its WAN-mark rule as
+  // much as an IPv4 one.
   await attempt('rules', async () => {
-    const have = (await rtnl.rules(4)).filter(ownedRule);
-    const ruleKey = (r: { priority: number; fwmark?: number | null; table: number }): string => `${r.priority} ${r.fwmark} ${r.table}`;
+    const have = (await rtnl.rules()).filter(ownedRule);
+    const ruleKey = (r: { family?: number; priority: number; fwmark?: number | null; table: number }): string => `${r.family ?? 4} ${r.priority} ${r.fwmark} ${r.table}`;
     const haveKeys = new Set(have.map(ruleKey));
     for (const r of want.rules) {
       if (haveKeys.has(ruleKey(r))) continue;
@@ -140,7 +161,7 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
     const wantKeys = new Set(want.rules.map(ruleKey));
     for (const h of have) {
       if (wantKeys.has(ruleKey(h))) continue;
-      const spec: RuleSpec = { family: 4, priority: h.priority, table: h.table, ...(h.fwmark !== null ? { fwmark: h.fwmark } : {}) };
+      const spec: RuleSpec = { family: h.family, priority: h.priority, table: h.table, ...(h.fwmark !== null ? { fwmark: h.fwmark } : {}) };
       await rtnl.deleteRule(spec);
       report.rules.removed++;
     }

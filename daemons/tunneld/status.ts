@@ -56,3 +56,20 @@ export function pathStatus(p: PathPlan, dev: DeviceState | undefined, nowMs: num
     probeAddress: `${p.remoteLinkAddress}%${p.ifname}`,
   };
 }
+
+/**
+ * What tunneld's last WireGuard reading says of a path, for its routing
+ * table (desired.ts pathTableAction): 'up' (a handshake fresher than
+ * handshakeFreshMs), 'down' (the device answered, with no fresh
+ * handshake: stale, or none yet), 'failed' (the reading failed: up or down
+ * is not known), 'none' (no reading since tunneld started, or the path has
+ * no interface yet).
+ */
+export type PathReading = 'up' | 'down' | 'failed' | 'none';
+
+/** The reading of one path from wg.get's outcome: the device, or that it is absent, or that the reading failed. */
+export function pathReading(dev: DeviceState | 'absent' | 'failed', nowMs: number): PathReading {
+  if (dev === 'absent') return 'none';
+  if (dev === 'failed') return 'failed';
+  return tunnelState(dev, nowMs).state === 'up' ? 'up' : 'down';
+}

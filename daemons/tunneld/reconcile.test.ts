@@ -1,0 +1,231 @@
+// The reconciler's route and rule decisions against a fake kernel: a DHCP
+// gateway copied into the WAN table and followed, a path's table emptied
+// while the path is down, kept tables left alone, IPv6 WAN-mark rules and
+// routes, and a restart (a second reconciler over the same kernel) that
+// changes nothing.
+import t, { type Test } from 'tap';
+import { parseConfig } from '../lib/config/index.js';
+import {
+  canonicalNetwork, generatePrivateKey,
+  type ConfigureResult, type DesiredDevice, type DeviceState, type LinkInfo, type RouteInfo, type RouteSpec, type Rtnl, type RuleInfo, type RuleSpec, type WireGuardBackend,
+} from '../lib/kernel/index.js';
+import { silentLogger } from '../lib/log/index.js';
+import { desiredState, type DesiredInputs } from './desired.js';
+import { reconcile, routeKey } from './reconcile.js';
+import type { PathReading } from './status.js';
+
+/** The kernel as far as the reconciler sees it: links, addresses, routes and rules, with every change counted. */
+class FakeKernel {
+  links = new Map<string, LinkInfo>();
+  addrs: Array<{ ifname: string; cidr: string }> = [];
+  routes: RouteInfo[] = [];
+  rulesList: RuleInfo[] = [];
+  ops: string[] = [];
+
+  constructor(devices: string[]) {
+    for (const d of devices) this.addLink(d, null);
+  }
+
+  addLink(name: string, kind: string | null): void {
+    this.links.set(name, { name, index: this.links.size + 1, kind, up: true, mtu: 1420 });
+  }
+
+  /** Route changes only (what `ip monitor route` would print). */
+  routeOps(): string[] { return this.ops.filter((o) => o.startsWith('route')); }
+
+  private static metricOf(spec: { dst: string; metric?: number }): number {
+    // The kernel stores an IPv6 route without a metric at 1024.
+    return spec.metric ?? (spec.dst.includes(':') ? 1024 : 0);
+  }
+
+  rtnl(): Rtnl {
+    const k = this;
+    const same = (r: RouteInfo, spec: RouteSpec): boolean =>
+      r.table === spec.table && r.dst === canonicalNetwork(spec.dst) && (spec.metric === undefined && !spec.dst.includes(':') ? true : r.metric === FakeKernel.metricOf(spec));
+    const fake = {
+      links: async () => [...k.links.values()],
+      link: async (name: string) => k.links.get(name),
+      addresses: async (ifname?: string) => k.addrs.filter((a) => ifname === undefined || a.ifname === ifname).map((a) => ({ ...a, index: 0, family: a.cidr.includes(':') ? 6 : 4 })),
+      addAddress: async (ifname: string, cidr: string) => { k.addrs.push({ ifname, cidr }); },
+      deleteAddress: async (ifname: string, cidr: string) => { k.addrs = k.addrs.filter((a) => !(a.ifname === ifname && a.cidr === cidr)); },
+      setLinkMtu: async () => undefined,
+      setLinkUp: async () => undefined,
+      routesIn: async (tables: Iterable<number>) => {
+        const want = new Set(tables);
+        return k.routes.filter((r) => want.has(r.table)).map((r) => ({ ...r }));
+      },
+      replaceRoute: async (spec: RouteSpec) => {
+        if (spec.dev !== undefined && !k.links.has(spec.dev)) throw new Error(`kernel: route replace ${spec.dst}: ENODEV`);
+        // As the kernel: a gateway must be on the link by the table itself
+        // (a host route) or by main's connected routes (here: none of the
+        // gateways); IPv6 link-local gateways are taken as they are.
+        if (spec.gateway && !/^fe80:/i.test(spec.gateway) && !k.routes.some((r) => r.table === spec.table && r.gateway === null && r.dev === spec.dev && r.dst.split('/')[0] === spec.gateway)) {
+          throw new Error(`kernel: route replace ${spec.dst} table ${spec.table}: Nexthop has invalid gateway`);
+        }
+        const r: RouteInfo = {
+          family: spec.dst.includes(':') ? 6 : 4, dst: canonicalNetwork(spec.dst), table: spec.table, type: spec.type ?? 'unicast',
+          dev: spec.dev ?? null, gateway: spec.gateway ?? null, src: spec.src ?? null, metric: FakeKernel.metricOf(spec),
+        };
+        k.routes = k.routes.filter((x) => !(x.table === r.table && x.dst === r.dst && x.metric === r.metric));
+        k.routes.push(r);
+        k.ops.push(`route replace ${r.dst} table ${r.table} via ${r.gateway} dev ${r.dev}`);
+      },
+      deleteRoute: async (spec: RouteSpec) => {
+        const hit = k.routes.find((r) => same(r, spec));
+        if (!hit) throw new Error(`kernel: route delete ${spec.dst}: ESRCH`);
+        k.routes = k.routes.filter((r) => r !== hit);
+        k.ops.push(`route delete ${hit.dst} table ${hit.table}`);
+      },
+      rules: async (family?: 4 | 6) => k.rulesList.filter((r) => family === undefined || r.family === family).map((r) => ({ ...r })),
+      addRule: async (spec: RuleSpec) => {
+        const family = spec.family ?? 4;
+        if (k.rulesList.some((r) => r.family === family && r.priority === spec.priority && r.fwmark === (spec.fwmark ?? null) && r.table === spec.table)) return false;
+        k.rulesList.push({ family, priority: spec.priority, action: 'lookup', table: spec.table, fwmark: spec.fwmark ?? null, fwmask: null, from: null, to: null });
+        k.ops.push(`rule add v${family} fwmark 0x${spec.fwmark?.toString(16)} table ${spec.table}`);
+        return true;
+      },
+      deleteRule: async (spec: RuleSpec) => {
+        const before = k.rulesList.length;
+        k.rulesList = k.rulesList.filter((r) => !(r.family === spec.family && r.priority === spec.priority && r.fwmark === (spec.fwmark ?? null) && r.table === spec.table));
+        if (k.rulesList.length === before) throw new Error('kernel: rule delete: ENOENT');
+        k.ops.push(`rule delete v${spec.family} fwmark 0x${spec.fwmark?.toString(16)} table ${spec.table}`);
+      },
+    };
+    return fake as unknown as Rtnl;
+  }
+
+  wg(): WireGuardBackend {
+    const k = this;
+    const fake = {
+      kind: 'kernel' as const,
+      list: async () => [...k.links.values()].filter((l) => l.kind === 'wireguard').map((l) => l.name),
+      create: async (ifname: string) => { k.addLink(ifname, 'wireguard'); k.ops.push(`create ${ifname}`); },
+      destroy: async (ifname: string) => { k.links.delete(ifname); k.routes = k.routes.filter((r) => r.dev !== ifname); },
+      configure: async (_ifname: string, _d: DesiredDevice): Promise<ConfigureResult> => ({ device: [], added: [], updated: [], removed: [], requests: 0 }),
+      get: async (ifname: string): Promise<DeviceState> => ({ ifname, hasPrivateKey: true, publicKey: null, listenPort: 0, fwmark: 0, peers: [] }),
+      close: () => undefined,
+    };
+    return fake as unknown as WireGuardBackend;
+  }
+}
+
+const text = `
+version: 1
+identity: {site: office, name: office-a}
+wans:
+  - {name: isp-a, interface: wan0, dhcp: true}
+  - {name: isp-b, interface: wan1, dhcp: true}
+lan: {interface: lan0, address: 10.1.0.2/24, prefixes: [10.1.0.0/24]}
+overlay:
+  address: 100.64.0.1/24
+  sites:
+    - id: home
+      publicKey: Qf10CYH3+JQXszhYsD0KNBGYJsUQ4NuCe6PBsI/tdk4=
+      overlayAddress: 100.64.0.2
+      lanPrefixes: [10.2.0.0/24, "2001:DB8:2::/64"]
+      wans:
+        - {name: inet, endpoint: "198.18.3.2:51820"}
+`;
+const config = parseConfig(text).config;
+const base: Omit<DesiredInputs, 'upPaths'> = { config, privateKey: generatePrivateKey(), presharedKeys: new Map(), userPresharedKeys: new Map(), resolved: new Map() };
+const want = (o: Partial<DesiredInputs> = {}) => desiredState({ ...base, upPaths: new Set(), ...o });
+const plan = want().plan;
+const wanTable = (name: string): number => plan.wans.find((w) => w.name === name)!.table;
+const pathOf = (wan: string) => plan.paths.find((p) => p.localWan === wan)!;
+
+async function pass(t: Test, k: FakeKernel, o: Partial<DesiredInputs> = {}) {
+  k.ops = [];
+  const report = await reconcile(want(o), { rtnl: k.rtnl(), wg: k.wg(), logger: silentLogger() });
+  t.same(report.errors, [], 'the pass has no errors');
+  return report;
+}
+
+const inTable = (k: FakeKernel, table: number): string[] => k.routes.filter((r) => r.table === table).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`).sort();
+
+t.test('routeKey: an IPv6 route without a metric is the kernel\'s 1024; spelling does not matter', async (t) => {
+  t.equal(routeKey({ table: 1000, dst: '::/0' }), routeKey({ table: 1000, dst: '::/0', metric: 1024 }));
+  t.equal(routeKey({ table: 1000, dst: '0.0.0.0/0' }), '1000 0.0.0.0/0 0');
+  t.equal(routeKey({ table: 10016, dst: '2001:DB8:2::/64' }), '10016 2001:db8:2::/64 1024');
+});
+
+t.test('a DHCP WAN\'s gateway: copied into its table, followed, adopted on restart without a flap, removed with the lease', async (t) => {
+  const k = new FakeKernel(['wan0', 'wan1', 'lan0']);
+  const ta = wanTable('isp-a');
+  const tb = wanTable('isp-b');
+  // Before main is read (start, or the reading failed): whatever the WAN
+  // tables hold stays, even a route tunneld does not want now.
+  // What a tunneld before this one left.
+  k.routes.push({ family: 4, dst: '198.18.1.1/32', table: ta, type: 'unicast', dev: 'wan0', gateway: null, src: null, metric: 0 });
+  k.routes.push({ family: 4, dst: '0.0.0.0/0', table: ta, type: 'unicast', dev: 'wan0', gateway: '198.18.1.1', src: null, metric: 0 });
+  await pass(t, k);
+  t.same(inTable(k, ta), ['0.0.0.0/0 via 198.18.1.1 dev wan0', '198.18.1.1/32 dev wan0'], 'unknown: the WAN table is kept');
+  t.same(k.routeOps().filter((o) => o.includes(`table ${ta}`)), [], 'and not touched');
+
+  const a1 = ['0.0.0.0/0 via 198.18.1.1 dev wan0', '198.18.1.1/32 dev wan0'];
+  const a5 = ['0.0.0.0/0 via 198.18.1.5 dev wan0', '198.18.1.5/32 dev wan0'];
+  const b1 = ['0.0.0.0/0 via 198.18.2.1 dev wan1', '198.18.2.1/32 dev wan1'];
+  const steps: Array<{ name: string; gateways: Map<string, string[]>; a: string[]; b: string[]; ops: number }> = [
+    { name: 'the same lease as the kernel has (a restart): nothing changes', gateways: new Map([['isp-a', ['198.18.1.1']]]), a: a1, b: [], ops: 0 },
+    { name: 'isp-b gets its lease: its own gateway in its own table', gateways: new Map([['isp-a', ['198.18.1.1']], ['isp-b', ['198.18.2.1']]]), a: a1, b: b1, ops: 2 },
+    { name: 'a new lease on isp-a (a gateway only on the link, not in the subnet): replaced, the old host route gone', gateways: new Map([['isp-a', ['198.18.1.5']], ['isp-b', ['198.18.2.1']]]), a: a5, b: b1, ops: 3 },
+    { name: 'an IPv6 router on isp-a', gateways: new Map([['isp-a', ['198.18.1.5', 'fe80::1']], ['isp-b', ['198.18.2.1']]]), a: [...a5, '::/0 via fe80::1 dev wan0'], b: b1, ops: 1 },
+    { name: 'the same again: the IPv6 route (metric 1024 in the kernel) is not churned', gateways: new Map([['isp-a', ['198.18.1.5', 'fe80::1']], ['isp-b', ['198.18.2.1']]]), a: [...a5, '::/0 via fe80::1 dev wan0'], b: b1, ops: 0 },
+    { name: 'isp-b\'s lease is gone: its table is emptied', gateways: new Map([['isp-a', ['198.18.1.5', 'fe80::1']]]), a: [...a5, '::/0 via fe80::1 dev wan0'], b: [], ops: 2 },
+  ];
+  for (const s of steps) {
+    const r = await pass(t, k, { dhcpGateways: s.gateways });
+    t.same(inTable(k, ta), s.a, `${s.name}: isp-a table: got ${JSON.stringify(inTable(k, ta))}; want ${JSON.stringify(s.a)}`);
+    t.same(inTable(k, tb), s.b, `${s.name}: isp-b table: got ${JSON.stringify(inTable(k, tb))}; want ${JSON.stringify(s.b)}`);
+    const wanOps = k.routeOps().filter((o) => o.includes(`table ${ta}`) || o.includes(`table ${tb}`));
+    t.equal(wanOps.length, s.ops, `${s.name}: got WAN-table changes ${JSON.stringify(wanOps)}; want ${s.ops}`);
+    t.equal(r.routes.replaced + r.routes.removed >= s.ops, true);
+  }
+});
+
+t.test('WAN-mark rules of both families: added, adopted, and a stale IPv6 one removed by its family', async (t) => {
+  const k = new FakeKernel(['wan0', 'wan1', 'lan0']);
+  const stale: RuleInfo = { family: 6, priority: 10100, action: 'lookup', table: 1050, fwmark: 0x10000 + 1050, fwmask: null, from: null, to: null };
+  k.rulesList.push(stale);
+  let r = await pass(t, k, { dhcpGateways: new Map() });
+  const got = k.rulesList.map((x) => `v${x.family} ${x.table}`).sort();
+  const wantRules = plan.wans.flatMap((w) => [`v4 ${w.table}`, `v6 ${w.table}`]).sort();
+  t.same(got, wantRules, `got rules ${JSON.stringify(got)}; want ${JSON.stringify(wantRules)}`);
+  t.same([r.rules.added, r.rules.removed], [4, 1]);
+  r = await pass(t, k, { dhcpGateways: new Map() });
+  t.same([r.rules.added, r.rules.removed], [0, 0], 'a second pass adopts them');
+});
+
+t.test('a path\'s table: emptied while the path is down, refilled when up, kept until read, never emptied on a failed reading', async (t) => {
+  const k = new FakeKernel(['wan0', 'wan1', 'lan0']);
+  const p = pathOf('isp-a');
+  const other = pathOf('isp-b');
+  const full = ['10.2.0.0/24 dev ' + p.ifname, '100.64.0.2/32 dev ' + p.ifname, '2001:db8:2::/64 dev ' + p.ifname].sort();
+  const readings = (a: PathReading, b: PathReading = 'up') => new Map<string, PathReading>([[p.name, a], [other.name, b]]);
+  const gw = { dhcpGateways: new Map<string, string[]>() };
+  await pass(t, k, { ...gw, pathReadings: readings('up') });
+  t.same(inTable(k, p.table), full, 'up: the remote prefixes through the tunnel');
+
+  const steps: Array<{ name: string; reading: PathReading; want: string[]; ops: number }> = [
+    { name: 'up again: no change (IPv6 prefix adopted at metric 1024)', reading: 'up', want: full, ops: 0 },
+    { name: 'down: emptied, so a pinned flow falls through to main', reading: 'down', want: [], ops: 3 },
+    { name: 'the reading fails: filled (unknown counts as up)', reading: 'failed', want: full, ops: 3 },
+    { name: 'down again', reading: 'down', want: [], ops: 3 },
+    { name: 'a restart, nothing read yet: kept empty', reading: 'none', want: [], ops: 0 },
+    { name: 'a restart with the path still down: still empty, no change', reading: 'down', want: [], ops: 0 },
+    { name: 'up: refilled', reading: 'up', want: full, ops: 3 },
+    { name: 'a restart, nothing read yet: kept full', reading: 'none', want: full, ops: 0 },
+  ];
+  for (const s of steps) {
+    await pass(t, k, { ...gw, pathReadings: readings(s.reading), upPaths: new Set(s.reading === 'up' ? [p.name, other.name] : [other.name]) });
+    t.same(inTable(k, p.table), s.want, `${s.name}: got ${JSON.stringify(inTable(k, p.table))}; want ${JSON.stringify(s.want)}`);
+    const ops = k.routeOps().filter((o) => o.includes(`table ${p.table}`));
+    t.equal(ops.length, s.ops, `${s.name}: got table changes ${JSON.stringify(ops)}; want ${s.ops}`);
+    t.equal(inTable(k, other.table).length, 3, `${s.name}: the other path's table is untouched`);
+  }
+  // A kept table is left alone whatever it holds: a route tunneld would not put there stays.
+  k.routes.push({ family: 4, dst: '10.9.0.0/24', table: p.table, type: 'unicast', dev: p.ifname, gateway: null, src: null, metric: 0 });
+  await pass(t, k, { ...gw, pathReadings: readings('none') });
+  t.ok(inTable(k, p.table).includes(`10.9.0.0/24 dev ${p.ifname}`), 'kept means kept');
+  await pass(t, k, { ...gw, pathReadings: readings('up') });
+  t.same(inTable(k, p.table), full, 'once read, the table is made exact');
+});
