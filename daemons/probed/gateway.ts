@@ -24,8 +24,7 @@
 // loss. (At a rate that sends downAfter probes within a second, a gateway
 // that stops answering the moment its route goes can still read as down
 // first.)
-import { errorMessage } from '../lib/errors.js';
-import { MAIN_TABLE, dhcpGateways, type DhcpWan } from '../lib/kernel/index.js';
+import { GatewayRouteReads, MAIN_TABLE, sameGateways, type DhcpWan } from '../lib/kernel/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 
 export interface GatewayWatcherOptions {
@@ -34,33 +33,28 @@ export interface GatewayWatcherOptions {
   logger?: Logger;
 }
 
-const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
-  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b![i]);
-
 /**
  * The gateways of the DHCP WANs, kept from one reading of the routes to the
  * next. A reading that fails keeps the last gateways (a transient netlink
  * error is not a lost lease) and says so in problem.
  */
 export class GatewayWatcher {
-  private readonly read: GatewayWatcherOptions['read'];
+  private readonly reads: GatewayRouteReads;
   private readonly log: Logger;
   private wans: DhcpWan[] = [];
   private current = new Map<string, string[]>();
   private running: Promise<boolean> | undefined;
-  private lastMalformed = '';
-  private readProblem: string | undefined;
 
   constructor(opts: GatewayWatcherOptions) {
-    this.read = opts.read;
     this.log = opts.logger ?? silentLogger();
+    this.reads = new GatewayRouteReads(opts.read, this.log, 'probed: wan', 'the routes');
   }
 
   /** Which WANs to learn gateways for; the others' are forgotten. */
   setWans(wans: readonly DhcpWan[]): void {
     this.wans = wans.map((w) => ({ ...w }));
     for (const name of [...this.current.keys()]) if (!this.wans.some((w) => w.wan === name)) this.current.delete(name);
-    if (!this.wans.length) this.readProblem = undefined;
+    if (!this.wans.length) this.reads.problem = undefined;
   }
 
   /** Whether any WAN waits on DHCP (there is something to read). */
@@ -70,7 +64,7 @@ export class GatewayWatcher {
   get busy(): boolean { return this.running !== undefined; }
 
   /** Why the last reading failed; undefined when it did not. */
-  get problem(): string | undefined { return this.readProblem; }
+  get problem(): string | undefined { return this.reads.problem; }
 
   /** The WAN's gateways (IPv4 first), or undefined while none is known. */
   gateways(wan: string): readonly string[] | undefined {
@@ -97,26 +91,8 @@ export class GatewayWatcher {
   private async readOnce(): Promise<boolean> {
     const wans = this.wans;
     const tables = [...new Set([...wans.map((w) => w.table), MAIN_TABLE])];
-    let routes: unknown;
-    try {
-      routes = await this.read(tables);
-    } catch (err) {
-      const problem = errorMessage(err);
-      if (problem !== this.readProblem) this.log.warn({ err: problem }, 'probed: wan: cannot read the routes for DHCP gateways; keeping the last ones');
-      this.readProblem = problem;
-      return false;
-    }
-    if (!Array.isArray(routes)) {
-      this.readProblem = `got ${typeof routes} from the route reader; want a list of routes`;
-      return false;
-    }
-    this.readProblem = undefined;
-    const reading = dhcpGateways(routes, wans, 'lookup');
-    const malformed = reading.malformed.join('; ');
-    if (malformed && malformed !== this.lastMalformed) {
-      this.log.warn({ count: reading.malformed.length, first: reading.malformed[0] }, 'probed: wan: skipping malformed routes while looking for DHCP gateways');
-    }
-    this.lastMalformed = malformed;
+    const reading = await this.reads.take(tables, wans, 'lookup');
+    if (!reading) return false;
     // setWans may have changed the WANs while the kernel answered: keep
     // only those still watched; the next reading covers the others.
     let changed = false;
@@ -124,7 +100,7 @@ export class GatewayWatcher {
       if (!wans.some((x) => x.wan === w.wan && x.device === w.device && x.table === w.table)) continue;
       const next = reading.gateways.get(w.wan);
       const was = this.current.get(w.wan);
-      if (sameList(next, was)) continue;
+      if (sameGateways(next, was)) continue;
       changed = true;
       if (next) this.current.set(w.wan, next);
       else this.current.delete(w.wan);

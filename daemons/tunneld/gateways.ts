@@ -10,8 +10,7 @@
 // table within about a second. rtnl has no route monitor. On a box whose
 // routes make a reading dear, the next one waits 49 times as long as the
 // last took, so reading never takes more than 2 % of the time.
-import { errorMessage } from '../lib/errors.js';
-import { MAIN_TABLE, dhcpGateways, type DhcpWan } from '../lib/kernel/index.js';
+import { GatewayRouteReads, MAIN_TABLE, sameGateways, type DhcpWan } from '../lib/kernel/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 
 export interface DhcpGatewaysOptions {
@@ -22,28 +21,23 @@ export interface DhcpGatewaysOptions {
   logger?: Logger;
 }
 
-const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
-  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b![i]);
-
 /**
  * What the main table says of each DHCP WAN's gateways. Unknown (undefined)
  * until a reading succeeds; a reading that fails keeps the last gateways (a
  * netlink error is not a lost lease) and says why in problem.
  */
 export class DhcpGateways {
-  private readonly read: DhcpGatewaysOptions['read'];
+  private readonly reads: GatewayRouteReads;
   private readonly monotonic: () => number;
   private readonly log: Logger;
   private wans: DhcpWan[] = [];
   private current: Map<string, string[]> | undefined;
-  private lastMalformed = '';
-  private readProblem: string | undefined;
   private nextReadAt = 0;
 
   constructor(opts: DhcpGatewaysOptions) {
-    this.read = opts.read;
     this.monotonic = opts.monotonic;
     this.log = opts.logger ?? silentLogger();
+    this.reads = new GatewayRouteReads(opts.read, this.log, 'tunneld', 'the main table');
   }
 
   /** Which WANs are DHCP; the others' gateways are forgotten. */
@@ -53,7 +47,7 @@ export class DhcpGateways {
     if (!this.wans.length) {
       // Nothing to learn: known, and empty.
       this.current ??= new Map();
-      this.readProblem = undefined;
+      this.reads.problem = undefined;
     }
   }
 
@@ -63,7 +57,7 @@ export class DhcpGateways {
   }
 
   /** Why the last reading failed; undefined when it did not. */
-  get problem(): string | undefined { return this.readProblem; }
+  get problem(): string | undefined { return this.reads.problem; }
 
   /**
    * Reads main once, unless the cost guard says wait (force: read anyway);
@@ -75,28 +69,13 @@ export class DhcpGateways {
     const began = this.monotonic();
     if (!force && began < this.nextReadAt) return false;
     const wans = this.wans;
-    let routes: unknown;
+    let reading;
     try {
-      routes = await this.read([MAIN_TABLE]);
-    } catch (err) {
-      const problem = errorMessage(err);
-      if (problem !== this.readProblem) this.log.warn({ err: problem }, 'tunneld: cannot read the main table for DHCP gateways; keeping the last ones');
-      this.readProblem = problem;
-      return false;
+      reading = await this.reads.take([MAIN_TABLE], wans, 'main');
     } finally {
       this.nextReadAt = this.monotonic() + 49 * (this.monotonic() - began);
     }
-    if (!Array.isArray(routes)) {
-      this.readProblem = `got ${typeof routes} from the route reader; want a list of routes`;
-      return false;
-    }
-    this.readProblem = undefined;
-    const reading = dhcpGateways(routes, wans, 'main');
-    const malformed = reading.malformed.join('; ');
-    if (malformed && malformed !== this.lastMalformed) {
-      this.log.warn({ count: reading.malformed.length, first: reading.malformed[0] }, 'tunneld: skipping malformed routes while looking for DHCP gateways');
-    }
-    this.lastMalformed = malformed;
+    if (!reading) return false;
     let changed = this.current === undefined;
     const next = new Map(this.current ?? []);
     // setWans may have changed the WANs while the kernel answered: only
@@ -105,7 +84,7 @@ export class DhcpGateways {
       if (!wans.some((x) => x.wan === w.wan && x.device === w.device)) continue;
       const now = reading.gateways.get(w.wan);
       const was = next.get(w.wan);
-      if (sameList(now, was)) continue;
+      if (sameGateways(now, was)) continue;
       changed = true;
       if (now) next.set(w.wan, now);
       else next.delete(w.wan);

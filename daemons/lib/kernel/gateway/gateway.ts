@@ -10,9 +10,12 @@
 //   - probed probes it, and reads the tables in the order a marked probe's
 //     lookup meets them (fwmark rule → WAN table, then main), so it probes
 //     the gateway its probes really go through.
-// Pure: the caller reads the routes (rtnl's RouteInfo list) and decides how
-// often.
+// dhcpGateways is pure: the caller reads the routes (rtnl's RouteInfo list)
+// and decides how often; GatewayRouteReads does one such reading with the
+// failure handling both daemons keep.
 import net from 'node:net';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../log/index.js';
 import { formatIp, parseIp } from '../net/ip.js';
 
 /** The main routing table, where DHCP clients put the default route. */
@@ -134,4 +137,51 @@ export function dhcpGateways(routes: readonly unknown[], wans: readonly DhcpWan[
     if (out.length) gateways.set(w.wan, out);
   }
   return { gateways, malformed };
+}
+
+/** Whether two readings give a WAN the same gateways (absent = none). */
+export const sameGateways = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
+  (a ?? []).length === (b ?? []).length && (a ?? []).every((x, i) => x === b![i]);
+
+/** How to read the routes of some tables (rtnl's route dump, or a fake). */
+export type RouteReader = (tables: number[]) => Promise<unknown>;
+
+/**
+ * Readings of the routes for DHCP gateways, as a watcher takes them: a read
+ * that fails or gives something other than a list yields undefined (the
+ * caller keeps its last gateways: a netlink error is not a lost lease) and
+ * sets problem; a new failure and a new set of malformed routes are each
+ * logged once, not on every reading.
+ */
+export class GatewayRouteReads {
+  /** Why the last reading failed; undefined when it did not. */
+  problem: string | undefined;
+  private lastMalformed = '';
+
+  /** what: what a failed read could not read, for the log ("the routes", "the main table"). */
+  constructor(private readonly read: RouteReader, private readonly log: Logger, private readonly who: string, private readonly what: string) {}
+
+  async take(tables: number[], wans: readonly DhcpWan[], source: GatewaySource): Promise<GatewayReading | undefined> {
+    let routes: unknown;
+    try {
+      routes = await this.read(tables);
+    } catch (err) {
+      const problem = errorMessage(err);
+      if (problem !== this.problem) this.log.warn({ err: problem }, `${this.who}: cannot read ${this.what} for DHCP gateways; keeping the last ones`);
+      this.problem = problem;
+      return undefined;
+    }
+    if (!Array.isArray(routes)) {
+      this.problem = `got ${typeof routes} from the route reader; want a list of routes`;
+      return undefined;
+    }
+    this.problem = undefined;
+    const reading = dhcpGateways(routes, wans, source);
+    const malformed = reading.malformed.join('; ');
+    if (malformed && malformed !== this.lastMalformed) {
+      this.log.warn({ count: reading.malformed.length, first: reading.malformed[0] }, `${this.who}: skipping malformed routes while looking for DHCP gateways`);
+    }
+    this.lastMalformed = malformed;
+    return reading;
+  }
 }

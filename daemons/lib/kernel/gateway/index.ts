@@ -1,5 +1,5 @@
 // Package gateway reads a DHCP WAN's gateway from the kernel's default routes (checked, as outside input), for probed and tunneld alike.
 export {
-  MAIN_TABLE, defaultRoute, dhcpGateways,
-  type DefaultRoute, type DhcpWan, type GatewayReading, type GatewaySource,
+  GatewayRouteReads, MAIN_TABLE, defaultRoute, dhcpGateways, sameGateways,
+  type RouteReader, type DefaultRoute, type DhcpWan, type GatewayReading, type GatewaySource,
 } from './gateway.js';
