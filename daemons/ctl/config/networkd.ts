@@ -10,6 +10,7 @@ import { loadConfig, type TernConfig } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
 import type { CommandResult, CtlContext } from '../context.js';
 import { isPermissionError, permissionError } from '../exit.js';
+import { replaceFile } from './atomic.js';
 import { ownFileName, renderNetworkd, type NetworkdDir, type NetworkdFile } from '../networkd.js';
 
 /** systemd's runtime configuration directory: .network files go to <it>/network, drop-ins to <it>/networkd.conf.d. */
@@ -51,27 +52,12 @@ function fail(what: string, file: string, err: unknown): TernError {
 
 /**
  * Replace file with text so networkd (reading as systemd-network) sees the
- * old file or the new one: a temporary file of mode 0644 in the same
- * directory, fsync, rename over, fsync the directory.
+ * old file or the new one, mode 0644 whatever the umask.
  */
 function writeAtomic(file: string, text: string): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w', 0o644);
-    fs.writeSync(fd, text);
-    // The umask must not take networkd's read access away.
-    fs.fchmodSync(fd, 0o644);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
+    replaceFile(file, text, { mode: 0o644 });
   } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
     throw fail('write', file, err);
   }
 }
