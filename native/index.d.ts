@@ -156,6 +156,13 @@ export declare function icmpOpen(source: string, mark: number, device: string, p
 /** Sends echo request seq (0-65535) to target (an address; fe80::1%eth0 for a scope); returns the send time, monotonic ms. */
 export declare function icmpSend(socket: IcmpSocket, target: string, seq: number): number;
 
+/**
+ * Sends bytes to address:port from the source address `from` (IP_PKTINFO /
+ * IPV6_PKTINFO), without blocking; throws on failure. How a socket on the
+ * unspecified address answers from the address it was asked on.
+ */
+export declare function udpSendFrom(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number, from: string): void;
+
 /** Reads up to max waiting datagrams without blocking and returns the replies among them (none: an empty array). */
 export declare function icmpReceive(socket: IcmpSocket, max: number): IcmpReply[];
 
@@ -187,6 +194,11 @@ interface UdpDatagram {
   rxMs: number;
   /** Its TTL / hop limit; 0 when unknown. */
   ttl: number;
+  /**
+   * The address it was sent to (IPv4 dotted, IPv6 with %zone when
+   * link-local); only on sockets bound to the unspecified address.
+   */
+  to?: string;
   data: Buffer;
 }
 
@@ -230,6 +242,13 @@ export declare function udpSend(set: UdpSet, socket: number, bytes: Buffer): voi
 
 /** Sends bytes to address:port, without blocking; throws on failure. */
 export declare function udpSendTo(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number): void;
+
+/**
+ * Sends bytes to address:port from the source address `from` (IP_PKTINFO /
+ * IPV6_PKTINFO), without blocking; throws on failure. How a socket on the
+ * unspecified address answers from the address it was asked on.
+ */
+export declare function udpSendFrom(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number, from: string): void;
 
 /** Reads up to max waiting datagrams of all the set's sockets without blocking (none: an empty list). */
 export declare function udpPoll(set: UdpSet, max: number): UdpBatch;

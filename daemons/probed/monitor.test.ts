@@ -1,6 +1,6 @@
 import t from 'tap';
 import { FakeClock } from '../lib/clock/index.js';
-import { PathMonitor, type PathMetrics, type PathProbeSettings, type TimedTransition } from './monitor.js';
+import { PathMonitor, firstAnswerGrace, type PathMetrics, type PathProbeSettings, type TimedTransition } from './monitor.js';
 import { Reflector } from './reflector.js';
 import type { ProbeSample } from './samples.js';
 
@@ -12,7 +12,7 @@ const settings: PathProbeSettings = {
 function lab(s: PathProbeSettings = settings) {
   const clock = new FakeClock({ now: Date.UTC(2026, 0, 1), monotonic: 0 });
   const reflector = new Reflector({ clock, isKnownPeer: () => true });
-  const link = { cut: false, fwdLossEvery: 0 };
+  const link = { cut: false, fwdLossEvery: 0, revCut: false };
   let sentCount = 0;
   const transitions: Array<TimedTransition & { sentBefore: number }> = [];
   const metrics: PathMetrics[] = [];
@@ -22,7 +22,7 @@ function lab(s: PathProbeSettings = settings) {
     if (link.cut || (link.fwdLossEvery && sentCount % link.fwdLossEvery === 0)) return;
     clock.setTimeout(() => {
       const r = reflector.reflect({ bytes, from: { address: '100.64.0.1', port: 40000 }, rxTimeMs: clock.now() });
-      if (r.ok && !link.cut) clock.setTimeout(() => mon.receive(r.reply), 10);
+      if (r.ok && !link.cut && !link.revCut) clock.setTimeout(() => mon.receive(r.reply), 10);
     }, 10);
   };
   const mon: PathMonitor = new PathMonitor({
@@ -82,6 +82,45 @@ t.test('metrics every probe round; 10 % forward loss shows as forward loss and d
   t.ok(m.lostFwd >= m.lost - 1, `got lostFwd ${m.lostFwd} of ${m.lost}; want all but maybe the newest`);
   t.equal(m.rttAvgMs, 20, `got RTT ${m.rttAvgMs}; want 20`);
   t.equal(l.mon.state, 'degraded', `got ${l.mon.state}; want degraded at 10 % loss over a 5 % threshold`);
+  l.mon.stop();
+});
+
+// Issue 15: new paths in a fresh lab read 18-40 % loss and went degraded
+// because their first probes were answered from the wrong address.
+t.test('a new path reports no loss and no degradation for probes before its first answer', async (t) => {
+  const l = lab();
+  l.link.revCut = true;
+  l.mon.start();
+  l.clock.advance(1000); // 5 probes whose replies never come back
+  l.link.revCut = false;
+  l.clock.advance(30_000);
+  const seq = l.transitions.map((tr) => `${tr.from}->${tr.to}`);
+  t.same(seq, ['unknown->up'], `got transitions ${JSON.stringify(seq)}; want only unknown->up`);
+  const worst = Math.max(...l.metrics.map((m) => m.lossPct ?? 0));
+  t.equal(worst, 0, `got a window loss of ${worst}%; want 0 in every window`);
+  l.mon.stop();
+  const lost = l.samples.reduce((a, x) => a + x.lost, 0);
+  t.equal(lost, 0, `got ${lost} lost probes in history; want 0`);
+  t.equal(l.mon.counters().beforeFirstAnswer, 5, 'the 5 unanswered probes are counted as before the first answer');
+});
+
+t.test('a path that never answers is down after the first-answer grace, counted in probes', async (t) => {
+  const l = lab();
+  l.link.cut = true;
+  l.mon.start();
+  l.clock.advance(30_000);
+  const down = l.transitions.find((tr) => tr.to === 'down');
+  t.ok(down, 'got no down transition; want one');
+  if (!down) return;
+  const grace = firstAnswerGrace(settings);
+  t.equal(grace, 60, 'at 5/s the grace is 60 probes (12 s)');
+  t.equal(down.cause, 'no-answer');
+  t.equal(down.reason, `no answer to any of the first ${grace} probes`);
+  t.ok(down.sentBefore >= grace && down.sentBefore <= grace + 5, `got down after ${down.sentBefore} sent; want ${grace}-${grace + 5}`);
+  t.same(l.samples.filter((x) => x.lost > 0), [], 'and no loss in history: nothing was measured');
+  l.link.cut = false;
+  l.clock.advance(20_000);
+  t.equal(l.mon.state, 'up', `got ${l.mon.state} once it answers; want up`);
   l.mon.stop();
 });
 

@@ -19,6 +19,18 @@ export interface PathProbeSettings {
   degraded: DegradedThresholds;
 }
 
+/**
+ * How long a new path may stay silent before it is called down: two of
+ * WireGuard's handshake retries (REKEY_TIMEOUT 5 s, plus jitter), so a
+ * tunnel whose first initiation went unanswered (the far end not up yet)
+ * is not reported down. Counted in probes at the path's rate.
+ */
+export const FIRST_ANSWER_GRACE_SEC = 12;
+
+export function firstAnswerGrace(s: Pick<PathProbeSettings, 'pathRatePerSec' | 'downAfter'>): number {
+  return Math.max(s.downAfter, Math.ceil(s.pathRatePerSec * FIRST_ANSWER_GRACE_SEC));
+}
+
 export interface PathMetrics extends WindowMetrics {
   path: string;
   state: HealthState;
@@ -60,7 +72,7 @@ export class PathMonitor {
     this.opts = opts;
     this.clock = opts.clock ?? systemClock;
     this.window = new MetricsWindow({ windowSec: opts.settings.windowSec });
-    this.machine = new HealthStateMachine(opts.path, opts.settings);
+    this.machine = new HealthStateMachine(opts.path, { ...opts.settings, firstAnswerGrace: firstAnswerGrace(opts.settings) });
     this.samples = new SampleAggregator(opts.path, (s) => opts.onSample?.(s));
     this.session = new Session({
       ...opts.session,
@@ -76,6 +88,9 @@ export class PathMonitor {
           this.window.lost(p);
           this.decided(false);
         },
+        // Before the first answer: no data for the window or history, only
+        // the count that calls a path that never answers down.
+        unanswered: () => this.emit(this.machine.unanswered()),
         final: (p) => this.samples.add(p),
       },
     });

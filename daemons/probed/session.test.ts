@@ -29,6 +29,7 @@ function harness(plan: LinkPlan = {}, opts: Partial<SessionOptions> = {}) {
   let reflector = new Reflector({ clock, isKnownPeer: () => true });
   const answered: AnsweredProbe[] = [];
   const lost: LostProbe[] = [];
+  const unanswered: LostProbe[] = [];
   const finals: FinalProbe[] = [];
   const outcomes: ReceiveOutcome[] = [];
   let session: Session;
@@ -53,11 +54,11 @@ function harness(plan: LinkPlan = {}, opts: Partial<SessionOptions> = {}) {
     ratePerSec: 5,
     send,
     clock,
-    listener: { answered: (p) => answered.push(p), lost: (p) => lost.push(p), final: (p) => finals.push(p) },
+    listener: { answered: (p) => answered.push(p), lost: (p) => lost.push(p), unanswered: (p) => unanswered.push(p), final: (p) => finals.push(p) },
     ...opts,
   });
   return {
-    clock, session, answered, lost, finals, outcomes,
+    clock, session, answered, lost, unanswered, finals, outcomes,
     restartReflector: () => { reflector = new Reflector({ clock, isKnownPeer: () => true }); },
     /** Run for n probe intervals (200 ms each at 5/s). */
     probes: (n: number) => clock.advance(n * 200),
@@ -102,6 +103,55 @@ t.test('finals come once per probe, in sequence order', async (t) => {
   t.ok(sorted && seqs[0] === 0, `got finals ${seqs.slice(0, 12).join(',')}…; want 0,1,2,… without gaps or repeats`);
   const sent = h.session.counters().sent;
   t.ok(h.finals.length <= sent && h.finals.length >= sent - 2, `got ${h.finals.length} finals for ${sent} sent; want all but the in-flight ones`);
+});
+
+// Issue 15: a fresh lab read 18-40 % loss and 'degraded' on new paths. The
+// far end answered its first probes from another address of its tunnel
+// while its path address was not bound yet, so they never came back; a path
+// that has not answered yet has measured nothing.
+t.test('probes unanswered before the first answer are no data, not loss', async (t) => {
+  const cases: Array<{ name: string; plan: LinkPlan; wantUnanswered: number[]; wantLost: number[] }> = [
+    // The reflector counted probes 0-2 but their replies never came back;
+    // probe 3 is answered before their timeouts.
+    { name: 'replies of the first probes lost', plan: { revDrop: (n) => n < 3 }, wantUnanswered: [0, 1, 2], wantLost: [] },
+    // The far end comes up 2 s after the first probe (no handshake yet):
+    // the first probes time out before any answer.
+    { name: 'far end silent for 2 s', plan: { fwdDrop: (_n, now) => now < 2000 }, wantUnanswered: [...Array(10).keys()], wantLost: [] },
+    // Loss after the first answer is loss, with its direction.
+    { name: 'loss after the first answer', plan: { revDrop: (n) => n < 2 || n === 20, fwdDrop: (n) => n === 30 }, wantUnanswered: [0, 1], wantLost: [20, 30] },
+  ];
+  for (const c of cases) {
+    const h = harness(c.plan);
+    h.session.start();
+    h.probes(60);
+    h.session.stop();
+    const got = h.unanswered.map((p) => p.seq);
+    t.same(got, c.wantUnanswered, `${c.name}: got unanswered ${JSON.stringify(got)}; want ${JSON.stringify(c.wantUnanswered)}`);
+    const lost = h.lost.map((p) => p.seq);
+    t.same(lost, c.wantLost, `${c.name}: got lost ${JSON.stringify(lost)}; want ${JSON.stringify(c.wantLost)}`);
+    const lostFinals = h.finals.filter((f) => !f.answered).map((f) => f.seq);
+    t.same(lostFinals, c.wantLost, `${c.name}: got lost finals (history) ${JSON.stringify(lostFinals)}; want ${JSON.stringify(c.wantLost)}`);
+    t.notOk(h.finals.some((f) => c.wantUnanswered.includes(f.seq)), `${c.name}: probes before the first answer must have no final`);
+    const cn = h.session.counters();
+    t.equal(cn.beforeFirstAnswer, c.wantUnanswered.length, `${c.name}: got beforeFirstAnswer ${cn.beforeFirstAnswer}; want ${c.wantUnanswered.length}`);
+    t.equal(cn.timeouts, c.wantLost.length, `${c.name}: got timeouts ${cn.timeouts}; want ${c.wantLost.length}`);
+  }
+  const h = harness({ revDrop: (n) => n < 2 || n === 20, fwdDrop: (n) => n === 30 });
+  h.session.start();
+  h.probes(60);
+  h.session.stop();
+  t.same(dirOf(h.finals), { 20: 'rev', 30: 'fwd' }, 'directions after the first answer are still told apart');
+});
+
+t.test('a probe sent before the first answer and answered late is measured', async (t) => {
+  const h = harness({ revDelayMs: (n) => (n === 0 ? 1500 : 10), fwdDrop: (n) => n === 1 });
+  h.session.start();
+  h.probes(40);
+  h.session.stop();
+  const f0 = h.finals.find((f) => f.seq === 0);
+  t.ok(f0?.answered && f0.late, `probe 0: got ${JSON.stringify(f0)}; want answered late`);
+  t.same(h.unanswered.map((p) => p.seq), [0, 1], 'both timed out before any answer');
+  t.notOk(h.finals.some((f) => f.seq === 1), 'probe 1, never answered, has no final');
 });
 
 t.test('a late reply counts back as answered; after the late window it is stale', async (t) => {

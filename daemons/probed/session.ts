@@ -25,6 +25,14 @@
 // sits in is closed by a later answer (then its direction is known), or after
 // attributionHoldMs with no answer (direction unknown; a blackhole longer
 // than the hold keeps its early probes unknown).
+//
+// Before the path has ever answered, an unanswered probe is not loss: the
+// tunnel may not have its first handshake yet, or the far end's reflector
+// may not be bound yet, and a loss report must not show an ISP loss that
+// was never measured. A probe sent before the first probe that was answered
+// (the session's first contact) and never answered itself is reported as
+// unanswered(), never as lost(), and gets no final(): no data. The state
+// machine counts them to call a path that never answers down.
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { TernError } from '../lib/errors.js';
 import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor, type LossDirection } from './direction.js';
@@ -73,6 +81,8 @@ export interface FinalProbe {
 export interface SessionListener {
   answered?(p: AnsweredProbe): void;
   lost?(p: LostProbe): void;
+  /** A probe sent before the first contact timed out: no data, not loss. */
+  unanswered?(p: LostProbe): void;
   final?(p: FinalProbe): void;
 }
 
@@ -113,6 +123,8 @@ export interface SessionCounters {
   foreign: number;
   /** Replies whose reflector processing time was negative or longer than the round trip (clamped). */
   badProcessingTime: number;
+  /** Probes sent before the first contact that timed out: no data, not loss. */
+  beforeFirstAnswer: number;
 }
 
 interface ProbeRecord {
@@ -122,6 +134,8 @@ interface ProbeRecord {
   sentAt: number;
   t1: Timestamp;
   state: 'pending' | 'answered' | 'lost';
+  /** Timed out before the first contact: no data, never a final. */
+  beforeContact: boolean;
   late: boolean;
   rttMs: number;
   jitterMs: number;
@@ -151,11 +165,14 @@ export class Session {
   private anchor: GapAnchor = { ...VIRTUAL_ANCHOR };
   private nextN = 0;
   private lastDeadline = -Infinity;
+  /** The lowest probe number answered so far: probes below it that go unanswered are no data. */
+  private contactN: number | undefined;
   private srtt: number | undefined;
   private rttvar = 0;
   private readonly ticker: Ticker;
   private readonly stats: SessionCounters = {
     sent: 0, sendErrors: 0, answered: 0, late: 0, timeouts: 0, duplicates: 0, malformed: 0, stale: 0, foreign: 0, badProcessingTime: 0,
+    beforeFirstAnswer: 0,
   };
 
   constructor(opts: SessionOptions) {
@@ -224,7 +241,9 @@ export class Session {
     // even when the adaptive timeout shrinks.
     const deadline = Math.max(now + this.lossTimeoutMs(), this.lastDeadline);
     this.lastDeadline = deadline;
-    const rec: ProbeRecord = { n, wire, sentMono: now, sentAt, t1, state: 'pending', late: false, rttMs: 0, jitterMs: 0, r: 0, timer: undefined };
+    const rec: ProbeRecord = {
+      n, wire, sentMono: now, sentAt, t1, state: 'pending', beforeContact: false, late: false, rttMs: 0, jitterMs: 0, r: 0, timer: undefined,
+    };
     this.queue.push(rec);
     this.byWire.set(wire, rec);
     rec.timer = this.clock.setTimeout(() => this.timeout(rec), deadline - now);
@@ -263,6 +282,8 @@ export class Session {
     rec.r = pkt.seq;
     rec.jitterMs = this.jitter.add(rtt);
     this.updateRto(rtt);
+    if (this.contactN === undefined || rec.n < this.contactN) this.contactN = rec.n;
+    rec.beforeContact = false;
     this.stats.answered++;
     if (late) this.stats.late++;
     this.listener.answered?.({
@@ -276,8 +297,16 @@ export class Session {
     rec.timer = undefined;
     if (rec.state !== 'pending') return;
     rec.state = 'lost';
-    this.stats.timeouts++;
-    this.listener.lost?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
+    // Timeouts come in probe order, so every probe that times out before
+    // the first contact comes before every probe lost after it.
+    if (this.contactN === undefined || rec.n < this.contactN) {
+      rec.beforeContact = true;
+      this.stats.beforeFirstAnswer++;
+      this.listener.unanswered?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
+    } else {
+      this.stats.timeouts++;
+      this.listener.lost?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
+    }
     this.release(false);
   }
 
@@ -309,6 +338,12 @@ export class Session {
         continue;
       }
       if (head.state === 'pending' || now < head.sentMono + this.lateWindowMs) return;
+      if (head.beforeContact) {
+        // No data: out of the queue without a final, and never part of a gap.
+        this.forget(head);
+        this.queue.shift();
+        continue;
+      }
       const j = this.queue.findIndex((p) => p.state === 'answered');
       if (j > 0) {
         // The gap between the anchor and queue[j] is closed once its last

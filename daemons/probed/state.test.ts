@@ -36,6 +36,21 @@ t.test('up/down by consecutive probe counts', async (t) => {
   }
 });
 
+t.test('a path that never answered is down only after firstAnswerGrace unanswered probes', async (t) => {
+  const m = new HealthStateMachine('isp-a/cloud/inet', { ...opts, firstAnswerGrace: 5 });
+  const got: string[] = [];
+  for (let i = 1; i <= 6; i++) {
+    const tr = m.unanswered();
+    if (tr) got.push(`#${i} ${tr.from}->${tr.to} ${tr.cause} ${tr.reason}`);
+  }
+  t.same(got, ['#5 unknown->down no-answer no answer to any of the first 5 probes'], `got ${JSON.stringify(got)}`);
+  const up = new HealthStateMachine('isp-a/cloud/inet', opts);
+  up.probe(true);
+  for (let i = 0; i < 10; i++) t.equal(up.unanswered(), undefined, 'after the first answer an unanswered probe changes nothing');
+  t.equal(up.state, 'up');
+  t.equal(new HealthStateMachine('x', opts).unanswered() === undefined, true, 'grace defaults to downAfter (3): one is not enough');
+});
+
 t.test('transitions say why, with numbers', async (t) => {
   const m = new HealthStateMachine('isp-a/cloud/inet', opts);
   const trs = run(m, 'alll');

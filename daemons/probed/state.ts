@@ -4,14 +4,19 @@
 //
 //   unknown ──first answer──────────────▶ up ◀──▶ degraded
 //      │                                  │          │
-//      └──downAfter lost in a row──▶ down ◀──────────┘ (downAfter lost in a row)
+//      └──firstAnswerGrace unanswered─▶ down ◀───────┘ (downAfter lost in a row)
 //                                     │
 //                                     └──upAfter answered in a row──▶ up / degraded
 //
 // Up/down counts probe outcomes only, never time: at 5 probes/s and
 // downAfter 3, a blackholed path is down on its third lost probe. upAfter
 // (default 10) is the hold-down on the way back. From unknown (a new path)
-// one answer is enough: there is nothing to flap from.
+// one answer is enough: there is nothing to flap from. A path that has
+// never answered is down only after firstAnswerGrace unanswered probes:
+// until its first answer nothing was measured (no handshake yet, the far
+// end not listening yet), and a tunnel's first handshake may take a retry
+// (WireGuard retries after 5 s). A WAN target, probed with plain ICMP, keeps
+// downAfter for its lost probes from the start.
 //
 // Degraded is judged on the window metrics and has its own hysteresis: a
 // path becomes degraded when any of loss, RTT or jitter goes above its
@@ -31,6 +36,7 @@ export type TransitionCause =
   | 'first-answer'         // unknown → up
   | 'consecutive-answered' // down → up / degraded
   | 'consecutive-lost'     // → down
+  | 'no-answer'            // unknown → down: never answered
   | 'thresholds-exceeded'  // up → degraded
   | 'thresholds-cleared'   // degraded → up
   | 'targets';             // a WAN's state follows its targets
@@ -64,6 +70,8 @@ export interface StateOptions {
   clearRatio?: number;
   /** Fewest decided probes in a window for it to be judged (default 5). */
   minProbes?: number;
+  /** Unanswered probes that mark a path that never answered down (default downAfter). */
+  firstAnswerGrace?: number;
 }
 
 /** The window figures the degraded judgement reads. */
@@ -75,14 +83,16 @@ interface CheckedOptions {
   degraded: DegradedThresholds;
   clearRatio: number;
   minProbes: number;
+  firstAnswerGrace: number;
 }
 
 function checkOptions(where: string, o: StateOptions): CheckedOptions {
   if (!o || typeof o !== 'object' || !o.degraded || typeof o.degraded !== 'object') {
     throw new TernError('TERN_E_PROBE_ARG', `${where}: options must hold downAfter, upAfter and degraded {lossPct, latencyMs, jitterMs}`);
   }
+  const downAfter = checkNumber(where, 'downAfter', o.downAfter, { integer: true, min: 1, max: 100 });
   return {
-    downAfter: checkNumber(where, 'downAfter', o.downAfter, { integer: true, min: 1, max: 100 }),
+    downAfter,
     upAfter: checkNumber(where, 'upAfter', o.upAfter, { integer: true, min: 1, max: 1000 }),
     degraded: {
       lossPct: checkNumber(where, 'degraded.lossPct', o.degraded.lossPct, { min: 0, max: 100 }),
@@ -91,6 +101,7 @@ function checkOptions(where: string, o: StateOptions): CheckedOptions {
     },
     clearRatio: checkNumber(where, 'clearRatio', o.clearRatio ?? 0.8, { above: 0, max: 1 }),
     minProbes: checkNumber(where, 'minProbes', o.minProbes ?? 5, { integer: true, min: 1 }),
+    firstAnswerGrace: checkNumber(where, 'firstAnswerGrace', o.firstAnswerGrace ?? downAfter, { integer: true, min: 1, max: 100_000 }),
   };
 }
 
@@ -103,6 +114,7 @@ export class HealthStateMachine {
   private degradedFlag = false;
   private lostRun = 0;
   private answeredRun = 0;
+  private unansweredRun = 0;
   private current: HealthState = 'unknown';
 
   constructor(subject: string, opts: StateOptions, target?: string) {
@@ -139,6 +151,19 @@ export class HealthStateMachine {
       return this.settle('consecutive-lost', `${this.lostRun} consecutive probes lost`);
     }
     return undefined;
+  }
+
+  /**
+   * A probe sent before the path's first answer went unanswered: no data,
+   * not loss. It counts only while the path has never answered; after
+   * firstAnswerGrace of them the path is down.
+   */
+  unanswered(): Transition | undefined {
+    if (this.link !== 'unknown') return undefined;
+    this.unansweredRun++;
+    if (this.unansweredRun < this.o.firstAnswerGrace) return undefined;
+    this.link = 'down';
+    return this.settle('no-answer', `no answer to any of the first ${this.unansweredRun} probes`);
   }
 
   /** The latest window metrics. Returns the transition they caused, if any. */

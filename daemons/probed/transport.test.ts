@@ -124,6 +124,34 @@ t.test('the reflector binds each local path address beside [::], and lets go of 
   t.match(server.stats(), { locals: 0, localsUnbound: 0 });
 });
 
+// Issue 15: a far end whose path address was not bound yet answered on [::]
+// and the kernel chose another address of its tunnel as the source; the
+// sender, connected to the address it probed, never saw those answers.
+t.test('on [::] the reflector answers from the address it was probed on', async (t) => {
+  let server: ReflectorServer | undefined;
+  let port = 0;
+  for (let i = 0; !server; i++) {
+    port = 20000 + Math.floor(Math.random() * 40000);
+    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port });
+    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
+  }
+  t.teardown(() => server!.close());
+  // 127.0.0.2 is the probed address; the kernel's own choice of source for
+  // an answer to 127.0.0.1 would be 127.0.0.1.
+  for (const [family, bindTo, probed] of [['udp4', '127.0.0.1', '127.0.0.2'], ['udp6', '::1', '::1']] as const) {
+    const c = dgram.createSocket(family);
+    let ri: dgram.RemoteInfo | undefined;
+    c.once('message', (_m, r) => { ri = r; });
+    await new Promise<void>((r) => c.bind(0, bindTo, () => r()));
+    c.send(encodeSenderPacket({ seq: 0, timestamp: msToNtp(Date.now()), errorEstimate: TERN_ERROR_ESTIMATE }), port, probed);
+    await until(`${family}: a reply`, () => ri !== undefined).catch(() => undefined);
+    c.close();
+    t.equal(ri?.address, probed, `${family}: got a reply from ${ri?.address ?? 'nowhere'}; want from ${probed}, the address probed`);
+    t.equal(ri?.port, port, `${family}: got a reply from port ${ri?.port}; want ${port}`);
+  }
+  t.equal(server.stats().sendErrors, 0);
+});
+
 /** A busy event loop: blocks it for blockMs every everyMs until stopped. */
 function busyLoop(blockMs: number, everyMs: number): { stop(): void; blocks(): number } {
   let n = 0;

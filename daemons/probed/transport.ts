@@ -160,6 +160,8 @@ export interface UdpDatagram {
   rxMono: number;
   /** TTL / hop limit; 0 when unknown. */
   ttl: number;
+  /** Where it was sent to (sockets on the unspecified address only): IPv4 dotted, IPv6 with %zone when link-local. */
+  to?: string;
 }
 
 export interface UdpSocketSetOptions {
@@ -223,6 +225,11 @@ export class UdpSocketSet {
     this.call(`send to [${address}]:${port}`, (set) => this.native.udpSendTo(set, id, bytes as Buffer, address, port));
   }
 
+  /** Send to address:port from the local address from; throws TERN_E_PROBE_SOCKET. */
+  sendFrom(id: number, bytes: Uint8Array, address: string, port: number, from: string): void {
+    this.call(`send to [${address}]:${port} from ${from}`, (set) => this.native.udpSendFrom(set, id, bytes as Buffer, address, port, from));
+  }
+
   close(id: number): void {
     this.handlers.delete(id);
     if (this.set) this.native.udpClose(this.set, id);
@@ -244,7 +251,7 @@ export class UdpSocketSet {
       const offset = this.clock.monotonic() - batch.nowMs;
       for (const d of batch.datagrams) {
         const h = this.handlers.get(d.socket);
-        if (h) h({ data: d.data, from: d.from, port: d.port, rxMono: d.rxMs + offset, ttl: d.ttl });
+        if (h) h({ data: d.data, from: d.from, port: d.port, rxMono: d.rxMs + offset, ttl: d.ttl, ...(d.to === undefined ? {} : { to: d.to }) });
       }
       total += batch.datagrams.length;
       if (batch.datagrams.length < POLL_BATCH) break;
@@ -561,6 +568,13 @@ export class ReflectorServer {
       }
       const connected = local === undefined ? undefined : this.replySocket(local, d);
       if (connected !== undefined) udp.send(connected, r.reply);
+      // On the [::] socket the answer leaves from the address the probe was
+      // sent to: left to the kernel, the source may be another address of
+      // the interface (a tunnel's kernel-made link-local one, while the
+      // path address is not bound yet), which the far end's sender, bound
+      // and connected to the path address, never receives: its probe reads
+      // as lost on the way back.
+      else if (d.to !== undefined) udp.sendFrom(id, r.reply, d.from, d.port, d.to);
       else udp.sendTo(id, r.reply, d.from, d.port);
     } catch {
       this.sendErrors++;

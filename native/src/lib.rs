@@ -30,7 +30,7 @@ use napi::{napi_type_tag, napi_value, Call, Export, JsError, CODE_IO, CODE_PANIC
 use select::Selector;
 
 /// Every function the module exports, in `index.d.ts` order.
-static EXPORTS: [Export; 44] = [
+static EXPORTS: [Export; 45] = [
     Export {
         name: "version",
         body: version,
@@ -126,6 +126,10 @@ static EXPORTS: [Export; 44] = [
     Export {
         name: "udpSendTo",
         body: udp::udp_send_to,
+    },
+    Export {
+        name: "udpSendFrom",
+        body: udp::udp_send_from,
     },
     Export {
         name: "udpPoll",

@@ -179,7 +179,7 @@ pub struct Export {
 
 /// The most arguments any export reads; extra JS arguments are ignored, as
 /// JS functions do.
-const MAX_ARGS: usize = 5;
+const MAX_ARGS: usize = 6;
 
 /// One JS call into an export: the environment and its arguments.
 pub struct Call {

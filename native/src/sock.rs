@@ -308,7 +308,7 @@ fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
     }
 }
 
-fn is_link_local_v6(a: &Ipv6Addr) -> bool {
+pub(crate) fn is_link_local_v6(a: &Ipv6Addr) -> bool {
     (a.segments()[0] & 0xffc0) == 0xfe80
 }
 

@@ -50,6 +50,8 @@ use crate::napi::{napi_type_tag, napi_value, Call, JsError};
 
 const SO_REUSEADDR: c_int = 2;
 const IPV6_V6ONLY: c_int = 26;
+const IP_PKTINFO: c_int = 8;
+const IPV6_RECVPKTINFO: c_int = 49;
 const EPOLLIN: u32 = 0x1;
 const EPOLL_CLOEXEC: c_int = 0o2000000;
 const EPOLL_CTL_ADD: c_int = 1;
@@ -86,6 +88,7 @@ extern "C" {
         alen: u32,
     ) -> isize;
     fn recvmsg(fd: c_int, msg: *mut Msghdr, flags: c_int) -> isize;
+    fn sendmsg(fd: c_int, msg: *const Msghdr, flags: c_int) -> isize;
     fn epoll_create1(flags: c_int) -> c_int;
     fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut EpollEvent) -> c_int;
     fn epoll_wait(epfd: c_int, events: *mut EpollEvent, max: c_int, timeout: c_int) -> c_int;
@@ -176,6 +179,39 @@ fn interface_name(index: u32) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// An IPv4-mapped IPv6 address counts as IPv4.
+fn ip_family_v6(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().is_none(),
+        IpAddr::V4(_) => false,
+    }
+}
+
+/// A datagram's destination from its control messages, as JS gets
+/// addresses: IPv4 dotted (also when mapped), link-local IPv6 with the zone
+/// of the interface it came in on.
+fn destination_text(control: &[u64; 16], len: usize, sock: &UdpSock) -> Option<String> {
+    // SAFETY: control is 128 initialised bytes; viewing them as u8 is sound.
+    let bytes = unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), mem::size_of_val(control)) };
+    let anc = crate::sock::read_ancillary(bytes, len);
+    let dst = match anc.dst? {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let scope = match dst {
+        IpAddr::V6(v6) if crate::sock::is_link_local_v6(&v6) => anc.ifindex.unwrap_or(0),
+        _ => 0,
+    };
+    let zone = if scope == 0 {
+        None
+    } else if scope == sock.scope {
+        Some(sock.zone.clone())
+    } else {
+        interface_name(scope)
+    };
+    Some(peer_text(dst, scope, zone.as_deref()))
+}
+
 // --- The sockets ----------------------------------------------------------------
 
 struct UdpSock {
@@ -185,6 +221,9 @@ struct UdpSock {
     scope: u32,
     zone: String,
     connected: bool,
+    /// Bound to the unspecified address: each datagram's destination is
+    /// read (IP_PKTINFO / IPV6_PKTINFO) so a reply can leave from it.
+    pktinfo: bool,
 }
 
 impl UdpSock {
@@ -222,6 +261,9 @@ pub struct Datagram {
     /// Kernel receive time moved onto CLOCK_MONOTONIC, ns.
     pub rx_ns: u64,
     pub ttl: Option<u8>,
+    /// The address it was sent to (with %zone when link-local), read on
+    /// sockets bound to the unspecified address only.
+    pub to: Option<String>,
     pub data: Vec<u8>,
 }
 
@@ -289,6 +331,20 @@ impl UdpSet {
         } else {
             setopt(s, IPPROTO_IP, IP_RECVTTL, &one).map_err(|e| format!("IP_RECVTTL: {}", e))?;
         }
+        // A socket on the unspecified address learns where each datagram was
+        // sent, so its answer can leave from exactly that address: the
+        // kernel's own choice of source may be another address of the
+        // interface (a tunnel's kernel-made link-local one), and a sender
+        // connected to the address it probed never sees such an answer.
+        let pktinfo = ip.is_unspecified();
+        if pktinfo {
+            if v6 {
+                setopt(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one)
+                    .map_err(|e| format!("IPV6_RECVPKTINFO: {}", e))?;
+            }
+            // IPv4 datagrams, also those on a dual-stack socket.
+            setopt(s, IPPROTO_IP, IP_PKTINFO, &one).map_err(|e| format!("IP_PKTINFO: {}", e))?;
+        }
         let (sa, len) = sockaddr(ip, port, scope);
         // SAFETY: sa holds len valid bytes of a sockaddr.
         if unsafe { bind(s, (&sa as *const SockaddrIn6).cast(), len) } < 0 {
@@ -324,6 +380,7 @@ impl UdpSet {
                 scope,
                 zone,
                 connected: false,
+                pktinfo,
             },
         );
         self.counters.opened += 1;
@@ -420,6 +477,58 @@ impl UdpSet {
         Ok(())
     }
 
+    /// Sends `bytes` on socket `id` to `to` with `from` as the source
+    /// address (`IP_PKTINFO` / `IPV6_PKTINFO`; a link-local source leaves by
+    /// its zone's interface): how a socket on the unspecified address
+    /// answers from the address it was asked on.
+    pub fn send_from(&mut self, id: u32, bytes: &[u8], to: (&str, u16), from: &str) -> Result<(), String> {
+        let r = {
+            let sock = self.socket(id)?;
+            let (ip, scope) = sock.target(to.0)?;
+            let (sa, len) = target_sockaddr(sock.v6, ip, to.1, scope)?;
+            let (src, src_scope) = sock.target(from)?;
+            let src = match src {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(src, IpAddr::V4),
+                v4 => v4,
+            };
+            if src.is_ipv6() != ip_family_v6(ip) {
+                return Err(format!("source {} and destination {} are of different families", from, to.0));
+            }
+            if !sock.v6 && src.is_ipv6() {
+                return Err(format!("{} is IPv6; this socket is IPv4", from));
+            }
+            let (control, controllen) = crate::sock::pktinfo_control(src, src_scope);
+            let mut iov = Iovec {
+                iov_base: bytes.as_ptr() as *mut c_void,
+                iov_len: bytes.len(),
+            };
+            let msg = Msghdr {
+                msg_name: (&sa as *const SockaddrIn6) as *mut c_void,
+                msg_namelen: len,
+                msg_iov: &mut iov,
+                msg_iovlen: 1,
+                msg_control: control.as_ptr() as *mut c_void,
+                msg_controllen: controllen,
+                msg_flags: 0,
+            };
+            // SAFETY: every pointer in msg refers to a live buffer of the
+            // stated length; the kernel only reads them.
+            unsafe { sendmsg(sock.fd.as_raw_fd(), &msg, MSG_DONTWAIT) }
+        };
+        if r < 0 {
+            self.counters.send_errors += 1;
+            return Err(format!(
+                "send to [{}]:{} from {}: {}",
+                to.0,
+                to.1,
+                from,
+                io::Error::last_os_error()
+            ));
+        }
+        self.counters.sent += 1;
+        Ok(())
+    }
+
     /// Closes socket `id` (leaving the set); an unknown id is not an error.
     pub fn close(&mut self, id: u32) -> bool {
         // Closing the descriptor also takes it out of the epoll set.
@@ -504,6 +613,11 @@ impl UdpSet {
                     continue;
                 };
                 let (rx_real, ttl) = read_control(&control, msg.msg_controllen);
+                let to = if sock.pktinfo {
+                    destination_text(&control, msg.msg_controllen, sock)
+                } else {
+                    None
+                };
                 let zone = if peer.scope == 0 {
                     None
                 } else if peer.scope == sock.scope {
@@ -517,6 +631,7 @@ impl UdpSet {
                     port: peer.port,
                     rx_ns: rx_monotonic(rx_real, now_real, now_mono),
                     ttl,
+                    to,
                     data: self.buf[..r as usize].to_vec(),
                 });
             }
@@ -620,6 +735,20 @@ pub fn udp_send_to(call: &Call) -> Result<napi_value, JsError> {
     call.undefined()
 }
 
+/// `udpSendFrom(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number, from: string): void`
+pub fn udp_send_from(call: &Call) -> Result<napi_value, JsError> {
+    let id = socket_arg(call, 1)?;
+    let bytes = call.buffer_arg(2, "bytes")?;
+    let address = address_arg(call, 3, "address")?;
+    let port = integer_arg(call, 4, "port", u16::MAX as f64)? as u16;
+    let from = address_arg(call, 5, "from")?;
+    UDP.with(call, |s| {
+        s.send_from(id, bytes, (&address, port), &from)
+            .map_err(|e| io_error(call, e))
+    })?;
+    call.undefined()
+}
+
 /// `udpPoll(set: UdpSet, max: number): UdpBatch`
 pub fn udp_poll(call: &Call) -> Result<napi_value, JsError> {
     let max = integer_arg(call, 1, "max", 65_536.0)? as usize;
@@ -633,6 +762,13 @@ pub fn udp_poll(call: &Call) -> Result<napi_value, JsError> {
             ("port", call.number(d.port as f64)?),
             ("rxMs", call.number(ns_to_ms(d.rx_ns))?),
             ("ttl", call.number(d.ttl.unwrap_or(0) as f64)?),
+            (
+                "to",
+                match &d.to {
+                    Some(t) => call.string(t)?,
+                    None => call.undefined()?,
+                },
+            ),
             ("data", call.buffer(&d.data)?),
         ])?);
     }
