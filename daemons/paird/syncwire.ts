@@ -155,7 +155,7 @@ export function decodeSync(bytes: Uint8Array, expect: SyncExpect): SyncDecode {
   if (b[3] !== expect.vrid) return fail('vrid', `got vrid ${b[3]}; want ${expect.vrid} (another pair on this LAN?)`);
   const keyId = b.subarray(4, 8).toString('hex');
   if (keyId !== expect.key.id) {
-    return fail('badAuth', `signed with key id ${keyId}, ours is ${expect.key.id}: forged, or the other box holds another site key (overlay.privateKeyFile must be the same file on both)`);
+    return fail('badAuth', `signed with key id ${keyId}, ours is ${expect.key.id}: forged, or the other box holds another site key (overlay.privateKeyFile must hold the same key on both)`);
   }
   const end = b.length - syncMacBytes;
   if (!timingSafeEqual(mac(expect.key, b.subarray(0, end)), b.subarray(end))) {
