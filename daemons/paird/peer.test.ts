@@ -41,7 +41,7 @@ t.test('usable only as master with a live backup peer whose WAN is up', async (t
   t.match(peerWanFacts([], 'master', 'lan0', peer()).why, /no pair\.peerWans/);
   const claimed = peerWanFacts(plan, 'master', 'lan0', peer({ lanAddress: '10.1.0.66' }));
   t.same(claimed.wans.map((w) => w.via), ['10.1.0.3', null], `the next hop is where the messages came from, not the lanAddress they claim: got ${JSON.stringify(claimed.wans.map((w) => w.via))}`);
-  t.equal(claimed.peer?.address, '10.1.0.3');
+  t.equal(claimed.peer?.address, '10.1.0.3', `the fact names the next hop: got ${claimed.peer?.address}`);
 });
 
 t.test('issue 15: one forged datagram from a LAN host does not become the next hop of the peer WANs', async (t) => {
