@@ -71,8 +71,17 @@ export interface PairStatus {
     socket: { beaconSent: number } | null;
     localAddress: string;
   } | null;
-  peerWan: { usable: boolean; why: string; wans: Array<{ name: string; table: number; mark: number; via: string | null }> };
-  peer: { box: string; role: string; alive: boolean } | null;
+  peerWan: { usable: boolean; why: string; peer: { address: string } | null; wans: Array<{ name: string; table: number; mark: number; via: string | null }> };
+  peer: { box: string; role: string; alive: boolean; from: string; via: string; boot: string } | null;
+  sync: {
+    keyId: string;
+    boot: string;
+    destinations: string[];
+    accepted: number;
+    sessions: number;
+    refused: Record<'malformed' | 'version' | 'vrid' | 'badAuth' | 'wrongSource' | 'replay', number>;
+    lastRefused: { reason: string; from: string; detail: string } | null;
+  } | null;
 }
 
 export class PairLab {
@@ -407,4 +416,32 @@ export function describeHits(o: Outage, t0: number): string {
     i = j + 1;
   }
   return out.join(', ') || 'none';
+}
+
+/**
+ * The UDP payloads of a pcap file as tcpdump -w writes it (Ethernet link
+ * type, microsecond or nanosecond timestamps, either byte order), IPv4
+ * only, in capture order; everything else in it is skipped.
+ */
+export function pcapUdpPayloads(file: Buffer): Array<{ src: string; dst: string; payload: Buffer }> {
+  if (file.length < 24) throw new Error(`pcap: got ${file.length} bytes; want a 24-byte header at least`);
+  const magic = file.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  if (!le && file.readUInt32BE(0) !== 0xa1b2c3d4 && file.readUInt32BE(0) !== 0xa1b23c4d) throw new Error(`pcap: got magic ${file.subarray(0, 4).toString('hex')}; want a pcap file`);
+  const u32 = (at: number): number => (le ? file.readUInt32LE(at) : file.readUInt32BE(at));
+  if (u32(20) !== 1) throw new Error(`pcap: got link type ${u32(20)}; want 1 (Ethernet)`);
+  const out: Array<{ src: string; dst: string; payload: Buffer }> = [];
+  for (let at = 24; at + 16 <= file.length;) {
+    const len = u32(at + 8);
+    const frame = file.subarray(at + 16, at + 16 + len);
+    at += 16 + len;
+    if (frame.length < 14 + 20 || frame.readUInt16BE(12) !== 0x0800) continue;
+    const ip = frame.subarray(14);
+    const ihl = ((ip[0] as number) & 0x0f) * 4;
+    if (ip[9] !== 17 || ip.length < ihl + 8) continue;
+    const total = Math.min(ip.readUInt16BE(2), ip.length);
+    const addr = (o: number): string => [...ip.subarray(o, o + 4)].join('.');
+    out.push({ src: addr(12), dst: addr(16), payload: Buffer.from(ip.subarray(ihl + 8, total)) });
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
-// The failover measurements' parsers (test/paird-lab.ts): fping -D streams
-// and the takeover as tcpdump shows it. No lab needed.
+// The lab helpers' parsers (test/paird-lab.ts): fping -D streams, the
+// takeover as tcpdump shows it, captured pair-sync datagrams. No lab needed.
 import t from 'tap';
-import { describeHits, parseStream, parseTakeover } from './paird-lab.js';
+import { describeHits, parseStream, parseTakeover, pcapUdpPayloads } from './paird-lab.js';
 
 const reply = (at: number, seq: number, rtt: number): string =>
   `[${(at / 1000).toFixed(5)}] 10.2.0.10 : [${seq}], 64 bytes, ${rtt.toFixed(2)} ms (0.5 avg, 0% loss)`;
@@ -41,4 +41,31 @@ t.test('parseTakeover: silence and first advert to gratuitous ARP', async (t) =>
   t.ok(Math.abs(got.advertToGarpMs - 2.5) < 0.01, `advert to GARP: got ${got.advertToGarpMs}; want 2.5`);
   const none = parseTakeover(text.split('\n').slice(0, 3).join('\n'), '10.1.0.3', '10.1.0.1');
   t.ok(Number.isNaN(none.silenceMs) && Number.isNaN(none.advertToGarpMs), `no takeover in the capture: got ${JSON.stringify(none)}; want NaN, NaN`);
+});
+
+t.test('pcapUdpPayloads: the UDP payloads of a tcpdump -w file', async (t) => {
+  const frame = (proto: number, payload: Buffer, ethertype = 0x0800): Buffer => {
+    const ip = Buffer.alloc(20 + 8 + payload.length);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(ip.length, 2);
+    ip[9] = proto;
+    Buffer.from([10, 1, 0, 3]).copy(ip, 12);
+    Buffer.from([10, 1, 0, 2]).copy(ip, 16);
+    payload.copy(ip, 28);
+    const eth = Buffer.alloc(14);
+    eth.writeUInt16BE(ethertype, 12);
+    // Ethernet pads short frames: the IP total length says where the datagram ends.
+    return Buffer.concat([eth, ip, Buffer.alloc(4)]);
+  };
+  const file = (le: boolean, frames: Buffer[]): Buffer => {
+    const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); if (le) b.writeUInt32LE(v); else b.writeUInt32BE(v); return b; };
+    const head = Buffer.concat([u32(0xa1b2c3d4), Buffer.from(le ? [2, 0, 4, 0] : [0, 2, 0, 4]), u32(0), u32(0), u32(262144), u32(1)]);
+    return Buffer.concat([head, ...frames.flatMap((f) => [u32(1), u32(0), u32(f.length), u32(f.length), f])]);
+  };
+  const frames = [frame(17, Buffer.from('one')), frame(6, Buffer.from('tcp')), frame(17, Buffer.from('x'), 0x0806), frame(17, Buffer.from('two'))];
+  for (const le of [true, false]) {
+    const got = pcapUdpPayloads(file(le, frames)).map((p) => `${p.src}>${p.dst} ${p.payload.toString()}`);
+    t.same(got, ['10.1.0.3>10.1.0.2 one', '10.1.0.3>10.1.0.2 two'], `${le ? 'little' : 'big'}-endian: got ${JSON.stringify(got)}`);
+  }
+  t.throws(() => pcapUdpPayloads(Buffer.from('not a pcap file at all, no')), /want a pcap file/);
 });

@@ -62,7 +62,7 @@ export interface WanView {
 export type Sources = Record<string, string>;
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+export const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The first of keys that holds a finite number. */
 export function num(o: Obj | undefined, ...keys: string[]): number | null {
@@ -234,7 +234,7 @@ export interface PairView {
   reason: string | null;
   /** The last role change. */
   lastChange: { at: number | null; from: string | null; to: string | null; reason: string | null; detail: string | null } | null;
-  /** The other box as paird last heard of it. */
+  /** The other box as paird last heard of it (address: where its messages come from). */
   peer: { box: string | null; role: string | null; priority: number | null; address: string | null } | null;
 }
 
@@ -264,7 +264,7 @@ export async function collectPair(ctx: CtlContext, cfg: TernConfig | undefined):
       vips: Array.isArray(r.vips) ? (r.vips as unknown[]).map(String) : cfg?.pair?.vips ?? [],
       reason: whyOf(r),
       lastChange: lt ? { at: num(lt, 'at'), from: str(lt, 'from'), to: str(lt, 'to'), reason: str(lt, 'reason'), detail: str(lt, 'detail') } : null,
-      peer: isObj(r.peer) ? { box: str(r.peer as Obj, 'box', 'name'), role: str(r.peer as Obj, 'role'), priority: num(r.peer as Obj, 'priority'), address: str(r.peer as Obj, 'lanAddress', 'address') } : null,
+      peer: isObj(r.peer) ? { box: str(r.peer as Obj, 'box', 'name'), role: str(r.peer as Obj, 'role'), priority: num(r.peer as Obj, 'priority'), address: str(r.peer as Obj, 'from', 'lanAddress', 'address') } : null,
     },
   };
 }

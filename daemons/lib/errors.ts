@@ -44,7 +44,6 @@ export const errorCodes = {
   TERN_E_PATHS: 'a runtime directory (/etc/tern, /run/tern, /var/lib/tern or its override) is missing or unusable',
 
   // tunneld
-  TERN_E_TUNNEL_KEY: 'a WireGuard key file is missing, unreadable, readable by others (want mode 600) or does not hold a key',
   TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access request names an unknown or revoked user, or no client key is stored for it',
   TERN_E_TUNNEL_ENDPOINT: 'a remote WAN endpoint host name does not resolve; the tunnels already up are left as they are',
   TERN_E_TUNNEL_WAN: 'a WAN named in the config has no interface on this box; its tunnels are not built',
@@ -60,6 +59,7 @@ export const errorCodes = {
   TERN_E_KERNEL_ARG: 'a kernel operation was asked with an invalid argument (malformed address, prefix or endpoint, table or priority out of range, interface name longer than 15 bytes, malformed key); nothing was sent to the kernel',
   TERN_E_KERNEL_NETLINK: 'a netlink request failed or its reply could not be read; the message names the operation, the object and the kernel errno name (EEXIST, ENODEV, EPERM...)',
   TERN_E_KERNEL_WG_BACKEND: 'the WireGuard backend could not be chosen, or could not create, find or remove an interface (no kernel WireGuard and no wireguard-go, wireguard-go failed to start or stop, interface name in use)',
+  TERN_E_KEY_FILE: 'a key file (the site\'s WireGuard private key, a preshared key) is missing, unreadable, not a regular file, readable by others (want mode 600) or does not hold a key; the message names the file and the daemon, never the key',
   TERN_E_KERNEL_WG_UAPI: 'the wireguard-go UAPI socket could not be reached, timed out, or sent a malformed reply or a non-zero errno; the message names the interface',
 
   // probed

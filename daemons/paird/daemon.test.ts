@@ -1,7 +1,13 @@
 import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TernConfig } from '../lib/config/index.js';
 import type { PairConfig } from '../lib/config/schema.js';
-import { chooseLocalAddress } from './daemon.js';
+import { generatePrivateKey, keyBytes } from '../lib/kernel/index.js';
+import { chooseLocalAddress, loadSyncKey, siteKeyFile } from './daemon.js';
 import { pairSettings } from './settings.js';
+import { deriveSyncKey } from './syncwire.js';
 
 const pair = (vips: string[]): PairConfig => ({
   enabled: true, vrid: 1, vips, priority: 100, advertIntervalMs: 100, preempt: true, preemptDelayMs: 0,
@@ -22,4 +28,23 @@ t.test('the advert source address', async (t) => {
     const got = chooseLocalAddress(c.s, c.lan, c.on);
     t.equal(got, c.want, `${c.name}: got ${got}; want ${c.want}`);
   }
+});
+
+t.test('the pair-sync key comes from the site key file', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-paird-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const key = generatePrivateKey();
+  const cfg = (file?: string): TernConfig => ({
+    identity: { site: 'office', name: 'office1' }, overlay: file ? { privateKeyFile: file } : {}, pair: pair(['10.1.0.1/24']),
+  }) as unknown as TernConfig;
+  t.equal(siteKeyFile(cfg(), dir), path.join(dir, 'overlay.key'), 'default: <keys>/overlay.key, where tunneld keeps it');
+  t.equal(siteKeyFile(cfg('/etc/tern/site.key'), dir), '/etc/tern/site.key', 'or overlay.privateKeyFile');
+  fs.writeFileSync(path.join(dir, 'overlay.key'), `${key}\n`, { mode: 0o600 });
+  const got = loadSyncKey(cfg(), dir);
+  const want = deriveSyncKey(keyBytes(key), 'office', 1);
+  t.equal(got.id, want.id, `key id: got ${got.id}; want ${want.id}`);
+  t.ok(got.secret.equals(want.secret), 'HKDF of the site key with the site and VRID');
+  fs.chmodSync(path.join(dir, 'overlay.key'), 0o644);
+  t.throws(() => loadSyncKey(cfg(), dir), { code: 'TERN_E_KEY_FILE', message: /^paird: sync key: .*overlay\.key: mode 644/ }, 'a key others can read is refused');
+  t.throws(() => loadSyncKey(cfg(path.join(dir, 'missing.key')), dir), { code: 'TERN_E_KEY_FILE', message: /missing\.key: cannot read/ }, 'a missing file names the file');
 });

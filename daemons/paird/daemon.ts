@@ -4,10 +4,10 @@
 // steerd (PeerPath), and telling operators (bus, events table, hooks).
 import path from 'node:path';
 import { BusClient } from '../lib/bus/index.js';
-import { systemClock } from '../lib/clock/index.js';
+import { systemClock, type TimerHandle } from '../lib/clock/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
-import { Rtnl } from '../lib/kernel/index.js';
+import { Rtnl, keyBytes, readKeyFile } from '../lib/kernel/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
@@ -21,6 +21,7 @@ import { PeerPath, peerWanFacts, peerWanPlan, type PeerKernel, type PeerWanFacts
 import { pairSettings, type PairSettings } from './settings.js';
 import { nativeAdvertSocket, type AdvertSocketFactory } from './socket.js';
 import { PairSync, type PeerFacts, type SyncSocketFactory } from './sync.js';
+import { deriveSyncKey, type SyncKey } from './syncwire.js';
 import { PriorityTracker } from './track.js';
 import {
   VipManager, nativeFrameSender, procSysctl, virtualMacIfname,
@@ -37,6 +38,8 @@ export interface PairdDeps {
   makeMacvlan?: MacvlanMaker;
   sysctl?: SysctlWriter;
   syncSocket?: SyncSocketFactory;
+  /** The pair-sync key of a config (default loadSyncKey: derived from the site key file). */
+  syncKey?: (cfg: TernConfig, keysDir: string) => SyncKey;
   /** probed's and tunneld's bus sockets (default <runDir>/<daemon>.sock). */
   probedSocket?: string;
   tunneldSocket?: string;
@@ -49,6 +52,24 @@ export interface PairRoleMessage extends RoleChange {
 }
 
 const busRetry = { initialMs: 200, maxMs: 5000 } as const;
+/** How often pair sync tries again when the site key cannot be read (tunneld may not have made it yet). */
+export const syncKeyRetryMs = 5000;
+
+/** The file holding the site's WireGuard private key, which both boxes of a PAIR hold. */
+export function siteKeyFile(cfg: TernConfig, keysDir: string): string {
+  return cfg.overlay.privateKeyFile ?? path.join(keysDir, 'overlay.key');
+}
+
+/**
+ * The pair-sync key: derived from the site's WireGuard private key (HKDF,
+ * syncwire.ts), so the two boxes need no new secret: a PAIR already shares
+ * that key, or its overlay would not work. Throws TernError naming the
+ * file (never the key) when it cannot be read.
+ */
+export function loadSyncKey(cfg: TernConfig, keysDir: string): SyncKey {
+  const text = readKeyFile(siteKeyFile(cfg, keysDir), 'paird: sync key');
+  return deriveSyncKey(keyBytes(text, 'site key'), cfg.identity.site, cfg.pair!.vrid);
+}
 
 /** The host part of an address/length. */
 const hostOf = (cidr: string): string => cidr.split('/')[0]!;
@@ -98,6 +119,11 @@ class PairRuntime {
   private readonly vmac: string | undefined;
   private readonly box: string;
   private lastPeer: PeerFacts | undefined;
+  private syncRetry: TimerHandle | undefined;
+  private syncProblem: string | undefined;
+  private closed = false;
+  /** The key id pair sync runs with (null: no key could be read). */
+  syncKeyId: string | null = null;
 
   constructor(cfg: TernConfig, ctx: DaemonContext, deps: PairdDeps, log: Logger) {
     const pair = cfg.pair!;
@@ -193,36 +219,76 @@ class PairRuntime {
       onAdvert: (src) => this.sync?.learn(src),
       onProblem: (key, message) => this.ctx.health.check(`paird.${key}`, message !== null, message ?? '', key === 'addresses' ? 'warning' : 'error'),
     });
+    await this.startSync(local);
+    const carrier = this.links.get(this.ifname)?.carrier ?? false;
+    await this.instance.start({ carrier });
+    this.watchBus();
+    await this.applyPeer();
+  }
+
+  /**
+   * Pair sync, once the key is read. The election does not need it, only
+   * the peer-WAN path does: without a key or a socket the runtime runs on,
+   * with a paird.sync warning, and tries again every syncKeyRetryMs.
+   */
+  private async startSync(local: string): Promise<void> {
+    const retry = (problem: string): void => {
+      this.ctx.health.set('paird.sync', `${problem}; the peer's WANs are not offered; trying again every ${syncKeyRetryMs / 1000} s`, 'warning');
+      if (problem !== this.syncProblem) this.log.warn({ problem }, 'paird: sync: not running');
+      this.syncProblem = problem;
+      this.syncRetry = this.ctx.clock.setTimeout(() => {
+        this.syncRetry = undefined;
+        if (!this.closed) void this.startSync(local);
+      }, syncKeyRetryMs);
+    };
+    let key: SyncKey;
+    try {
+      key = (this.deps.syncKey ?? loadSyncKey)(this.cfg, this.ctx.paths.keysDir);
+    } catch (err) {
+      this.syncKeyId = null;
+      retry(`pair sync has no key: ${errorMessage(err)}`);
+      return;
+    }
+    this.syncKeyId = key.id;
     const lanHost = hostOf(this.cfg.lan.address);
     // IPv6 adverts come from link-local addresses, and a backup learns the
     // master only from them: an IPv6 instance syncs between those (the
-    // messages still carry the IPv4 lan.address the peer-WAN routes use).
-    const syncHost = this.settings.family === 6 ? local : lanHost;
-    this.sync = new PairSync({
+    // messages still carry the lan.address the peer-WAN routes use).
+    const bind = this.settings.family === 6 ? `${local}%${this.ifname}` : lanHost;
+    const bindBytes = addressBytes(bind.split('%')[0]!)!;
+    const sync = new PairSync({
       facts: {
-        site: this.cfg.identity.site, box: this.box, vrid: this.settings.vrid, role: 'initialize',
+        site: this.cfg.identity.site, box: this.box, vrid: this.settings.vrid, role: this.instance?.role ?? 'initialize',
         priority: this.tracker.priority(), lanAddress: lanHost, wans: this.ownWans(),
         intervalMs: Math.max(100, this.settings.machine.advertIntervalMs),
       },
-      peers: this.settings.unicastPeers.filter((p) => (addressBytes(p)?.length ?? 0) === (addressBytes(syncHost)?.length ?? -1)),
-      bind: this.settings.family === 6 ? `${local}%${this.ifname}` : lanHost,
+      key,
+      lan: this.cfg.lan.address,
+      // Sent to, and the only sources accepted: those the socket can reach.
+      peers: this.settings.unicastPeers.filter((p) => {
+        const b = addressBytes(p);
+        return b !== undefined && b.length === bindBytes.length && isLinkLocalV6(b) === isLinkLocalV6(bindBytes);
+      }),
+      bind,
       ...(this.deps.syncSocket ? { socket: this.deps.syncSocket } : {}),
       clock: this.ctx.clock,
       logger: this.log,
       onPeer: (p) => this.onPeer(p),
     });
     try {
-      await this.sync.start();
-      this.ctx.health.clear('paird.sync');
+      await sync.start();
     } catch (err) {
-      // The election does not need sync; only the peer-WAN path does.
-      this.ctx.health.set('paird.sync', `pair sync cannot listen on ${lanHost}: ${errorMessage(err)}; the peer's WANs are not offered`, 'warning');
-      this.sync = undefined;
+      retry(`pair sync cannot listen on ${bind}: ${errorMessage(err)}`);
+      return;
     }
-    const carrier = this.links.get(this.ifname)?.carrier ?? false;
-    await this.instance.start({ carrier });
-    this.watchBus();
-    await this.applyPeer();
+    if (this.closed) {
+      sync.close();
+      return;
+    }
+    this.sync = sync;
+    this.syncProblem = undefined;
+    this.ctx.health.clear('paird.sync');
+    this.log.info({ bind, keyId: key.id, boot: sync.boot }, 'paird: sync: running');
   }
 
   /** Graceful: priority 0 if master, VIPs off, peer routes withdrawn. */
@@ -243,6 +309,8 @@ class PairRuntime {
   }
 
   private async close(): Promise<void> {
+    this.closed = true;
+    this.ctx.clock.clearTimeout(this.syncRetry);
     this.tracker.close();
     this.links.close();
     this.sync?.close();
@@ -277,7 +345,7 @@ class PairRuntime {
       lastTransition: st?.counters.lastTransition ?? null,
       instance: st ?? null,
       peer: this.sync?.peer() ?? null,
-      sync: this.sync ? { destinations: this.sync.destinations(), ...this.sync.counters } : null,
+      sync: this.sync ? this.sync.status() : { running: false, problem: this.syncProblem ?? null },
       peerWan: this.peerFacts,
       hooks: { dir: path.join(this.ctx.paths.etcDir, hooksDirName), found: this.hooks.hooks().map((h) => path.basename(h)), ...this.hooks.counters },
     };
@@ -416,6 +484,14 @@ export function createPaird(deps: PairdDeps = {}): DaemonSpec {
       let cfg = ctx.config;
       let runtime: PairRuntime | undefined;
       const enabled = (c: TernConfig): boolean => c.pair !== undefined && c.pair.enabled;
+      // A new site key (file or content) restarts pair sync with the rest of the runtime.
+      const syncKeyIdOf = (c: TernConfig): string | null => {
+        try {
+          return (deps.syncKey ?? loadSyncKey)(c, ctx.paths.keysDir).id;
+        } catch {
+          return null;
+        }
+      };
 
       const begin = async (c: TernConfig): Promise<void> => {
         if (!enabled(c)) {
@@ -439,7 +515,7 @@ export function createPaird(deps: PairdDeps = {}): DaemonSpec {
 
       return {
         async reload(next: TernConfig): Promise<void> {
-          if (runtime && enabled(next) && sameExceptTracking(cfg, next)) {
+          if (runtime && enabled(next) && sameExceptTracking(cfg, next) && runtime.syncKeyId === syncKeyIdOf(next)) {
             runtime.retrack(next);
             cfg = next;
             return;

@@ -22,8 +22,12 @@ export { readDatagram, nativeAdvertSocket, type AdvertSocket, type AdvertSocketF
 export { VipManager, announcementFrames, macvlanLinkInfo, nativeFrameSender, virtualMacIfname, type VipKernel, type FrameSender, type FrameSenderFactory } from './vip.js';
 export { PairInstance, type InstanceStatus, type Role, type RoleChange, type Vips } from './instance.js';
 export { HealthInputs, type HealthItem, type ItemHealth, type ProbeVerdict } from './health.js';
-export { PairSync, encodeSync, decodeSync, pairSyncPort, type SyncFacts, type SyncMessage, type PeerFacts } from './sync.js';
+export { PairSync, pairSyncPort, refusalReasons, type SyncFacts, type PeerFacts, type RefusalReason, type SyncCounters } from './sync.js';
+export {
+  encodeSync, decodeSync, deriveSyncKey, syncVersion, syncHeaderBytes, syncMacBytes, maxSyncBytes,
+  type SyncBody, type SyncHeader, type SyncFrame, type SyncKey, type SyncDecode, type SyncDecodeReason,
+} from './syncwire.js';
 export { PeerPath, peerWanFacts, peerWanPlan, peerRulePriority, type PeerWanFacts, type PeerWanPlan } from './peer.js';
 export { HookRunner, hookEnv, hooksDirName, type HookEvent, type HookResult } from './hooks.js';
 export { LinkMonitor, linkFacts, type LinkFacts, type LinkSource } from './link.js';
-export { createPaird, spec, chooseLocalAddress, type PairdDeps, type PairRoleMessage } from './daemon.js';
+export { createPaird, spec, chooseLocalAddress, loadSyncKey, siteKeyFile, type PairdDeps, type PairRoleMessage } from './daemon.js';

@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { RouteInfo, RouteSpec, RuleInfo, RuleSpec } from '../lib/kernel/index.js';
+import { FakeClock } from '../lib/clock/index.js';
 import { PeerPath, peerRulePriority, peerWanFacts, peerWanPlan, type PeerKernel } from './peer.js';
-import type { PeerFacts } from './sync.js';
+import { PairSync, type PeerFacts, type SyncSocketFactory } from './sync.js';
 
 const cfg = {
   wans: [{ name: 'ispa', interface: 'wan0', address: '198.18.1.2/30', gateway: '198.18.1.1', upMbps: 100, downMbps: 100 }],
@@ -10,7 +11,8 @@ const cfg = {
 
 const peer = (over: Partial<PeerFacts> = {}): PeerFacts => ({
   site: 'office', box: 'office2', vrid: 1, role: 'backup', priority: 100, lanAddress: '10.1.0.3',
-  wans: [{ name: 'ispb', up: true }, { name: 'lte', up: false }], intervalMs: 100, seq: 1, from: '10.1.0.3', heardAt: 0, alive: true, ...over,
+  wans: [{ name: 'ispb', up: true }, { name: 'lte', up: false }], intervalMs: 100, from: '10.1.0.3', via: '10.1.0.3',
+  boot: '0123456789abcdef', counter: 1, heardAt: 0, alive: true, ...over,
 });
 
 t.test('peer WANs get the tables after our own and the WAN-mark convention', async (t) => {
@@ -37,6 +39,33 @@ t.test('usable only as master with a live backup peer whose WAN is up', async (t
     t.same(f.wans.map((w) => w.via), c.via ?? [null, null], `${c.name}: next hops`);
   }
   t.match(peerWanFacts([], 'master', 'lan0', peer()).why, /no pair\.peerWans/);
+  const claimed = peerWanFacts(plan, 'master', 'lan0', peer({ lanAddress: '10.1.0.66' }));
+  t.same(claimed.wans.map((w) => w.via), ['10.1.0.3', null], `the next hop is where the messages came from, not the lanAddress they claim: got ${JSON.stringify(claimed.wans.map((w) => w.via))}`);
+  t.equal(claimed.peer?.address, '10.1.0.3', `the fact names the next hop: got ${claimed.peer?.address}`);
+});
+
+t.test('issue 15: one forged datagram from a LAN host does not become the next hop of the peer WANs', async (t) => {
+  // Before, the master took any datagram with the site id and VRID as the
+  // peer, and routed its peer WANs via the address the datagram claimed.
+  let deliver: ((b: Buffer, from: string) => void) | undefined;
+  const socket: SyncSocketFactory = async (_bind, _port, onMessage) => {
+    deliver = onMessage;
+    return { send: () => undefined, close: () => undefined };
+  };
+  const sync = new PairSync({
+    facts: { site: 'office', box: 'office1', vrid: 1, role: 'master', priority: 150, lanAddress: '10.1.0.2', wans: [], intervalMs: 100 },
+    key: { secret: Buffer.alloc(32, 7), id: '0a0b0c0d' }, lan: '10.1.0.2/24', peers: [], socket, clock: new FakeClock(),
+  });
+  await sync.start();
+  const forged = {
+    tern: 'pair-sync', v: 1, site: 'office', box: 'office2', vrid: 1, role: 'backup', priority: 100,
+    lanAddress: '10.1.0.10', wans: [{ name: 'ispb', up: true }], intervalMs: 100, seq: 1,
+  };
+  deliver!(Buffer.from(JSON.stringify(forged)), '10.1.0.10');
+  const f = peerWanFacts(peerWanPlan(cfg), 'master', 'lan0', sync.peer());
+  t.equal(sync.peer(), undefined, `the peer after a forged datagram: got ${JSON.stringify(sync.peer())}; want none`);
+  t.same(f.wans.map((w) => w.via), [null, null], `next hops: got ${JSON.stringify(f.wans.map((w) => w.via))}; want none`);
+  sync.close();
 });
 
 class FakeKernel implements PeerKernel {

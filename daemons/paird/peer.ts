@@ -53,7 +53,12 @@ export interface PeerWanFacts {
   rulePriority: number;
   peer: null | {
     box: string;
-    lanAddress: string;
+    /**
+     * The next hop through it: the source of its authenticated messages
+     * (an IPv6 instance: the LAN address they carry), never an address a
+     * datagram merely claims.
+     */
+    address: string;
     role: string;
     priority: number;
     alive: boolean;
@@ -78,15 +83,15 @@ export function peerWanFacts(plan: PeerWanPlan[], role: string, ifname: string, 
   else if (!peer.alive) why = `the peer (${peer.box}) went silent`;
   else if (peer.role !== 'backup') why = `the peer (${peer.box}) is ${peer.role}, not backup: sending flows to it could loop`;
   else if (!plan.some((w) => wanUp(w.name))) why = `no WAN of the peer (${peer.box}) is up`;
-  else { usable = true; why = `master; ${peer.box} is backup and alive at ${peer.lanAddress}`; }
+  else { usable = true; why = `master; ${peer.box} is backup and alive at ${peer.via}`; }
   return {
     usable,
     why,
     role,
     interface: ifname,
     rulePriority: peerRulePriority,
-    peer: peer ? { box: peer.box, lanAddress: peer.lanAddress, role: peer.role, priority: peer.priority, alive: peer.alive, heardAt: peer.heardAt } : null,
-    wans: plan.map((w) => ({ ...w, up: wanUp(w.name), via: usable && wanUp(w.name) && peer ? peer.lanAddress : null })),
+    peer: peer ? { box: peer.box, address: peer.via, role: peer.role, priority: peer.priority, alive: peer.alive, heardAt: peer.heardAt } : null,
+    wans: plan.map((w) => ({ ...w, up: wanUp(w.name), via: usable && wanUp(w.name) && peer ? peer.via : null })),
   };
 }
 
@@ -138,8 +143,8 @@ export class PeerPath {
   }
 
   private async pass(f: PeerWanFacts): Promise<void> {
-    // The routes' family is the peer's LAN address's (pair sync runs over lan.address).
-    const family = f.peer?.lanAddress.includes(':') ? 6 : 4;
+    // The routes' family is the next hop's (the peer's LAN address).
+    const family = f.peer?.address.includes(':') ? 6 : 4;
     const any = family === 4 ? '0.0.0.0/0' : '::/0';
     await this.removeRules(f.wans.map((w) => w.mark), false);
     const have = await this.kernel.rules(family);

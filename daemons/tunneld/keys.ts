@@ -3,28 +3,10 @@
 // Files are 0600 in a 0700 directory; no key is ever logged.
 import fs from 'node:fs';
 import path from 'node:path';
-import { TernError, errorMessage } from '../lib/errors.js';
-import { generatePrivateKey, isKey, publicKeyOf } from '../lib/kernel/index.js';
-
-const keyError = (file: string, what: string): TernError =>
-  new TernError('TERN_E_TUNNEL_KEY', `tunneld: keys: ${file}: ${what}`);
+import { generatePrivateKey, publicKeyOf, readKeyFile as readWireguardKeyFile } from '../lib/kernel/index.js';
 
 /** Read a key file: one base64 key, owner-only permissions. */
-export function readKeyFile(file: string): string {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch (err) {
-    throw keyError(file, `cannot read: ${errorMessage(err)}`);
-  }
-  if (!st.isFile()) throw keyError(file, 'is not a regular file');
-  if ((st.mode & 0o077) !== 0) {
-    throw keyError(file, `mode ${(st.mode & 0o777).toString(8)} lets others read a secret; want 600 (chmod 600 ${file})`);
-  }
-  const text = fs.readFileSync(file, 'utf8').trim();
-  if (!isKey(text)) throw keyError(file, 'does not hold a WireGuard key (want 44 characters of base64, as wg genkey writes)');
-  return text;
-}
+export const readKeyFile = (file: string): string => readWireguardKeyFile(file, 'tunneld: keys');
 
 /** Write a key file atomically with mode 0600, creating its directory 0700. */
 export function writeKeyFile(file: string, key: string): void {

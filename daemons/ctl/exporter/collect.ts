@@ -10,7 +10,7 @@ import type { CtlContext } from '../context.js';
 import { installedDaemons } from '../daemons.js';
 import { qosSummary } from '../qos.js';
 import { ternVersion } from '../version.js';
-import { collectPair, collectPaths, collectRaw, collectWans, methods, num, runningConfig } from '../views.js';
+import { collectPair, collectPaths, collectRaw, collectWans, isObj, methods, num, runningConfig } from '../views.js';
 
 export interface Scrape {
   registry: Registry;
@@ -114,6 +114,13 @@ export async function collectMetrics(ctx: CtlContext): Promise<Scrape> {
     for (const name of new Set(['master', 'backup', 'init', ...(r ? [r] : [])])) role.set({ role: name }, r === name ? 1 : 0);
     set(gauge('tern_pair_priority', 'VRRP priority in effect (after tracking)'), {}, pair.pair?.priority ?? null);
     set(gauge('tern_pair_configured_priority', 'VRRP priority from the config'), {}, pair.pair?.basePriority ?? cfg?.pair?.priority ?? null);
+    // Pair sync: a spoofer on the LAN shows as refusals (bad auth, wrong source, replay).
+    const sync = pair.pair?.raw.sync;
+    if (isObj(sync) && typeof sync.accepted === 'number') {
+      counter('tern_pair_sync_accepted_total', 'Pair-sync messages from the other box taken').inc(sync.accepted);
+      const refused = counter('tern_pair_sync_refused_total', 'Pair-sync datagrams refused, by reason (badAuth, wrongSource, replay, malformed, version, vrid)', ['reason']);
+      for (const [reason, n] of Object.entries(isObj(sync.refused) ? sync.refused : {})) if (typeof n === 'number') refused.inc({ reason }, n);
+    }
   }
 
   const ql = ['wan', 'direction'] as const;

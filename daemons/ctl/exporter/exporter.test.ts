@@ -23,7 +23,10 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     return {};
   });
   const paird = await fakeDaemon(app, 'paird', (ctx) => {
-    ctx.bus.method('pair.status', () => ({ role: 'master', priority: 150, basePriority: 150 }));
+    ctx.bus.method('pair.status', () => ({
+      role: 'master', priority: 150, basePriority: 150,
+      sync: { keyId: 'add2669f', accepted: 1200, refused: { malformed: 0, version: 0, vrid: 0, badAuth: 3, wrongSource: 40, replay: 5 } },
+    }));
     return {};
   });
   t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop()]));
@@ -51,6 +54,9 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     'tern_pair_role{role="master"} 1',
     'tern_pair_role{role="backup"} 0',
     'tern_pair_priority 150',
+    'tern_pair_sync_accepted_total 1200',
+    'tern_pair_sync_refused_total{reason="badAuth"} 3',
+    'tern_pair_sync_refused_total{reason="wrongSource"} 40',
     'tern_qos_configured_rate_bits_per_second{wan="isp-a",direction="up"} 50000000',
     'tern_config_pending 0',
   ];

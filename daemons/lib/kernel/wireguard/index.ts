@@ -4,7 +4,7 @@ export type {
   WireGuardBackend, DeviceState, PeerState, DesiredDevice, DesiredPeer, ConfigureResult, DeviceChange, PeerChange, DeviceSnapshot,
 } from './types.js';
 export {
-  generatePrivateKey, generatePresharedKey, publicKeyOf, isKey, keyToHex, hexToKey, keyBytes, keyFromBytes, redact,
+  generatePrivateKey, generatePresharedKey, publicKeyOf, isKey, keyToHex, hexToKey, keyBytes, keyFromBytes, readKeyFile, redact,
 } from './keys.js';
 export { planChange, isEmptyChange, summarize, publicState } from './plan.js';
 export { UserspaceBackend } from './userspace.js';

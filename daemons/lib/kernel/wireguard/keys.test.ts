@@ -1,7 +1,10 @@
 import t from 'tap';
 import { diffieHellman, createPrivateKey, createPublicKey } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
-  generatePresharedKey, generatePrivateKey, hexToKey, isKey, keyBytes, keyDigest, keyFromBytes, keyToHex, publicKeyOf, redact,
+  generatePresharedKey, generatePrivateKey, hexToKey, isKey, keyBytes, keyDigest, keyFromBytes, keyToHex, publicKeyOf, readKeyFile, redact,
 } from './keys.js';
 
 const hex2b64 = (h: string): string => Buffer.from(h, 'hex').toString('base64');
@@ -108,4 +111,37 @@ t.test('redact hides secrets wherever they are and keeps the rest', async (t) =>
   t.equal((out.cyclic as Record<string, unknown>).self, out.cyclic, 'cycles are kept, not followed forever');
   t.equal(out.peers[0]!.publicKey, publicKeyOf(priv), 'public keys are kept');
   t.equal(input.privateKey, priv, 'the input is not modified');
+});
+
+t.test('readKeyFile: a regular file, mode 600, one key; errors name the file and the reader, never the key', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-keys-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const key = generatePrivateKey();
+  const file = (name: string, text: string, mode: number): string => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, text, { mode });
+    fs.chmodSync(f, mode);
+    return f;
+  };
+  const good = file('good.key', `${key}\n`, 0o600);
+  t.equal(readKeyFile(good, 'paird: sync key'), key, 'the key, trimmed');
+  t.equal(readKeyFile(file('owner-only.key', key, 0o400), 'x'), key, 'mode 400 is fine too');
+  const cases: Array<{ name: string; file: string; want: RegExp }> = [
+    { name: 'missing', file: path.join(dir, 'none.key'), want: /^paird: sync key: .*none\.key: cannot read: ENOENT/ },
+    { name: 'a directory', file: dir, want: /is not a regular file/ },
+    { name: 'group-readable', file: file('open.key', key, 0o640), want: /open\.key: mode 640 lets others read a secret; want 600 \(chmod 600 / },
+    { name: 'not a key', file: file('junk.key', `${key.slice(0, 20)}\n`, 0o600), want: /junk\.key: does not hold a WireGuard key/ },
+  ];
+  for (const c of cases) {
+    let err: unknown;
+    try {
+      readKeyFile(c.file, 'paird: sync key');
+    } catch (e) {
+      err = e;
+    }
+    const e = err as { code?: string; message?: string } | undefined;
+    t.equal(e?.code, 'TERN_E_KEY_FILE', `${c.name}: code got ${e?.code}; want TERN_E_KEY_FILE`);
+    t.match(e?.message ?? '', c.want, `${c.name}: got "${e?.message}"; want ${c.want}`);
+    t.notMatch(e?.message ?? '', key.slice(0, 20), `${c.name}: the message does not carry the key`);
+  }
 });

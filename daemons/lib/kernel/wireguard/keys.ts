@@ -2,7 +2,8 @@
 // node:crypto, the base64 and hex forms, and redaction. Keys are secrets:
 // nothing here logs one, and redact() is for anything that might be logged.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { TernError } from '../../errors.js';
+import fs from 'node:fs';
+import { TernError, errorMessage } from '../../errors.js';
 
 export const KEY_LEN = 32;
 
@@ -26,6 +27,28 @@ export function keyBytes(s: string, what = 'key'): Buffer {
     throw new TernError('TERN_E_KERNEL_ARG', `wireguard: parse ${what}: got ${got}; want 44 characters of base64 (32 bytes)`);
   }
   return Buffer.from(s, 'base64');
+}
+
+/**
+ * Reads a key file: one base64 key, a regular file only its owner may read.
+ * `component` starts the error message (`tunneld: keys`, `paird: sync key`);
+ * the message names the file, never the key.
+ */
+export function readKeyFile(file: string, component: string): string {
+  const fail = (what: string): TernError => new TernError('TERN_E_KEY_FILE', `${component}: ${file}: ${what}`);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (err) {
+    throw fail(`cannot read: ${errorMessage(err)}`);
+  }
+  if (!st.isFile()) throw fail('is not a regular file');
+  if ((st.mode & 0o077) !== 0) {
+    throw fail(`mode ${(st.mode & 0o777).toString(8)} lets others read a secret; want 600 (chmod 600 ${file})`);
+  }
+  const text = fs.readFileSync(file, 'utf8').trim();
+  if (!isKey(text)) throw fail('does not hold a WireGuard key (want 44 characters of base64, as wg genkey writes)');
+  return text;
 }
 
 /** The base64 form of 32 raw bytes. */
