@@ -42,6 +42,7 @@ export const errorCodes = {
   TERN_E_RUNNER_START: 'a daemon failed to start (config, bus or state could not be set up)',
   TERN_E_RUNNER_RELOAD: 'a SIGHUP reload failed; the daemon keeps running with its previous configuration',
   TERN_E_PATHS: 'a runtime directory (/etc/tern, /run/tern, /var/lib/tern or its override) is missing or unusable',
+  TERN_E_PATHS_NAME: "a name that becomes part of a file name (remote user, daemon, lab) is not a plain word (lowercase letters, digits, '-' and '_', at most 32 characters) or would leave its directory; nothing was written",
 
   // tunneld
   TERN_E_TUNNEL_KEY: 'a WireGuard key file is missing, unreadable, readable by others (want mode 600) or does not hold a key',
