@@ -46,7 +46,7 @@ export const errorCodes = {
 
   // tunneld
   TERN_E_TUNNEL_KEY: 'a WireGuard key file is missing, unreadable, readable by others (want mode 600) or does not hold a key',
-  TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access request names an unknown or revoked user, or no client key is stored for it',
+  TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access client config cannot be issued: the user is revoked, or no WAN has an address or publicHost to give clients',
   TERN_E_TUNNEL_ENDPOINT: 'a remote WAN endpoint host name does not resolve; the tunnels already up are left as they are',
   TERN_E_TUNNEL_WAN: 'a WAN named in the config has no interface on this box; its tunnels are not built',
   TERN_E_TUNNEL_RECONCILE: 'applying the overlay to the kernel failed part-way; what was up stays up and the next pass retries',
