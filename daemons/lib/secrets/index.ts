@@ -54,14 +54,36 @@ function alternatives(s: string): string[] {
   return [...out];
 }
 
+/** Characters of base64, base64url and hex: a secret in those encodings is a run of them. */
+const encodedRun = /[A-Za-z0-9+/_=-]+/g;
+const onlyEncoded = /^[A-Za-z0-9+/_=-]+$/;
+
+/** The substrings that show secret s is there: base64 and base64url without padding, lowercase hex. */
+function needles(s: string): Array<{ text: string; hex: boolean }> {
+  const out = [{ text: s, hex: false }];
+  const b = decoded(s);
+  if (b) {
+    out.push({ text: b.toString('base64').replace(/=+$/, ''), hex: false }, { text: b.toString('base64url'), hex: false }, { text: b.toString('hex'), hex: true });
+  }
+  return out;
+}
+
 /**
  * A set of secret values and the matcher for all their encodings. add()
  * takes a secret as it is stored (a wg key in base64, a token as text).
+ * Lines without a secret (nearly all) cost one scan for runs of encoding
+ * characters and a few substring checks on the long ones; the full
+ * matcher runs only on a line that holds a secret.
  */
 export class SecretSet {
   private readonly values = new Set<string>();
   private matcher: RegExp | undefined;
   private dirty = false;
+  /** Secrets written in encoding characters only, found inside runs of them. */
+  private runNeedles: Array<{ text: string; hex: boolean }> = [];
+  private shortestRun = Infinity;
+  /** Secrets with other characters (a password with '!'), looked for in the whole text. */
+  private otherNeedles: string[] = [];
 
   constructor(values: Iterable<string> = []) {
     for (const v of values) this.add(v);
@@ -86,15 +108,36 @@ export class SecretSet {
       // Longest first, so a secret that contains another is replaced whole.
       const alts = [...this.values].flatMap(alternatives).sort((a, b) => b.length - a.length);
       this.matcher = alts.length ? new RegExp(alts.join('|'), 'g') : undefined;
+      const all = [...this.values].flatMap(needles);
+      this.runNeedles = all.filter((n) => onlyEncoded.test(n.text));
+      this.otherNeedles = all.filter((n) => !onlyEncoded.test(n.text)).map((n) => n.text);
+      this.shortestRun = Math.min(...this.runNeedles.map((n) => n.text.length));
       this.dirty = false;
     }
     return this.matcher;
   }
 
+  /** The cheap first look: could text hold a known secret? (No false negatives.) */
+  private mayHold(text: string): boolean {
+    for (const n of this.otherNeedles) if (text.includes(n)) return true;
+    if (!this.runNeedles.length || text.length < this.shortestRun) return false;
+    encodedRun.lastIndex = 0;
+    for (let m = encodedRun.exec(text); m; m = encodedRun.exec(text)) {
+      const run = m[0];
+      if (run.length < this.shortestRun) continue;
+      let lower: string | undefined;
+      for (const n of this.runNeedles) {
+        if (run.includes(n.text)) return true;
+        if (n.hex && (lower ??= run.toLowerCase()).includes(n.text)) return true;
+      }
+    }
+    return false;
+  }
+
   /** True when text holds a known secret in any encoding. */
   test(text: string): boolean {
     const re = this.regex();
-    if (!re) return false;
+    if (!re || !this.mayHold(text)) return false;
     re.lastIndex = 0;
     return re.test(text);
   }
@@ -102,7 +145,7 @@ export class SecretSet {
   /** text with every known secret, in every encoding, replaced by the mark; count is how many were replaced. */
   redactText(text: string): { text: string; count: number } {
     const re = this.regex();
-    if (!re) return { text, count: 0 };
+    if (!re || !this.mayHold(text)) return { text, count: 0 };
     let count = 0;
     re.lastIndex = 0;
     const out = text.replace(re, () => {
