@@ -250,7 +250,57 @@ t.test('config apply: unconfirmed rolls back by itself, confirmed stays, a broke
   await consistent(t, sha256(original), 'restored');
 });
 
-t.test('ra add: a consultant connects with the issued config; ra revoke cuts them off', async (t) => {
+/** A 32-byte key in the encodings a leak could take. */
+const encodings = (key: string): string[] => {
+  const raw = Buffer.from(key, 'base64');
+  return [key, key.replace(/=+$/, ''), raw.toString('base64url'), raw.toString('hex'), raw.toString('hex').toUpperCase()];
+};
+
+/** Every regular file under dir, with its bytes. */
+function filesUnder(dir: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const walk = (d: string): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) out.push([p, fs.readFileSync(p, 'latin1')]);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/**
+ * What a member of the sockets' group who is not root gets from tunneld:
+ * every method it serves (daemon.reload and subscriptions aside: they
+ * change things), and ra.config for user, called as a throwaway uid.
+ */
+async function tunneldAsMember(user: string): Promise<string> {
+  const sock = path.join(env.TERN_RUN_DIR!, 'tunneld.sock');
+  const gid = fs.statSync(sock).gid;
+  const bus = path.join(repoRoot, 'dist', 'daemons', 'lib', 'bus', 'index.js');
+  const script = `
+    const { BusClient } = await import(${JSON.stringify(bus)});
+    const c = new BusClient({ socketPath: process.argv[1], reconnect: false, timeoutMs: 20000 });
+    const out = { uid: process.getuid(), replies: {} };
+    const { methods } = await c.call('rpc.methods');
+    for (const m of [...methods.filter((m) => !m.startsWith('rpc.sub') && !m.startsWith('rpc.unsub') && m !== 'daemon.reload'), 'ra.config']) {
+      try { out.replies[m] = await c.call(m, m === 'ra.config' ? { name: ${JSON.stringify(user)} } : undefined); }
+      catch (err) { out.replies[m] = { error: err.code + ': ' + err.message }; }
+    }
+    c.close();
+    console.log(JSON.stringify(out));`;
+  const r = await lab.exec(box, ['setpriv', '--reuid=65533', '--regid=65533', `--groups=${gid}`, process.execPath, '--input-type=module', '-e', script, sock], {
+    env: { ...env, NODE_OPTIONS: '' }, timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`ternctl.test: bus client as uid 65533: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+// Issue #15: the client's private key was kept on the box and served to
+// anyone on tunneld.sock (group tern) by ra.config. Now it leaves the box
+// once, in ra add's output; the box keeps only the public key.
+t.test('ra add: a consultant connects with the config issued once; the box keeps no client key; ra revoke cuts them off', async (t) => {
   const conf = path.join(lab.runDir, 'alice.conf');
   const add = await ctl(['ra', 'add', 'alice', '--allow', '10.1.0.0/24', '--out', conf]);
   t.equal(add.code, 0, add.err);
@@ -258,22 +308,40 @@ t.test('ra add: a consultant connects with the issued config; ra revoke cuts the
   t.match(add.out, /\[Interface\]\nPrivateKey = /);
   t.match(add.out, /[▀▄█]{10}/u, 'a QR code');
   t.equal(fs.statSync(conf).mode & 0o777, 0o600);
-  t.equal(fs.statSync(path.join(env.TERN_STATE_DIR!, 'keys', 'users', 'alice.key')).mode & 0o777, 0o600, 'the client key is kept 0600');
+  const key = /^PrivateKey = (\S+)$/m.exec(fs.readFileSync(conf, 'utf8'))?.[1] ?? '';
+  t.equal(key.length, 44, 'the config file holds the client key');
+
+  const onBox = [env.TERN_STATE_DIR!, env.TERN_ETC_DIR!, env.TERN_RUN_DIR!].flatMap((d) => filesUnder(d))
+    .filter(([, text]) => encodings(key).some((e) => text.includes(e))).map(([f]) => f);
+  t.same(onBox, [], `got the client private key in ${onBox.join(', ')}; want it in no file of the box`);
+  const asMember = await tunneldAsMember('alice');
+  t.match(asMember, /"uid":65533/, 'the bus client ran as a non-root member of the socket group');
+  const leaked = encodings(key).filter((e) => asMember.includes(e));
+  t.same(leaked, [], `got the client private key in tunneld's replies to a group member (${asMember.slice(0, 300)}); want it in none`);
+  t.match(asMember, /"ra\.config":\{"error":"TERN_E_BUS_METHOD_NOT_FOUND/, 'ra.config is served no more');
+  const siteKey = fs.readFileSync(path.join(env.TERN_STATE_DIR!, 'keys', 'overlay.key'), 'utf8').trim();
+  t.same(encodings(siteKey).filter((e) => asMember.includes(e)), [], 'nor the site key');
+
   const up = await lab.exec('rw', ['wg-quick', 'up', conf], { timeoutMs: 30_000 });
   t.equal(up.code, 0, `wg-quick up: ${up.stderr}`);
   t.teardown(() => lab.exec('rw', ['wg-quick', 'down', conf]).then(() => undefined));
   const ok = await pingOne(lab, 'rw', '10.1.0.10', { count: 20, periodMs: 50, timeoutMs: 2000 });
   t.ok(ok.received >= ok.sent - 1, `alice reaches the office host: ${ok.received}/${ok.sent}`);
   const list = await ctl(['ra', 'list']);
-  t.match(list.out, /alice +active .* yes /);
+  t.match(list.out, /alice +active +100\.65\.1\.\d+\/32 +\S{44} /);
+  const show = await ctl(['ra', 'show', 'alice']);
+  t.equal(show.code, 0, show.err);
+  t.match(show.out, /^# PrivateKey = .*does not keep it/m, 'ra show: the config without its private key');
+  t.match(show.out, /ternctl ra rekey alice/, 'and how to get a new one');
+  t.notOk(encodings(key).some((e) => show.out.includes(e)), 'ra show never prints the key again');
+
   const rev = await ctl(['ra', 'revoke', 'alice']);
   t.equal(rev.code, 0, rev.err);
-  t.notOk(fs.existsSync(path.join(env.TERN_STATE_DIR!, 'keys', 'users', 'alice.key')), 'the client key is deleted');
   const cut = await pingOne(lab, 'rw', '10.1.0.10', { count: 10, periodMs: 50, timeoutMs: 500 });
   t.equal(cut.received, 0, `after revoke: ${cut.received}/${cut.sent}`);
-  const show = await ctl(['ra', 'show', 'alice']);
-  t.equal(show.code, 1);
-  t.match(show.err, /revoked/);
+  const revoked = await ctl(['ra', 'show', 'alice']);
+  t.equal(revoked.code, 1);
+  t.match(revoked.err, /revoked/);
 });
 
 t.test('diag: a bundle with config, state, logs, metrics, host and network; no private key in it', async (t) => {
@@ -293,8 +361,10 @@ t.test('diag: a bundle with config, state, logs, metrics, host and network; no p
   t.ok(keyFiles.length >= 4, `the lab's private key files: ${keyFiles.length}`);
   for (const f of keyFiles) {
     const key = fs.readFileSync(f, 'utf8').trim();
-    const hits = plain.split(key).length - 1;
-    t.equal(hits, 0, `${path.basename(f)}: got ${hits} occurrences in the bundle; want 0`);
+    for (const e of encodings(key)) {
+      const hits = plain.split(e).length - 1;
+      t.equal(hits, 0, `${path.basename(f)} as ${e.slice(0, 6)}...: got ${hits} occurrences in the bundle; want 0`);
+    }
   }
   t.match(plain, /office1/, 'the bundle is about office1');
   t.match(plain, /tern_daemon_up\{daemon="tunneld"/);

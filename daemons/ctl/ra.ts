@@ -1,21 +1,24 @@
-// ternctl ra: remote-access users — add (key pair generated here, client
-// key kept for re-issuing), list, show (wg-quick config and QR from
-// tunneld), revoke. Every change goes through the validated config apply.
+// ternctl ra: remote-access users — add and rekey (the key pair is made
+// here and the client's private key is printed once, never stored), list,
+// show (the client config without its private key), revoke. Every change
+// goes through the validated config apply. Why the box keeps no client
+// private key: docs/ternctl.md, "Remote access and secrets".
 import fs from 'node:fs';
+import path from 'node:path';
 import { parseDocument, isSeq, type Document } from 'yaml';
-import { cidr, type TernConfig } from '../lib/config/index.js';
-import { TernError, errorMessage, isTernError } from '../lib/errors.js';
+import { cidr, type RemoteUser, type TernConfig } from '../lib/config/index.js';
+import { TernError, errorMessage } from '../lib/errors.js';
+import { writeSecretFile } from '../lib/files/index.js';
 import { generatePrivateKey, isKey, publicKeyOf } from '../lib/kernel/index.js';
-import { userKeyPath, writeKeyFile } from '../tunneld/keys.js';
+import { clientConfig, clientQr, remoteAccessEndpoint } from '../lib/overlay/remote-access.js';
+import { checkFileName, fileNameRule } from '../lib/paths/index.js';
+import { readKeyFile, userKeyPath } from '../tunneld/keys.js';
 import { ConfigApplier, type ApplyOutcome } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
-import { exitCodes, usageError } from './exit.js';
+import { exitCodes, isPermissionError, permissionError, usageError } from './exit.js';
 import { painter, stateColour, table } from './format.js';
 import { parseDuration } from './time.js';
 import { requireConfig } from './views.js';
-
-/** What tunneld's ra.config returns. */
-interface RaConfig { name: string; config: string; qr: string }
 
 /**
  * A free user address: in the /24 (/120 for IPv6) of the existing users
@@ -79,21 +82,99 @@ function confirmMs(text: string | undefined): number {
   return v;
 }
 
-function writeOut(file: string, text: string): void {
-  fs.writeFileSync(file, text, { mode: 0o600 });
-  fs.chmodSync(file, 0o600);
-}
-
-async function issued(ctx: CtlContext, name: string): Promise<{ ra?: RaConfig; error?: TernError }> {
+/**
+ * A user name from the command line, checked before anything else is done
+ * with it: it names a config entry and, on boxes upgraded from releases
+ * that kept client keys, a file (issue #15).
+ */
+function userName(cmd: string, name: string): string {
   try {
-    return { ra: await ctx.daemons.call<RaConfig>('tunneld', 'ra.config', { name }) };
-  } catch (err) {
-    return { error: isTernError(err) ? err : new TernError('TERN_E_CTL_DAEMON', errorMessage(err)) };
+    return checkFileName(name, 'user name');
+  } catch {
+    throw usageError(`ra ${cmd}: user name ${JSON.stringify(name)}: ${fileNameRule}`, `ternctl ra ${cmd} alice`);
   }
 }
 
-function showText(ra: RaConfig, qr: boolean): string {
-  return `${ra.config.trimEnd()}\n${qr ? `\n${ra.qr}` : ''}`;
+/** Write a client config for the operator: 0600 even over an existing file (it may hold a private key). */
+function writeOut(cmd: string, file: string, text: string): void {
+  try {
+    writeSecretFile(path.resolve(file), text);
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionError(`ra ${cmd}: write the client config`, file, err);
+    throw new TernError('TERN_E_CTL_APPLY', `ternctl: ra ${cmd}: write ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * The box's public key, which the client config names as its peer:
+ * tunneld's overlay.info, else the site key file (root may read it).
+ * Asked before any change, so a user is never added without a config to
+ * hand over.
+ */
+async function boxPublicKey(ctx: CtlContext, cmd: string, cfg: TernConfig): Promise<string> {
+  let why: string;
+  try {
+    const info = await ctx.daemons.call<{ publicKey?: unknown }>('tunneld', 'overlay.info');
+    if (isKey(info.publicKey)) return info.publicKey;
+    why = 'tunneld\'s overlay.info has no public key';
+  } catch (err) {
+    why = errorMessage(err);
+  }
+  const file = cfg.overlay.privateKeyFile ?? path.join(ctx.paths.keysDir, 'overlay.key');
+  if (fs.existsSync(file)) {
+    try {
+      return publicKeyOf(readKeyFile(file));
+    } catch (err) {
+      if (isPermissionError(err)) throw permissionError(`ra ${cmd}: read the site key for its public key`, file, err);
+      why += `; ${errorMessage(err)}`;
+    }
+  } else {
+    why += `; no site key at ${file} yet`;
+  }
+  throw new TernError('TERN_E_CTL_DAEMON', `ternctl: ra ${cmd}: the box's public key is unknown (${why}); start tunneld first, or add a user who brings a key with --public-key`);
+}
+
+/** What the operator hands to the user: the config (with the new private key when one was made) and its QR. */
+interface Issued { config: string; qr: string | null }
+
+async function issue(cmd: string, cfg: TernConfig, user: RemoteUser, serverPublicKey: string, clientPrivateKey: string | undefined): Promise<Issued> {
+  let presharedKey: string | undefined;
+  if (clientPrivateKey && user.presharedKeyFile) {
+    try {
+      presharedKey = readKeyFile(user.presharedKeyFile);
+    } catch (err) {
+      if (isPermissionError(err)) throw permissionError(`ra ${cmd}: read the user's preshared key`, user.presharedKeyFile, err);
+      throw err;
+    }
+  }
+  const config = clientConfig({
+    user, serverPublicKey, endpoint: remoteAccessEndpoint(cfg),
+    ...(clientPrivateKey ? { clientPrivateKey } : {}), ...(presharedKey ? { presharedKey } : {}),
+  });
+  return { config, qr: clientPrivateKey ? await clientQr(config) : null };
+}
+
+/**
+ * Print (and with --out write) a config that holds a new private key. It is
+ * the only copy: when --out cannot be written the config is still printed.
+ */
+function handOver(cmd: string, head: string, issued: Issued, opts: { out?: string; qr?: boolean }, tail: string): { text: string; failed?: string } {
+  let wrote = '';
+  let failed: string | undefined;
+  if (opts.out) {
+    try {
+      writeOut(cmd, opts.out, issued.config);
+      wrote = `\nwrote ${opts.out} (mode 600)`;
+    } catch (err) {
+      failed = errorMessage(err);
+      wrote = `\n${failed}; the config below is the only copy of the client's private key`;
+    }
+  }
+  const qr = opts.qr !== false && issued.qr ? `\n${issued.qr}` : '';
+  return {
+    text: `${head}${wrote}\nthe client's private key is shown this once: this box keeps only its public key\n\n${issued.config.trimEnd()}\n${qr}${tail}`,
+    ...(failed ? { failed } : {}),
+  };
 }
 
 export interface RaAddOptions {
@@ -107,13 +188,17 @@ export interface RaAddOptions {
 }
 
 /** ternctl ra add NAME. */
-export async function raAdd(ctx: CtlContext, name: string, opts: RaAddOptions): Promise<CommandResult> {
+export async function raAdd(ctx: CtlContext, nameArg: string, opts: RaAddOptions): Promise<CommandResult> {
+  const name = userName('add', nameArg);
+  if (opts.publicKey !== undefined && !isKey(opts.publicKey)) throw usageError('--public-key is not a WireGuard key', 'the 44 characters wg pubkey prints');
   const loaded = await requireConfig(ctx);
   const cfg = loaded.config;
   if (cfg.remoteUsers.some((u) => u.name === name)) {
     throw new TernError('TERN_E_CTL_APPLY', `ternctl: ra add: user '${name}' exists already${cfg.remoteUsers.find((u) => u.name === name)!.revoked ? ' (revoked; names stay reserved)' : ''}; pick another name`);
   }
-  if (opts.publicKey !== undefined && !isKey(opts.publicKey)) throw usageError('--public-key is not a WireGuard key', 'the 44 characters wg pubkey prints');
+  // Everything the client config needs is known before the user is added.
+  const serverPublicKey = opts.publicKey === undefined ? await boxPublicKey(ctx, 'add', cfg) : undefined;
+  if (serverPublicKey) remoteAccessEndpoint(cfg);
   const privateKey = opts.publicKey === undefined ? generatePrivateKey() : undefined;
   const publicKey = opts.publicKey ?? publicKeyOf(privateKey!);
   const user: Record<string, unknown> = {
@@ -125,68 +210,81 @@ export async function raAdd(ctx: CtlContext, name: string, opts: RaAddOptions): 
   };
   const doc = parseDocument(loaded.text);
   usersSeq(doc).items.push(doc.createNode(user));
-  const keyFile = userKeyPath(ctx.paths.keysDir, name);
-  if (privateKey) {
-    try {
-      writeKeyFile(keyFile, privateKey);
-    } catch (err) {
-      throw new TernError('TERN_E_CTL_APPLY', `ternctl: ra add: cannot store the client key at ${keyFile}: ${errorMessage(err)}`, { cause: err });
-    }
-  }
-  let outcome: ApplyOutcome;
-  try {
-    outcome = await new ConfigApplier(ctx).apply(doc.toString(), `ra add ${name}`, { confirmWithinMs: confirmMs(opts.confirmWithin), source: `ternctl ra add ${name}` });
-  } catch (err) {
-    if (privateKey) fs.rmSync(keyFile, { force: true });
-    throw err;
-  }
+  const outcome: ApplyOutcome = await new ConfigApplier(ctx).apply(doc.toString(), `ra add ${name}`, { confirmWithinMs: confirmMs(opts.confirmWithin), source: `ternctl ra add ${name}` });
   const head = `added remote user ${name}: address ${user.address}, may reach ${(user.allowedPrefixes as string[]).join(', ')} (config version #${outcome.id}, ${outcome.state})`;
-  const pairNote = cfg.pair?.enabled ? `\nthis box is one of a PAIR: add the user on the other box too, with the same key and address:\n  ternctl ra add ${name} --public-key ${publicKey} --address ${user.address} --allow ${(user.allowedPrefixes as string[]).join(' --allow ')}` : '';
-  const data = { user, apply: outcome, keyFile: privateKey ? keyFile : null, config: null as string | null, qr: null as string | null };
-  if (!privateKey) return { data, text: `${head}\nthe user brings their own key: no client config is issued here${pairNote}` };
-  const r = await issued(ctx, name);
-  if (!r.ra) {
-    return { data, text: `${head}\nbut the client config is not available: ${r.error!.message}\nrun ternctl ra show ${name} once tunneld runs${pairNote}`, exitCode: exitCodes.unreachable };
-  }
-  if (opts.out) writeOut(opts.out, r.ra.config);
-  data.config = r.ra.config;
-  data.qr = r.ra.qr;
-  return { data, text: `${head}${opts.out ? `\nwrote ${opts.out} (mode 600)` : ''}\n\n${showText(r.ra, opts.qr !== false)}${pairNote}` };
+  const pairNote = cfg.pair?.enabled ? `\nthis box is one of a PAIR: add the user on the other box too, with the same public key and address:\n  ternctl ra add ${name} --public-key ${publicKey} --address ${user.address} --allow ${(user.allowedPrefixes as string[]).join(' --allow ')}` : '';
+  const data = { user, apply: outcome, config: null as string | null, qr: null as string | null };
+  if (!privateKey) return { data, text: `${head}\nthe user brings their own key: no private key is issued here (ternctl ra show ${name} prints the rest of the config)${pairNote}` };
+  const issued = await issue('add', cfg, user as unknown as RemoteUser, serverPublicKey!, privateKey);
+  data.config = issued.config;
+  data.qr = issued.qr;
+  const r = handOver('add', head, issued, opts, pairNote);
+  return { data, text: r.text, ...(r.failed ? { exitCode: exitCodes.failed } : {}) };
 }
 
-/** ternctl ra show NAME: the client config and QR again. */
-export async function raShow(ctx: CtlContext, name: string, opts: { out?: string; qr?: boolean }): Promise<CommandResult> {
+/** ternctl ra rekey NAME: a new key pair for a user (the old one stops working); printed once, like add. */
+export async function raRekey(ctx: CtlContext, nameArg: string, opts: { publicKey?: string; out?: string; qr?: boolean; confirmWithin?: string }): Promise<CommandResult> {
+  const name = userName('rekey', nameArg);
+  if (opts.publicKey !== undefined && !isKey(opts.publicKey)) throw usageError('--public-key is not a WireGuard key', 'the 44 characters wg pubkey prints');
+  const loaded = await requireConfig(ctx);
+  const cfg = loaded.config;
+  const i = cfg.remoteUsers.findIndex((u) => u.name === name);
+  if (i < 0) throw new TernError('TERN_E_CTL_NOT_FOUND', `ternctl: ra rekey: no remote user '${name}' (see ternctl ra list)`);
+  if (cfg.remoteUsers[i]!.revoked) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `ternctl: ra rekey: user '${name}' is revoked; revoked users get no key (add a new user instead)`);
+  const serverPublicKey = opts.publicKey === undefined ? await boxPublicKey(ctx, 'rekey', cfg) : undefined;
+  if (serverPublicKey) remoteAccessEndpoint(cfg);
+  const privateKey = opts.publicKey === undefined ? generatePrivateKey() : undefined;
+  const publicKey = opts.publicKey ?? publicKeyOf(privateKey!);
+  const doc = parseDocument(loaded.text);
+  doc.setIn(['remoteUsers', i, 'publicKey'], publicKey);
+  const outcome = await new ConfigApplier(ctx).apply(doc.toString(), `ra rekey ${name}`, { confirmWithinMs: confirmMs(opts.confirmWithin), source: `ternctl ra rekey ${name}` });
+  // A key an older release kept for this user is stale now.
+  fs.rmSync(userKeyPath(ctx.paths.keysDir, name), { force: true });
+  const user = { ...cfg.remoteUsers[i]!, publicKey };
+  const head = `new key pair for remote user ${name}: the old one no longer connects (config version #${outcome.id}, ${outcome.state})`;
+  const pairNote = cfg.pair?.enabled ? `\nthis box is one of a PAIR: give the other box the same public key:\n  ternctl ra rekey ${name} --public-key ${publicKey}` : '';
+  const data = { user, apply: outcome, config: null as string | null, qr: null as string | null };
+  if (!privateKey) return { data, text: `${head}\nthe user brings their own key: no private key is issued here${pairNote}` };
+  const issued = await issue('rekey', cfg, user, serverPublicKey!, privateKey);
+  data.config = issued.config;
+  data.qr = issued.qr;
+  const r = handOver('rekey', head, issued, opts, pairNote);
+  return { data, text: r.text, ...(r.failed ? { exitCode: exitCodes.failed } : {}) };
+}
+
+/** ternctl ra show NAME: the user's entry and client config without its private key (the box has none). */
+export async function raShow(ctx: CtlContext, nameArg: string, opts: { out?: string }): Promise<CommandResult> {
+  const name = userName('show', nameArg);
   const cfg = (await requireConfig(ctx)).config;
   const user = cfg.remoteUsers.find((u) => u.name === name);
   if (!user) throw new TernError('TERN_E_CTL_NOT_FOUND', `ternctl: ra show: no remote user '${name}' (see ternctl ra list)`);
-  const r = await issued(ctx, name);
-  if (!r.ra) throw r.error!;
-  if (opts.out) writeOut(opts.out, r.ra.config);
-  return { data: { user, config: r.ra.config, qr: r.ra.qr }, text: `${opts.out ? `wrote ${opts.out} (mode 600)\n` : ''}${showText(r.ra, opts.qr !== false)}` };
+  if (user.revoked) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `ternctl: ra show: user '${name}' is revoked`);
+  const issued = await issue('show', cfg, user, await boxPublicKey(ctx, 'show', cfg), undefined);
+  if (opts.out) writeOut('show', opts.out, issued.config);
+  const note = `the private key is not on this box: the user has it from ternctl ra add (or their own); if it is lost, ternctl ra rekey ${name} issues a new one`;
+  return { data: { user, config: issued.config }, text: `${opts.out ? `wrote ${opts.out} (mode 600)\n` : ''}${issued.config.trimEnd()}\n\n${note}` };
 }
 
 /** ternctl ra list. */
 export async function raList(ctx: CtlContext): Promise<CommandResult> {
   const cfg = (await requireConfig(ctx)).config;
   const paint = painter(ctx.color);
-  const users = cfg.remoteUsers.map((u) => ({
-    name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked,
-    publicKey: u.publicKey, clientKeyStored: fs.existsSync(userKeyPath(ctx.paths.keysDir, u.name)),
-  }));
+  const users = cfg.remoteUsers.map((u) => ({ name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked, publicKey: u.publicKey }));
   return {
     data: { users },
     text: table(users, [
       { header: 'USER', get: (u) => u.name },
       { header: 'STATE', get: (u) => paint(u.revoked ? 'revoked' : 'active', stateColour(u.revoked ? 'revoked' : 'active')) },
       { header: 'ADDRESS', get: (u) => u.address },
-      { header: 'ISSUED HERE', get: (u) => (u.clientKeyStored ? 'yes' : 'no') },
+      { header: 'PUBLIC KEY', get: (u) => u.publicKey },
       { header: 'MAY REACH', get: (u) => u.allowedPrefixes.join(', ') },
     ]),
   };
 }
 
-/** ternctl ra revoke NAME: revoked: true through apply; the stored client key is deleted. */
-export async function raRevoke(ctx: CtlContext, name: string, opts: { confirmWithin?: string }): Promise<CommandResult> {
+/** ternctl ra revoke NAME: revoked: true through apply; a client key an older release kept is deleted. */
+export async function raRevoke(ctx: CtlContext, nameArg: string, opts: { confirmWithin?: string }): Promise<CommandResult> {
+  const name = userName('revoke', nameArg);
   const loaded = await requireConfig(ctx);
   const i = loaded.config.remoteUsers.findIndex((u) => u.name === name);
   if (i < 0) throw new TernError('TERN_E_CTL_NOT_FOUND', `ternctl: ra revoke: no remote user '${name}' (see ternctl ra list)`);
@@ -198,7 +296,6 @@ export async function raRevoke(ctx: CtlContext, name: string, opts: { confirmWit
   const doc = parseDocument(loaded.text);
   doc.setIn(['remoteUsers', i, 'revoked'], true);
   const outcome = await new ConfigApplier(ctx).apply(doc.toString(), `ra revoke ${name}`, { confirmWithinMs: confirmMs(opts.confirmWithin), source: `ternctl ra revoke ${name}` });
-  // The key only served to re-issue the config; a revoked user gets none.
   fs.rmSync(keyFile, { force: true });
-  return { data: { name, revoked: true, apply: outcome }, text: `revoked remote user ${name} (config version #${outcome.id}, ${outcome.state}); its stored client key is deleted` };
+  return { data: { name, revoked: true, apply: outcome }, text: `revoked remote user ${name} (config version #${outcome.id}, ${outcome.state})` };
 }

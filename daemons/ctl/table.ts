@@ -12,7 +12,7 @@ import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
 import { pathsCommand, tunnelsCommand } from './paths.js';
 import { qosCommand } from './qos.js';
-import { raAdd, raList, raRevoke, raShow } from './ra.js';
+import { raAdd, raList, raRekey, raRevoke, raShow } from './ra.js';
 import { reportLossCommand } from './report/index.js';
 import { statusCommand } from './status.js';
 import { versionCommand } from './version.js';
@@ -42,7 +42,7 @@ export interface CommandEntry {
 /** The one-line help of command groups. */
 export const commandGroups: Record<string, string> = {
   config: 'validate, diff, apply (rolls back unless confirmed), confirm, rollback, history of tern.yaml; networkd files of its addressing',
-  ra: 'remote-access users: add (config file and QR), list, show, revoke',
+  ra: 'remote-access users: add (config file and QR, once), list, show, rekey, revoke',
   report: 'reports to hand to a customer or an ISP',
 };
 
@@ -120,7 +120,7 @@ export const commandTable: CommandEntry[] = [
   {
     name: 'ra add',
     onSignal: 'finish',
-    summary: 'add a remote-access user: key pair, config entry, and the client config with QR',
+    summary: 'add a remote-access user: key pair, config entry, and the client config with QR (shown once: the box keeps no client private key)',
     examples: [
       'ternctl ra add alice',
       'ternctl ra add alice --address 100.64.0.101/32 --allow 10.1.0.0/24 --allow 10.3.0.0/24 --out alice.conf',
@@ -148,10 +148,23 @@ export const commandTable: CommandEntry[] = [
   },
   {
     name: 'ra show',
-    summary: "a user's client config (wg-quick) and QR code again",
-    examples: ['ternctl ra show alice', 'ternctl ra show alice --out alice.conf --no-qr'],
-    define: (c) => c.argument('<name>', 'user name').option('--out <file>', 'write the client config here (mode 600)').option('--no-qr', 'no QR code'),
-    run: (ctx, a, o) => raShow(ctx, a[0]!, { out: s(o.out), qr: o.qr !== false }),
+    summary: "a user's client config (wg-quick) without the private key, which the box does not keep",
+    examples: ['ternctl ra show alice', 'ternctl ra show alice --out alice.conf'],
+    define: (c) => c.argument('<name>', 'user name').option('--out <file>', 'write the client config here (mode 600)'),
+    run: (ctx, a, o) => raShow(ctx, a[0]!, { out: s(o.out) }),
+  },
+  {
+    name: 'ra rekey',
+    onSignal: 'finish',
+    summary: 'a new key pair for a user who lost theirs: the old key stops working; the new config and QR are shown once',
+    examples: ['ternctl ra rekey alice', 'ternctl ra rekey alice --out alice.conf', 'ternctl ra rekey alice --public-key <key from the other PAIR box>'],
+    define: (c) => c
+      .argument('<name>', 'user name')
+      .option('--public-key <key>', 'the user brings a key (or it comes from the other PAIR box): no client config is issued here')
+      .option('--out <file>', 'also write the client config here (mode 600)')
+      .option('--no-qr', 'no QR code')
+      .option('--confirm-within <duration>', 'roll back unless confirmed in this time (default: confirmed at once)'),
+    run: (ctx, a, o) => raRekey(ctx, a[0]!, { publicKey: s(o.publicKey), out: s(o.out), qr: o.qr !== false, confirmWithin: s(o.confirmWithin) }),
   },
   {
     name: 'ra revoke',

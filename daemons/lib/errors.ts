@@ -42,9 +42,10 @@ export const errorCodes = {
   TERN_E_RUNNER_START: 'a daemon failed to start (config, bus or state could not be set up)',
   TERN_E_RUNNER_RELOAD: 'a SIGHUP reload failed; the daemon keeps running with its previous configuration',
   TERN_E_PATHS: 'a runtime directory (/etc/tern, /run/tern, /var/lib/tern or its override) is missing or unusable',
+  TERN_E_PATHS_NAME: "a name that becomes part of a file name (remote user, daemon, lab) is not a plain word (lowercase letters, digits, '-' and '_', at most 32 characters) or would leave its directory; nothing was written",
 
   // tunneld
-  TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access request names an unknown or revoked user, or no client key is stored for it',
+  TERN_E_TUNNEL_REMOTE_ACCESS: 'a remote-access client config cannot be issued: the user is revoked, or no WAN has an address or publicHost to give clients',
   TERN_E_TUNNEL_ENDPOINT: 'a remote WAN endpoint host name does not resolve; the tunnels already up are left as they are',
   TERN_E_TUNNEL_WAN: 'a WAN named in the config has no interface on this box; its tunnels are not built',
   TERN_E_TUNNEL_RECONCILE: 'applying the overlay to the kernel failed part-way; what was up stays up and the next pass retries',

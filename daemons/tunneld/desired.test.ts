@@ -2,7 +2,7 @@ import t from 'tap';
 import { parseConfig } from '../lib/config/index.js';
 import { generatePrivateKey } from '../lib/kernel/index.js';
 import { activePaths, desiredState, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
-import { clientConfig, remoteAccessEndpoint } from './remote-access.js';
+import { clientConfig, remoteAccessEndpoint } from '../lib/overlay/remote-access.js';
 import type { PathReading } from './status.js';
 
 const text = `

@@ -2,18 +2,16 @@
 // remote WAN) to every other site, routes to remote LANs, and remote access
 // for consultants; it publishes every path's state on the bus.
 import dns from 'node:dns/promises';
-import fs from 'node:fs';
 import type { TernConfig } from '../lib/config/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { componentLogger } from '../lib/log/index.js';
-import { Rtnl, createWireGuardBackend, isKey, publicKeyOf, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
+import { Rtnl, createWireGuardBackend, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { desiredState, dhcpWans, pathTableAction, type DesiredInputs } from './desired.js';
 import { DhcpGateways } from './gateways.js';
-import { loadOrCreateSiteKey, readKeyFile, userKeyPath } from './keys.js';
+import { loadOrCreateSiteKey, readKeyFile } from './keys.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
-import { clientConfig, clientQr, remoteAccessEndpoint } from './remote-access.js';
 import { pathReading, pathStatus, type PathReading, type PathStatus } from './status.js';
 
 export { desiredState, activePaths, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
@@ -228,34 +226,10 @@ export const spec: DaemonSpec = {
       siteNumber: overlayPlan(prepared.inputs.config).siteNumber,
       lastReconcile: lastReport ?? null,
     }));
+    // Public facts only: no bus method returns a secret (docs/bus.md, "Secrets").
     ctx.bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
-      name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked,
-      clientKeyStored: fs.existsSync(userKeyPath(ctx.paths.keysDir, u.name)),
+      name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked, publicKey: u.publicKey,
     })));
-    ctx.bus.method('ra.config', async (params) => {
-      const name = (params as { name?: unknown } | undefined)?.name;
-      if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(name)) {
-        throw new TernError('TERN_E_BUS_INVALID_PARAMS', 'tunneld: ra.config: params.name: want a remote user name');
-      }
-      const user = ctx.config.remoteUsers.find((u) => u.name === name);
-      if (!user) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: no remote user '${name}' in remoteUsers`);
-      if (user.revoked) throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: user '${name}' is revoked`);
-      const file = userKeyPath(ctx.paths.keysDir, name);
-      if (!fs.existsSync(file)) {
-        throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS',
-          `tunneld: ra.config: no client key stored for '${name}' (${file}); only users issued by Tern (ternctl ra add) have one`);
-      }
-      const clientKey = readKeyFile(file);
-      if (!isKey(clientKey) || publicKeyOf(clientKey) !== user.publicKey) {
-        throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS', `tunneld: ra.config: the stored client key of '${name}' does not match remoteUsers publicKey`);
-      }
-      const psk = prepared.inputs.userPresharedKeys.get(name);
-      const text = clientConfig({
-        user, clientPrivateKey: clientKey, serverPublicKey: key.publicKey, endpoint: remoteAccessEndpoint(ctx.config),
-        ...(psk ? { presharedKey: psk } : {}),
-      });
-      return { name, config: text, qr: await clientQr(text) };
-    });
 
     return {
       async reload(config: TernConfig): Promise<void> {

@@ -1,19 +1,24 @@
 // The appliance's WireGuard keys on disk: the site key (created on first
-// start), preshared keys by reference, remote users' stored client keys.
-// Files are 0600 in a 0700 directory; no key is ever logged.
+// start) and preshared keys by reference. Files are 0600 in a 0700
+// directory; every key read or written here joins processSecrets, so no
+// logger of the process writes it. Remote users' private keys are not kept
+// (docs/ternctl.md, "Remote access and secrets"); userKeyPath only finds
+// the ones older releases left, to delete them.
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeSecretFile } from '../lib/files/index.js';
 import { generatePrivateKey, publicKeyOf, readKeyFile as readWireguardKeyFile } from '../lib/kernel/index.js';
+import { fileIn } from '../lib/paths/index.js';
+import { processSecrets } from '../lib/secrets/index.js';
 
 /** Read a key file: one base64 key, owner-only permissions. */
 export const readKeyFile = (file: string): string => readWireguardKeyFile(file, 'tunneld: keys');
 
-/** Write a key file atomically with mode 0600, creating its directory 0700. */
+/** Write a key file atomically with mode 0600 (whatever was there), creating its directory 0700. */
 export function writeKeyFile(file: string, key: string): void {
+  processSecrets.add(key);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${key}\n`, { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  writeSecretFile(file, `${key}\n`);
 }
 
 /**
@@ -32,7 +37,10 @@ export function loadOrCreateSiteKey(keysDir: string, configured: string | undefi
   return { privateKey, publicKey: publicKeyOf(privateKey), file, created };
 }
 
-/** Where a remote user's client private key is kept, for re-issuing its config. */
+/**
+ * Where releases before issue #15 kept a remote user's client private key
+ * (<keys>/users/<user>.key). The name is checked before any path is made.
+ */
 export function userKeyPath(keysDir: string, user: string): string {
-  return path.join(keysDir, 'users', `${user}.key`);
+  return fileIn(path.join(keysDir, 'users'), user, '.key', 'remote user name');
 }

@@ -166,9 +166,16 @@ function registryFile(prefix: string): string {
   return path.join(registryDir, `${prefix}.json`);
 }
 
-/** Resolve a run directory or prefix to a run directory. */
+/**
+ * Resolve a run directory or prefix to a run directory. A ref that is not
+ * a directory holding state.json is looked up only as a prefix
+ * (prefixPattern), never joined into a path as it came.
+ */
 export function resolveRunDir(ref: string): string {
   if (fs.existsSync(path.join(ref, 'state.json'))) return path.resolve(ref);
+  if (!prefixPattern.test(ref)) {
+    throw new TernError('TERN_E_LAB_STATE', `lab: attach: ${JSON.stringify(ref)} is neither a lab run directory nor a lab prefix; want a directory holding state.json or a prefix like tl1a2b3c`);
+  }
   try {
     const entry = JSON.parse(fs.readFileSync(registryFile(ref), 'utf8')) as { runDir: string };
     if (fs.existsSync(path.join(entry.runDir, 'state.json'))) return entry.runDir;

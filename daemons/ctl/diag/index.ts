@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { TernError, errorMessage } from '../../lib/errors.js';
+import { writeSecretFile } from '../../lib/files/index.js';
+import { redactFields } from '../../lib/secrets/index.js';
 import { ConfigHistory, pendingIn } from '../config/index.js';
 import type { CommandResult, CtlContext } from '../context.js';
 import { knownDaemons } from '../daemons.js';
@@ -77,7 +79,8 @@ export async function buildBundle(ctx: CtlContext, opts: DiagOptions): Promise<{
     entries.push({ name: `${root}/${p}`, data: clean, mtime });
     items.push({ path: p, bytes: Buffer.byteLength(clean), ...(error ? { error } : {}) });
   };
-  const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+  // Structured data is redacted by field name first (any depth, any case), then as text like everything else.
+  const json = (v: unknown): string => `${JSON.stringify(redactFields(v), null, 2)}\n`;
   const attempt = async (p: string, fn: () => Promise<string> | string): Promise<void> => {
     try {
       add(p, await fn());
@@ -167,7 +170,7 @@ export async function buildBundle(ctx: CtlContext, opts: DiagOptions): Promise<{
     redaction: { knownSecrets: redactor.known, replaced: redactor.replaced, mark: redactedMark },
     items,
   };
-  entries.push({ name: `${root}/manifest.json`, data: json(manifest), mtime });
+  entries.push({ name: `${root}/manifest.json`, data: `${JSON.stringify(manifest, null, 2)}\n`, mtime });
   entries.unshift({
     name: `${root}/README.txt`,
     mtime,
@@ -178,7 +181,7 @@ export async function buildBundle(ctx: CtlContext, opts: DiagOptions): Promise<{
       'metrics/  the Prometheus metrics at the time of the bundle',
       'logs/     the daemons\' log lines (JSON), from ' + (items.find((i) => i.path === 'logs/SOURCE.txt') ? 'the source in logs/SOURCE.txt' : 'nowhere (see logs/error.txt)'),
       'host/     host facts; net/ ip, wg, nft and tc output',
-      `Every WireGuard private and preshared key of this box (${redactor.known} known) and anything labelled as a private key, preshared key, secret, password or token is replaced by ${redactedMark}. Public keys are kept: they identify peers.`,
+      `Every secret this box holds (${redactor.known} known: WireGuard private and preshared keys), in base64, base64url or hex, and anything labelled as a private key, preshared key, secret, password or token is replaced by ${redactedMark}. Public keys are kept: they identify peers.`,
       '',
     ].join('\n'),
   });
@@ -190,7 +193,8 @@ export async function diagCommand(ctx: CtlContext, opts: DiagOptions): Promise<C
   const out = path.resolve(opts.out ?? `${root}.tar.gz`);
   const gz = zlib.gzipSync(tar(entries), { level: 9 });
   try {
-    fs.writeFileSync(out, gz, { mode: 0o600 });
+    // A temporary 0600 file renamed over the target: an existing 0644 bundle does not keep its mode.
+    writeSecretFile(out, gz);
   } catch (err) {
     if (isPermissionError(err)) throw permissionError('write the bundle', out, err);
     throw new TernError('TERN_E_CTL_REPORT', `ternctl: diag: write ${out}: ${errorMessage(err)}`, { cause: err });

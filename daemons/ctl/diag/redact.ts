@@ -1,12 +1,14 @@
-// Secrets never leave the box in a diagnostics bundle: every WireGuard
-// private and preshared key the appliance holds is replaced wherever it
-// appears, and anything labelled as a private or preshared key is replaced
-// even when its value is not one we know.
+// Secrets never leave the box in a diagnostics bundle: every secret the
+// appliance holds is replaced wherever it appears and in every encoding
+// (lib/secrets: base64, base64url, padded or not, hex in either case), and
+// anything labelled as a private or preshared key, secret, password or
+// token is replaced even when its value is not one we know.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TernConfig } from '../../lib/config/index.js';
+import { SecretSet, redactedMark } from '../../lib/secrets/index.js';
 
-export const redactedMark = '[redacted]';
+export { redactedMark };
 
 /** Key-shaped values: 32 bytes in base64 (what wg genkey/genpsk print). */
 const keyShape = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
@@ -50,40 +52,40 @@ export function knownSecrets(keysDir: string, cfg: TernConfig | undefined): stri
   return [...out];
 }
 
+// The label is matched in any case and spelling (PrivateKey, private_key,
+// "private-key", presharedKey, psk, clientSecret, enrolToken,
+// etcdPassword); the text of a JSON document is flat, so depth does not matter.
 const labelled: RegExp[] = [
-  // wg-quick / wg showconf: PrivateKey = ..., PresharedKey = ...
-  /\b((?:Private|Preshared)Key\s*=\s*)(\S+)/gi,
-  // wg set / UAPI: private_key=..., preshared_key=...
-  /\b((?:private|preshared)_key[=:]\s*)([^\s"',}]+)/gi,
-  // YAML / JSON / logs: privateKey: ..., "presharedKey": "...", secret, password, token
-  /((?:"|\b)(?:\w*private\w*key|\w*preshared\w*key|psk|secret|password|token)"?\s*[:=]\s*"?)([^\s"',}]+)/gi,
+  // wg-quick / wg showconf / UAPI / YAML / JSON / logs: label, optional quote, = or :, optional quote, value
+  /((?:"|\b)\w*(?:private[_-]?key|pre[_-]?shared[_-]?key|psk|secret|password|passphrase|passwd|token)"?\s*[:=]\s*"?)([^\s"',}]+)/gi,
 ];
 
 export class Redactor {
-  private readonly secrets: string[];
+  private readonly secrets: SecretSet;
   /** How many replacements were made (for the manifest). */
   replaced = 0;
 
+  /** secrets: the values the box holds (knownSecrets), as stored. */
   constructor(secrets: string[]) {
-    // Longest first, so a secret that contains another is replaced whole.
-    this.secrets = [...new Set(secrets.filter((s) => s.length >= 16))].sort((a, b) => b.length - a.length);
+    this.secrets = new SecretSet(secrets);
   }
 
   get known(): number {
-    return this.secrets.length;
+    return this.secrets.size;
+  }
+
+  /** The known secrets, for redacting structured data before it is written (redactFields). */
+  get set(): SecretSet {
+    return this.secrets;
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const s of this.secrets) {
-      if (!out.includes(s)) continue;
-      const parts = out.split(s);
-      this.replaced += parts.length - 1;
-      out = parts.join(redactedMark);
-    }
+    const byValue = this.secrets.redactText(text);
+    this.replaced += byValue.count;
+    let out = byValue.text;
     for (const re of labelled) {
       out = out.replace(re, (m, label: string, value: string) => {
-        if (value === redactedMark || /^\[redacted\]/.test(value)) return m;
+        if (value.startsWith(redactedMark)) return m;
         // Under a secret-like label, anything could be the secret except what
         // plainly is not one: a flag, a number, a file path, "(hidden)".
         if (!keyShape.test(value) && (/^(true|false|null|\(hidden\)|\(none\)|-?\d+(\.\d+)?)$/.test(value) || value.startsWith('/'))) return m;

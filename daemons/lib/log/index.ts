@@ -1,13 +1,11 @@
 // Package log makes Tern's pino loggers: JSON lines to stdout (journald),
-// one child logger per component, secrets redacted by key name.
+// one child logger per component, secrets redacted by name at any depth and
+// in any case, and by value (every secret the process holds, in every
+// encoding) wherever they appear in a line.
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { hasSecrets, processSecrets, redactFields, type SecretSet } from '../secrets/index.js';
 
 export type { Logger };
-
-/** Keys whose values are never written to a log, wherever they appear. */
-export const redactedKeys = [
-  'privateKey', 'private_key', 'presharedKey', 'preshared_key', 'psk', 'secret', 'password', 'token',
-];
 
 export interface LogOptions {
   /** Daemon or tool name, put on every line as `daemon`. */
@@ -16,15 +14,24 @@ export interface LogOptions {
   level?: string;
   /** Where lines go; default stdout. Tests pass a stream to read them. */
   destination?: NodeJS.WritableStream;
+  /** The secret values never written (default processSecrets: what this process generated or read from key files). */
+  secrets?: SecretSet;
 }
 
-/** The root logger of a process. */
+/**
+ * The root logger of a process. Field names are checked on the object
+ * before it is serialised (a copy is made only when a secret name is
+ * found); values are checked on the finished line, which covers the
+ * message, child bindings and error texts too.
+ */
 export function createLogger(opts: LogOptions): Logger {
-  const paths = redactedKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+  const secrets = opts.secrets ?? processSecrets;
+  const scrub = (o: Record<string, unknown>): Record<string, unknown> => (hasSecrets(o) ? redactFields(o) : o);
   const options: LoggerOptions = {
     level: opts.level ?? process.env.TERN_LOG_LEVEL ?? 'info',
     base: { daemon: opts.name, pid: process.pid },
-    redact: { paths, censor: '[redacted]' },
+    formatters: { log: scrub, bindings: scrub },
+    hooks: { streamWrite: (line) => (secrets.size ? secrets.redactText(line).text : line) },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   return opts.destination ? pino(options, opts.destination as pino.DestinationStream) : pino(options);

@@ -1,6 +1,7 @@
 // Package paths resolves Tern's runtime directories, overridable by
 // environment so several appliances can run side by side in the lab.
 import path from 'node:path';
+import { TernError } from '../errors.js';
 
 /** Where one appliance keeps its files. */
 export interface RuntimePaths {
@@ -18,14 +19,46 @@ export interface RuntimePaths {
   keysDir: string;
 }
 
+/**
+ * What a name that becomes part of a file name may be (a remote user, a
+ * daemon, a lab): no dot, no slash, nothing a shell or a path would read
+ * differently, so `../x` can never leave the directory it is put in.
+ */
+export const fileNamePattern = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** The sentence that says what fileNamePattern allows, for error messages. */
+export const fileNameRule = "want lowercase letters, digits, '-' and '_', starting with a letter or digit, at most 32 characters";
+
+/** name, when it may become part of a file name; TERN_E_PATHS_NAME saying what is wrong otherwise. */
+export function checkFileName(name: unknown, what: string): string {
+  if (typeof name === 'string' && fileNamePattern.test(name)) return name;
+  const got = typeof name === 'string' ? JSON.stringify(name) : typeof name;
+  throw new TernError('TERN_E_PATHS_NAME', `paths: ${what}: got ${got}; ${fileNameRule}`, { details: { what } });
+}
+
+/**
+ * <dir>/<name><suffix> for a name from outside (config, command line, bus,
+ * a file): the name is checked first, and the result must lie directly in
+ * dir, so no input can make Tern write or delete anywhere else.
+ */
+export function fileIn(dir: string, name: string, suffix: string, what: string): string {
+  checkFileName(name, what);
+  const base = path.resolve(dir);
+  const file = path.resolve(base, `${name}${suffix}`);
+  if (path.dirname(file) !== base) {
+    throw new TernError('TERN_E_PATHS_NAME', `paths: ${what}: ${JSON.stringify(name + suffix)} would leave ${base}; want a plain file name`, { details: { what } });
+  }
+  return file;
+}
+
 /** The bus socket of a daemon: <runDir>/<daemon>.sock. */
 export function socketPath(paths: Pick<RuntimePaths, 'runDir'>, daemon: string): string {
-  return path.join(paths.runDir, `${daemon}.sock`);
+  return fileIn(paths.runDir, daemon, '.sock', 'daemon name');
 }
 
 /** The pid file of a daemon: <runDir>/<daemon>.pid. */
 export function pidPath(paths: Pick<RuntimePaths, 'runDir'>, daemon: string): string {
-  return path.join(paths.runDir, `${daemon}.pid`);
+  return fileIn(paths.runDir, daemon, '.pid', 'daemon name');
 }
 
 /** Resolve runtime paths from overrides, then the environment, then defaults. */

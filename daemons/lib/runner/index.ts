@@ -2,7 +2,6 @@
 // open the bus, announce readiness (pid/ready files and sd_notify), keep the
 // systemd watchdog fed, reload on SIGHUP and stop cleanly on SIGTERM.
 import fs from 'node:fs';
-import path from 'node:path';
 import { BusServer } from '../bus/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { loadConfig, type LoadedConfig, type TernConfig } from '../config/index.js';
@@ -10,7 +9,7 @@ import { TernError, errorMessage, isTernError } from '../errors.js';
 import { Health } from '../health/index.js';
 import { componentLogger, createLogger, type Logger } from '../log/index.js';
 import { loadNative } from '../native/index.js';
-import { pidPath, resolvePaths, socketPath, type RuntimePaths } from '../paths/index.js';
+import { fileIn, pidPath, resolvePaths, socketPath, type RuntimePaths } from '../paths/index.js';
 import { Store } from '../store/index.js';
 
 /** What a daemon gets from the runner when it starts. */
@@ -243,7 +242,7 @@ export function installHangHook(env: NodeJS.ProcessEnv, proc: Pick<NodeJS.Proces
 
 /** The readiness file the lab and tests wait for: <runDir>/<daemon>.ready. */
 export function readyPath(paths: Pick<RuntimePaths, 'runDir'>, daemon: string): string {
-  return path.join(paths.runDir, `${daemon}.ready`);
+  return fileIn(paths.runDir, daemon, '.ready', 'daemon name');
 }
 
 function statusLine(name: string, health: Health): string {

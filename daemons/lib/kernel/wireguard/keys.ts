@@ -1,9 +1,12 @@
 // WireGuard keys: X25519 generation and public-from-private through
 // node:crypto, the base64 and hex forms, and redaction. Keys are secrets:
-// nothing here logs one, and redact() is for anything that might be logged.
+// nothing here logs one, every key made here joins processSecrets (so this
+// process's loggers never write it), and redact() is for anything that
+// might be logged.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { TernError, errorMessage } from '../../errors.js';
+import { processSecrets, redactFields } from '../../secrets/index.js';
 
 export const KEY_LEN = 32;
 
@@ -47,6 +50,8 @@ export function readKeyFile(file: string, component: string): string {
     throw fail(`mode ${(st.mode & 0o777).toString(8)} lets others read a secret; want 600 (chmod 600 ${file})`);
   }
   const text = fs.readFileSync(file, 'utf8').trim();
+  // Registered before it is checked: a malformed secret is still a secret.
+  processSecrets.add(text);
   if (!isKey(text)) throw fail('does not hold a WireGuard key (want 44 characters of base64, as wg genkey writes)');
   return text;
 }
@@ -81,7 +86,9 @@ function clamp(b: Buffer): Buffer {
 export function generatePrivateKey(): string {
   const { privateKey } = generateKeyPairSync('x25519');
   const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  return keyFromBytes(clamp(der.subarray(der.length - KEY_LEN)));
+  const key = keyFromBytes(clamp(der.subarray(der.length - KEY_LEN)));
+  processSecrets.add(key);
+  return key;
 }
 
 /** The public key (base64) of a private key (base64). */
@@ -103,7 +110,11 @@ export function publicKeyBytesOf(privateKey: Uint8Array): Buffer {
 }
 
 /** A new preshared key (base64): 32 random bytes, as `wg genpsk`. */
-export const generatePresharedKey = (): string => randomBytes(KEY_LEN).toString('base64');
+export function generatePresharedKey(): string {
+  const key = randomBytes(KEY_LEN).toString('base64');
+  processSecrets.add(key);
+  return key;
+}
 
 /**
  * A one-way fingerprint of a secret key, for telling "the key changed"
@@ -111,36 +122,9 @@ export const generatePresharedKey = (): string => randomBytes(KEY_LEN).toString(
  */
 export const keyDigest = (raw: Uint8Array): string => createHash('sha256').update(raw).digest('hex').slice(0, 32);
 
-/** Property names whose values are secrets wherever they appear. */
-export const secretFields = new Set(['privateKey', 'presharedKey', 'private_key', 'preshared_key']);
-
 /**
- * A deep copy of v with every secret field's value replaced by
- * '[redacted]' (absent and null values stay as they are, so "no key" is
- * still visible). Handles arrays, nested objects, Maps and cycles.
+ * A deep copy of v with every secret field's value (privateKey,
+ * presharedKey, ... in any spelling, at any depth) replaced by
+ * '[redacted]'; absent and null values stay, so "no key" is still visible.
  */
-export function redact<T>(v: T): T {
-  const seen = new WeakMap<object, unknown>();
-  const walk = (x: unknown): unknown => {
-    if (x === null || typeof x !== 'object') return x;
-    if (Buffer.isBuffer(x) || x instanceof Uint8Array) return x;
-    if (seen.has(x)) return seen.get(x);
-    if (Array.isArray(x)) {
-      const out: unknown[] = [];
-      seen.set(x, out);
-      for (const e of x) out.push(walk(e));
-      return out;
-    }
-    if (x instanceof Map) {
-      const out = new Map<unknown, unknown>();
-      seen.set(x, out);
-      for (const [k, e] of x) out.set(k, typeof k === 'string' && secretFields.has(k) && e != null ? '[redacted]' : walk(e));
-      return out;
-    }
-    const out: Record<string, unknown> = {};
-    seen.set(x, out);
-    for (const [k, e] of Object.entries(x)) out[k] = secretFields.has(k) && e != null ? '[redacted]' : walk(e);
-    return out;
-  };
-  return walk(v) as T;
-}
+export const redact = <T>(v: T): T => redactFields(v);

@@ -1,13 +1,18 @@
 // Remote access for consultants: the standard wg-quick client config (and a
-// QR code of it) that the stock WireGuard apps import.
+// QR code of it) that the stock WireGuard apps import. The client's private
+// key appears in it only when ternctl has just made the key: the box keeps
+// no client private key (docs/ternctl.md, "Remote access and secrets").
 import QRCode from 'qrcode';
-import type { RemoteUser, TernConfig } from '../lib/config/index.js';
-import { TernError } from '../lib/errors.js';
+import type { RemoteUser, TernConfig } from '../config/index.js';
+import { TernError } from '../errors.js';
 
 export interface ClientConfigInput {
   user: RemoteUser;
-  /** The client's private key (secret); only Tern-issued users have one stored. */
-  clientPrivateKey: string;
+  /**
+   * The client's private key (secret), given only when it was made just
+   * now; without it the config is a template with the line commented out.
+   */
+  clientPrivateKey?: string;
   /** The appliance's public key. */
   serverPublicKey: string;
   /** host:port the client dials. */
@@ -22,13 +27,17 @@ export function clientConfig(inp: ClientConfigInput): string {
   const lines = [
     `# Tern remote access for ${u.name}. Import into the WireGuard app, or: wg-quick up ./${u.name}.conf`,
     '[Interface]',
-    `PrivateKey = ${inp.clientPrivateKey}`,
+    inp.clientPrivateKey
+      ? `PrivateKey = ${inp.clientPrivateKey}`
+      : '# PrivateKey = (the key ternctl ra add or ra rekey printed once; this box does not keep it)',
     `Address = ${u.address}`,
     ...(u.dns && u.dns.length ? [`DNS = ${u.dns.join(', ')}`] : []),
     '',
     '[Peer]',
     `PublicKey = ${inp.serverPublicKey}`,
-    ...(inp.presharedKey ? [`PresharedKey = ${inp.presharedKey}`] : []),
+    ...(inp.presharedKey
+      ? [`PresharedKey = ${inp.presharedKey}`]
+      : u.presharedKeyFile && !inp.clientPrivateKey ? ['# PresharedKey = (the one in the box\'s presharedKeyFile; hand it over apart from this file)'] : []),
     `Endpoint = ${inp.endpoint}`,
     `AllowedIPs = ${u.allowedPrefixes.join(', ')}`,
     `PersistentKeepalive = ${inp.keepaliveSec ?? 25}`,
@@ -51,7 +60,7 @@ export function remoteAccessEndpoint(cfg: TernConfig): string {
   const host = wan?.publicHost ?? wan?.address?.split('/')[0];
   if (!host) {
     throw new TernError('TERN_E_TUNNEL_REMOTE_ACCESS',
-      'tunneld: remote access: no WAN has an address or publicHost to give clients; set wans[0].publicHost');
+      'remote access: endpoint: no WAN has an address or publicHost to give clients; set wans[0].publicHost');
   }
   const h = host.includes(':') ? `[${host}]` : host;
   return `${h}:${cfg.overlay.remoteUserPort}`;
