@@ -74,6 +74,9 @@ async function carried(lab: Lab, caps: WanCapture[], paths: PathPort[], since: n
   return pathsOnWans(lab, caps, paths, from);
 }
 
+/** branch1's listen port of the path home1 calls row (the far end of it). */
+const branchPathPort = (paths: PathPort[], row: PathRow): number => paths.find((p) => p.name === `${row.remoteWan}/home/${row.localWan}`)!.listenPort;
+
 const describe = (rows: PathOnWan[]): string => rows.filter((r) => !r.own).map((r) => `${r.path} on ${r.wan} (${r.packets} packets)`).join('; ');
 
 interface Started { lab: Lab; caps: WanCapture[]; paths: PathPort[] }
@@ -153,8 +156,19 @@ t.test('a remote endpoint forced onto the wrong WAN: tunneld on the far side not
   const port = victim.endpoint.split(':')[1]!;
   const wrong = `198.18.1.2:${port}`;
   const branchKey = fs.readFileSync(path.join(lab.runDir, 'keys', 'site-branch.pub'), 'utf8').trim();
-  const branchPath = paths.find((p) => p.name === `ispc/home/${victim.localWan}`)!;
+  const branchPath = paths.find((p) => p.listenPort === branchPathPort(paths, victim))!;
   const driftsBefore = victim.endpointDrifts ?? 0;
+  // While the drift is forced, ISP C drops what branch1 sends home1 on
+  // this path: otherwise home1's WireGuard roams back by itself on
+  // branch1's next packet from its ispc address, and what is under test is
+  // whether tunneld notices and sets it back (a stand-in for a far end
+  // still sending from the wrong WAN, which the fix no longer lets happen).
+  const drop = [
+    'table inet multiwantest {', ' chain forward {', '  type filter hook forward priority -10; policy accept;',
+    `  ip saddr 198.18.3.2 udp sport ${branchPathPort(paths, victim)} drop`, ' }', '}', '',
+  ].join('\n');
+  await lab.mustExec('ispc', ['nft', '-f', '-'], { input: drop });
+  t.teardown(() => lab.exec('ispc', ['nft', 'delete', 'table', 'inet', 'multiwantest']).then(() => undefined));
   const from = Date.now() / 1000;
   await lab.mustExec('home1', ['wg', 'set', victim.ifname, 'peer', branchKey, 'endpoint', wrong]);
   // A packet at once, before tunneld's next reading: the far end hears it on its ispa WAN.
@@ -163,6 +177,7 @@ t.test('a remote endpoint forced onto the wrong WAN: tunneld on the far side not
     const r = (await busCall<PathRow[]>(sock(lab, 'home1'), 'paths.list')).find((x) => x.name === victim.name);
     return r && r.endpoint === victim.endpoint && (r.endpointDrifts ?? 0) > driftsBefore ? r : undefined;
   }, { tries: 100, everyMs: 200 });
+  await lab.mustExec('ispc', ['nft', 'delete', 'table', 'inet', 'multiwantest']);
   t.equal(moved.endpointDrifts, driftsBefore + 1, `got ${moved.endpointDrifts} drifts; want ${driftsBefore + 1} (one drift, counted once)`);
   const forced = (await pathsOnWans(lab, caps, [branchPath], from)).filter((r) => !r.own);
   t.ok(forced.length > 0, `the forced endpoint did reach branch1 on a wrong WAN: got ${JSON.stringify(forced)}`);

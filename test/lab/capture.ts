@@ -76,11 +76,6 @@ export async function startWanCaptures(lab: Lab, node: string): Promise<WanCaptu
   return out;
 }
 
-/** Stops the captures (tcpdump flushes on SIGINT). */
-export async function stopCaptures(lab: Lab, caps: readonly WanCapture[]): Promise<void> {
-  for (const c of caps) await lab.kill(c.node, c.proc.name, 'SIGINT');
-}
-
 const lineRe = /^(\d+\.\d+) IP (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+):/;
 
 /** The IPv4 UDP datagrams of `tcpdump -n -tt -q -r` output (other lines are skipped). */
