@@ -84,7 +84,7 @@ async function reconcileRoutes(want: DesiredState, tables: ReadonlySet<number>, 
     for (const [key, r] of wantByKey) {
       const h = have.get(key);
       if (h && sameRoute(h, r)) continue;
-      await attempt(`route ${r.type ?? ''} ${r.dst} table ${r.table}`.replace('  ', ' '), async () => {
+      await attempt(`route ${r.type && r.type !== 'unicast' ? `${r.type} ` : ''}${r.dst} table ${r.table}`, async () => {
         await rtnl.replaceRoute(r);
         report.routes.replaced++;
       });
