@@ -1,7 +1,7 @@
 import t from 'tap';
 import { parseConfig } from '../lib/config/index.js';
 import { generatePrivateKey } from '../lib/kernel/index.js';
-import { activePaths, desiredState, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
+import { activePaths, desiredState, dhcpWans, mainRouteMetric, pathEndpoint, pathTableAction, wanGuardMetric } from './desired.js';
 import { clientConfig, remoteAccessEndpoint } from '../lib/overlay/remote-access.js';
 import type { PathReading } from './status.js';
 
@@ -120,7 +120,8 @@ const dhcpConfig = parseConfig(dhcpText).config;
 t.test('a DHCP WAN\'s table gets the gateway learned from main, per WAN and family; none while no lease; kept until known', async (t) => {
   const d = (gateways?: Map<string, string[]>) => desiredState({ ...base, config: dhcpConfig, upPaths: new Set(), ...(gateways ? { dhcpGateways: gateways } : {}) });
   const table = (s: ReturnType<typeof d>, wan: string) => s.plan.wans.find((w) => w.name === wan)!.table;
-  const wanRoutes = (s: ReturnType<typeof d>, wan: string) => s.routes.filter((r) => r.table === table(s, wan)).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`);
+  // The gateway routes; the WAN guard, in every WAN table, has its own test.
+  const wanRoutes = (s: ReturnType<typeof d>, wan: string) => s.routes.filter((r) => r.table === table(s, wan) && (r.type ?? 'unicast') === 'unicast').map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`);
   const cases: Array<{ name: string; gateways?: Map<string, string[]>; want: Record<string, string[]>; kept: string[] }> = [
     {
       name: 'two leases, one with an IPv6 router too',
@@ -188,4 +189,45 @@ t.test('a path\'s table: filled while up or unknown, empty while known down, kep
   t.same(own('isp-a/cloud/inet'), path('isp-a/cloud/inet').remotePrefixes, 'reading failed: filled, never emptied for want of news');
   // The main table still reaches home through its (only, down) path: the route must point somewhere.
   t.same(s.routes.filter((r) => r.table === 254 && r.dst === '10.2.0.0/24').map((r) => r.dev), ['tn1-2-00']);
+});
+
+t.test('every WAN table ends in the WAN guard (unreachable, last metric) of each family it has a rule for, kept or not', async (t) => {
+  const cases: Array<{ name: string; gateways?: Map<string, string[]>; want: Record<string, string[]> }> = [
+    { name: 'leases known', gateways: new Map([['isp-a', ['198.18.1.1']]]), want: { 'isp-a': ['v4', 'v6'], lte: ['v4', 'v6'], dc: ['v4', 'v6'] } },
+    { name: 'no lease anywhere', gateways: new Map(), want: { 'isp-a': ['v4', 'v6'], lte: ['v4', 'v6'], dc: ['v4', 'v6'] } },
+    { name: 'main not read yet', want: { 'isp-a': ['v4', 'v6'], lte: ['v4', 'v6'], dc: ['v4', 'v6'] } },
+  ];
+  for (const c of cases) {
+    const s = desiredState({ ...base, config: dhcpConfig, upPaths: new Set(), ...(c.gateways ? { dhcpGateways: c.gateways } : {}) });
+    for (const w of s.plan.wans) {
+      const guards = s.routes.filter((r) => r.table === w.table && r.type === 'unreachable');
+      const got = guards.map((r) => (r.dst.includes(':') ? 'v6' : 'v4')).sort();
+      t.same(got, c.want[w.name], `${c.name}: ${w.name}: got guards ${JSON.stringify(got)}; want ${JSON.stringify(c.want[w.name])}`);
+      t.ok(guards.every((r) => r.metric === wanGuardMetric && /^(0\.0\.0\.0|::)\/0$/.test(r.dst) && r.dev === undefined && r.gateway === undefined),
+        `${c.name}: ${w.name}: a guard is a default route at metric ${wanGuardMetric} with no next hop: got ${JSON.stringify(guards)}`);
+      const rules = s.rules.filter((r) => r.table === w.table).map((r) => `v${r.family}`).sort();
+      t.same(got, rules, `${c.name}: ${w.name}: a guard for each family with a WAN-mark rule: got ${JSON.stringify(got)}; want ${JSON.stringify(rules)}`);
+    }
+  }
+  const s = desiredState({ ...base, upPaths: new Set() });
+  const only = s.routes.filter((r) => r.type === 'unreachable').map((r) => `${r.dst} table ${r.table}`);
+  t.same(only, [`0.0.0.0/0 table ${s.plan.wans[0]!.table}`], `a static IPv4 WAN: got guards ${JSON.stringify(only)}; want the IPv4 one`);
+});
+
+t.test('pathEndpoint: the remote WAN address the config names, none behind NAT or unresolved', async (t) => {
+  const plan = desiredState({ ...base, upPaths: new Set() }).plan;
+  const path = (name: string) => plan.paths.find((p) => p.name === name)!;
+  const cases: Array<[string, string, Map<string, string>, string | undefined]> = [
+    ['an address', 'isp-a/home/inet', new Map(), `198.18.3.2:${path('isp-a/home/inet').endpointPort}`],
+    ['a name not resolved yet', 'isp-a/cloud/inet', new Map(), undefined],
+    ['a name resolved', 'isp-a/cloud/inet', new Map([['cloud.lab', '198.18.4.2']]), `198.18.4.2:${path('isp-a/cloud/inet').endpointPort}`],
+    ['a name resolved to IPv6', 'isp-a/cloud/inet', new Map([['cloud.lab', '2001:db8::4']]), `[2001:db8::4]:${path('isp-a/cloud/inet').endpointPort}`],
+    ['behind NAT', 'isp-a/cloud/backup', new Map(), undefined],
+  ];
+  for (const [name, p, resolved, want] of cases) {
+    const got = pathEndpoint(path(p), resolved);
+    t.equal(got, want, `${name}: got ${got}; want ${want}`);
+    const peer = desiredState({ ...base, resolved, upPaths: new Set() }).interfaces.find((i) => i.path?.name === p)!.device.peers[0]!;
+    t.equal(peer.endpoint, want, `${name}: the peer's endpoint is the same: got ${peer.endpoint}; want ${want}`);
+  }
 });

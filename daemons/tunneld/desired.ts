@@ -9,6 +9,17 @@ import type { PathReading } from './status.js';
 /** Tern's routes in the main table carry this metric, which is how the reconciler knows them. */
 export const mainRouteMetric = 50;
 
+/**
+ * Each WAN table ends in an unreachable default route at the last metric
+ * (the WAN guard): while the table has no route out of its WAN (a DHCP WAN
+ * before its lease, a WAN link taken down and its routes flushed), what is
+ * marked for the WAN fails there instead of falling through to main and
+ * leaving by another WAN. A tunnel's outer packets sent by another WAN
+ * would make the remote end roam to that WAN's address, and the path named
+ * for one WAN would run over another.
+ */
+export const wanGuardMetric = 0xffffffff;
+
 /** One WireGuard interface with its addresses. */
 export interface DesiredInterface {
   ifname: string;
@@ -93,6 +104,19 @@ const canonicalIp = (addr: string): string => formatIp(parseIp(addr).bytes);
 const bare = (cidr: string): string => cidr.split('/')[0]!;
 const formatEndpoint = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
+/**
+ * The endpoint tunneld sets on a path's peer: the remote WAN's address as
+ * the config names it (a name as resolved) and the path's port. Undefined
+ * for a remote WAN behind NAT (behindNat: reached where it last spoke from,
+ * WireGuard's roaming decides) and for a name not resolved yet.
+ */
+export function pathEndpoint(p: PathPlan, resolved: ReadonlyMap<string, string>): string | undefined {
+  if (p.behindNat) return undefined;
+  const host = resolved.get(p.endpointHost) ?? p.endpointHost;
+  if (!/^[0-9.]+$|:/.test(host)) return undefined;
+  return formatEndpoint(host, p.endpointPort);
+}
+
 /** What the unsteered route weighs of a local WAN: volume billing, then its cost. */
 export interface WanCost {
   metered: boolean;
@@ -158,13 +182,17 @@ export function desiredState(inp: DesiredInputs): DesiredState {
       routes.push({ dst: v6 ? '::/0' : '0.0.0.0/0', table: w.table, gateway: canonicalIp(gw), dev: w.interface });
     }
     rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 4 });
+    routes.push({ dst: '0.0.0.0/0', table: w.table, type: 'unreachable', metric: wanGuardMetric });
     // IPv6 too where the WAN can carry it: a configured IPv6 gateway, or
     // DHCP (DHCPv6 or router advertisements may give it an IPv6 default
     // route at any time). A DHCP WAN has the rule whether or not a lease
     // holds one: while its table has no IPv6 route the lookup falls through
     // to the next rule as if there were none, and a lease that comes and
     // goes changes the route only, never the rules.
-    if (learned || w.gateway?.includes(':')) rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 6 });
+    if (learned || w.gateway?.includes(':')) {
+      rules.push({ priority: rulePriority.wanMark, fwmark: w.mark, table: w.table, family: 6 });
+      routes.push({ dst: '::/0', table: w.table, type: 'unreachable', metric: wanGuardMetric });
+    }
   }
 
   // Traffic this box itself sends over the overlay (pings, probes to LAN
@@ -175,8 +203,7 @@ export function desiredState(inp: DesiredInputs): DesiredState {
   const srcFor = (dst: string): { src?: string } => (dst.includes(':') === src.includes(':') ? { src } : {});
   const wanMark = new Map(plan.wans.map((w) => [w.name, w.mark]));
   for (const p of plan.paths) {
-    const host = inp.resolved.get(p.endpointHost) ?? p.endpointHost;
-    const endpointKnown = /^[0-9.]+$|:/.test(host);
+    const endpoint = pathEndpoint(p, inp.resolved);
     const allowedIps = [...p.remotePrefixes, 'fe80::/64'];
     interfaces.push({
       ifname: p.ifname,
@@ -192,7 +219,7 @@ export function desiredState(inp: DesiredInputs): DesiredState {
           ...(inp.presharedKeys.has(p.site) ? { presharedKey: inp.presharedKeys.get(p.site)! } : {}),
           // A remote WAN behind NAT is reached where it last spoke from:
           // leave its endpoint to WireGuard's roaming.
-          ...(!p.behindNat && endpointKnown ? { endpoint: formatEndpoint(host, p.endpointPort) } : {}),
+          ...(endpoint ? { endpoint } : {}),
           allowedIps,
           ...(o.keepaliveSec > 0 ? { persistentKeepalive: o.keepaliveSec } : {}),
         }],

@@ -8,13 +8,15 @@ import { componentLogger } from '../lib/log/index.js';
 import { Rtnl, createWireGuardBackend, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
-import { desiredState, dhcpWans, pathTableAction, type DesiredInputs } from './desired.js';
+import { desiredState, dhcpWans, pathEndpoint, pathTableAction, type DesiredInputs } from './desired.js';
+import { EndpointDrifts, stubbornDriftReadings } from './drift.js';
 import { DhcpGateways } from './gateways.js';
 import { loadOrCreateSiteKey, readKeyFile } from './keys.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { pathReading, pathStatus, type PathReading, type PathStatus } from './status.js';
 
-export { desiredState, activePaths, dhcpWans, mainRouteMetric, pathTableAction } from './desired.js';
+export { desiredState, activePaths, dhcpWans, mainRouteMetric, pathEndpoint, pathTableAction, wanGuardMetric } from './desired.js';
+export { EndpointDrifts, type DriftReading } from './drift.js';
 export { DhcpGateways, type DhcpGatewaysOptions } from './gateways.js';
 export { pathReading, type PathReading, type PathStatus } from './status.js';
 
@@ -102,6 +104,8 @@ export const spec: DaemonSpec = {
     const readings = new Map<string, PathReading>();
     const readingsOf = (): Map<string, PathReading> =>
       new Map(overlayPlan(prepared.inputs.config).paths.map((p) => [p.name, readings.get(p.name) ?? 'none']));
+    /** Peer endpoints moved away from the remote WAN the config names (drift.ts). */
+    const drifts = new EndpointDrifts();
     const gateways = new DhcpGateways({ read: (tables) => rtnl.routesIn(tables), monotonic: () => ctx.clock.monotonic(), logger: log });
     const showGatewayProblem = (): void => ctx.health.check('tunneld.dhcp', gateways.problem !== undefined,
       `cannot read the main table for DHCP gateways (the WAN tables keep the last ones): ${gateways.problem ?? ''}`, 'warning');
@@ -138,7 +142,10 @@ export const spec: DaemonSpec = {
     /**
      * Reads every path's WireGuard state (and, for DHCP WANs, main's default
      * routes); resolves whether the kernel wants another pass: the up set,
-     * a path table's action or a DHCP gateway changed.
+     * a path table's action or a DHCP gateway changed, or a peer endpoint
+     * drifted away from the remote WAN the config names (the pass sets it
+     * back: it is read every second, not only at the 30 s resync, because
+     * the far end's stale source address would otherwise keep it there).
      */
     const readOnce = async (forceGateways: boolean): Promise<boolean> => {
       const plan = overlayPlan(prepared.inputs.config);
@@ -146,6 +153,7 @@ export const spec: DaemonSpec = {
       const before = up();
       const actionsBefore = readingsOf();
       let present: Set<string> | 'failed' | undefined;
+      let drifted = false;
       for (const p of plan.paths) {
         let dev: DeviceState | undefined;
         let reading: PathReading;
@@ -161,7 +169,19 @@ export const spec: DaemonSpec = {
           reading = pathReading(present !== 'failed' && !present.has(p.ifname) ? 'absent' : 'failed', now);
         }
         readings.set(p.name, reading);
-        const s = pathStatus(p, dev, now);
+        const wanted = pathEndpoint(p, prepared.inputs.resolved);
+        if (dev) {
+          const observed = dev.peers[0]?.endpoint ?? null;
+          const drift = drifts.observe(p.name, wanted, observed);
+          if (drift === 'drifted') {
+            log.warn({ path: p.name, ifname: p.ifname, wanted, observed, drifts: drifts.count(p.name) },
+              'tunneld: endpoint drifted away from the remote WAN the config names (WireGuard roaming); setting it back');
+          } else if (drift === 'back') {
+            log.info({ path: p.name, ifname: p.ifname, endpoint: observed }, 'tunneld: endpoint back on the remote WAN the config names');
+          }
+          if (drift === 'drifted' || drift === 'still') drifted = true;
+        }
+        const s = pathStatus(p, dev, now, { wanted: wanted ?? null, drifts: drifts.count(p.name) });
         const old = statuses.get(p.name);
         statuses.set(p.name, s);
         if (!old || old.state !== s.state) {
@@ -171,6 +191,11 @@ export const spec: DaemonSpec = {
       }
       for (const name of [...statuses.keys()]) if (!plan.paths.some((p) => p.name === name)) statuses.delete(name);
       for (const name of [...readings.keys()]) if (!plan.paths.some((p) => p.name === name)) readings.delete(name);
+      drifts.keepOnly(new Set(plan.paths.map((p) => p.name)));
+      const stubborn = drifts.stubborn();
+      ctx.health.check('tunneld.endpoint', stubborn.length > 0,
+        `peer endpoints keep leaving the remote WAN the config names (${stubborn.map((d) => `${d.path}: ${d.observed}, want ${d.wanted}`).join('; ')}) `
+        + `after ${stubbornDriftReadings}+ readings; if that WAN is behind NAT, say so (overlay.sites[].wans[].behindNat)`, 'warning');
       const after = up();
       const actionsAfter = readingsOf();
       const upChanged = before.size !== after.size || [...after].some((n) => !before.has(n));
@@ -178,7 +203,7 @@ export const spec: DaemonSpec = {
       gateways.setWans(dhcpWans(prepared.inputs.config, plan));
       const gatewayChanged = await gateways.refresh(forceGateways);
       showGatewayProblem();
-      return upChanged || tableChanged || gatewayChanged;
+      return upChanged || tableChanged || gatewayChanged || drifted;
     };
     // Readings never overlap (a slow one would otherwise land after a newer one).
     let reading: Promise<boolean> | undefined;
@@ -189,7 +214,7 @@ export const spec: DaemonSpec = {
     };
     const poll = async (): Promise<void> => {
       if (reading) return; // the tick after will do
-      if (await read()) await pass('path state or DHCP gateway changed');
+      if (await read()) await pass('path state, DHCP gateway or peer endpoint changed');
     };
 
     // Read before the first pass: a restart then starts from what the
@@ -248,7 +273,7 @@ export const spec: DaemonSpec = {
       status: () => ({
         publicKey: key.publicKey,
         backend: wg.kind,
-        paths: { total: statuses.size, up: up().size },
+        paths: { total: statuses.size, up: up().size, endpointDrifts: drifts.total() },
       }),
       async stop(): Promise<void> {
         stopped = true;

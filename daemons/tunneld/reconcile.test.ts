@@ -26,12 +26,16 @@ class FakeKernel {
     for (const d of devices) this.addLink(d, null);
   }
 
+  /** A new WireGuard interface is down until brought up, as both backends create it. */
   addLink(name: string, kind: string | null): void {
-    this.links.set(name, { name, index: this.links.size + 1, kind, up: true, mtu: 1420 });
+    this.links.set(name, { name, index: this.links.size + 1, kind, up: kind !== 'wireguard', mtu: 1420 });
   }
 
-  /** Route changes only (what `ip monitor route` would print). */
-  routeOps(): string[] { return this.ops.filter((o) => o.startsWith('route')); }
+  /** Route changes (what `ip monitor route` would print), but for the WAN guards: they have a test of their own. */
+  routeOps(): string[] { return this.ops.filter((o) => o.startsWith('route') && !o.includes('unreachable')); }
+
+  /** Changes of WAN guard routes. */
+  guardOps(): string[] { return this.ops.filter((o) => o.startsWith('route') && o.includes('unreachable')); }
 
   private static metricOf(spec: { dst: string; metric?: number }): number {
     // The kernel stores an IPv6 route without a metric at 1024.
@@ -41,7 +45,7 @@ class FakeKernel {
   rtnl(): Rtnl {
     const k = this;
     const same = (r: RouteInfo, spec: RouteSpec): boolean =>
-      r.table === spec.table && r.dst === canonicalNetwork(spec.dst) && (spec.metric === undefined && !spec.dst.includes(':') ? true : r.metric === FakeKernel.metricOf(spec));
+      r.table === spec.table && r.dst === canonicalNetwork(spec.dst) && (spec.type === undefined || r.type === spec.type) && (spec.metric === undefined && !spec.dst.includes(':') ? true : r.metric === FakeKernel.metricOf(spec));
     const fake = {
       links: async () => [...k.links.values()],
       link: async (name: string) => k.links.get(name),
@@ -49,7 +53,7 @@ class FakeKernel {
       addAddress: async (ifname: string, cidr: string) => { k.addrs.push({ ifname, cidr }); },
       deleteAddress: async (ifname: string, cidr: string) => { k.addrs = k.addrs.filter((a) => !(a.ifname === ifname && a.cidr === cidr)); },
       setLinkMtu: async () => undefined,
-      setLinkUp: async () => undefined,
+      setLinkUp: async (name: string) => { k.links.get(name)!.up = true; k.ops.push(`up ${name}`); },
       routesIn: async (tables: Iterable<number>) => {
         const want = new Set(tables);
         return k.routes.filter((r) => want.has(r.table)).map((r) => ({ ...r }));
@@ -62,19 +66,22 @@ class FakeKernel {
         if (spec.gateway && !/^fe80:/i.test(spec.gateway) && !k.routes.some((r) => r.table === spec.table && r.gateway === null && r.dev === spec.dev && r.dst.split('/')[0] === spec.gateway)) {
           throw new Error(`kernel: route replace ${spec.dst} table ${spec.table}: Nexthop has invalid gateway`);
         }
+        const type = spec.type ?? 'unicast';
+        const v6 = spec.dst.includes(':');
         const r: RouteInfo = {
-          family: spec.dst.includes(':') ? 6 : 4, dst: canonicalNetwork(spec.dst), table: spec.table, type: spec.type ?? 'unicast',
-          dev: spec.dev ?? null, gateway: spec.gateway ?? null, src: spec.src ?? null, metric: FakeKernel.metricOf(spec),
+          family: v6 ? 6 : 4, dst: canonicalNetwork(spec.dst), table: spec.table, type,
+          // As the kernel lists it: an IPv6 route with no next hop is on lo.
+          dev: spec.dev ?? (v6 && type !== 'unicast' ? 'lo' : null), gateway: spec.gateway ?? null, src: spec.src ?? null, metric: FakeKernel.metricOf(spec),
         };
         k.routes = k.routes.filter((x) => !(x.table === r.table && x.dst === r.dst && x.metric === r.metric));
         k.routes.push(r);
-        k.ops.push(`route replace ${r.dst} table ${r.table} via ${r.gateway} dev ${r.dev}`);
+        k.ops.push(`route replace ${type === 'unicast' ? '' : `${type} `}${r.dst} table ${r.table} via ${r.gateway} dev ${r.dev}`);
       },
       deleteRoute: async (spec: RouteSpec) => {
         const hit = k.routes.find((r) => same(r, spec));
         if (!hit) throw new Error(`kernel: route delete ${spec.dst}: ESRCH`);
         k.routes = k.routes.filter((r) => r !== hit);
-        k.ops.push(`route delete ${hit.dst} table ${hit.table}`);
+        k.ops.push(`route delete ${hit.type === 'unicast' ? '' : `${hit.type} `}${hit.dst} table ${hit.table}`);
       },
       rules: async (family?: 4 | 6) => k.rulesList.filter((r) => family === undefined || r.family === family).map((r) => ({ ...r })),
       addRule: async (spec: RuleSpec) => {
@@ -101,7 +108,10 @@ class FakeKernel {
       list: async () => [...k.links.values()].filter((l) => l.kind === 'wireguard').map((l) => l.name),
       create: async (ifname: string) => { k.addLink(ifname, 'wireguard'); k.ops.push(`create ${ifname}`); },
       destroy: async (ifname: string) => { k.links.delete(ifname); k.routes = k.routes.filter((r) => r.dev !== ifname); },
-      configure: async (_ifname: string, _d: DesiredDevice): Promise<ConfigureResult> => ({ device: [], added: [], updated: [], removed: [], requests: 0 }),
+      configure: async (ifname: string, d: DesiredDevice): Promise<ConfigureResult> => {
+        k.ops.push(`configure ${ifname} fwmark 0x${(d.fwmark ?? 0).toString(16)} endpoint ${d.peers.map((p) => p.endpoint ?? 'none').join(',')}`);
+        return { device: [], added: [], updated: [], removed: [], requests: 0 };
+      },
       get: async (ifname: string): Promise<DeviceState> => ({ ifname, hasPrivateKey: true, publicKey: null, listenPort: 0, fwmark: 0, peers: [] }),
       close: () => undefined,
     };
@@ -140,7 +150,8 @@ async function pass(t: Test, k: FakeKernel, o: Partial<DesiredInputs> = {}) {
   return report;
 }
 
-const inTable = (k: FakeKernel, table: number): string[] => k.routes.filter((r) => r.table === table).map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`).sort();
+/** The unicast routes of a table (the WAN guards have a test of their own). */
+const inTable = (k: FakeKernel, table: number): string[] => k.routes.filter((r) => r.table === table && r.type === 'unicast').map((r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} dev ${r.dev}`).sort();
 
 t.test('routeKey: an IPv6 route without a metric is the kernel\'s 1024; spelling does not matter', async (t) => {
   t.equal(routeKey({ table: 1000, dst: '::/0' }), routeKey({ table: 1000, dst: '::/0', metric: 1024 }));
@@ -228,4 +239,52 @@ t.test('a path\'s table: emptied while the path is down, refilled when up, kept 
   t.ok(inTable(k, p.table).includes(`10.9.0.0/24 dev ${p.ifname}`), 'kept means kept');
   await pass(t, k, { ...gw, pathReadings: readings('up') });
   t.same(inTable(k, p.table), full, 'once read, the table is made exact');
+});
+
+// Issue #15 section 2: a tunnel sends its first handshake as soon as it is
+// up with a peer endpoint. Before the WAN table and the WAN-mark rule exist
+// that packet leaves by main's default route, from another WAN's address,
+// and the remote end roams there for good.
+t.test('order: every WAN table route, WAN guard and WAN-mark rule is in place before any tunnel is configured or brought up', async (t) => {
+  const k = new FakeKernel(['wan0', 'wan1', 'lan0']);
+  const gateways = new Map([['isp-a', ['198.18.1.1']], ['isp-b', ['198.18.2.1']]]);
+  // The gateways' host routes, as a DHCP client's onlink routes would let the kernel take them.
+  await pass(t, k, { dhcpGateways: gateways });
+  const ops = k.ops;
+  const firstTunnel = ops.findIndex((o) => /^(create|configure|up) /.test(o));
+  t.ok(firstTunnel > 0, `a tunnel was made: got ops ${JSON.stringify(ops)}`);
+  for (const w of plan.wans) {
+    const wanOps = ops.map((o, i) => [o, i] as const).filter(([o]) => o.includes(`table ${w.table}`));
+    const need = [`rule add v4 fwmark 0x${w.mark.toString(16)} table ${w.table}`, `route replace 0.0.0.0/0 table ${w.table} via`, `route replace unreachable 0.0.0.0/0 table ${w.table}`];
+    for (const n of need) {
+      const at = wanOps.find(([o]) => o.startsWith(n));
+      t.ok(at && at[1] < firstTunnel, `${w.name}: '${n}' at ${at?.[1]}; want before the first tunnel operation at ${firstTunnel} (${ops[firstTunnel]})`);
+    }
+  }
+  for (const p of plan.paths) {
+    const configured = ops.indexOf(ops.find((o) => o.startsWith(`configure ${p.ifname} `))!);
+    const up = ops.indexOf(`up ${p.ifname}`);
+    t.ok(configured >= 0 && up > configured, `${p.ifname}: configured (fwmark, endpoint) at ${configured}, up at ${up}; want configured first`);
+    t.match(ops[configured], new RegExp(`fwmark 0x${(0x10000 + wanTable(p.localWan)).toString(16)} endpoint 198\\.18\\.3\\.2:`), `${p.ifname}: its WAN's mark and the remote WAN's address`);
+    const pathRoutes = ops.findIndex((o) => o.includes(`table ${p.table}`));
+    t.ok(pathRoutes > up, `${p.ifname}: its path table filled at ${pathRoutes}, after the device exists (${up})`);
+  }
+});
+
+t.test('the WAN guard: added with the WAN table, adopted by a restart (IPv6 one listed on lo), never in the way of the gateway route', async (t) => {
+  const k = new FakeKernel(['wan0', 'wan1', 'lan0']);
+  const gateways = new Map([['isp-a', ['198.18.1.1', 'fe80::1']]]);
+  await pass(t, k, { dhcpGateways: gateways });
+  const guards = (table: number) => k.routes.filter((r) => r.table === table && r.type === 'unreachable').map((r) => `${r.dst} metric ${r.metric} dev ${r.dev}`).sort();
+  for (const w of plan.wans) {
+    t.same(guards(w.table), ['0.0.0.0/0 metric 4294967295 dev null', '::/0 metric 4294967295 dev lo'], `${w.name}: got guards ${JSON.stringify(guards(w.table))}`);
+  }
+  const r = await pass(t, k, { dhcpGateways: gateways });
+  t.same([k.guardOps(), r.routes], [[], { replaced: 0, removed: 0 }], 'a second pass (a restart) adopts them: no route changes');
+  // The lease goes: the gateway route leaves, the guard stays.
+  await pass(t, k, { dhcpGateways: new Map() });
+  const ta = wanTable('isp-a');
+  t.same(inTable(k, ta), [], 'isp-a: no route out of the WAN');
+  t.same(guards(ta).length, 2, 'isp-a: what is marked for it now meets its guard, not main');
+  t.same(k.guardOps(), [], 'the guards untouched');
 });

@@ -4,9 +4,9 @@
 // one object is reported and the rest still converges; the next pass retries.
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log/index.js';
-import { canonicalNetwork, formatIp, parseIp, type Rtnl, type RouteInfo, type RouteSpec, type RuleSpec, type WireGuardBackend } from '../lib/kernel/index.js';
+import { canonicalNetwork, formatIp, parseIp, type Rtnl, type RouteInfo, type RouteSpec, type RouteType, type RuleSpec, type WireGuardBackend } from '../lib/kernel/index.js';
 import { pathTableBase, rulePriority, wanMarkBase } from '../lib/overlay/index.js';
-import { mainRouteMetric, type DesiredState } from './desired.js';
+import { mainRouteMetric, wanGuardMetric, type DesiredState } from './desired.js';
 
 /** What one pass did; safe to log (no keys). */
 export interface ReconcileReport {
@@ -53,8 +53,53 @@ export function routeKey(r: { table: number; dst: string; metric?: number }): st
 }
 
 function sameRoute(have: RouteInfo, want: RouteSpec): boolean {
+  // A route without a next hop has no device, though the kernel lists an
+  // IPv6 one on lo.
+  if ((want.type ?? 'unicast') !== 'unicast') return have.type === want.type;
   return (have.dev ?? undefined) === want.dev && (have.gateway ?? undefined) === canonical(want.gateway, canonicalAddress)
     && (have.src ?? undefined) === canonical(want.src, canonicalAddress) && have.type === (want.type ?? 'unicast');
+}
+
+/** A WAN guard route (desired.ts wanGuardMetric): the one non-unicast route Tern keeps outside main. */
+const isWanGuard = (r: { type?: string; metric?: number }): boolean => r.type === 'unreachable' && r.metric === wanGuardMetric;
+
+/**
+ * Takes the routes of `tables` to what want says: replaces what differs,
+ * removes what Tern owns there and no longer wants.
+ */
+async function reconcileRoutes(want: DesiredState, tables: ReadonlySet<number>, deps: ReconcileDeps, report: ReconcileReport,
+  attempt: (what: string, fn: () => Promise<void>) => Promise<void>): Promise<void> {
+  if (tables.size === 0) return;
+  const { rtnl } = deps;
+  const wantByKey = new Map(want.routes.filter((r) => tables.has(r.table)).map((r) => [routeKey(r), r]));
+  await attempt('routes', async () => {
+    const haveAll = await rtnl.routesIn(tables);
+    const have = new Map<string, RouteInfo>();
+    for (const r of haveAll) {
+      if (!tables.has(r.table)) continue;
+      if (r.table === mainTable && r.metric !== mainRouteMetric) continue;
+      if (r.type !== 'unicast' && r.table !== mainTable && !isWanGuard(r)) continue;
+      have.set(routeKey(r), r);
+    }
+    for (const [key, r] of wantByKey) {
+      const h = have.get(key);
+      if (h && sameRoute(h, r)) continue;
+      await attempt(`route ${r.type && r.type !== 'unicast' ? `${r.type} ` : ''}${r.dst} table ${r.table}`, async () => {
+        await rtnl.replaceRoute(r);
+        report.routes.replaced++;
+      });
+    }
+    for (const [key, h] of have) {
+      if (wantByKey.has(key)) continue;
+      // A path table of a path that no longer exists, or a stale main route.
+      if (h.table !== mainTable && !(h.table >= pathTableBase) && !want.plan.wans.some((w) => w.table === h.table)) continue;
+      await attempt(`remove route ${h.dst} table ${h.table}`, async () => {
+        // With its type: a WAN table's gateway route and its guard share a destination.
+        await rtnl.deleteRoute({ dst: h.dst, table: h.table, type: h.type as RouteType, ...(h.metric ? { metric: h.metric } : {}) });
+        report.routes.removed++;
+      });
+    }
+  });
 }
 
 export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promise<ReconcileReport> {
@@ -70,8 +115,42 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
     }
   };
 
-  // Interfaces first: routes need their devices. Links and addresses are
-  // read once per pass, not once per interface: a hub has hundreds.
+  // Tern's tables (WAN tables, path tables) in full, and the main table's
+  // routes that carry Tern's metric. Kept tables (a path not read since
+  // start, a DHCP WAN before its gateway is known) stay as they are.
+  const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.plan.paths.map((p) => p.table), ...want.routes.map((r) => r.table)]);
+  for (const t of want.keptTables) tables.delete(t);
+  const wanTables = new Set(want.plan.wans.map((w) => w.table).filter((t) => tables.has(t)));
+
+  // Order: the WAN tables and the WAN-mark rules come before any tunnel is
+  // configured or brought up. A tunnel sends its first handshake as soon
+  // as it is up with a peer endpoint; without its WAN's rule and table that
+  // packet leaves by main's default route, from another WAN's address, the
+  // remote end roams there, and the path runs over the wrong WAN from then
+  // on. Only the WAN devices are needed, and they exist.
+  await reconcileRoutes(want, wanTables, deps, report, attempt);
+  await attempt('rules', async () => {
+    const have = (await rtnl.rules()).filter(ownedRule);
+    const ruleKey = (r: { family?: number; priority: number; fwmark?: number | null; table: number }): string => `${r.family ?? 4} ${r.priority} ${r.fwmark} ${r.table}`;
+    const haveKeys = new Set(have.map(ruleKey));
+    // Rules of both families: an IPv6 underlay needs its WAN-mark rule as
+    // much as an IPv4 one.
+    for (const r of want.rules) {
+      if (haveKeys.has(ruleKey(r))) continue;
+      if (await rtnl.addRule(r)) report.rules.added++;
+    }
+    const wantKeys = new Set(want.rules.map(ruleKey));
+    for (const h of have) {
+      if (wantKeys.has(ruleKey(h))) continue;
+      const spec: RuleSpec = { family: h.family, priority: h.priority, table: h.table, ...(h.fwmark !== null ? { fwmark: h.fwmark } : {}) };
+      await rtnl.deleteRule(spec);
+      report.rules.removed++;
+    }
+  });
+
+  // Then the interfaces, each configured (fwmark, port, peers) while still
+  // down, and brought up last. Links and addresses are read once per pass,
+  // not once per interface: a hub has hundreds.
   const existing = new Set(await wg.list());
   const links = new Map((await rtnl.links()).map((l) => [l.name, l]));
   const addressesOf = new Map<string, string[]>();
@@ -114,58 +193,9 @@ export async function reconcile(want: DesiredState, deps: ReconcileDeps): Promis
     });
   }
 
-  // Routes: Tern's tables (WAN tables, path tables) in full, and the main
-  // table's routes that carry Tern's metric. Kept tables (a path not read
-  // since start, a DHCP WAN before its gateway is known) stay as they are.
-  const tables = new Set<number>([mainTable, ...want.plan.wans.map((w) => w.table), ...want.plan.paths.map((p) => p.table), ...want.routes.map((r) => r.table)]);
-  for (const t of want.keptTables) tables.delete(t);
-  const wantByKey = new Map(want.routes.filter((r) => tables.has(r.table)).map((r) => [routeKey(r), r]));
-  await attempt('routes', async () => {
-    const haveAll = await rtnl.routesIn(tables);
-    const have = new Map<string, RouteInfo>();
-    for (const r of haveAll) {
-      if (!tables.has(r.table)) continue;
-      if (r.table === mainTable && r.metric !== mainRouteMetric) continue;
-      if (r.type !== 'unicast' && r.table !== mainTable) continue;
-      have.set(routeKey(r), r);
-    }
-    for (const [key, r] of wantByKey) {
-      const h = have.get(key);
-      if (h && sameRoute(h, r)) continue;
-      await attempt(`route ${r.dst} table ${r.table}`, async () => {
-        await rtnl.replaceRoute(r);
-        report.routes.replaced++;
-      });
-    }
-    for (const [key, h] of have) {
-      if (wantByKey.has(key)) continue;
-      // A path table of a path that no longer exists, or a stale main route.
-      if (h.table !== mainTable && !(h.table >= pathTableBase) && !want.plan.wans.some((w) => w.table === h.table)) continue;
-      await attempt(`remove route ${h.dst} table ${h.table}`, async () => {
-        await rtnl.deleteRoute({ dst: h.dst, table: h.table, ...(h.metric ? { metric: h.metric } : {}) });
-        report.routes.removed++;
-      });
-    }
-  });
-
-  // Rules of both families: an IPv6 underlay needs its WAN-mark rule as
-  // much as an IPv4 one.
-  await attempt('rules', async () => {
-    const have = (await rtnl.rules()).filter(ownedRule);
-    const ruleKey = (r: { family?: number; priority: number; fwmark?: number | null; table: number }): string => `${r.family ?? 4} ${r.priority} ${r.fwmark} ${r.table}`;
-    const haveKeys = new Set(have.map(ruleKey));
-    for (const r of want.rules) {
-      if (haveKeys.has(ruleKey(r))) continue;
-      if (await rtnl.addRule(r)) report.rules.added++;
-    }
-    const wantKeys = new Set(want.rules.map(ruleKey));
-    for (const h of have) {
-      if (wantKeys.has(ruleKey(h))) continue;
-      const spec: RuleSpec = { family: h.family, priority: h.priority, table: h.table, ...(h.fwmark !== null ? { fwmark: h.fwmark } : {}) };
-      await rtnl.deleteRule(spec);
-      report.rules.removed++;
-    }
-  });
+  // Last the routes through the tunnels (path tables, main): they need
+  // their devices.
+  await reconcileRoutes(want, new Set([...tables].filter((t) => !wanTables.has(t))), deps, report, attempt);
 
   const changed = report.created.length + report.destroyed.length + Object.keys(report.configured).length
     + report.addresses.added + report.addresses.removed + report.routes.replaced + report.routes.removed + report.rules.added + report.rules.removed;

@@ -20,6 +20,10 @@ export interface PathStatus {
   /** ms since the last handshake; null when there was none. */
   handshakeAgeMs: number | null;
   endpoint: string | null;
+  /** The endpoint the config names (null: behind NAT, or a name not resolved); endpoint differs while it drifted. */
+  endpointWanted: string | null;
+  /** Times since tunneld started that the endpoint drifted away from endpointWanted (drift.ts). */
+  endpointDrifts: number;
   rxBytes: number;
   txBytes: number;
   listenPort: number;
@@ -36,7 +40,8 @@ export function tunnelState(dev: DeviceState | undefined, nowMs: number): { stat
   return { state: age < handshakeFreshMs ? 'up' : 'down', age };
 }
 
-export function pathStatus(p: PathPlan, dev: DeviceState | undefined, nowMs: number): PathStatus {
+export function pathStatus(p: PathPlan, dev: DeviceState | undefined, nowMs: number,
+  endpoint: { wanted: string | null; drifts: number } = { wanted: null, drifts: 0 }): PathStatus {
   const peer = dev?.peers[0];
   const { state, age } = tunnelState(dev, nowMs);
   return {
@@ -48,6 +53,8 @@ export function pathStatus(p: PathPlan, dev: DeviceState | undefined, nowMs: num
     state,
     handshakeAgeMs: age,
     endpoint: peer?.endpoint ?? null,
+    endpointWanted: endpoint.wanted,
+    endpointDrifts: endpoint.drifts,
     rxBytes: peer?.rxBytes ?? 0,
     txBytes: peer?.txBytes ?? 0,
     listenPort: p.listenPort,

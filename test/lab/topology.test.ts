@@ -3,7 +3,7 @@
 import t from 'tap';
 import { isTernError } from '../../daemons/lib/errors.js';
 import {
-  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, prefixContains, validateTopology, type Topology,
+  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, multiWanTopology, prefixContains, validateTopology, type Topology,
 } from './topology.js';
 
 t.test('the default topology validates and follows the address plan', async (t) => {
@@ -53,6 +53,19 @@ t.test('the default topology validates and follows the address plan', async (t) 
   for (const r of topo.routes.filter((x) => ['core', 'ispa', 'ispb', 'ispc'].includes(x.node))) {
     t.ok(r.to !== 'default' && prefixContains('198.18.0.0/15', r.to.split('/')[0]!), `got internet route ${r.node} ${r.to}; want inside 198.18.0.0/15`);
   }
+});
+
+t.test('the three-WAN topology: branch1 has one WAN per ISP, main leaves by ispa, every other site one WAN', async (t) => {
+  const topo = multiWanTopology();
+  t.doesNotThrow(() => validateTopology(topo), 'multiwan topology validates');
+  const branch = applianceWans(topo, 'branch1').map((w) => `${w.name} ${w.ifname} ${w.isp} ${w.address} via ${w.gateway}`);
+  t.same(branch, ['ispa wan0 ispa 198.18.1.2/30 via 198.18.1.1', 'ispb wan1 ispb 198.18.2.2/30 via 198.18.2.1', 'ispc wan2 ispc 198.18.3.2/30 via 198.18.3.1'],
+    `branch1 WANs: got ${JSON.stringify(branch)}`);
+  t.equal(topo.routes.find((r) => r.node === 'branch1' && r.to === 'default')?.via, '198.18.1.1', "branch1's main default route leaves by ispa");
+  const others = topo.sites.filter((s) => s.name !== 'branch').map((s) => `${s.name}:${s.appliances.flatMap((a) => applianceWans(topo, a)).map((w) => w.name).join(',')}`);
+  t.same(others, ['home:ispa', 'cloud:ispc', 'dc:ispb'], `got remote sites ${JSON.stringify(others)}; want one WAN each, one per ISP`);
+  const remoteWans = topo.sites.filter((s) => s.name !== 'branch').flatMap((s) => s.appliances.flatMap((a) => applianceWans(topo, a)));
+  t.equal(applianceWans(topo, 'branch1').length * remoteWans.length, 9, 'branch1 has 9 paths');
 });
 
 t.test('validation names the problem', async (t) => {

@@ -418,3 +418,77 @@ export function defaultTopology(): Topology {
   ];
   return { name: 'default', nodes, links, routes, sites, remoteUsers };
 }
+
+/**
+ * One site with three WANs, each behind its own ISP: branch1 on ispa
+ * (wan0, main's default route), ispb (wan1) and ispc (wan2), and three
+ * single-WAN sites, one behind each ISP (home1 on ispa, dc1 on ispb, cloud1
+ * on ispc). branch1 has 3 × 3 = 9 paths. The default lab never puts two WANs
+ * on one box, so only this one shows whether a path's outer packets leave by
+ * its own WAN and not by main's (issue #15, section 2). Same address plan
+ * as defaultTopology: 198.18.<isp>.0/24, a /30 per customer link.
+ *
+ *   core ── ispa ── branch1 (wan0), home1 (wan0)
+ *        ── ispb ── branch1 (wan1), dc1 (wan0)
+ *        ── ispc ── branch1 (wan2), cloud1 (wan0)
+ *   branch1 ── branchhost   home1 ── homehost   dc1 ── dchost   cloud1 ── cloudsrv
+ */
+export function multiWanTopology(): Topology {
+  const isps = [['ispa', 1], ['ispb', 2], ['ispc', 3]] as const;
+  const nodes: LabNode[] = [
+    { name: 'core', role: 'router', description: 'internet core: routes each ISP /24 to its ISP' },
+    ...isps.map(([isp, octet]): LabNode => ({ name: isp, role: 'router', description: `ISP ${isp.slice(3).toUpperCase()}: 198.18.${octet}.0/24` })),
+    { name: 'branch1', role: 'appliance', site: 'branch', description: 'branch appliance with three WANs (ispa, ispb, ispc)' },
+    { name: 'branchhost', role: 'host', site: 'branch', description: 'branch LAN host' },
+    { name: 'home1', role: 'appliance', site: 'home', description: 'home appliance (ispa)' },
+    { name: 'homehost', role: 'host', site: 'home', description: 'home LAN host' },
+    { name: 'dc1', role: 'appliance', site: 'dc', description: 'data centre appliance (ispb)' },
+    { name: 'dchost', role: 'host', site: 'dc', description: 'data centre LAN host' },
+    { name: 'cloud1', role: 'appliance', site: 'cloud', description: 'cloud VPC appliance (ispc)' },
+    { name: 'cloudsrv', role: 'host', site: 'cloud', description: 'private server in the cloud VPC' },
+  ];
+  const customer = (node: string, ifname: string, isp: string, ispOctet: number, n: number): LabLink => ({
+    use: 'wan',
+    a: { node, ifname, address: `198.18.${ispOctet}.${4 * n + 2}/30` },
+    b: { node: isp, ifname: node, address: `198.18.${ispOctet}.${4 * n + 1}/30` },
+    wan: { name: isp, upMbps: 100, downMbps: 100 },
+  });
+  const lan = (appliance: string, host: string, octet: number): LabLink => ({
+    use: 'lan', a: { node: host, ifname: 'eth0', address: `10.${octet}.0.10/24` }, b: { node: appliance, ifname: 'lan0', address: `10.${octet}.0.1/24` },
+  });
+  const links: LabLink[] = [
+    ...isps.map(([isp], n): LabLink => ({
+      use: 'transit',
+      a: { node: isp, ifname: 'core', address: `198.18.0.${4 * n + 2}/30` },
+      b: { node: 'core', ifname: isp, address: `198.18.0.${4 * n + 1}/30` },
+    })),
+    ...isps.map(([isp, octet], i) => customer('branch1', `wan${i}`, isp, octet, 0)),
+    customer('home1', 'wan0', 'ispa', 1, 1),
+    customer('dc1', 'wan0', 'ispb', 2, 1),
+    customer('cloud1', 'wan0', 'ispc', 3, 1),
+    lan('branch1', 'branchhost', 1),
+    lan('home1', 'homehost', 2),
+    lan('cloud1', 'cloudsrv', 3),
+    lan('dc1', 'dchost', 4),
+  ];
+  const routes: LabRoute[] = [
+    ...isps.map(([, octet], n): LabRoute => ({ node: 'core', to: `198.18.${octet}.0/24`, via: `198.18.0.${4 * n + 2}` })),
+    ...isps.map(([isp], n): LabRoute => ({ node: isp, to: '198.18.0.0/15', via: `198.18.0.${4 * n + 1}` })),
+    // Main's default route leaves by ISP A: whatever no WAN table claims goes there.
+    { node: 'branch1', to: 'default', via: '198.18.1.1' },
+    { node: 'home1', to: 'default', via: '198.18.1.5' },
+    { node: 'dc1', to: 'default', via: '198.18.2.5' },
+    { node: 'cloud1', to: 'default', via: '198.18.3.5' },
+    { node: 'branchhost', to: 'default', via: '10.1.0.1' },
+    { node: 'homehost', to: 'default', via: '10.2.0.1' },
+    { node: 'cloudsrv', to: 'default', via: '10.3.0.1' },
+    { node: 'dchost', to: 'default', via: '10.4.0.1' },
+  ];
+  const sites: LabSite[] = [
+    { name: 'branch', appliances: ['branch1'], hosts: ['branchhost'], lanPrefix: '10.1.0.0/24', overlayAddress: '100.64.0.1/24' },
+    { name: 'home', appliances: ['home1'], hosts: ['homehost'], lanPrefix: '10.2.0.0/24', overlayAddress: '100.64.0.2/24' },
+    { name: 'cloud', appliances: ['cloud1'], hosts: ['cloudsrv'], lanPrefix: '10.3.0.0/24', overlayAddress: '100.64.0.3/24' },
+    { name: 'dc', appliances: ['dc1'], hosts: ['dchost'], lanPrefix: '10.4.0.0/24', overlayAddress: '100.64.0.4/24' },
+  ];
+  return { name: 'multiwan', nodes, links, routes, sites, remoteUsers: [] };
+}
