@@ -1,0 +1,200 @@
+// Issue #15: `config apply` must be crash-consistent across a power cut.
+// Each command below runs once with its file-system calls and database
+// commits recorded (powercut.testkit.ts); then, for every state a power cut
+// after any of those calls could leave, the boot runs what
+// tern-config-rollback.service runs (`ternctl config rollback --if-pending`)
+// and the box must end on a config that was confirmed or on the previous
+// one, never on the unconfirmed new file with no way back; a confirm that
+// returned must survive; nothing may stay pending; a second boot changes
+// nothing. The boot-time rollback is then itself cut at each of its steps and
+// the box booted again. Semantics: modelled power cuts (see the testkit);
+// the "everything kept" states are the process-kill cases.
+import t, { type Test } from 'tap';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { errorMessage } from '../../lib/errors.js';
+import { openStateForWrite } from '../state.js';
+import { fakeDaemon, tempAppliance, testContext, type TempAppliance } from '../testkit.js';
+import type { CtlContext } from '../context.js';
+import { ConfigApplier } from './apply.js';
+import { pendingIn, sha256, type RollbackTimer } from './history.js';
+import { configRollback } from './index.js';
+import { PowerCutRecorder, crashStates, materialise, type CrashState, type Step } from './powercut.testkit.js';
+
+const noTimer = (): RollbackTimer => ({ kind: 'process', pid: 0 });
+const withDescription = (text: string, d: string): string => text.replace(/description: Head office, rack 1, PAIR member A/, `description: ${d}`);
+const CONFIRMED = 'a confirm returned';
+
+interface Workload {
+  name: string;
+  /** A daemon that refuses the new config (in the workload's appliance). */
+  refuse?: boolean;
+  run(ctx: CtlContext, rec: PowerCutRecorder, next: string): Promise<void>;
+}
+
+const workloads: Workload[] = [
+  {
+    name: 'apply, then confirm',
+    async run(ctx, rec, next) {
+      const applier = new ConfigApplier(ctx, { startTimer: noTimer });
+      await applier.apply(next, 'new.yaml', { confirmWithinMs: 60_000, source: 'test' });
+      rec.mark('apply returned');
+      await applier.confirm();
+      rec.mark(CONFIRMED);
+    },
+  },
+  {
+    name: 'apply, then the timer rolls it back',
+    async run(ctx, rec, next) {
+      const o = await new ConfigApplier(ctx, { startTimer: noTimer }).apply(next, 'new.yaml', { confirmWithinMs: 60_000, source: 'test' });
+      rec.mark('apply returned');
+      await configRollback(ctx, { ifUnconfirmed: String(o.id), at: String(Date.now() - 1) });
+      rec.mark('rollback returned');
+    },
+  },
+  {
+    name: 'apply refused by a daemon: the previous config is restored at once',
+    refuse: true,
+    async run(ctx, rec, next) {
+      await new ConfigApplier(ctx, { startTimer: noTimer }).apply(next, 'new.yaml', { confirmWithinMs: 60_000, source: 'test' }).then(
+        () => { throw new Error('the refused apply succeeded'); },
+        (err: unknown) => { if (!/refused/.test(errorMessage(err))) throw err; });
+      rec.mark('apply failed');
+    },
+  },
+  {
+    name: 'apply --confirm-within 0',
+    async run(ctx, rec, next) {
+      await new ConfigApplier(ctx, { startTimer: noTimer }).apply(next, 'new.yaml', { confirmWithinMs: 0, source: 'test' });
+      rec.mark(CONFIRMED);
+    },
+  },
+];
+
+/** The box that boots from each crash state: its files are replaced every time. */
+interface Box { app: TempAppliance; ctx: CtlContext; etc: string }
+
+function bootBox(t: Test): Box {
+  const app = tempAppliance();
+  const ctx = testContext(app);
+  t.teardown(() => { ctx.daemons.close(); app.cleanup(); });
+  return { app, ctx, etc: path.dirname(app.paths.configFile) };
+}
+
+/** What is on the box's disk: its files and the rows that matter. */
+async function look(box: Box, next: string): Promise<{ files: Map<string, string>; pending: number | null; nextState: string | null }> {
+  const files = new Map(fs.readdirSync(box.etc).filter((f) => !/\.tmp$/.test(f)).sort().map((f) => [f, fs.readFileSync(path.join(box.etc, f), 'utf8')]));
+  const store = await openStateForWrite(box.app.paths);
+  try {
+    const row = await store.get<{ state: string }>('SELECT state FROM config_history WHERE hash = ? ORDER BY id DESC LIMIT 1', [sha256(next)]);
+    return { files, pending: (await pendingIn(store))?.id ?? null, nextState: row?.state ?? null };
+  } finally {
+    await store.close();
+  }
+}
+
+const boot = (box: Box): Promise<unknown> => configRollback(box.ctx, { ifPending: true });
+
+/** Boot the box from state; undefined when it ends well, else what went wrong. */
+async function bootAndJudge(box: Box, state: CrashState, previous: string, next: string): Promise<string | undefined> {
+  materialise(state, box.etc, box.app.paths.dbFile);
+  try {
+    await boot(box);
+  } catch (err) {
+    return `${state.label}: the boot-time rollback failed: ${errorMessage(err)}`;
+  }
+  const seen = await look(box, next);
+  const config = seen.files.get('tern.yaml');
+  const is = config === previous ? 'the previous config' : config === next ? 'the new config' : config === undefined ? 'missing' : 'neither the previous nor the new config';
+  const problem = ((): string | undefined => {
+    if (config !== previous && config !== next) return `got tern.yaml ${is}; want the previous or the new config`;
+    if (seen.pending !== null) return `got version #${seen.pending} still pending after the boot; want nothing pending`;
+    if (config === next && seen.nextState !== 'confirmed') {
+      return `got tern.yaml = the new config, which the history has as ${seen.nextState ?? 'nothing (no row)'}; want the previous config: nothing confirmed the new one and nothing is left to roll it back`;
+    }
+    if (config === previous && seen.nextState === 'confirmed') return 'got tern.yaml = the previous config while the history has the new one confirmed; want the confirmed new config';
+    if (state.marks.includes(CONFIRMED) && config !== next) return `got tern.yaml = ${is} after "${CONFIRMED}"; want the confirmed new config`;
+    const extra = [...seen.files.keys()].filter((f) => f !== 'tern.yaml');
+    if (extra.length) return `got ${extra.join(', ')} left beside tern.yaml after the boot; want none`;
+    return undefined;
+  })();
+  if (problem) return `${state.label}: ${problem}`;
+  const before = JSON.stringify([...seen.files, seen.pending, seen.nextState]);
+  try {
+    await boot(box);
+  } catch (err) {
+    return `${state.label}: a second boot-time rollback failed: ${errorMessage(err)}`;
+  }
+  const again = await look(box, next);
+  const after = JSON.stringify([...again.files, again.pending, again.nextState]);
+  return after === before ? undefined : `${state.label}: a second boot changed the box: got ${after}; want ${before}`;
+}
+
+const digest = (file: string | null): string => (file ? createHash('sha256').update(fs.readFileSync(file)).digest('hex') : 'none');
+const stateKey = (s: CrashState): string => JSON.stringify([[...s.files], digest(s.db), s.marks]);
+
+for (const w of workloads) {
+  t.test(`${w.name}: every power cut ends on a confirmed config or the previous one (issue #15)`, async (t) => {
+    const app = tempAppliance();
+    t.teardown(app.cleanup);
+    const previous = fs.readFileSync(app.paths.configFile, 'utf8');
+    const next = withDescription(previous, w.refuse ? 'refuse' : 'the new config');
+    const ctx = testContext(app);
+    t.teardown(() => ctx.daemons.close());
+    if (w.refuse) {
+      const daemon = await fakeDaemon(app, 'tunneld', () => ({
+        async reload(cfg) {
+          if (cfg.identity.description === 'refuse') throw new Error('tunneld: reload: this config is refused');
+        },
+      }));
+      t.teardown(() => daemon.stop());
+    }
+    const rec = new PowerCutRecorder(path.dirname(app.paths.configFile), app.paths.dbFile, path.join(app.dir, 'powercut'));
+    rec.start();
+    try {
+      await w.run(ctx, rec, next);
+    } finally {
+      rec.stop();
+    }
+    const states = crashStates(rec.steps);
+    t.ok(states.length >= 10, `got ${states.length} crash states from ${rec.steps.length} steps; want at least 10 (is the recorder seeing the writes?)`);
+
+    const box = bootBox(t);
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    let booted = 0;
+    for (const s of states) {
+      seen.add(stateKey(s));
+      booted++;
+      const p = await bootAndJudge(box, s, previous, next);
+      if (p) problems.push(p);
+    }
+    // The boot-time rollback cut at each of its own steps, then booted again.
+    let nested = 0;
+    for (const [i, s] of states.entries()) {
+      materialise(s, box.etc, box.app.paths.dbFile);
+      const scratch = path.join(app.dir, `boot-${i}`);
+      const bootRec = new PowerCutRecorder(box.etc, box.app.paths.dbFile, scratch);
+      bootRec.start();
+      try {
+        await boot(box).catch(() => undefined);
+      } finally {
+        bootRec.stop();
+      }
+      for (const b of crashStates(bootRec.steps as Step[])) {
+        const cut: CrashState = { ...b, marks: s.marks, label: `${s.label}; then the boot-time rollback was ${b.label}` };
+        const key = stateKey(cut);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        nested++;
+        const p = await bootAndJudge(box, cut, previous, next);
+        if (p) problems.push(p);
+      }
+      fs.rmSync(scratch, { recursive: true, force: true });
+    }
+    t.comment(`${rec.steps.length} steps recorded; ${booted} crash states booted, and ${nested} more with the boot-time rollback cut; ${problems.length} ended badly`);
+    if (process.env.POWERCUT_ALL) for (const p of problems) t.comment(p);
+    t.same(problems.slice(0, 4), [], `${problems.length} of ${booted + nested} power-cut states end badly (first 4 shown)`);
+  });
+}
