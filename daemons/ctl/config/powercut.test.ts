@@ -12,12 +12,15 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { errorMessage } from '../../lib/errors.js';
-import { openStateForWrite } from '../state.js';
+import { Store } from '../../lib/store/index.js';
+import { ReadOnlyDb, openStateForWrite } from '../state.js';
 import { fakeDaemon, tempAppliance, testContext, type TempAppliance } from '../testkit.js';
 import type { CtlContext } from '../context.js';
 import { ConfigApplier } from './apply.js';
+import { replaceFile } from './atomic.js';
 import { pendingIn, sha256, type RollbackTimer } from './history.js';
 import { configRollback } from './index.js';
 import { PowerCutRecorder, crashStates, materialise, type CrashState, type Step } from './powercut.testkit.js';
@@ -96,9 +99,30 @@ async function look(box: Box, next: string): Promise<{ files: Map<string, string
 
 const boot = (box: Box): Promise<unknown> => configRollback(box.ctx, { ifPending: true });
 
+/** What a crash state holds, in short: tern.yaml, the other files, the new version's row. */
+async function kindOf(box: Box, previous: string, next: string): Promise<string> {
+  const files = fs.readdirSync(box.etc).filter((f) => !/\.tmp$/.test(f) && f !== 'tern.yaml').sort();
+  const config = fs.readFileSync(box.app.paths.configFile, 'utf8');
+  const db = await ReadOnlyDb.open(box.app.paths.dbFile);
+  let row = 'no database';
+  try {
+    if (db) {
+      row = (await db.hasTable('config_history'))
+        ? (await db.get<{ state: string }>('SELECT state FROM config_history WHERE hash = ? ORDER BY id DESC LIMIT 1', [sha256(next)]))?.state ?? 'no row'
+        : 'no tables';
+    }
+  } finally {
+    await db?.close();
+  }
+  const which = config === previous ? 'previous' : config === next ? 'new' : 'other';
+  return `tern.yaml ${which}, ${files.length ? files.join(' ') : 'no record'}, new version: ${row}`;
+}
+
 /** Boot the box from state; undefined when it ends well, else what went wrong. */
-async function bootAndJudge(box: Box, state: CrashState, previous: string, next: string): Promise<string | undefined> {
+async function bootAndJudge(box: Box, state: CrashState, previous: string, next: string, kinds: Map<string, number>): Promise<string | undefined> {
   materialise(state, box.etc, box.app.paths.dbFile);
+  const kind = await kindOf(box, previous, next);
+  kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   try {
     await boot(box);
   } catch (err) {
@@ -134,6 +158,69 @@ async function bootAndJudge(box: Box, state: CrashState, previous: string, next:
 const digest = (file: string | null): string => (file ? createHash('sha256').update(fs.readFileSync(file)).digest('hex') : 'none');
 const stateKey = (s: CrashState): string => JSON.stringify([[...s.files], digest(s.db), s.marks]);
 
+t.test('the model lists the states a power cut can leave (the test above is only as good as this)', async (t) => {
+  const cases: Array<{ name: string; write(dir: string): void; want: string[][] }> = [
+    {
+      name: 'replace done right (data fsync, rename, directory fsync): old or new, nothing else',
+      write: (dir) => replaceFile(path.join(dir, 'f'), 'new'),
+      want: [['f=old'], ['.tmp=', 'f=old'], ['.tmp=new', 'f=old'], ['f=new']],
+    },
+    {
+      name: 'no fsync of the data before the rename: the file can come back empty',
+      write: (dir) => {
+        const fd = fs.openSync(path.join(dir, 't'), 'w');
+        fs.writeSync(fd, 'new');
+        fs.closeSync(fd);
+        fs.renameSync(path.join(dir, 't'), path.join(dir, 'f'));
+        const d = fs.openSync(dir, 'r');
+        fs.fsyncSync(d);
+        fs.closeSync(d);
+      },
+      want: [['f='], ['f=new'], ['f=old'], ['f=old', 't='], ['f=old', 't=new']],
+    },
+    {
+      name: 'no directory fsync after unlink: the file can come back',
+      write: (dir) => fs.unlinkSync(path.join(dir, 'f')),
+      want: [[], ['f=old']],
+    },
+  ];
+  for (const c of cases) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powercut-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(dir, 'etc'));
+    fs.writeFileSync(path.join(dir, 'etc', 'f'), 'old');
+    const rec = new PowerCutRecorder(path.join(dir, 'etc'), path.join(dir, 'db'), path.join(dir, 'scratch'));
+    rec.start();
+    try { c.write(path.join(dir, 'etc')); } finally { rec.stop(); }
+    const got = crashStates(rec.steps).map((s) => [...s.files].map(([f, text]) => `${f.replace(/^\.f\..*\.tmp$/, '.tmp')}=${text}`).sort()).map((x) => JSON.stringify(x)).sort();
+    t.same([...new Set(got)], c.want.map((x) => JSON.stringify(x)).sort(), `${c.name}: got ${[...new Set(got)].join(' ')}`);
+  }
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'powercut-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'etc'));
+  const db = path.join(dir, 'tern.db');
+  const rec = new PowerCutRecorder(path.join(dir, 'etc'), db, path.join(dir, 'scratch'));
+  rec.start();
+  try {
+    for (const sync of ['NORMAL', 'FULL', 'NORMAL'] as const) {
+      const s = await Store.open(db, { migrations: [] });
+      await s.run(`PRAGMA synchronous=${sync}`);
+      await s.run('CREATE TABLE IF NOT EXISTS x (v TEXT)');
+      await s.transaction(async (tx) => { await tx.run('INSERT INTO x VALUES (?)', [sync]); });
+      await s.close();
+    }
+  } finally {
+    rec.stop();
+  }
+  t.same(rec.steps.map((s) => s.db.map((d) => d.label)), [
+    ['no database'],
+    ['no database', 'commit 1 (NORMAL)'],
+    ['commit 2 (FULL)'],
+    ['commit 2 (FULL)', 'commit 3 (NORMAL)'],
+  ], 'a NORMAL commit may be lost with every NORMAL one after it; a FULL commit makes it and all before it stay');
+});
+
 for (const w of workloads) {
   t.test(`${w.name}: every power cut ends on a confirmed config or the previous one (issue #15)`, async (t) => {
     const app = tempAppliance();
@@ -163,11 +250,12 @@ for (const w of workloads) {
     const box = bootBox(t);
     const problems: string[] = [];
     const seen = new Set<string>();
+    const kinds = new Map<string, number>();
     let booted = 0;
     for (const s of states) {
       seen.add(stateKey(s));
       booted++;
-      const p = await bootAndJudge(box, s, previous, next);
+      const p = await bootAndJudge(box, s, previous, next, kinds);
       if (p) problems.push(p);
     }
     // The boot-time rollback cut at each of its own steps, then booted again.
@@ -188,12 +276,17 @@ for (const w of workloads) {
         if (seen.has(key)) continue;
         seen.add(key);
         nested++;
-        const p = await bootAndJudge(box, cut, previous, next);
+        const p = await bootAndJudge(box, cut, previous, next, kinds);
         if (p) problems.push(p);
       }
       fs.rmSync(scratch, { recursive: true, force: true });
     }
     t.comment(`${rec.steps.length} steps recorded; ${booted} crash states booted, and ${nested} more with the boot-time rollback cut; ${problems.length} ended badly`);
+    for (const which of ['new', 'previous']) {
+      const n = [...kinds].filter(([k]) => k.startsWith(`tern.yaml ${which},`)).reduce((a, [, v]) => a + v, 0);
+      t.ok(n > 0, `crash states with tern.yaml = the ${which} config: got ${n}; want some (else the recorder misses the rename)`);
+    }
+    t.comment(`what the cuts left (before the boot): ${[...kinds].sort().map(([k, n]) => `${k}: ${n}`).join('; ')}`);
     if (process.env.POWERCUT_ALL) for (const p of problems) t.comment(p);
     t.same(problems.slice(0, 4), [], `${problems.length} of ${booted + nested} power-cut states end badly (first 4 shown)`);
   });
