@@ -8,12 +8,15 @@
 // returned must survive; nothing may stay pending; a second boot changes
 // nothing. The boot-time rollback is then itself cut at each of its steps and
 // the box booted again. Semantics: modelled power cuts (see the testkit);
-// the "everything kept" states are the process-kill cases.
+// the "everything kept" states are the process-kill cases. At the end, the
+// same commands as real processes killed after each step (no model).
 import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../../lib/errors.js';
 import { Store } from '../../lib/store/index.js';
 import { ReadOnlyDb, openStateForWrite } from '../state.js';
@@ -121,6 +124,11 @@ async function kindOf(box: Box, previous: string, next: string): Promise<string>
 /** Boot the box from state; undefined when it ends well, else what went wrong. */
 async function bootAndJudge(box: Box, state: CrashState, previous: string, next: string, kinds: Map<string, number>): Promise<string | undefined> {
   materialise(state, box.etc, box.app.paths.dbFile);
+  return judgeBoot(box, state, previous, next, kinds);
+}
+
+/** Boot the box as it is on disk and judge where it ends. */
+async function judgeBoot(box: Box, state: Pick<CrashState, 'marks' | 'label'>, previous: string, next: string, kinds: Map<string, number>): Promise<string | undefined> {
   const kind = await kindOf(box, previous, next);
   kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
   try {
@@ -289,5 +297,55 @@ for (const w of workloads) {
     t.comment(`what the cuts left (before the boot): ${[...kinds].sort().map(([k, n]) => `${k}: ${n}`).join('; ')}`);
     if (process.env.POWERCUT_ALL) for (const p of problems) t.comment(p);
     t.same(problems.slice(0, 4), [], `${problems.length} of ${booted + nested} power-cut states end badly (first 4 shown)`);
+  });
+}
+
+// The same commands run as a real process killed (SIGKILL) right after each
+// of its steps (killed-writer.fixture.ts): real kernel, real SQLite, no
+// model, but process-kill semantics only (the page cache survives a kill,
+// so this proves ordering against crashes, not durability against power).
+const writer = fileURLToPath(new URL('./killed-writer.fixture.js', import.meta.url));
+
+/** Run the writer; true when it was killed, false when it finished. */
+function runWriter(app: TempAppliance, args: string[], killAt: number): boolean {
+  const r = spawnSync(process.execPath, [writer, ...args], { env: { ...process.env, ...app.env, TERN_TEST_KILL_AT: String(killAt) }, encoding: 'utf8', timeout: 120_000 });
+  if (r.signal === 'SIGKILL') return true;
+  if (r.status === 0 && /^done /.test(r.stdout)) return false;
+  throw new Error(`killed-writer ${args.join(' ')} (kill at ${killAt}): got exit ${r.status} signal ${r.signal}: ${r.stderr}`);
+}
+
+// The timer's rollback is the boot's (rollbackPending) with a check before it.
+const killed: Array<{ name: string; before: string[]; cut: 'apply' | 'confirm' | 'boot' }> = [
+  { name: 'apply', before: [], cut: 'apply' },
+  { name: 'confirm', before: ['apply'], cut: 'confirm' },
+  { name: 'the boot-time rollback', before: ['apply'], cut: 'boot' },
+];
+
+for (const c of killed) {
+  t.test(`${c.name} killed after each of its steps: the boot ends on a confirmed config or the previous one (issue #15)`, async (t) => {
+    const base = tempAppliance();
+    t.teardown(base.cleanup);
+    const previous = fs.readFileSync(base.paths.configFile, 'utf8');
+    const next = withDescription(previous, 'the new config');
+    const newFile = path.join(base.dir, 'new.yaml');
+    fs.writeFileSync(newFile, next);
+    for (const b of c.before) t.notOk(runWriter(base, [b, newFile], 0), `${b} runs to the end first`);
+    const box = bootBox(t);
+    const dirs = [box.app.paths.etcDir, box.app.paths.stateDir];
+    const from = [base.paths.etcDir, base.paths.stateDir];
+    const problems: string[] = [];
+    const kinds = new Map<string, number>();
+    let k = 1;
+    for (; k < 200; k++) {
+      dirs.forEach((d, i) => { fs.rmSync(d, { recursive: true, force: true }); fs.cpSync(from[i]!, d, { recursive: true }); });
+      const wasKilled = runWriter(box.app, [c.cut, newFile], k);
+      const marks = !wasKilled && c.cut === 'confirm' ? [CONFIRMED] : [];
+      const p = await judgeBoot(box, { marks, label: wasKilled ? `${c.cut} killed after step ${k}` : `${c.cut} finished` }, previous, next, kinds);
+      if (p) problems.push(p);
+      if (!wasKilled) break;
+    }
+    t.ok(k >= 3 && k < 200, `${c.cut}: got ${k - 1} kill points; want a few, and an end`);
+    t.comment(`${k - 1} kill points; what the kills left (before the boot): ${[...kinds].sort().map(([kind, n]) => `${kind}: ${n}`).join('; ')}`);
+    t.same(problems.slice(0, 4), [], `${problems.length} of ${k} kills end badly (first 4 shown)`);
   });
 }
