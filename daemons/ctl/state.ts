@@ -18,10 +18,15 @@ export function stateMigrations(): Migration[] {
   return coreMigrations;
 }
 
-/** Open the state database for writing (root): creates and migrates it if needed. */
+/**
+ * Open the state database for writing (root): creates and migrates it if
+ * needed. Every commit is synced (FULL): ternctl writes the config history,
+ * and a confirm or rollback it reported must survive a power cut; its
+ * writes are few, one fsync each.
+ */
 export async function openStateForWrite(paths: Pick<RuntimePaths, 'dbFile'>): Promise<Store> {
   try {
-    return await Store.open(paths.dbFile, { migrations: stateMigrations() });
+    return await Store.open(paths.dbFile, { migrations: stateMigrations(), synchronous: 'FULL' });
   } catch (err) {
     if (isPermissionError(err) || /SQLITE_(CANTOPEN|READONLY|PERM)/.test(errorMessage(err))) throw permissionError('open the state database', paths.dbFile, err);
     throw err;

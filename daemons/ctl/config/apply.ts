@@ -4,6 +4,19 @@
 // it rolled back at once, so the daemons never disagree for longer than a
 // reload. The box's own addressing (wans, lan) follows the config too: its
 // networkd files are re-rendered and networkd reloaded before the daemons.
+//
+// Power cuts (issue #15): the order of the writes makes every state a cut
+// can leave one the boot-time rollback (rollbackPending) finishes.
+// - apply: one FULL transaction records the version pending and, before it
+//   commits, writes the pending record (pending.ts: the previous text) and
+//   fsyncs it with its directory; only then is the new tern.yaml renamed in.
+//   So the new file is never on disk without its way back.
+// - rollback: one FULL transaction marks the version rolled back and, before
+//   it commits, writes the previous text back; then the record is removed.
+//   A cut before the commit leaves it pending (done again at boot); after
+//   it, the record is left over with the file already restored.
+// - confirm: one FULL transaction marks it confirmed; then the record is
+//   removed. A record whose version is confirmed is left over: removed.
 import fs from 'node:fs';
 import { parseConfig, type TernConfig } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
@@ -14,6 +27,7 @@ import { openStateForWrite } from '../state.js';
 import { writeFileAtomic } from './atomic.js';
 import { ConfigHistory, sha256, type PendingApply, type RollbackTimer } from './history.js';
 import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from './networkd.js';
+import { pendingRecordFile, readPendingRecord, removePendingRecord, writePendingRecord, type PendingRecord } from './pending.js';
 import { startRollbackTimer, stopRollbackTimer, type TimerOptions } from './timer.js';
 
 /** What one daemon did with daemon.reload. */
@@ -61,6 +75,10 @@ export interface ApplierOptions {
 
 const ok = (r: ReloadResult): boolean => r.result === 'reloaded' || r.result === 'not running';
 
+/** What a pending record no pending version matches says, for messages. */
+const unfinished = (configFile: string, left: { record: PendingRecord; state: string | undefined }): string =>
+  `a crash left version #${left.record.id} unfinished (${pendingRecordFile(configFile)} is still there; the history has it ${left.state ?? 'not at all'})`;
+
 export class ConfigApplier {
   private readonly reloadTimeoutMs: number;
 
@@ -95,14 +113,22 @@ export class ConfigApplier {
     const store = await openStateForWrite(this.ctx.paths);
     try {
       const history = new ConfigHistory(store, () => this.ctx.clock.now());
+      const file = this.ctx.paths.configFile;
+      const left = await this.leftoverRecord(history);
+      if (left && left.state !== 'pending') {
+        throw new TernError('TERN_E_CTL_APPLY', `ternctl: config apply: ${unfinished(file, left)}; run ternctl config rollback first`);
+      }
       // Without a running config there is nothing to roll back to.
       const confirmWithin = running === '' ? 0 : opts.confirmWithinMs;
       // Provisional: the deadline counts from when the daemons have reloaded (below).
-      const { id, previousId } = await history.begin(running, text, opts.source, this.ctx.clock.now() + confirmWithin);
+      const { id, previousId } = await history.begin(running, text, opts.source, this.ctx.clock.now() + confirmWithin,
+        (r) => writePendingRecord(file, { ...r, hash: sha256(text), previousHash: sha256(running), previousText: running }));
       try {
-        writeFileAtomic(this.ctx.paths.configFile, text);
+        writeFileAtomic(file, text);
       } catch (err) {
-        await history.settle(id, 'rolled-back', { reason: `write failed: ${errorMessage(err)}` });
+        await this.undo(history, id, running, { reason: `write failed: ${errorMessage(err)}` }).catch((e: unknown) => {
+          throw new TernError('TERN_E_CTL_APPLY', `${errorMessage(err)}; restoring the previous config failed too (${errorMessage(e)}): version #${id} stays pending, run ternctl config rollback`, { cause: err });
+        });
         throw err;
       }
       // Addresses first: a daemon's reload may need them (tunneld's routes take the LAN address as source).
@@ -110,8 +136,7 @@ export class ConfigApplier {
       const daemons = await this.reloadAll(parsed.hash);
       const refused = daemons.filter((d) => !ok(d) && d.result !== 'not responding');
       if (refused.length > 0 && running !== '') {
-        writeFileAtomic(this.ctx.paths.configFile, running);
-        await history.settle(id, 'rolled-back', { reason: 'refused by a daemon', refusedBy: refused.map((d) => d.daemon) });
+        await this.undo(history, id, running, { reason: 'refused by a daemon', refusedBy: refused.map((d) => d.daemon) });
         const restoredNetworkd = await this.networkdOf(running);
         const after = await this.reloadAll(sha256(running));
         throw new TernError('TERN_E_CTL_APPLY', [
@@ -121,7 +146,7 @@ export class ConfigApplier {
         ].join('\n'), { details: { id, previousId, daemons, restored: after, networkd: restoredNetworkd } });
       }
       if (confirmWithin <= 0) {
-        await history.settle(id, 'confirmed', { immediate: true });
+        await this.settleConfirmed(history, id, { immediate: true });
         return { id, previousId, hash: parsed.hash, state: 'confirmed', deadline: null, timer: null, daemons, networkd };
       }
       // The engineer gets the whole window to check the box, however long the reloads took.
@@ -148,9 +173,13 @@ export class ConfigApplier {
     const store = await openStateForWrite(this.ctx.paths);
     try {
       const history = new ConfigHistory(store, () => this.ctx.clock.now());
+      const left = await this.leftoverRecord(history);
       const pending = await history.pending();
-      if (!pending) throw new TernError('TERN_E_CTL_APPLY', 'ternctl: config confirm: no apply is pending; nothing to confirm (see ternctl config history)');
-      if (!(await history.settle(pending.id, 'confirmed'))) {
+      if (!pending) {
+        if (left) throw new TernError('TERN_E_CTL_APPLY', `ternctl: config confirm: ${unfinished(this.ctx.paths.configFile, left)}; run ternctl config rollback, then apply it again`);
+        throw new TernError('TERN_E_CTL_APPLY', 'ternctl: config confirm: no apply is pending; nothing to confirm (see ternctl config history)');
+      }
+      if (!(await this.settleConfirmed(history, pending.id, {}))) {
         throw new TernError('TERN_E_CTL_APPLY', `ternctl: config confirm: version #${pending.id} was rolled back just now; apply it again`);
       }
       const timerNote = stopRollbackTimer(pending.timer, pending.id);
@@ -163,25 +192,78 @@ export class ConfigApplier {
   /**
    * Roll the pending apply back now: restore the version it replaced and
    * reload. Undefined when nothing is pending (or someone settled it first).
+   * Also what the boot runs: it finishes whatever a power cut left (see the
+   * top of this file), from the pending record when there is one, else from
+   * the history.
    */
   async rollbackPending(reason: string): Promise<RollbackOutcome | undefined> {
     this.checkWritable();
     const store = await openStateForWrite(this.ctx.paths);
     try {
       const history = new ConfigHistory(store, () => this.ctx.clock.now());
+      const file = this.ctx.paths.configFile;
+      const left = await this.leftoverRecord(history);
       const pending = await history.pending();
-      if (!pending) return undefined;
-      if (!(await history.settle(pending.id, 'rolled-back', { reason, restored: pending.previousId }))) return undefined;
-      const text = await history.text(pending.previousId);
-      if (text === undefined) throw new TernError('TERN_E_CTL_APPLY', `ternctl: config rollback: version #${pending.previousId} is missing from the history`);
-      writeFileAtomic(this.ctx.paths.configFile, text);
+      if (!pending && !left) return undefined;
+      if (pending && left && left.record.id !== pending.id) {
+        throw new TernError('TERN_E_CTL_APPLY', `ternctl: config rollback: ${pendingRecordFile(file)} is for version #${left.record.id} but #${pending.id} is pending; nothing was changed: see ternctl config history, and remove the file once tern.yaml is the config you want`);
+      }
+      const id = pending?.id ?? left!.record.id;
+      const previousId = left?.record.previousId ?? pending!.previousId;
+      const text = left ? left.record.previousText : await history.text(previousId);
+      if (text === undefined) throw new TernError('TERN_E_CTL_APPLY', `ternctl: config rollback: version #${previousId} is missing from the history`);
+      if (pending) {
+        if (!(await this.undo(history, id, text, { reason, restored: previousId }))) return undefined;
+      } else {
+        // The history has it rolled back (cut before the record went) or
+        // never got it (cut before its commit): finish from the record.
+        writeFileAtomic(file, text);
+        removePendingRecord(file);
+      }
       // The addressing goes back too: the apply may be what cut the engineer off.
       const networkd = await this.networkdOf(text);
       const daemons = await this.reloadAll(sha256(text));
-      return { id: pending.id, restoredId: pending.previousId, hash: sha256(text), reason, daemons, networkd };
+      return { id, restoredId: previousId, hash: sha256(text), reason, daemons, networkd };
     } finally {
       await store.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Roll version id back: the previous text is written inside the
+   * transaction that marks it rolled back, so a cut leaves it pending (and
+   * the boot does it again) or rolled back with the file restored, never
+   * rolled back with the new file in place; then the record goes. False
+   * when it was settled meanwhile.
+   */
+  private async undo(history: ConfigHistory, id: number, previousText: string, detail: Record<string, unknown>): Promise<boolean> {
+    const file = this.ctx.paths.configFile;
+    if (!(await history.settle(id, 'rolled-back', detail, () => writeFileAtomic(file, previousText)))) return false;
+    removePendingRecord(file);
+    return true;
+  }
+
+  /** Mark id confirmed (durably), then drop its pending record. False when it was settled meanwhile. */
+  private async settleConfirmed(history: ConfigHistory, id: number, detail: Record<string, unknown>): Promise<boolean> {
+    if (!(await history.settle(id, 'confirmed', detail))) return false;
+    removePendingRecord(this.ctx.paths.configFile);
+    return true;
+  }
+
+  /**
+   * The pending record and what the history says of its version; a record
+   * whose version is confirmed is left over from a cut after the confirm
+   * committed: removed here, and undefined.
+   */
+  private async leftoverRecord(history: ConfigHistory): Promise<{ record: PendingRecord; state: string | undefined } | undefined> {
+    const record = readPendingRecord(this.ctx.paths.configFile);
+    if (!record) return undefined;
+    const state = (await history.version(record.id))?.state;
+    if (state === 'confirmed') {
+      removePendingRecord(this.ctx.paths.configFile);
+      return undefined;
+    }
+    return { record, state };
   }
 
   /** Apply an earlier version from the history (config rollback --to ID), as a new pending apply. */

@@ -68,8 +68,11 @@ export class ConfigHistory {
    * Record an apply: the running text as a version when the history does
    * not end with it yet (first apply, or a hand edit), and the new text as
    * pending. Fails with TERN_E_CTL_APPLY when an apply is already pending.
+   * within runs inside the transaction, before it commits; if it throws,
+   * nothing is recorded.
    */
-  begin(runningText: string, newText: string, source: string, deadline: number): Promise<{ id: number; previousId: number }> {
+  begin(runningText: string, newText: string, source: string, deadline: number,
+    within?: (r: { id: number; previousId: number }) => void): Promise<{ id: number; previousId: number }> {
     return this.db.transaction(async (tx) => {
       const waiting = await pendingIn(tx);
       if (waiting) {
@@ -87,6 +90,7 @@ export class ConfigHistory {
       const id = (await tx.run('INSERT INTO config_history (ts, hash, text, source, state) VALUES (?, ?, ?, ?, ?)',
         [ts, sha256(newText), newText, source, 'pending'])).lastID;
       await event(tx, ts, 'config.apply', id, { id, previousId, deadline, timer: null, source });
+      within?.({ id, previousId: previousId! });
       return { id, previousId: previousId! };
     });
   }
@@ -102,13 +106,17 @@ export class ConfigHistory {
 
   /**
    * Move id from pending to `to`; true when this call did it, false when it
-   * was no longer pending (confirmed or rolled back by someone else).
+   * was no longer pending (confirmed or rolled back by someone else). within
+   * runs inside the transaction once the move is certain, before it
+   * commits (a rollback restores the file there); if it throws, id stays
+   * pending.
    */
-  settle(id: number, to: 'confirmed' | 'rolled-back', detail: Record<string, unknown> = {}): Promise<boolean> {
+  settle(id: number, to: 'confirmed' | 'rolled-back', detail: Record<string, unknown> = {}, within?: () => void): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const r = await tx.run("UPDATE config_history SET state = ? WHERE id = ? AND state = 'pending'", [to, id]);
       if (r.changes === 0) return false;
       await event(tx, this.now(), to === 'confirmed' ? 'config.confirm' : 'config.rollback', id, { id, ...detail });
+      within?.();
       return true;
     });
   }

@@ -21,6 +21,13 @@ export interface StoreOptions {
   logger?: Logger;
   /** How long a writer waits for another process's lock, ms (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * When a commit reaches the disk (default NORMAL: at the next checkpoint,
+   * so a power cut may lose the last commits; a process crash loses none).
+   * FULL syncs the WAL at every commit: for a writer whose commits the rest
+   * of the box relies on after a power cut (ternctl's config history).
+   */
+  synchronous?: 'NORMAL' | 'FULL';
 }
 
 export interface RunResult {
@@ -70,7 +77,7 @@ export class Store implements Queryable {
       }
       // NORMAL is durable against a process crash in WAL mode (only a power
       // loss can lose the last commits), which is what kill -9 tests prove.
-      await store.run('PRAGMA synchronous=NORMAL');
+      await store.run(opts.synchronous === 'FULL' ? 'PRAGMA synchronous=FULL' : 'PRAGMA synchronous=NORMAL');
       await store.run('PRAGMA foreign_keys=ON');
       await store.migrate(opts.migrations ?? coreMigrations);
     } catch (err) {
