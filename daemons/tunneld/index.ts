@@ -227,7 +227,12 @@ export const spec: DaemonSpec = {
     }, pollMs);
     const resyncTimer = ctx.clock.setInterval(() => {
       // Names that did not resolve at start are tried again here.
-      prepare(prepared.inputs.config, ctx, rtnl, key.privateKey).then((p) => {
+      const base = prepared;
+      prepare(base.inputs.config, ctx, rtnl, key.privateKey).then((p) => {
+        // A reload that landed while this one was resolving carries a newer
+        // config: installing this one would bring the old config back (a
+        // revoked remote user's peer stayed until the next reload).
+        if (prepared !== base) return undefined;
         prepared = p;
         showProblems(p.problems);
         return pass('resync');
