@@ -100,7 +100,7 @@ export async function runDaemon(spec: DaemonSpec, opts: RunOptions = {}): Promis
     throw startError(spec.name, 'load config', err);
   }
 
-  const bus = new BusServer({ socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock });
+  const bus = new BusServer({ socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock, health });
   let storePromise: Promise<Store> | undefined;
   const ctx: DaemonContext = {
     name: spec.name,
@@ -163,6 +163,7 @@ export async function runDaemon(spec: DaemonSpec, opts: RunOptions = {}): Promis
     configHash: ctx.configHash,
     health: health.overall(),
     warnings: health.list(),
+    bus: bus.stats(),
     ...(hooks.status?.() ?? {}),
   }));
   bus.method('daemon.reload', () => reload());
