@@ -644,7 +644,7 @@ t.test('memory for unfinished messages is capped across connections: the biggest
   t.equal((await small.next()).id, 'small', 'the small holder finishes its message and is answered');
   const st = server.stats();
   t.equal(st.closedOverBuffer, 1, `got ${st.closedOverBuffer} closed over the buffer cap; want 1`);
-  t.ok(st.peakBufferedBytes <= 4096 + 256, `got a peak of ${st.peakBufferedBytes} buffered bytes; want at most one request's buffer plus the newcomer's first`);
+  t.ok(st.peakBufferedBytes <= 4097, `got a peak of ${st.peakBufferedBytes} buffered bytes; want at most maxBufferedBytes (4097)`);
   t.equal(st.bufferedBytes, 0, `got ${st.bufferedBytes} bytes held after; want 0`);
 });
 
@@ -702,7 +702,8 @@ t.test('shedding raises bus.shedding, logs once per interval, and clears when it
   const lines: { level: number; msg: string; shed?: Record<string, number> }[] = [];
   const destination = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } });
   const logger = createLogger({ name: 'test', level: 'info', destination });
-  const { server, socketPath } = await startServer(t, { clock, health, logger, maxConnections: 1, shedReportMs: 10_000 });
+  let ends = 0;
+  const { server, socketPath } = await startServer(t, { clock, health, logger, maxConnections: 1, shedReportMs: 10_000, onSheddingEnd: () => { ends++; } });
   await counted(t, server, socketPath);
   const shedLines = (): typeof lines => lines.filter((l) => /shedding/.test(l.msg));
   for (let i = 0; i < 10; i++) await closedWith(await raw(t, socketPath));
@@ -713,7 +714,9 @@ t.test('shedding raises bus.shedding, logs once per interval, and clears when it
   const summary = shedLines()[1];
   t.same(summary?.shed, { refused: 9 }, `got summary ${JSON.stringify(summary)}; want the 9 further refusals summed`);
   t.ok(health.get(sheddingWarning), 'want the warning kept while shedding went on in the last interval');
+  t.equal(ends, 0, `got onSheddingEnd called ${ends} times while shedding; want 0`);
   clock.advance(10_000);
+  t.equal(ends, 1, `got onSheddingEnd called ${ends} times after a quiet interval; want 1`);
   t.equal(health.get(sheddingWarning), undefined, 'want the warning cleared after a quiet interval');
   t.equal(server.stats().shedding, false, 'stats: want not shedding');
   t.ok(lines.some((l) => l.msg === 'bus server: no longer shedding'), 'want the end of shedding logged');

@@ -102,6 +102,11 @@ export interface BusServerOptions {
   health?: Health;
   /** Shedding is logged at most once per this interval, and its warning cleared after one without (default 10000 ms). */
   shedReportMs?: number;
+  /**
+   * Called once each time shedding ends (a report interval without any):
+   * the moment to give back the memory the burst left (runner: reclaimMemory).
+   */
+  onSheddingEnd?: () => void;
   /** Requests one connection may have running before its reads pause (default 64). */
   maxInFlight?: number;
   /** Subscription patterns one connection may hold (default 256). */
@@ -141,7 +146,7 @@ export interface BusServerStats {
   unsentBytes: number;
   /** Most connections open at once since the server started. */
   peakConnections: number;
-  /** Most memory held for unfinished messages at once since the server started. */
+  /** Most memory held for unfinished messages at once since the server started (after the cap is enforced on each read). */
   peakBufferedBytes: number;
   /** True while the server is shedding connections at its limits (see bus.shedding). */
   shedding: boolean;
@@ -217,6 +222,7 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private readonly idleEvictMs: number;
   private readonly health: Health | undefined;
   private readonly shedReportMs: number;
+  private readonly onSheddingEnd: (() => void) | undefined;
   private readonly maxInFlight: number;
   private readonly maxTopics: number;
   private readonly mode: number;
@@ -268,6 +274,7 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     this.idleEvictMs = positiveInt('idleEvictMs', opts.idleEvictMs ?? 30_000);
     this.shedReportMs = positiveInt('shedReportMs', opts.shedReportMs ?? 10_000);
     this.health = opts.health;
+    this.onSheddingEnd = opts.onSheddingEnd;
     this.maxInFlight = positiveInt('maxInFlight', opts.maxInFlight ?? 64);
     this.maxTopics = positiveInt('maxTopicsPerConnection', opts.maxTopicsPerConnection ?? 256);
     this.mode = opts.mode ?? 0o660;
@@ -592,7 +599,6 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     const held = conn.decoder.bufferedBytes;
     this.bufferedTotal += held - conn.buffered;
     conn.buffered = held;
-    this.peakBuffered = Math.max(this.peakBuffered, this.bufferedTotal);
     if (conn.decoder.pendingBytes === 0) {
       conn.partialSince = undefined;
       this.clock.clearTimeout(conn.partialTimer);
@@ -610,6 +616,9 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
         { maxBufferedBytes: this.maxBufferedBytes },
       ));
     }
+    // Counted once the cap is enforced: what stays held. The read that
+    // crossed it was over only until the loop above closed a holder.
+    this.peakBuffered = Math.max(this.peakBuffered, this.bufferedTotal);
   }
 
   private armIncomplete(conn: Connection): void {
@@ -805,15 +814,15 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   }
 
   /**
-   * Send line and close. Reading goes on (and is discarded) until the line is
-   * flushed, so a client still writing does not block the close; one that
-   * reads nothing is destroyed after closeGraceMs.
+   * Send line and close once it is flushed, or after closeGraceMs when the
+   * client reads nothing. Nothing more is read: whatever the client still
+   * sends is left to the kernel, which drops it with the socket.
    */
   private endWith(socket: net.Socket, line: string): void {
     const timer = this.clock.setTimeout(() => socket.destroy(), closeGraceMs);
     timer.unref?.();
     socket.once('close', () => this.clock.clearTimeout(timer));
-    socket.resume();
+    socket.pause();
     socket.end(line, () => socket.destroy());
   }
 
@@ -861,6 +870,11 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     this.shedTimer = undefined;
     this.health?.clear(sheddingWarning);
     this.log.info({ totals: { ...this.shed } }, 'bus server: no longer shedding');
+    try {
+      this.onSheddingEnd?.();
+    } catch (err) {
+      this.log.error({ err }, 'bus server: onSheddingEnd failed');
+    }
   }
 
   private limits(): Record<string, number> {
