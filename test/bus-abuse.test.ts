@@ -20,88 +20,21 @@
 // like; a warm-up with one oversized request gives the first spell. Every
 // wait is on a state (the daemon's counters, the attackers' sockets), with
 // a bounded number of polls. Figures are printed as TAP comments.
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { BusClient } from '../daemons/lib/bus/index.js';
+import { crowd, fmtMiB as fmt, parkedLine, attack, rssOf, sleep, startExampleDaemon, waitFor, type AbuseStatus as Status } from './bus-abuse.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
-const fixture = path.join(repo, 'dist/daemons/lib/runner/example.fixture.js');
 const attackers = 1000;
 const bigPark = 1024 * 1024 - 1;
 const smallPark = 48 * 1024;
 const maxConnections = 64;
 const maxBufferedBytes = 1024 * 1024;
-const mib = 1024 * 1024;
-
-interface BusStats { connections: number; peakConnections: number; peakBufferedBytes: number; bufferedBytes: number; shedding: boolean; refusedConnections: number; evictedConnections: number; closedIncomplete: number; closedOverBuffer: number; closedTooLarge: number }
-interface Status { health: string; warnings: { name: string }[]; bus?: BusStats; memory?: { rss: number; reclaims: number } }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const fmt = (bytes: number): string => (bytes / mib).toFixed(1);
-
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`bus-abuse: /proc/${pid}/status has no VmRSS`);
-  return Number(m[1]) * 1024;
-}
-
-/** Poll cond every 250 ms, at most tries times; returns whether it held. */
-async function waitFor(cond: () => boolean | Promise<boolean>, tries = 240): Promise<boolean> {
-  for (let i = 0; i < tries; i++) {
-    if (await cond()) return true;
-    await sleep(250);
-  }
-  return false;
-}
-
-/** One line without its newline: a request whose params never end. */
-function parkedLine(bytes: number): Buffer {
-  const head = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"example.echo","params":{"pad":"');
-  return Buffer.concat([head, Buffer.alloc(bytes - head.length, 0x61)]);
-}
-
-interface Attacker { socket: net.Socket; settled: Promise<void>; connected: boolean; toldWhy: string | undefined; closedByServer: boolean }
-
-/** Connect and write payload without a newline; never read past the first line, never end. */
-function attack(socketPath: string, payload: Buffer): Attacker {
-  const socket = net.createConnection(socketPath);
-  const a: Attacker = { socket, settled: Promise.resolve(), connected: false, toldWhy: undefined, closedByServer: false };
-  a.settled = new Promise<void>((resolve) => {
-    socket.on('connect', () => {
-      a.connected = true;
-      socket.write(payload, () => resolve());
-    });
-    socket.once('data', (d: Buffer) => {
-      try { a.toldWhy = (JSON.parse(d.toString().split('\n')[0]!) as { error?: { data?: { code?: string } } }).error?.data?.code; } catch { a.toldWhy = 'unreadable'; }
-    });
-    socket.on('error', () => resolve());
-    socket.on('close', () => { a.closedByServer = true; resolve(); });
-  });
-  return a;
-}
-
-const t0 = Date.now();
-const mark = (what: string): void => { if (process.env.BUS_ABUSE_TRACE) console.error(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`); };
 
 t.test('1000 connections parking unfinished messages: capped, legitimate clients served, RSS back within 10 %', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bus-abuse-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const env = { ...process.env, TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state'), TERN_LOG_LEVEL: 'warn' };
-  fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
-  fs.copyFileSync(path.join(repo, 'docs/examples/tern.yaml'), path.join(env.TERN_ETC_DIR, 'tern.yaml'));
-  const daemon = spawn(process.execPath, [fixture], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  daemon.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<void>((resolve) => daemon.on('exit', () => resolve()));
-  t.teardown(async () => { daemon.kill('SIGKILL'); await exited; });
-  const pid = daemon.pid!;
-  const socketPath = path.join(env.TERN_RUN_DIR, 'example.sock');
-  t.ok(await waitFor(() => fs.existsSync(path.join(env.TERN_RUN_DIR, 'example.ready'))), `the daemon got ready (stderr: ${stderr.slice(0, 300)})`);
+  const daemon = startExampleDaemon();
+  t.teardown(() => daemon.stop());
+  const { pid, socketPath } = daemon;
+  t.ok(await daemon.ready, `the daemon got ready (stderr: ${daemon.stderr().slice(0, 300)})`);
 
   const legit = new BusClient({ socketPath, timeoutMs: 5000 });
   t.teardown(() => legit.close());
@@ -116,7 +49,6 @@ t.test('1000 connections parking unfinished messages: capped, legitimate clients
   warm.socket.destroy();
   await waitFor(async () => { const m = (await status()).memory; return m === undefined || m.reclaims >= 1; });
   const before = rssOf(pid);
-  mark('warmed up');
 
   // The attack, with the legitimate client calling all along and RSS sampled.
   let peak = before;
@@ -130,12 +62,9 @@ t.test('1000 connections parking unfinished messages: capped, legitimate clients
       try { await legit.request('example.echo', { n: ++calls }); } catch { failed++; await sleep(50); }
     }
   })();
-  const crowd = Array.from({ length: attackers }, (_, i) => attack(socketPath, parkedLine(i % 2 === 0 ? bigPark : smallPark)));
-  let settledCount = 0;
-  for (const a of crowd) void a.settled.then(() => { settledCount++; });
-  t.ok(await waitFor(() => settledCount === attackers, 480), `got ${settledCount} of ${attackers} attackers settled; want every one connected and written, or refused, or closed`);
+  const { attackers: crowded, settled } = await crowd(socketPath, attackers, (i) => parkedLine(i % 2 === 0 ? bigPark : smallPark));
+  t.ok(settled, `want every one of ${attackers} attackers connected and written, or refused, or closed`);
   const during = await status();
-  mark('attackers settled');
 
   // A newcomer gets in while the attackers still hold their connections.
   const newcomer = new BusClient({ socketPath, timeoutMs: 5000, reconnect: false });
@@ -144,15 +73,13 @@ t.test('1000 connections parking unfinished messages: capped, legitimate clients
     try { await newcomer.request('rpc.ping'); newcomerOk = true; } catch { await sleep(100); }
   }
   await newcomer.close();
-  mark('newcomer done');
   // The parked ones are closed by the daemon when their time is up, while
   // the legitimate client goes on calling.
   const timedOut = await waitFor(async () => { const b = (await status()).bus; return b === undefined || b.bufferedBytes === 0; });
-  mark('parked connections timed out');
   calling = false;
   await caller;
 
-  for (const a of crowd) a.socket.destroy();
+  for (const a of crowded) a.socket.destroy();
   sampling = false;
   await sampler;
   const settledDown = await waitFor(async () => {
@@ -160,14 +87,13 @@ t.test('1000 connections parking unfinished messages: capped, legitimate clients
     return (s.bus === undefined || (s.bus.connections === 1 && !s.bus.shedding)) && (s.memory === undefined || s.memory.reclaims >= 2);
   });
   let after = rssOf(pid);
-  mark('settled down');
   await waitFor(() => (after = rssOf(pid)) <= before * 1.1, 20);
   const end = await status();
 
   const told = new Map<string, number>();
-  for (const a of crowd) if (a.toldWhy) told.set(a.toldWhy, (told.get(a.toldWhy) ?? 0) + 1);
+  for (const a of crowded) if (a.toldWhy) told.set(a.toldWhy, (told.get(a.toldWhy) ?? 0) + 1);
   t.comment(`bus abuse: ${attackers} connections (half ${bigPark + 1} B, half ${smallPark} B unfinished): RSS before ${fmt(before)} MiB, during (peak) ${fmt(peak)} MiB, after ${fmt(after)} MiB (${((after / before - 1) * 100).toFixed(1)} %)`);
-  t.comment(`bus abuse: connected ${crowd.filter((a) => a.connected).length}, told ${JSON.stringify(Object.fromEntries(told))}; daemon counters ${JSON.stringify(end.bus ?? 'none')}`);
+  t.comment(`bus abuse: connected ${crowded.filter((a) => a.connected).length}, told ${JSON.stringify(Object.fromEntries(told))}; daemon counters ${JSON.stringify(end.bus ?? 'none')}`);
   t.comment(`bus abuse: legitimate client: ${calls - failed} of ${calls} calls answered during the attack`);
 
   t.ok(settledDown, 'the daemon is back to its one legitimate connection, not shedding, and reclaimed memory');
