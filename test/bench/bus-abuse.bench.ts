@@ -46,7 +46,7 @@ try {
     const s = await status();
     const pct = (x: number): string => `${((x / idle - 1) * 100).toFixed(0).padStart(4)} %`;
     console.log(`${N} × ${label.padEnd(12)} before ${fmtMiB(before).padStart(7)} MiB  peak ${fmtMiB(peak).padStart(7)} MiB (${pct(peak)})  after ${fmtMiB(after).padStart(7)} MiB (${pct(after)})${settled ? '' : '  [did not settle]'}`);
-    console.log(`   counters: peak ${s.bus?.peakConnections} connections, peak ${s.bus?.peakBufferedBytes} B held; refused ${s.bus?.refusedConnections}, evicted ${s.bus?.evictedConnections}, too large ${s.bus?.closedTooLarge}, over buffer ${s.bus?.closedOverBuffer}, unfinished ${s.bus?.closedIncomplete}`);
+    console.log(`   counters since the daemon started: peak ${s.bus?.peakConnections} connections, peak ${s.bus?.peakBufferedBytes} B held; refused ${s.bus?.refusedConnections}, evicted ${s.bus?.evictedConnections}, too large ${s.bus?.closedTooLarge}, over buffer ${s.bus?.closedOverBuffer}, unfinished ${s.bus?.closedIncomplete}`);
   }
   await client.close();
 } finally {

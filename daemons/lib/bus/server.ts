@@ -528,7 +528,8 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     let idle: Connection | undefined;
     for (const c of this.conns) {
       if (c.closing) continue;
-      if (c.partialSince !== undefined) {
+      // A held connection's message waits on us, not on its client.
+      if (c.partialSince !== undefined && !c.held) {
         if (!parked || c.partialSince < parked.partialSince!) parked = c;
       } else if (c.topics.size === 0 && c.inFlight === 0 && c.socket.writableLength === 0 && now - c.lastActive >= this.idleEvictMs) {
         if (!idle || c.lastActive < idle.lastActive) idle = c;
