@@ -21,6 +21,15 @@ export declare function version(): string;
 export declare function sdNotify(state: string): boolean;
 
 /**
+ * Gives the C heap's free pages back to the kernel (glibc malloc_trim(3)):
+ * glibc keeps memory freed in the middle of its heap, such as Node's socket
+ * read buffers after a burst of connections, so RSS stays high without it.
+ * Returns true when some memory was released. Cheap when there is nothing
+ * to release; run it after a full garbage collection.
+ */
+export declare function mallocTrim(): boolean;
+
+/**
  * Panics inside Rust on purpose, with `message` as the panic text. Exists
  * only so tests can prove a panic becomes a TERN_E_NATIVE_PANIC exception
  * and Node keeps running.

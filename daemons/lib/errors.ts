@@ -20,6 +20,8 @@ export const errorCodes = {
   TERN_E_BUS_INVALID_PARAMS: 'a bus request had parameters of the wrong shape (JSON-RPC -32602)',
   TERN_E_BUS_INTERNAL: 'a bus method handler failed unexpectedly (JSON-RPC -32603)',
   TERN_E_BUS_TOO_LARGE: 'a bus message exceeded the maximum message size; the connection is closed',
+  TERN_E_BUS_INCOMPLETE: 'a bus client began a message and did not finish it (no newline) within the time allowed; the connection is closed (JSON-RPC -32002)',
+  TERN_E_BUS_BUSY: 'the daemon is at a bus limit (connections per socket, or memory held for unfinished messages across connections); the connection is refused or closed, retry later (JSON-RPC -32003)',
   TERN_E_BUS_TIMEOUT: 'a bus request got no reply within its timeout',
   TERN_E_BUS_CLOSED: 'the bus connection closed before the reply arrived',
   TERN_E_BUS_CONNECT: 'the bus socket could not be reached (daemon not running, or no permission)',

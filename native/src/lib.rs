@@ -13,6 +13,7 @@ mod flow;
 mod handle;
 mod icmp;
 mod json;
+mod memory;
 mod napi;
 mod nfq;
 mod packet;
@@ -38,6 +39,10 @@ static EXPORTS: [Export; 45] = [
     Export {
         name: "sdNotify",
         body: sd_notify,
+    },
+    Export {
+        name: "mallocTrim",
+        body: malloc_trim,
     },
     Export {
         name: "debugPanic",
@@ -227,6 +232,12 @@ fn sd_notify(call: &Call) -> Result<napi::napi_value, JsError> {
         Ok(sent) => call.boolean(sent),
         Err(err) => Err(JsError::new(CODE_IO, format!("native: sdNotify: {}", err))),
     }
+}
+
+/// `mallocTrim(): boolean`: gives the C heap's free pages back to the kernel
+/// (glibc malloc_trim(3)); true when some memory was released.
+fn malloc_trim(call: &Call) -> Result<napi::napi_value, JsError> {
+    call.boolean(memory::trim())
 }
 
 /// `debugPanic(message: string): never`: panics on purpose so tests can prove

@@ -25,16 +25,24 @@ export interface LineDecoderOptions {
 const newline = 0x0a;
 const carriageReturn = 0x0d;
 
+/** Smallest buffer kept for an unfinished message (it then doubles as needed). */
+const minPartialBytes = 256;
+
 /**
  * Splits a byte stream into lines. Messages may arrive split over any number
  * of chunks or many to a chunk; `\n` and `\r\n` both end a line; blank lines
  * are skipped. A line longer than maxMessageBytes is reported once and its
  * bytes are thrown away as they come, so memory stays within about
  * maxMessageBytes plus one chunk whatever the peer sends.
+ *
+ * An unfinished message is held in one buffer that doubles as it grows (up
+ * to maxMessageBytes + 1) and is let go as soon as the line ends: a peer
+ * sending a byte at a time cannot make it keep one small object per read,
+ * and bufferedBytes is the memory really held, not just the bytes in it.
  */
 export class LineDecoder {
   readonly maxMessageBytes: number;
-  private parts: Uint8Array[] = [];
+  private partial: Buffer | undefined;
   private size = 0;
   /** True while skipping the rest of an oversized line. */
   private discarding = false;
@@ -44,8 +52,13 @@ export class LineDecoder {
     this.maxMessageBytes = checkMaxMessageBytes(opts.maxMessageBytes ?? defaultMaxMessageBytes);
   }
 
-  /** Bytes held for a message not yet complete (for tests and diagnostics). */
+  /** Bytes of memory held for a message not yet complete (0 when none). */
   get bufferedBytes(): number {
+    return this.partial?.length ?? 0;
+  }
+
+  /** Bytes of an unfinished message received so far. */
+  get pendingBytes(): number {
     return this.size;
   }
 
@@ -68,15 +81,20 @@ export class LineDecoder {
   }
 
   /**
-   * The stream ended. Returns how many bytes of an unterminated last message
-   * were dropped (0 when the stream ended on a line boundary).
+   * The stream ended (or the connection is being closed). Lets go of any
+   * unfinished message and returns how many bytes of it were dropped (0 when
+   * the stream ended on a line boundary).
    */
   finish(): number {
     const dropped = this.size;
-    this.parts = [];
-    this.size = 0;
+    this.release();
     this.discarding = false;
     return dropped;
+  }
+
+  private release(): void {
+    this.partial = undefined;
+    this.size = 0;
   }
 
   private take(piece: Uint8Array, complete: boolean, frames: Frame[]): void {
@@ -84,20 +102,21 @@ export class LineDecoder {
     // `\n` of its `\r\n` without being called too large.
     if (this.size + piece.length > this.maxMessageBytes + 1) {
       frames.push({ kind: 'too-large', bytes: this.size + piece.length });
-      this.parts = [];
-      this.size = 0;
+      this.release();
       this.discarding = !complete;
       return;
     }
-    if (piece.length > 0) {
+    let line: Uint8Array;
+    if (this.size === 0 && complete) {
+      // The whole line is in this chunk: no copy.
+      line = piece;
+    } else {
       // Copy: the caller may reuse its chunk buffer after push returns.
-      this.parts.push(complete && this.parts.length === 0 ? piece : new Uint8Array(piece));
-      this.size += piece.length;
+      if (piece.length > 0) this.append(piece);
+      if (!complete) return;
+      line = this.partial ? this.partial.subarray(0, this.size) : new Uint8Array(0);
+      this.release();
     }
-    if (!complete) return;
-    let line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
-    this.parts = [];
-    this.size = 0;
     if (line.length > 0 && line[line.length - 1] === carriageReturn) line = line.subarray(0, line.length - 1);
     if (line.length > this.maxMessageBytes) {
       frames.push({ kind: 'too-large', bytes: line.length });
@@ -113,6 +132,21 @@ export class LineDecoder {
     }
     if (isBlank(text)) return;
     frames.push({ kind: 'line', text });
+  }
+
+  private append(piece: Uint8Array): void {
+    const need = this.size + piece.length;
+    if (!this.partial || need > this.partial.length) {
+      let capacity = Math.max(minPartialBytes, this.partial?.length ?? 0);
+      while (capacity < need) capacity *= 2;
+      // Never more than the largest line can use; allocUnsafeSlow keeps it
+      // out of Node's shared pool, so letting go of it frees it.
+      const grown = Buffer.allocUnsafeSlow(Math.min(capacity, this.maxMessageBytes + 1));
+      if (this.partial) this.partial.copy(grown, 0, 0, this.size);
+      this.partial = grown;
+    }
+    this.partial.set(piece, this.size);
+    this.size = need;
   }
 }
 

@@ -59,6 +59,10 @@ export const rpcCodes = {
   ternError: -32000,
   /** A message over the size limit (data.code TERN_E_BUS_TOO_LARGE). */
   tooLarge: -32001,
+  /** A message begun and not finished in time (data.code TERN_E_BUS_INCOMPLETE). */
+  incomplete: -32002,
+  /** The daemon is at a connection or memory limit (data.code TERN_E_BUS_BUSY). */
+  busy: -32003,
 } as const;
 
 const rpcCodeOfTern: Partial<Record<ErrorCode, number>> = {
@@ -68,6 +72,8 @@ const rpcCodeOfTern: Partial<Record<ErrorCode, number>> = {
   TERN_E_BUS_INVALID_PARAMS: rpcCodes.invalidParams,
   TERN_E_BUS_INTERNAL: rpcCodes.internalError,
   TERN_E_BUS_TOO_LARGE: rpcCodes.tooLarge,
+  TERN_E_BUS_INCOMPLETE: rpcCodes.incomplete,
+  TERN_E_BUS_BUSY: rpcCodes.busy,
 };
 
 const ternCodeOfRpc = new Map<number, ErrorCode>(

@@ -2,8 +2,12 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { TernError } from '../errors.js';
-import { BusServer, type BusServerOptions } from './server.js';
+import { FakeClock } from '../clock/index.js';
+import { Health } from '../health/index.js';
+import { createLogger } from '../log/index.js';
+import { BusServer, sheddingWarning, type BusServerOptions } from './server.js';
 import { BusClient } from './client.js';
 import { invalidParams } from './protocol.js';
 import { RawClient, deferred, tempSocketDir, until } from './testkit.js';
@@ -14,6 +18,7 @@ type Methods = {
   'fail.bug': { params: undefined; result: never };
   slow: { params: undefined; result: string };
   big: { params: undefined; result: string };
+  blob: { params: { bytes: number }; result: string };
 };
 
 function echoParams(p: unknown): { text: string } {
@@ -43,7 +48,8 @@ async function startServer(t: Tap, over: Partial<BusServerOptions> = {}): Promis
       await release.promise;
       return 'done';
     })
-    .method('big', () => 'x'.repeat(2 * 1024 * 1024));
+    .method('big', () => 'x'.repeat(2 * 1024 * 1024))
+    .method('blob', (p) => 'x'.repeat(p.bytes), (raw) => raw as { bytes: number });
   await server.listen();
   t.teardown(async () => {
     release.resolve();
@@ -154,7 +160,7 @@ t.test('built-in methods', async (t) => {
   t.type(p.result.uptimeMs, 'number', 'ping: want uptimeMs');
   c.request({ jsonrpc: '2.0', id: 2, method: 'rpc.methods' });
   const m = await c.next();
-  const want = ['big', 'echo', 'fail.bug', 'fail.tern', 'rpc.methods', 'rpc.ping', 'rpc.subscribe', 'rpc.unsubscribe', 'slow'];
+  const want = ['big', 'blob', 'echo', 'fail.bug', 'fail.tern', 'rpc.methods', 'rpc.ping', 'rpc.subscribe', 'rpc.unsubscribe', 'slow'];
   t.same(m.result.methods, want, `got ${JSON.stringify(m.result)}`);
 });
 
@@ -471,4 +477,269 @@ t.test('subscriptions per connection are bounded', async (t) => {
   c.request({ jsonrpc: '2.0', id: 3, method: 'rpc.subscribe', params: { topics: ['a'] } });
   const again = await c.next();
   t.same(again.result, { topics: ['a', 'b'] }, `resubscribing a held pattern: got ${JSON.stringify(again)}`);
+});
+
+// Limits against abuse (issue #15): a client must not be able to grow the
+// daemon's memory or keep other clients out. Timeouts run on a FakeClock.
+
+type Reply = { id: unknown; error?: { code: number; message: string; data?: { code: string } } };
+
+/** The error line a connection closed by the server got, once it is closed. */
+async function closedWith(c: RawClient): Promise<Reply | undefined> {
+  await c.closed;
+  return c.lines[0] as Reply | undefined;
+}
+
+function wantClosedWith(t: Tap, got: Reply | undefined, rpc: number, code: string, what: string): void {
+  t.equal(got?.id, null, `${what}: got ${JSON.stringify(got)}; want an error with id null`);
+  t.equal(got?.error?.code, rpc, `${what}: got JSON-RPC code ${got?.error?.code}; want ${rpc}`);
+  t.equal(got?.error?.data?.code, code, `${what}: got ${got?.error?.data?.code}; want ${code}`);
+}
+
+/** Open a raw client and wait until the server counts it. */
+async function counted(t: Tap, server: BusServer<Methods>, socketPath: string): Promise<RawClient> {
+  const before = server.stats().connections;
+  const c = await raw(t, socketPath);
+  await until(() => server.stats().connections > before || c.ended, 'the server counts the connection');
+  return c;
+}
+
+t.test('options for the limits are checked', async (t) => {
+  const { dir, cleanup } = tempSocketDir();
+  t.teardown(cleanup);
+  const socketPath = path.join(dir, 'x.sock');
+  const cases: { name: string; opts: Partial<BusServerOptions>; want: RegExp }[] = [
+    { name: 'maxConnections 0', opts: { maxConnections: 0 }, want: /maxConnections is 0; want a positive integer/ },
+    { name: 'maxRequestBytes over maxMessageBytes', opts: { maxMessageBytes: 1000, maxRequestBytes: 1001 }, want: /maxRequestBytes is 1001; want .* at most maxMessageBytes \(1000\)/ },
+    { name: 'maxBufferedBytes under one request', opts: { maxRequestBytes: 1000, maxBufferedBytes: 1000 }, want: /maxBufferedBytes is 1000; want .* at least maxRequestBytes \+ 1 \(1001\)/ },
+    { name: 'maxUnsentBytes under maxWriteBufferBytes', opts: { maxWriteBufferBytes: 2 << 20, maxUnsentBytes: 1 << 20 }, want: /maxUnsentBytes is 1048576; want .* at least maxWriteBufferBytes/ },
+    { name: 'incompleteTimeoutMs 0', opts: { incompleteTimeoutMs: 0 }, want: /incompleteTimeoutMs is 0/ },
+    { name: 'idleEvictMs fractional', opts: { idleEvictMs: 1.5 }, want: /idleEvictMs is 1.5/ },
+  ];
+  for (const c of cases) {
+    t.throws(() => new BusServer({ socketPath, group: false, ...c.opts }), { code: 'TERN_E_BUS_USAGE', message: c.want }, `${c.name}: want TERN_E_BUS_USAGE matching ${c.want}`);
+  }
+  const small = new BusServer({ socketPath, group: false, maxMessageBytes: 1000 });
+  t.ok(small, 'maxMessageBytes under 64 KiB: maxRequestBytes follows it down');
+});
+
+t.test('requests over maxRequestBytes (64 KiB by default) close the connection; replies may be larger', async (t) => {
+  const { server, socketPath } = await startServer(t);
+  const fits = await raw(t, socketPath);
+  const text = 'y'.repeat(60 * 1024);
+  fits.request({ jsonrpc: '2.0', id: 1, method: 'echo', params: { text } });
+  const ok = await fits.next();
+  t.equal(ok.result?.text?.length, text.length, `60 KiB request: got ${JSON.stringify(ok).slice(0, 120)}; want the echo`);
+  fits.request({ jsonrpc: '2.0', id: 2, method: 'blob', params: { bytes: 512 * 1024 } });
+  const blob = await fits.next();
+  t.equal(blob.result?.length, 512 * 1024, `512 KiB reply: got ${String(blob.result?.length)} chars; want 524288`);
+  const over = await raw(t, socketPath);
+  over.request({ jsonrpc: '2.0', id: 3, method: 'echo', params: { text: 'z'.repeat(65 * 1024) } });
+  wantClosedWith(t, await closedWith(over), -32001, 'TERN_E_BUS_TOO_LARGE', '65 KiB request');
+  t.match(over.lines[0] as Reply, { error: { message: /passed 65536 bytes/ } }, 'the error names the limit');
+  t.equal(server.stats().closedTooLarge, 1, `got ${server.stats().closedTooLarge} closed for size; want 1`);
+});
+
+t.test('connections over maxConnections are refused with TERN_E_BUS_BUSY; the others are untouched', async (t) => {
+  const clock = new FakeClock();
+  const { server, socketPath } = await startServer(t, { clock, maxConnections: 2 });
+  const a = await counted(t, server, socketPath);
+  const b = await counted(t, server, socketPath);
+  const refused: RawClient[] = [];
+  for (let i = 0; i < 5; i++) refused.push(await raw(t, socketPath));
+  for (const [i, c] of refused.entries()) wantClosedWith(t, await closedWith(c), -32003, 'TERN_E_BUS_BUSY', `connection ${i + 3}`);
+  t.match(refused[0]!.lines[0] as Reply, { error: { message: /limit of 2 connections/ } }, 'the error names the limit');
+  const st = server.stats();
+  t.equal(st.refusedConnections, 5, `got ${st.refusedConnections} refused; want 5`);
+  t.equal(st.peakConnections, 2, `got a peak of ${st.peakConnections} connections; want 2`);
+  for (const c of [a, b]) {
+    c.request({ jsonrpc: '2.0', id: 'still', method: 'rpc.ping' });
+    const got = await c.next();
+    t.equal(got.result?.daemon, 'testd', `an accepted connection: got ${JSON.stringify(got)}; want its ping answered`);
+  }
+  a.destroy();
+  await until(() => server.stats().connections === 1, 'a closes');
+  const c = await counted(t, server, socketPath);
+  c.request({ jsonrpc: '2.0', id: 'after', method: 'rpc.ping' });
+  t.equal((await c.next()).id, 'after', 'a freed place is taken by the next connection');
+});
+
+t.test('at maxConnections a newcomer takes the place of the oldest unfinished message, else of a quiet connection', async (t) => {
+  const clock = new FakeClock();
+  const { server, socketPath } = await startServer(t, { clock, maxConnections: 3, idleEvictMs: 30_000 });
+  const subscriber = await counted(t, server, socketPath);
+  subscriber.request({ jsonrpc: '2.0', id: 's', method: 'rpc.subscribe', params: { topics: ['a'] } });
+  await subscriber.next();
+  const parkedOld = await counted(t, server, socketPath);
+  parkedOld.send('{"jsonrpc":"2.0","id":1,');
+  await until(() => server.stats().bufferedBytes > 0, 'the first partial message is held');
+  clock.advance(10);
+  const parkedNew = await counted(t, server, socketPath);
+  parkedNew.send('{"jsonrpc":"2.0","id":2,');
+  await until(() => server.stats().bufferedBytes >= 512, 'the second partial message is held');
+
+  const newcomer1 = await raw(t, socketPath);
+  wantClosedWith(t, await closedWith(parkedOld), -32003, 'TERN_E_BUS_BUSY', 'the oldest unfinished message');
+  t.match(parkedOld.lines[0] as Reply, { error: { message: /gave its place.*still unfinished/ } });
+  newcomer1.request({ jsonrpc: '2.0', id: 'n1', method: 'rpc.ping' });
+  t.equal((await newcomer1.next()).id, 'n1', 'the newcomer is served');
+
+  const newcomer2 = await raw(t, socketPath);
+  wantClosedWith(t, await closedWith(parkedNew), -32003, 'TERN_E_BUS_BUSY', 'the next unfinished message');
+  newcomer2.request({ jsonrpc: '2.0', id: 'n2', method: 'rpc.ping' });
+  t.equal((await newcomer2.next()).id, 'n2', 'the second newcomer is served');
+
+  // Nothing parked and nobody quiet long enough: refused.
+  wantClosedWith(t, await closedWith(await raw(t, socketPath)), -32003, 'TERN_E_BUS_BUSY', 'no place to give');
+  // Quiet long enough: the one quiet longest without a subscription goes,
+  // never the subscriber.
+  clock.advance(30_000);
+  newcomer2.request({ jsonrpc: '2.0', id: 'busy', method: 'rpc.ping' });
+  await newcomer2.next();
+  const newcomer3 = await raw(t, socketPath);
+  wantClosedWith(t, await closedWith(newcomer1), -32003, 'TERN_E_BUS_BUSY', 'the connection quiet longest');
+  t.match(newcomer1.lines[0] as Reply, { error: { message: /quiet for 30\d\d\d ms with no subscription/ } });
+  newcomer3.request({ jsonrpc: '2.0', id: 'n3', method: 'rpc.ping' });
+  t.equal((await newcomer3.next()).id, 'n3', 'the third newcomer is served');
+  t.equal(subscriber.ended, false, 'the subscriber: want still connected');
+  const st = server.stats();
+  t.same([st.evictedConnections, st.refusedConnections, st.peakConnections], [3, 1, 3], `got evicted/refused/peak ${st.evictedConnections}/${st.refusedConnections}/${st.peakConnections}; want 3/1/3`);
+});
+
+t.test('an unfinished message is given incompleteTimeoutMs, then the connection is closed', async (t) => {
+  const clock = new FakeClock();
+  const { server, socketPath } = await startServer(t, { clock, incompleteTimeoutMs: 5000 });
+  const slowButOk = await counted(t, server, socketPath);
+  const parked = await counted(t, server, socketPath);
+  parked.send('{"jsonrpc":"2.0","id":1,"method":"rpc.ping"');
+  slowButOk.send('{"jsonrpc":"2.0","id":"ok",');
+  await until(() => server.stats().bufferedBytes === 512, 'both partial messages held');
+  clock.advance(4000);
+  slowButOk.send('"method":"rpc.ping"}\n');
+  t.equal((await slowButOk.next()).id, 'ok', 'a message finished within the timeout is answered');
+  clock.advance(999);
+  t.equal(parked.ended, false, 'at 4999 ms: want the parked connection still open');
+  clock.advance(1);
+  wantClosedWith(t, await closedWith(parked), -32002, 'TERN_E_BUS_INCOMPLETE', 'at 5000 ms');
+  t.match(parked.lines[0] as Reply, { error: { message: /begun 5000 ms ago is not finished \(\d+ bytes, no newline\)/ } });
+  // The clock of the finished message was stopped: it is not closed later.
+  clock.advance(10_000);
+  slowButOk.request({ jsonrpc: '2.0', id: 'later', method: 'rpc.ping' });
+  t.equal((await slowButOk.next()).id, 'later', 'the connection that finished its message stays open');
+  const st = server.stats();
+  t.same([st.closedIncomplete, st.bufferedBytes], [1, 0], `got closedIncomplete/bufferedBytes ${st.closedIncomplete}/${st.bufferedBytes}; want 1/0`);
+});
+
+t.test('memory for unfinished messages is capped across connections: the biggest holder is closed', async (t) => {
+  const clock = new FakeClock();
+  const { server, socketPath } = await startServer(t, { clock, maxRequestBytes: 4096, maxBufferedBytes: 4097 });
+  const big = await counted(t, server, socketPath);
+  big.send('{"jsonrpc":"2.0","id":1,"params":{"pad":"' + 'p'.repeat(3000));
+  await until(() => server.stats().bufferedBytes === 4096, 'the big partial message held (4096 bytes of buffer)');
+  const small = await counted(t, server, socketPath);
+  small.send('{"jsonrpc":"2.0","id":"small",');
+  wantClosedWith(t, await closedWith(big), -32003, 'TERN_E_BUS_BUSY', 'the biggest holder');
+  t.match(big.lines[0] as Reply, { error: { message: /unfinished messages, over its limit of 4097/ } });
+  small.send('"method":"rpc.ping"}\n');
+  t.equal((await small.next()).id, 'small', 'the small holder finishes its message and is answered');
+  const st = server.stats();
+  t.equal(st.closedOverBuffer, 1, `got ${st.closedOverBuffer} closed over the buffer cap; want 1`);
+  t.ok(st.peakBufferedBytes <= 4097, `got a peak of ${st.peakBufferedBytes} buffered bytes; want at most maxBufferedBytes (4097)`);
+  t.equal(st.bufferedBytes, 0, `got ${st.bufferedBytes} bytes held after; want 0`);
+});
+
+t.test('a client that does not read its replies gets no more requests handled (back-pressure), and all replies once it reads', async (t) => {
+  const { server, socketPath } = await startServer(t, { maxMessageBytes: 128 * 1024, maxWriteBufferBytes: 1024 * 1024 });
+  const c = await raw(t, socketPath);
+  c.sock.pause();
+  const n = 1000;
+  let requests = '';
+  for (let i = 0; i < n; i++) requests += JSON.stringify({ jsonrpc: '2.0', id: i, method: 'blob', params: { bytes: 10 * 1024 } }) + '\n';
+  // 1000 replies of 10 KiB are 10 MiB: handled all at once they would pass
+  // maxWriteBufferBytes (1 MiB) and the client would be dropped.
+  c.send(requests);
+  await until(() => server.stats().unsentBytes > 128 * 1024, 'replies back up');
+  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+  const st = server.stats();
+  t.ok(st.unsentBytes <= 1024 * 1024, `got ${st.unsentBytes} bytes waiting; want at most maxWriteBufferBytes`);
+  t.equal(st.droppedSlowConsumers, 0, `got ${st.droppedSlowConsumers} dropped; want 0`);
+  c.sock.resume();
+  await c.waitLines(n);
+  const ids = (c.lines as Reply[]).map((l) => l.id);
+  t.same(ids, [...Array(n).keys()], `got ${ids.length} replies; want all ${n}, in order`);
+});
+
+t.test('bytes waiting across connections are capped: the connection with the most waiting is dropped', async (t) => {
+  const cap = 4 * 1024 * 1024;
+  const { server, socketPath } = await startServer(t, { maxMessageBytes: 128 * 1024, maxWriteBufferBytes: cap, maxUnsentBytes: cap });
+  const stuck: RawClient[] = [];
+  for (let i = 0; i < 4; i++) {
+    const c = await raw(t, socketPath);
+    c.request({ jsonrpc: '2.0', id: 1, method: 'rpc.subscribe', params: { topics: ['bulk'] } });
+    await c.next();
+    c.sock.pause();
+    stuck.push(c);
+  }
+  const pad = 'x'.repeat(60 * 1024);
+  let published = 0;
+  for (let i = 0; i < 400 && server.stats().droppedSlowConsumers === 0; i++) {
+    server.publish('bulk', { i, pad });
+    published++;
+    await new Promise((r) => setImmediate(r));
+  }
+  const st = server.stats();
+  t.equal(st.droppedSlowConsumers, 1, `got ${st.droppedSlowConsumers} dropped; want 1 once ${cap} bytes wait across connections`);
+  // Everything ever sent to one connection is under its own cap: the drop
+  // came from the total.
+  t.ok(published * pad.length < cap, `got the drop after ${published} notifications of ${pad.length} bytes; want it before any one connection could pass ${cap}`);
+  t.ok(st.unsentBytes <= cap, `got ${st.unsentBytes} bytes waiting after; want at most ${cap}`);
+  t.equal(st.connections, 3, `got ${st.connections} connections; want the 3 others kept`);
+});
+
+t.test('shedding raises bus.shedding, logs once per interval, and clears when it stops', async (t) => {
+  const clock = new FakeClock();
+  const health = new Health({ clock });
+  const lines: { level: number; msg: string; shed?: Record<string, number> }[] = [];
+  const destination = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } });
+  const logger = createLogger({ name: 'test', level: 'info', destination });
+  let ends = 0;
+  const { server, socketPath } = await startServer(t, { clock, health, logger, maxConnections: 1, shedReportMs: 10_000, onSheddingEnd: () => { ends++; } });
+  await counted(t, server, socketPath);
+  const shedLines = (): typeof lines => lines.filter((l) => /shedding/.test(l.msg));
+  for (let i = 0; i < 10; i++) await closedWith(await raw(t, socketPath));
+  t.equal(shedLines().length, 1, `got ${shedLines().length} log lines for 10 refusals; want 1`);
+  t.equal(health.get(sheddingWarning)?.severity, 'warning', `got ${JSON.stringify(health.get(sheddingWarning))}; want the warning raised`);
+  t.equal(server.stats().shedding, true, 'stats: want shedding');
+  clock.advance(10_000);
+  const summary = shedLines()[1];
+  t.same(summary?.shed, { refused: 9 }, `got summary ${JSON.stringify(summary)}; want the 9 further refusals summed`);
+  t.ok(health.get(sheddingWarning), 'want the warning kept while shedding went on in the last interval');
+  t.equal(ends, 0, `got onSheddingEnd called ${ends} times while shedding; want 0`);
+  clock.advance(10_000);
+  t.equal(ends, 1, `got onSheddingEnd called ${ends} times after a quiet interval; want 1`);
+  t.equal(health.get(sheddingWarning), undefined, 'want the warning cleared after a quiet interval');
+  t.equal(server.stats().shedding, false, 'stats: want not shedding');
+  t.ok(lines.some((l) => l.msg === 'bus server: no longer shedding'), 'want the end of shedding logged');
+  t.equal(clock.pending(), 0, `got ${clock.pending()} timers left; want 0`);
+});
+
+t.test('a BusClient with reconnect keeps working through parked connections', async (t) => {
+  const clock = new FakeClock();
+  const { server, socketPath } = await startServer(t, { clock, maxConnections: 4 });
+  const client = new BusClient<Methods>({ socketPath, reconnect: { initialMs: 10, maxMs: 10 } });
+  t.teardown(() => client.close());
+  await client.connect();
+  const attackers: RawClient[] = [];
+  for (let i = 0; i < 20; i++) {
+    const a = await raw(t, socketPath);
+    a.send('{"jsonrpc":"2.0","pad":"' + 'q'.repeat(1000));
+    attackers.push(a);
+    const got = await client.call('echo', { text: `during ${i}` });
+    t.equal(got.text, `during ${i}`, `call ${i} during the attack`);
+  }
+  t.ok(server.stats().peakConnections <= 4, `got a peak of ${server.stats().peakConnections} connections; want at most 4`);
+  clock.advance(5000);
+  await until(() => server.stats().connections === 1, 'every parked connection closed');
+  t.equal((await client.call('echo', { text: 'after' })).text, 'after', 'after the attack');
+  t.equal(server.stats().bufferedBytes, 0, 'nothing held after');
 });

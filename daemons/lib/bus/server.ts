@@ -4,9 +4,10 @@ import net from 'node:net';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { TernError, errorMessage, isTernError } from '../errors.js';
-import { systemClock, type Clock } from '../clock/index.js';
+import { systemClock, type Clock, type TimerHandle } from '../clock/index.js';
+import type { Health } from '../health/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { LineDecoder, defaultMaxMessageBytes, encodeLine, checkMaxMessageBytes } from './framing.js';
+import { LineDecoder, defaultMaxMessageBytes, encodeLine, checkMaxMessageBytes, type Frame } from './framing.js';
 import {
   errorResponse,
   invalidParams,
@@ -54,13 +55,58 @@ export interface BusServerOptions {
   logger?: Logger;
   /** Default systemClock. */
   clock?: Clock;
-  /** Largest message either way, in bytes (default 1 MiB). */
+  /** Largest reply or notification sent, in bytes (default 1 MiB). */
   maxMessageBytes?: number;
+  /**
+   * Largest message a client may send, in bytes (default 64 KiB, at most
+   * maxMessageBytes). Requests are small (a method and a few params); this is
+   * also the most one connection can make the daemon hold for a message
+   * that has not ended yet.
+   */
+  maxRequestBytes?: number;
   /**
    * Bytes a connection may have waiting to be sent before it is dropped as
    * a slow consumer (default 8 MiB; at least maxMessageBytes).
    */
   maxWriteBufferBytes?: number;
+  /**
+   * Bytes waiting to be sent across all connections before the one with the
+   * most waiting is dropped as a slow consumer (default 32 MiB; at least
+   * maxWriteBufferBytes).
+   */
+  maxUnsentBytes?: number;
+  /**
+   * Connections open at once (default 64). At the limit a new connection
+   * takes the place of one holding an unfinished message, else of one quiet
+   * for idleEvictMs with no subscription; else it is refused.
+   */
+  maxConnections?: number;
+  /**
+   * Memory held for unfinished messages across all connections (default
+   * 1 MiB; at least maxRequestBytes + 1). Over it, the connection holding the
+   * most is closed.
+   */
+  maxBufferedBytes?: number;
+  /** How long a client may take to finish a message it began (default 5000 ms). */
+  incompleteTimeoutMs?: number;
+  /**
+   * How long a connection with no subscription and nothing running must have
+   * been quiet before it may give its place to a new one at maxConnections
+   * (default 30000 ms).
+   */
+  idleEvictMs?: number;
+  /**
+   * Where the warning bus.shedding is raised while the server refuses or
+   * closes connections at its limits; default none.
+   */
+  health?: Health;
+  /** Shedding is logged at most once per this interval, and its warning cleared after one without (default 10000 ms). */
+  shedReportMs?: number;
+  /**
+   * Called once each time shedding ends (a report interval without any):
+   * the moment to give back the memory the burst left (runner: reclaimMemory).
+   */
+  onSheddingEnd?: () => void;
   /** Requests one connection may have running before its reads pause (default 64). */
   maxInFlight?: number;
   /** Subscription patterns one connection may hold (default 256). */
@@ -78,14 +124,36 @@ export interface BusServerOptions {
 
 /** Counters a daemon can put in its status output. */
 export interface BusServerStats {
+  /** Connections open (not being closed by the server). */
   connections: number;
   /** Connections with at least one subscription pattern. */
   subscribers: number;
   /** Connections dropped because they did not read what was sent to them. */
   droppedSlowConsumers: number;
-  /** Connections closed because they sent a message over maxMessageBytes. */
+  /** Connections closed because they sent a message over maxRequestBytes. */
   closedTooLarge: number;
+  /** Connections refused at maxConnections. */
+  refusedConnections: number;
+  /** Connections closed at maxConnections to make room for a new one. */
+  evictedConnections: number;
+  /** Connections closed for not finishing a message within incompleteTimeoutMs. */
+  closedIncomplete: number;
+  /** Connections closed because unfinished messages across connections passed maxBufferedBytes. */
+  closedOverBuffer: number;
+  /** Memory held now for unfinished messages, all connections. */
+  bufferedBytes: number;
+  /** Bytes waiting to be sent now, all connections. */
+  unsentBytes: number;
+  /** Most connections open at once since the server started. */
+  peakConnections: number;
+  /** Most memory held for unfinished messages at once since the server started (after the cap is enforced on each read). */
+  peakBufferedBytes: number;
+  /** True while the server is shedding connections at its limits (see bus.shedding). */
+  shedding: boolean;
 }
+
+/** Why the server refused or closed a connection at one of its limits. */
+type ShedReason = 'refused' | 'evicted' | 'incomplete' | 'over-buffer' | 'too-large' | 'slow-consumer';
 
 interface MethodEntry {
   run(params: unknown, ctx: RequestContext, conn: Connection): unknown;
@@ -101,9 +169,21 @@ class Connection {
   /** Being closed by us: further input is ignored. */
   closing = false;
   closed = false;
+  /** Reading stopped by us (requests running, or replies not read). */
+  held = false;
+  /** Messages read but not yet handled, waiting for the connection to be let go on. */
+  readonly queue: Frame[] = [];
+  /** This connection's share of the server's buffered total. */
+  buffered = 0;
+  /** Monotonic ms when the unfinished message began (or reading resumed); undefined when none. */
+  partialSince: number | undefined;
+  partialTimer: TimerHandle | undefined;
+  /** Monotonic ms of the last bytes received. */
+  lastActive: number;
 
-  constructor(readonly id: number, readonly socket: net.Socket, maxMessageBytes: number) {
-    this.decoder = new LineDecoder({ maxMessageBytes });
+  constructor(readonly id: number, readonly socket: net.Socket, maxRequestBytes: number, now: number) {
+    this.decoder = new LineDecoder({ maxMessageBytes: maxRequestBytes });
+    this.lastActive = now;
   }
 }
 
@@ -111,15 +191,21 @@ const builtinPrefix = 'rpc.';
 const probeTimeoutMs = 1000;
 /** How long a connection closed for a too-large message gets to flush its error reply. */
 const closeGraceMs = 1000;
+/** The health warning raised while shedding. */
+export const sheddingWarning = 'bus.shedding';
 
 /**
  * A JSON-RPC 2.0 server on a Unix socket. Declare methods with method(),
  * then listen(). M declares the methods' types and T the topics'
  * notification params; both are optional.
  *
- * No input from a client can crash it: malformed messages get error
- * replies, oversized ones close that connection, a client that stops reading
- * is dropped once maxWriteBufferBytes is waiting for it.
+ * No input from a client can crash it or grow its memory without bound:
+ * malformed messages get error replies, oversized or unfinished ones close
+ * that connection, connections are capped, memory held for unfinished
+ * messages is capped across connections, and a client that stops reading is
+ * dropped once maxWriteBufferBytes is waiting for it (maxUnsentBytes across
+ * all). Each limit reached is counted in stats(), logged at most once per
+ * shedReportMs and raised as the health warning bus.shedding.
  */
 export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = Record<string, unknown>> {
   readonly socketPath: string;
@@ -127,7 +213,16 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private readonly log: Logger;
   private readonly clock: Clock;
   private readonly maxMessageBytes: number;
+  private readonly maxRequestBytes: number;
   private readonly maxWriteBufferBytes: number;
+  private readonly maxUnsentBytes: number;
+  private readonly maxConnections: number;
+  private readonly maxBufferedBytes: number;
+  private readonly incompleteTimeoutMs: number;
+  private readonly idleEvictMs: number;
+  private readonly health: Health | undefined;
+  private readonly shedReportMs: number;
+  private readonly onSheddingEnd: (() => void) | undefined;
   private readonly maxInFlight: number;
   private readonly maxTopics: number;
   private readonly mode: number;
@@ -140,8 +235,15 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private closing: Promise<void> | undefined;
   private startedAt = 0;
   private nextConnId = 1;
-  private droppedSlow = 0;
-  private closedTooLarge = 0;
+  /** Connections in conns not being closed by us: what maxConnections counts. */
+  private open = 0;
+  private bufferedTotal = 0;
+  private peakConnections = 0;
+  private peakBuffered = 0;
+  private readonly shed: Record<ShedReason, number> = { refused: 0, evicted: 0, incomplete: 0, 'over-buffer': 0, 'too-large': 0, 'slow-consumer': 0 };
+  /** Shed events since the last report; undefined while not shedding. */
+  private shedWindow: Partial<Record<ShedReason, number>> | undefined;
+  private shedTimer: TimerHandle | undefined;
 
   constructor(opts: BusServerOptions) {
     this.socketPath = path.resolve(opts.socketPath);
@@ -149,10 +251,30 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     this.log = opts.logger ?? silentLogger();
     this.clock = opts.clock ?? systemClock;
     this.maxMessageBytes = checkMaxMessageBytes(opts.maxMessageBytes ?? defaultMaxMessageBytes);
+    this.maxRequestBytes = opts.maxRequestBytes ?? Math.min(64 * 1024, this.maxMessageBytes);
+    if (!Number.isSafeInteger(this.maxRequestBytes) || this.maxRequestBytes < 1 || this.maxRequestBytes > this.maxMessageBytes) {
+      throw usage(`maxRequestBytes is ${this.maxRequestBytes}; want a positive integer of at most maxMessageBytes (${this.maxMessageBytes})`);
+    }
     this.maxWriteBufferBytes = opts.maxWriteBufferBytes ?? Math.max(8 * 1024 * 1024, this.maxMessageBytes);
     if (!Number.isSafeInteger(this.maxWriteBufferBytes) || this.maxWriteBufferBytes < this.maxMessageBytes) {
       throw usage(`maxWriteBufferBytes is ${this.maxWriteBufferBytes}; want an integer of at least maxMessageBytes (${this.maxMessageBytes})`);
     }
+    this.maxUnsentBytes = opts.maxUnsentBytes ?? Math.max(32 * 1024 * 1024, this.maxWriteBufferBytes);
+    if (!Number.isSafeInteger(this.maxUnsentBytes) || this.maxUnsentBytes < this.maxWriteBufferBytes) {
+      throw usage(`maxUnsentBytes is ${this.maxUnsentBytes}; want an integer of at least maxWriteBufferBytes (${this.maxWriteBufferBytes})`);
+    }
+    this.maxConnections = positiveInt('maxConnections', opts.maxConnections ?? 64);
+    // One more byte than a request: a request of exactly maxRequestBytes
+    // waits for the \n of its \r\n.
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? Math.max(1024 * 1024, this.maxRequestBytes + 1);
+    if (!Number.isSafeInteger(this.maxBufferedBytes) || this.maxBufferedBytes < this.maxRequestBytes + 1) {
+      throw usage(`maxBufferedBytes is ${this.maxBufferedBytes}; want an integer of at least maxRequestBytes + 1 (${this.maxRequestBytes + 1})`);
+    }
+    this.incompleteTimeoutMs = positiveInt('incompleteTimeoutMs', opts.incompleteTimeoutMs ?? 5000);
+    this.idleEvictMs = positiveInt('idleEvictMs', opts.idleEvictMs ?? 30_000);
+    this.shedReportMs = positiveInt('shedReportMs', opts.shedReportMs ?? 10_000);
+    this.health = opts.health;
+    this.onSheddingEnd = opts.onSheddingEnd;
     this.maxInFlight = positiveInt('maxInFlight', opts.maxInFlight ?? 64);
     this.maxTopics = positiveInt('maxTopicsPerConnection', opts.maxTopicsPerConnection ?? 256);
     this.mode = opts.mode ?? 0o660;
@@ -235,8 +357,22 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
 
   stats(): BusServerStats {
     let subscribers = 0;
-    for (const c of this.conns) if (c.topics.size > 0) subscribers++;
-    return { connections: this.conns.size, subscribers, droppedSlowConsumers: this.droppedSlow, closedTooLarge: this.closedTooLarge };
+    for (const c of this.conns) if (!c.closing && c.topics.size > 0) subscribers++;
+    return {
+      connections: this.open,
+      subscribers,
+      droppedSlowConsumers: this.shed['slow-consumer'],
+      closedTooLarge: this.shed['too-large'],
+      refusedConnections: this.shed.refused,
+      evictedConnections: this.shed.evicted,
+      closedIncomplete: this.shed.incomplete,
+      closedOverBuffer: this.shed['over-buffer'],
+      bufferedBytes: this.bufferedTotal,
+      unsentBytes: this.unsentBytes(),
+      peakConnections: this.peakConnections,
+      peakBufferedBytes: this.peakBuffered,
+      shedding: this.shedWindow !== undefined,
+    };
   }
 
   /**
@@ -252,7 +388,8 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     if (prepared === 'replaced-stale') this.log.info({ socketPath: this.socketPath }, 'bus server: removed a stale socket file nothing answered on');
     const gid = await this.resolveGroup(where);
 
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
+    // Paused on accept: a connection refused at the limit is never read.
+    const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.onConnection(socket));
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -303,6 +440,8 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private async doClose(): Promise<void> {
     const server = this.server;
     for (const conn of this.conns) this.destroy(conn);
+    this.clock.clearInterval(this.shedTimer);
+    this.shedTimer = undefined;
     if (!server) return;
     await new Promise<void>((resolve) => server.close(() => resolve()));
     try {
@@ -345,30 +484,89 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
       socket.destroy();
       return;
     }
-    const conn = new Connection(this.nextConnId++, socket, this.maxMessageBytes);
+    if (this.open >= this.maxConnections && !this.evictForNewcomer()) {
+      this.refuse(socket);
+      return;
+    }
+    const conn = new Connection(this.nextConnId++, socket, this.maxRequestBytes, this.clock.monotonic());
     this.conns.add(conn);
+    this.open++;
+    this.peakConnections = Math.max(this.peakConnections, this.open);
     this.log.debug({ conn: conn.id }, 'bus server: connection opened');
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('end', () => {
       conn.ended = true;
-      const dropped = conn.decoder.finish();
+      const dropped = conn.decoder.pendingBytes;
+      this.releaseInput(conn);
       if (dropped > 0) this.log.debug({ conn: conn.id, bytes: dropped }, 'bus server: client closed in the middle of a message; dropped it');
-      if (conn.inFlight === 0) socket.end();
+      if (conn.inFlight === 0 && conn.queue.length === 0 && !conn.closing) socket.end();
     });
+    socket.on('drain', () => this.pump(conn));
     // Errors here are the client's doing (reset, broken pipe); 'close' follows.
     socket.on('error', (err) => this.log.debug({ conn: conn.id, err: errorMessage(err) }, 'bus server: connection error'));
     socket.on('close', () => {
+      if (!conn.closing) this.open--;
       conn.closed = true;
       conn.abort.abort();
+      this.releaseInput(conn);
       this.conns.delete(conn);
       this.log.debug({ conn: conn.id }, 'bus server: connection closed');
     });
+    socket.resume();
+  }
+
+  /**
+   * At maxConnections: close the connection holding the oldest unfinished
+   * message, else the one quiet longest (at least idleEvictMs) with no
+   * subscription, nothing running and nothing unsent, so a parked or idle
+   * client cannot keep the daemons' own clients out. Returns whether one
+   * was closed.
+   */
+  private evictForNewcomer(): boolean {
+    const now = this.clock.monotonic();
+    let parked: Connection | undefined;
+    let idle: Connection | undefined;
+    for (const c of this.conns) {
+      if (c.closing) continue;
+      // A held connection's message waits on us, not on its client.
+      if (c.partialSince !== undefined && !c.held) {
+        if (!parked || c.partialSince < parked.partialSince!) parked = c;
+      } else if (c.topics.size === 0 && c.inFlight === 0 && c.socket.writableLength === 0 && now - c.lastActive >= this.idleEvictMs) {
+        if (!idle || c.lastActive < idle.lastActive) idle = c;
+      }
+    }
+    const victim = parked ?? idle;
+    if (!victim) return false;
+    const why = parked
+      ? `a message begun ${Math.round(now - parked.partialSince!)} ms ago is still unfinished`
+      : `quiet for ${Math.round(now - victim.lastActive)} ms with no subscription`;
+    this.closeWithError(victim, 'evicted', busy(`the daemon is at its limit of ${this.maxConnections} connections and this one gave its place to a new one (${why})`, { maxConnections: this.maxConnections }));
+    return true;
+  }
+
+  /** Tell a connection over maxConnections why, and close it unread. */
+  private refuse(socket: net.Socket): void {
+    socket.on('error', (err) => this.log.debug({ err: errorMessage(err) }, 'bus server: refused connection: error'));
+    this.noteShed('refused');
+    const err = busy(`the daemon is at its limit of ${this.maxConnections} connections; retry later`, { maxConnections: this.maxConnections });
+    this.endWith(socket, encodeLine(errorResponse(null, toErrorObject(err, '').error)));
   }
 
   private onData(conn: Connection, chunk: Buffer): void {
     if (conn.closing) return;
-    for (const frame of conn.decoder.push(chunk)) {
-      if (conn.closing || conn.closed) return;
+    conn.lastActive = this.clock.monotonic();
+    for (const frame of conn.decoder.push(chunk)) conn.queue.push(frame);
+    this.account(conn);
+    this.pump(conn);
+  }
+
+  /**
+   * Handle conn's queued messages while it may take more work, then stop or
+   * resume reading it, and end it once the client's EOF left nothing to do.
+   */
+  private pump(conn: Connection): void {
+    while (conn.queue.length > 0 && !conn.closing && !conn.closed && !this.mustHold(conn)) {
+      const frame = conn.queue.shift()!;
       if (frame.kind === 'line') {
         this.onLine(conn, frame.text);
       } else if (frame.kind === 'invalid-utf8') {
@@ -376,10 +574,102 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
         this.reply(conn, errorResponse(null, toErrorObject(err, '').error), '');
       } else {
         this.closeTooLarge(conn, frame.bytes);
-        return;
       }
     }
-    if (conn.inFlight >= this.maxInFlight && !conn.socket.isPaused()) conn.socket.pause();
+    if (conn.closing || conn.closed) return;
+    this.updateReading(conn);
+    if (conn.ended && conn.inFlight === 0 && conn.queue.length === 0) conn.socket.end();
+  }
+
+  /**
+   * Whether conn must wait before more of its requests are handled: it has
+   * maxInFlight running, or more than one message's worth of replies it has
+   * not read (back-pressure: a client that does not read cannot queue more
+   * work, even with requests already read).
+   */
+  private mustHold(conn: Connection): boolean {
+    return conn.inFlight >= this.maxInFlight || conn.socket.writableLength > this.maxMessageBytes;
+  }
+
+  /**
+   * Bring the server's buffered total and conn's unfinished-message timer up
+   * to date after its decoder changed; over maxBufferedBytes, close the
+   * connections holding the most until under.
+   */
+  private account(conn: Connection): void {
+    const held = conn.decoder.bufferedBytes;
+    this.bufferedTotal += held - conn.buffered;
+    conn.buffered = held;
+    if (conn.decoder.pendingBytes === 0) {
+      conn.partialSince = undefined;
+      this.clock.clearTimeout(conn.partialTimer);
+      conn.partialTimer = undefined;
+    } else if (conn.partialSince === undefined) {
+      conn.partialSince = this.clock.monotonic();
+      if (!conn.held) this.armIncomplete(conn);
+    }
+    while (this.bufferedTotal > this.maxBufferedBytes) {
+      let top: Connection | undefined;
+      for (const c of this.conns) if (!c.closing && c.buffered > 0 && (!top || c.buffered > top.buffered)) top = c;
+      if (!top) break;
+      this.closeWithError(top, 'over-buffer', busy(
+        `the daemon holds ${this.bufferedTotal} bytes of unfinished messages, over its limit of ${this.maxBufferedBytes}, and this connection held the most (${top.buffered}); want each message sent whole, ended by \\n`,
+        { maxBufferedBytes: this.maxBufferedBytes },
+      ));
+    }
+    // Counted once the cap is enforced: what stays held. The read that
+    // crossed it was over only until the loop above closed a holder.
+    this.peakBuffered = Math.max(this.peakBuffered, this.bufferedTotal);
+  }
+
+  private armIncomplete(conn: Connection): void {
+    this.clock.clearTimeout(conn.partialTimer);
+    conn.partialTimer = this.clock.setTimeout(() => {
+      conn.partialTimer = undefined;
+      if (conn.closing || conn.closed || conn.partialSince === undefined) return;
+      const pending = conn.decoder.pendingBytes;
+      const err = new TernError(
+        'TERN_E_BUS_INCOMPLETE',
+        `bus: read: a message begun ${this.incompleteTimeoutMs} ms ago is not finished (${pending} bytes, no newline); want each message sent whole, ended by \\n; closing the connection`,
+        { details: { bytes: pending, incompleteTimeoutMs: this.incompleteTimeoutMs } },
+      );
+      this.closeWithError(conn, 'incomplete', err);
+    }, this.incompleteTimeoutMs);
+    conn.partialTimer.unref?.();
+  }
+
+  /** Let go of conn's unfinished message and its share of the buffered total. */
+  private releaseInput(conn: Connection): void {
+    conn.decoder.finish();
+    if (conn.closing || conn.closed) conn.queue.length = 0;
+    this.bufferedTotal -= conn.buffered;
+    conn.buffered = 0;
+    conn.partialSince = undefined;
+    this.clock.clearTimeout(conn.partialTimer);
+    conn.partialTimer = undefined;
+  }
+
+  /**
+   * Stop reading conn while it must wait (see mustHold) or has messages
+   * queued; read again once it may go on. The unfinished-message clock
+   * stops meanwhile: the wait is ours.
+   */
+  private updateReading(conn: Connection): void {
+    if (conn.closing || conn.closed) return;
+    const hold = conn.queue.length > 0 || this.mustHold(conn);
+    if (hold && !conn.held) {
+      conn.held = true;
+      conn.socket.pause();
+      this.clock.clearTimeout(conn.partialTimer);
+      conn.partialTimer = undefined;
+    } else if (!hold && conn.held) {
+      conn.held = false;
+      if (conn.partialSince !== undefined) {
+        conn.partialSince = this.clock.monotonic();
+        this.armIncomplete(conn);
+      }
+      conn.socket.resume();
+    }
   }
 
   private onLine(conn: Connection, text: string): void {
@@ -437,8 +727,7 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private settled(conn: Connection): void {
     conn.inFlight--;
     if (conn.closed) return;
-    if (conn.inFlight < this.maxInFlight && conn.socket.isPaused() && !conn.closing) conn.socket.resume();
-    if (conn.ended && conn.inFlight === 0) conn.socket.end();
+    this.pump(conn);
   }
 
   /** Send a response, unless the client is gone (then the result is dropped). */
@@ -465,46 +754,139 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     this.write(conn, line);
   }
 
-  /** Queue line on conn; drops the connection when it is not reading. */
+  /**
+   * Queue line on conn. Drops the connection when more than
+   * maxWriteBufferBytes waits for it, and the ones with the most waiting
+   * while more than maxUnsentBytes waits across all.
+   */
   private write(conn: Connection, line: string): boolean {
     const socket = conn.socket;
     if (conn.closed || conn.closing || socket.destroyed || !socket.writable) return false;
     socket.write(line);
-    if (socket.writableLength > this.maxWriteBufferBytes) {
-      this.droppedSlow++;
-      this.log.warn(
-        { conn: conn.id, bufferedBytes: socket.writableLength, limit: this.maxWriteBufferBytes, topics: [...conn.topics] },
-        'bus server: dropped a connection that is not reading what is sent to it',
-      );
-      this.destroy(conn);
+    const unsent = socket.writableLength;
+    if (unsent === 0) return true;
+    if (unsent > this.maxWriteBufferBytes) {
+      this.dropSlow(conn, `${unsent} bytes wait for it, over the limit of ${this.maxWriteBufferBytes} per connection`);
       return false;
     }
+    let total = this.unsentBytes();
+    while (total > this.maxUnsentBytes) {
+      let top: Connection | undefined;
+      for (const c of this.conns) if (!c.closing && (!top || c.socket.writableLength > top.socket.writableLength)) top = c;
+      if (!top) break;
+      total -= top.socket.writableLength;
+      this.dropSlow(top, `${top.socket.writableLength} bytes wait for it, the most while ${this.maxUnsentBytes} bytes wait across connections`);
+    }
+    if (conn.closing) return false;
+    if (unsent > this.maxMessageBytes) this.updateReading(conn);
     return true;
   }
 
+  private unsentBytes(): number {
+    let n = 0;
+    for (const c of this.conns) if (!c.closing) n += c.socket.writableLength;
+    return n;
+  }
+
+  /** Drop a connection that is not reading what is sent to it (telling it would only add to its backlog). */
+  private dropSlow(conn: Connection, why: string): void {
+    this.noteShed('slow-consumer', { conn: conn.id, why, topics: [...conn.topics] });
+    this.destroy(conn);
+  }
+
   private closeTooLarge(conn: Connection, bytes: number): void {
-    this.closedTooLarge++;
-    this.log.warn({ conn: conn.id, bytes, limit: this.maxMessageBytes }, 'bus server: message too large; closing the connection');
     const err = new TernError(
       'TERN_E_BUS_TOO_LARGE',
-      `bus: read: a message passed ${this.maxMessageBytes} bytes (${bytes} seen without a newline); want at most ${this.maxMessageBytes} bytes per line; closing the connection`,
-      { details: { maxMessageBytes: this.maxMessageBytes } },
+      `bus: read: a message passed ${this.maxRequestBytes} bytes (${bytes} seen without a newline); want at most ${this.maxRequestBytes} bytes per request; closing the connection`,
+      { details: { maxRequestBytes: this.maxRequestBytes } },
     );
-    const line = encodeLine(errorResponse(null, toErrorObject(err, '').error));
-    conn.closing = true;
-    conn.abort.abort();
-    const socket = conn.socket;
-    // Reading goes on (and is discarded) until the reply is flushed, so a
-    // client still writing does not block the close.
+    this.closeWithError(conn, 'too-large', err);
+  }
+
+  /**
+   * Close conn at a limit: count and report it, let go of its input at once,
+   * send err (id null) and close once it is flushed.
+   */
+  private closeWithError(conn: Connection, reason: ShedReason, err: TernError): void {
+    this.noteShed(reason, { conn: conn.id, err: err.message });
+    this.markClosing(conn);
+    this.releaseInput(conn);
+    this.endWith(conn.socket, encodeLine(errorResponse(null, toErrorObject(err, '').error)));
+  }
+
+  /**
+   * Send line and close once it is flushed, or after closeGraceMs when the
+   * client reads nothing. Nothing more is read: whatever the client still
+   * sends is left to the kernel, which drops it with the socket.
+   */
+  private endWith(socket: net.Socket, line: string): void {
     const timer = this.clock.setTimeout(() => socket.destroy(), closeGraceMs);
+    timer.unref?.();
     socket.once('close', () => this.clock.clearTimeout(timer));
+    socket.pause();
     socket.end(line, () => socket.destroy());
   }
 
-  private destroy(conn: Connection): void {
+  private markClosing(conn: Connection): void {
+    if (conn.closing) return;
     conn.closing = true;
+    if (!conn.closed) this.open--;
     conn.abort.abort();
+  }
+
+  private destroy(conn: Connection): void {
+    this.markClosing(conn);
+    this.releaseInput(conn);
     conn.socket.destroy();
+  }
+
+  /**
+   * Count a connection refused or closed at a limit. The first one of a
+   * spell is logged with its details and raises bus.shedding; further ones
+   * are summed and logged once per shedReportMs; a report interval without
+   * any clears the warning.
+   */
+  private noteShed(reason: ShedReason, details: Record<string, unknown> = {}): void {
+    this.shed[reason]++;
+    if (this.shedWindow) {
+      this.shedWindow[reason] = (this.shedWindow[reason] ?? 0) + 1;
+      return;
+    }
+    this.shedWindow = {};
+    this.log.warn({ reason, ...details, limits: this.limits() }, `bus server: shedding: ${reason}; further ones are summed every ${this.shedReportMs} ms`);
+    this.health?.set(sheddingWarning, `bus: refusing or closing connections at its limits (first: ${reason}); daemon.status bus counts them`);
+    this.shedTimer = this.clock.setInterval(() => this.reportShed(), this.shedReportMs);
+    this.shedTimer.unref?.();
+  }
+
+  private reportShed(): void {
+    const window = this.shedWindow;
+    if (window && Object.keys(window).length > 0) {
+      this.shedWindow = {};
+      this.log.warn({ shed: window, connections: this.open, bufferedBytes: this.bufferedTotal, limits: this.limits() }, `bus server: still shedding in the last ${this.shedReportMs} ms`);
+      return;
+    }
+    this.shedWindow = undefined;
+    this.clock.clearInterval(this.shedTimer);
+    this.shedTimer = undefined;
+    this.health?.clear(sheddingWarning);
+    this.log.info({ totals: { ...this.shed } }, 'bus server: no longer shedding');
+    try {
+      this.onSheddingEnd?.();
+    } catch (err) {
+      this.log.error({ err }, 'bus server: onSheddingEnd failed');
+    }
+  }
+
+  private limits(): Record<string, number> {
+    return {
+      maxConnections: this.maxConnections,
+      maxRequestBytes: this.maxRequestBytes,
+      maxBufferedBytes: this.maxBufferedBytes,
+      incompleteTimeoutMs: this.incompleteTimeoutMs,
+      maxWriteBufferBytes: this.maxWriteBufferBytes,
+      maxUnsentBytes: this.maxUnsentBytes,
+    };
   }
 
   private addBuiltins(): void {
@@ -552,6 +934,10 @@ function topicsParam(method: string, params: unknown, required: boolean): string
 
 function usage(what: string): TernError {
   return new TernError('TERN_E_BUS_USAGE', `bus server: ${what}`);
+}
+
+function busy(what: string, details: Record<string, unknown>): TernError {
+  return new TernError('TERN_E_BUS_BUSY', `bus: ${what}`, { details });
 }
 
 function positiveInt(name: string, n: number): number {

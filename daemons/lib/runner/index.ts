@@ -8,6 +8,7 @@ import { loadConfig, type LoadedConfig, type TernConfig } from '../config/index.
 import { TernError, errorMessage, isTernError } from '../errors.js';
 import { Health } from '../health/index.js';
 import { componentLogger, createLogger, type Logger } from '../log/index.js';
+import { reclaimMemory, type Reclaim } from '../memory/index.js';
 import { loadNative } from '../native/index.js';
 import { fileIn, pidPath, resolvePaths, socketPath, type RuntimePaths } from '../paths/index.js';
 import { Store } from '../store/index.js';
@@ -99,7 +100,18 @@ export async function runDaemon(spec: DaemonSpec, opts: RunOptions = {}): Promis
     throw startError(spec.name, 'load config', err);
   }
 
-  const bus = new BusServer({ socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock });
+  // After the bus shed a burst of abusive connections, give back the memory
+  // it left: without it glibc keeps the freed read buffers and RSS stays up.
+  let reclaims = 0;
+  let lastReclaim: (Reclaim & { at: number }) | undefined;
+  const onSheddingEnd = (): void => {
+    reclaimMemory().then((r) => {
+      reclaims++;
+      lastReclaim = { ...r, at: clock.now() };
+      log.info({ rssBefore: r.rssBefore, rssAfter: r.rssAfter, collected: r.collected, trimmed: r.trimmed }, 'runner: memory: reclaimed after the bus stopped shedding');
+    }, (err: unknown) => log.error({ err: errorMessage(err) }, 'runner: memory: reclaim failed'));
+  };
+  const bus = new BusServer({ socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock, health, onSheddingEnd });
   let storePromise: Promise<Store> | undefined;
   const ctx: DaemonContext = {
     name: spec.name,
@@ -162,6 +174,8 @@ export async function runDaemon(spec: DaemonSpec, opts: RunOptions = {}): Promis
     configHash: ctx.configHash,
     health: health.overall(),
     warnings: health.list(),
+    bus: bus.stats(),
+    memory: { rss: process.memoryUsage.rss(), reclaims, ...(lastReclaim ? { lastReclaim } : {}) },
     ...(hooks.status?.() ?? {}),
   }));
   bus.method('daemon.reload', () => reload());
