@@ -31,7 +31,7 @@ use napi::{napi_type_tag, napi_value, Call, Export, JsError, CODE_IO, CODE_PANIC
 use select::Selector;
 
 /// Every function the module exports, in `index.d.ts` order.
-static EXPORTS: [Export; 45] = [
+static EXPORTS: [Export; 46] = [
     Export {
         name: "version",
         body: version,
