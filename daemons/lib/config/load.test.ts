@@ -504,7 +504,7 @@ t.test('loadConfig reads a file and names it in errors', async (t) => {
   const missing = path.join(dir, 'nope', 'tern.yaml');
   await t.rejects(loadConfig(missing), {
     code: 'TERN_E_CONFIG_READ',
-    message: `config: read ${missing}: no such file; expected the appliance configuration (tern.yaml) there`,
+    message: `config: read ${missing}: no such file; expected the appliance configuration (tern.yaml) there, a regular file of at most 1048576 bytes`,
     details: { file: missing, errno: 'ENOENT' },
   }, 'got another error; want TERN_E_CONFIG_READ naming the path');
 
