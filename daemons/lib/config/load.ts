@@ -2,15 +2,15 @@
 // filled in), then the semantic checks; every problem found is reported at once.
 import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { Composer, LineCounter, Parser, type Document } from 'yaml';
+import { Composer, LineCounter, type Document } from 'yaml';
 import { errorMessage } from '../errors.js';
 import { explainAjvErrors, type Anchor } from './explain.js';
 import { addTernFormats } from './formats.js';
 import { formatKeyPath, issuesError, type ConfigIssue, type Segment } from './issues.js';
-import { Locator, aliasProblems, nestingTooDeep, treeProblems } from './locate.js';
+import { Locator, aliasProblems, parseTokens, treeProblems } from './locate.js';
 import { configTooBig, maxConfigBytes, readConfigText } from './read.js';
 import { jsonSchema, type TernConfig } from './schema.js';
-import { semanticProblems, type SemanticContext } from './semantic.js';
+import { semanticProblems } from './semantic.js';
 
 /** A configuration that passed every check, with what it was read from. */
 export interface LoadedConfig {
@@ -43,9 +43,6 @@ function nonFinite(data: unknown, segments: Segment[] = []): Segment[][] {
   return [];
 }
 
-/** What the checks may know of the box beyond the file. */
-export type ParseOptions = SemanticContext;
-
 /** Every collection may sit at most this deep; the schema's deepest is 5 (overlay.sites[].wans[]). */
 export const maxNesting = 32;
 
@@ -57,7 +54,7 @@ export const maxNesting = 32;
  * TERN_E_CONFIG_SEMANTIC (references, duplicates, overlaps, addresses and
  * ports that would break the box); details.errors holds them as data.
  */
-export function parseConfig(text: string, file = '<inline>', opts: ParseOptions = {}): LoadedConfig {
+export function parseConfig(text: string, file = '<inline>'): LoadedConfig {
   // Text may arrive without loadConfig (ternctl apply, a request): bound it here too.
   if (text.length > maxConfigBytes || Buffer.byteLength(text) > maxConfigBytes) throw configTooBig(file, Buffer.byteLength(text));
   const lines = new LineCounter();
@@ -65,14 +62,12 @@ export function parseConfig(text: string, file = '<inline>', opts: ParseOptions 
     const p = lines.linePos(offset);
     return { path: '', line: p.line, column: p.col, message, code: 'TERN_E_CONFIG_PARSE' };
   };
-  // The parser is a loop; composing the document recurses once per level,
-  // so nesting is measured on the parser's tokens before composing.
-  const tokens = [...new Parser(lines.addNewLine).parse(text)];
-  const deep = nestingTooDeep(tokens, maxNesting);
-  if (deep !== undefined) {
-    throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, [at(deep, `nested more than ${maxNesting} levels deep; tern.yaml needs at most a few`)]);
+  // Nesting is bounded before the document is composed (which recurses once per level).
+  const parsed = parseTokens(text, lines, maxNesting);
+  if ('tooDeep' in parsed) {
+    throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, [at(parsed.tooDeep, `nested more than ${maxNesting} levels deep; tern.yaml needs at most a few`)]);
   }
-  const docs: Document[] = [...new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: 'silent' }).compose(tokens, true, text.length)];
+  const docs: Document[] = [...new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: 'silent' }).compose(parsed.tokens, true, text.length)];
   const doc = docs[0] as Document;
   const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], e.message));
   const second = docs[1];
@@ -115,7 +110,7 @@ export function parseConfig(text: string, file = '<inline>', opts: ParseOptions 
   if (keyIssues.length > 0) throw issuesError('TERN_E_CONFIG_KEY', 'check', file, keyIssues);
 
   const config = data as TernConfig;
-  const semantic = semanticProblems(config, (segments) => locator.value(segments).line, opts)
+  const semantic = semanticProblems(config, (segments) => locator.value(segments).line)
     .map((p) => issue(p.segments, p.anchor, p.message, 'TERN_E_CONFIG_SEMANTIC'));
   if (semantic.length > 0) throw issuesError('TERN_E_CONFIG_SEMANTIC', 'check', file, semantic);
 
@@ -127,6 +122,6 @@ export function parseConfig(text: string, file = '<inline>', opts: ParseOptions 
  * file or is over maxConfigBytes is TERN_E_CONFIG_READ, refused before any
  * of it is read (readConfigText).
  */
-export async function loadConfig(file: string, opts: ParseOptions = {}): Promise<LoadedConfig> {
-  return parseConfig(readConfigText(file), file, opts);
+export async function loadConfig(file: string): Promise<LoadedConfig> {
+  return parseConfig(readConfigText(file), file);
 }

@@ -1,7 +1,7 @@
 // Where a key path sits in the YAML text, from the parsed document's node
 // ranges; and the problems of the YAML tree itself (duplicate or non-name
 // keys, nesting, aliases).
-import { isAlias, isCollection, isMap, isNode, isScalar, isSeq, type CST, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { Lexer, Parser, isAlias, isCollection, isMap, isNode, isScalar, isSeq, type CST, type Document, type LineCounter, type Node, type Pair } from 'yaml';
 import type { Segment } from './issues.js';
 
 /** A 1-based line and column. */
@@ -141,11 +141,42 @@ export function treeProblems(doc: Document, lines: LineCounter): TreeProblem[] {
 }
 
 /**
+ * The parser's tokens of text, or the offset where it nests more than max
+ * collections deep. yaml's parser takes time growing with the depth and its
+ * composer recurses once per level, so a file of brackets ([[[[...) would
+ * take many seconds or overflow the stack: the lexemes are watched as they
+ * come (flow brackets, and block indicators like '- - -' stacked on one
+ * line), then the finished tokens are measured exactly.
+ */
+export function parseTokens(text: string, lines: LineCounter, max: number): { tokens: CST.Token[] } | { tooDeep: number } {
+  const parser = new Parser(lines.addNewLine);
+  lines.addNewLine(0);
+  const tokens: CST.Token[] = [];
+  let flow = 0;
+  let onLine = 0;
+  for (const lexeme of new Lexer().lex(text)) {
+    if (lexeme === '[' || lexeme === '{') {
+      if (++flow > max) return { tooDeep: parser.offset };
+    } else if (lexeme === ']' || lexeme === '}') {
+      flow = Math.max(0, flow - 1);
+    } else if ((lexeme === '-' || lexeme === '?') && flow === 0) {
+      if (++onLine > max) return { tooDeep: parser.offset };
+    } else if (lexeme === '\n' || lexeme === '\r\n') {
+      onLine = 0;
+    }
+    for (const token of parser.next(lexeme)) tokens.push(token);
+  }
+  for (const token of parser.end()) tokens.push(token);
+  const deep = nestingTooDeep(tokens, max);
+  return deep === undefined ? { tokens } : { tooDeep: deep };
+}
+
+/**
  * The offset of the first collection nested deeper than max in the parser's
  * tokens, or undefined. Walks with its own stack: the point is to refuse
  * what would overflow the call stack of the recursive steps that follow.
  */
-export function nestingTooDeep(tokens: readonly CST.Token[], max: number): number | undefined {
+function nestingTooDeep(tokens: readonly CST.Token[], max: number): number | undefined {
   const todo: Array<{ token: CST.Token; depth: number }> = tokens.map((token) => ({ token, depth: 0 }));
   while (todo.length > 0) {
     const { token, depth } = todo.pop() as { token: CST.Token; depth: number };

@@ -1,6 +1,5 @@
 // Checks a schema cannot express: names that must be unique, references that
 // must resolve, prefixes that must not overlap, settings that need each other.
-import path from 'node:path';
 import {
   firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
   specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
@@ -9,12 +8,6 @@ import type { Anchor } from './explain.js';
 import { splitHostPort } from './formats.js';
 import { formatKeyPath, type Segment } from './issues.js';
 import { defaultAppClass, qosClassNames, type TernConfig } from './schema.js';
-
-/** What the checks may know of the box beyond the file. */
-export interface SemanticContext {
-  /** The key store (<state dir>/keys): when given, every *KeyFile must lie in it. */
-  keysDir?: string;
-}
 
 /** A semantic problem, not yet placed on a line. */
 export interface SemanticProblem {
@@ -27,8 +20,20 @@ export interface SemanticProblem {
 export type LineOf = (segments: readonly Segment[]) => number;
 
 // The formats were checked by the schema, so these parses cannot fail here.
-const address = (text: string): IpAddress => (parseAddress(text) as { value: IpAddress }).value;
-const prefix = (text: string): IpPrefix => (parsePrefix(text, 'allow') as { value: IpPrefix }).value;
+// Memoised: the checks look at one prefix several times, and a large file has tens of thousands.
+const parsedAddresses = new Map<string, IpAddress>();
+const parsedPrefixes = new Map<string, IpPrefix>();
+const memo = <T>(cache: Map<string, T>, text: string, parse: () => T): T => {
+  let v = cache.get(text);
+  if (v === undefined) {
+    if (cache.size > 100_000) cache.clear();
+    v = parse();
+    cache.set(text, v);
+  }
+  return v;
+};
+const address = (text: string): IpAddress => memo(parsedAddresses, text, () => (parseAddress(text) as { value: IpAddress }).value);
+const prefix = (text: string): IpPrefix => memo(parsedPrefixes, text, () => (parsePrefix(text, 'allow') as { value: IpPrefix }).value);
 /** The address of an interface address (10.1.0.2/24 → 10.1.0.2), canonical. */
 const hostOf = (text: string): string => { const p = prefix(text); return formatAddress({ family: p.family, value: p.address }); };
 
@@ -295,9 +300,11 @@ function checkEndpoints(c: Checker, cfg: TernConfig, overlayNet: IpPrefix): void
 function checkAddressing(c: Checker, cfg: TernConfig): void {
   // Prefixes routed to a LAN or a WAN; with the overlay network, none may overlap.
   const routed: Claim[] = [];
-  cfg.lan.prefixes.forEach((p, i) => routed.push({ prefix: prefix(p), segments: ['lan', 'prefixes', i], what: 'LAN prefix' }));
+  // A default route as a LAN prefix overlaps everything; checkLan reports it once.
+  const lanClaim = (c: Claim): void => { if (c.prefix.length > 0) routed.push(c); };
+  cfg.lan.prefixes.forEach((p, i) => lanClaim({ prefix: prefix(p), segments: ['lan', 'prefixes', i], what: 'LAN prefix' }));
   cfg.overlay.sites.forEach((s, i) => s.lanPrefixes.forEach((p, j) => {
-    routed.push({ prefix: prefix(p), segments: ['overlay', 'sites', i, 'lanPrefixes', j], what: `LAN prefix of site '${s.id}'` });
+    lanClaim({ prefix: prefix(p), segments: ['overlay', 'sites', i, 'lanPrefixes', j], what: `LAN prefix of site '${s.id}'` });
   }));
   cfg.wans.forEach((w, i) => {
     if (w.address === undefined) return;
@@ -539,19 +546,7 @@ function checkSteering(c: Checker, cfg: TernConfig): void {
   });
 }
 
-function checkKeysAndListeners(c: Checker, cfg: TernConfig, ctx: SemanticContext): void {
-  if (ctx.keysDir !== undefined) {
-    const store = path.resolve(ctx.keysDir);
-    const files: Array<{ file: string; segments: Segment[] }> = [
-      ...(cfg.overlay.privateKeyFile === undefined ? [] : [{ file: cfg.overlay.privateKeyFile, segments: ['overlay', 'privateKeyFile'] as Segment[] }]),
-      ...cfg.overlay.sites.flatMap((s, i) => (s.presharedKeyFile === undefined ? [] : [{ file: s.presharedKeyFile, segments: ['overlay', 'sites', i, 'presharedKeyFile'] as Segment[] }])),
-      ...cfg.remoteUsers.flatMap((u, i) => (u.presharedKeyFile === undefined ? [] : [{ file: u.presharedKeyFile, segments: ['remoteUsers', i, 'presharedKeyFile'] as Segment[] }])),
-    ];
-    for (const f of files) {
-      // The schema refuses '.' and '..' parts, so the path is already in its plain form.
-      if (!f.file.startsWith(`${store}/`)) c.add(f.segments, `${f.file} is outside the key store ${store}; keep keys there (mode 0600), where diagnostics redact them`);
-    }
-  }
+function checkListeners(c: Checker, cfg: TernConfig): void {
   const hp = splitHostPort(cfg.metrics.listen);
   if (typeof hp !== 'string') {
     const a = address(hp.host);
@@ -562,7 +557,7 @@ function checkKeysAndListeners(c: Checker, cfg: TernConfig, ctx: SemanticContext
 }
 
 /** Every semantic problem of a schema-valid config (defaults applied). */
-export function semanticProblems(cfg: TernConfig, lineOf: LineOf, ctx: SemanticContext = {}): SemanticProblem[] {
+export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProblem[] {
   const c = new Checker(lineOf);
   checkWans(c, cfg);
   checkLan(c, cfg);
@@ -571,6 +566,6 @@ export function semanticProblems(cfg: TernConfig, lineOf: LineOf, ctx: SemanticC
   checkPair(c, cfg);
   checkProbesAndQos(c, cfg);
   checkSteering(c, cfg);
-  checkKeysAndListeners(c, cfg, ctx);
+  checkListeners(c, cfg);
   return c.problems;
 }
