@@ -11,4 +11,5 @@ export {
 } from './schema.js';
 export { formatKeyPath, type ConfigIssue } from './issues.js';
 export { wanTables } from './tables.js';
+export { ownInterfaceGlobs } from './semantic.js';
 export * as cidr from './cidr.js';

@@ -216,12 +216,12 @@ const semantic: Row[] = [
   {
     name: "a LAN interface named like Tern's tunnels",
     text: edit({ 13: '  interface: tn1-2-00' }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['13 lan.interface'], message: /names starting with tn, tqi- or tpair are Tern's own/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['13 lan.interface'], message: /^interface 'tn1-2-00' has a name Tern's daemons give their own interfaces \(tn\*\)/,
   },
   {
     name: "a WAN interface named like qosd's IFBs",
     text: edit({ 7: '    interface: tqi-isp-a' }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['7 wans[0].interface'], message: /are Tern's own/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['7 wans[0].interface'], message: /has a name Tern's daemons give their own interfaces \(tqi-\*\)/,
   },
   // Listeners and keys.
   {

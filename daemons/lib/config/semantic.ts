@@ -105,15 +105,20 @@ class Checker {
   }
 }
 
-// Names of the interfaces Tern makes itself (lib/overlay ifnamePrefix 'tn'
-// for tunnels and remote access, qosd's IFBs 'tqi-', paird's virtual-MAC
-// macvlan 'tpair<vrid>'): a box interface so named would be taken for one of
-// them, adopted or clashed with.
-const reservedIfname = /^(tn|tqi-|tpair)/;
+/**
+ * Interfaces Tern's daemons make and configure themselves: tunneld's
+ * WireGuard tunnels and its probe link (tn*, lib/overlay ifnamePrefix),
+ * paird's virtual-MAC macvlan (tpair<vrid>), qosd's IFBs (tqi-<wan>) and
+ * its scratch IFB (tqp-*), and the ifb0/ifb1 the kernel makes when the ifb
+ * module loads. A box interface so named would be taken for one of them
+ * (adopted, reconfigured, left unmanaged by networkd), so none may be.
+ */
+export const ownInterfaceGlobs = ['tn*', 'tpair*', 'tqi-*', 'tqp-*', 'ifb*'] as const;
 
 function checkIfname(c: Checker, segments: Segment[], name: string): void {
-  if (reservedIfname.test(name)) {
-    c.add(segments, `interface '${name}': names starting with tn, tqi- or tpair are Tern's own (tunnels, IFBs, the VRRP macvlan); rename the interface`);
+  const glob = ownInterfaceGlobs.find((g) => name.startsWith(g.slice(0, -1)));
+  if (glob !== undefined) {
+    c.add(segments, `interface '${name}' has a name Tern's daemons give their own interfaces (${glob}); rename the interface`);
   }
 }
 
