@@ -176,18 +176,18 @@ export function lastAddress(p: IpPrefix): bigint {
 }
 
 // Ranges no host address may come from, with how a message names them.
-const specialRanges: Array<{ prefix: string; what: string }> = [
-  { prefix: '0.0.0.0/8', what: 'an unspecified address (0.0.0.0/8, "this network")' },
-  { prefix: '127.0.0.0/8', what: 'a loopback address (127.0.0.0/8)' },
-  { prefix: '224.0.0.0/4', what: 'a multicast address (224.0.0.0/4)' },
-  { prefix: '255.255.255.255/32', what: 'the limited broadcast address' },
-  { prefix: '240.0.0.0/4', what: 'a reserved address (240.0.0.0/4)' },
-  { prefix: '::/128', what: 'the unspecified address (::)' },
-  { prefix: '::1/128', what: 'the loopback address (::1)' },
-  { prefix: '::ffff:0:0/96', what: 'an IPv4-mapped address (::ffff:0:0/96); write the IPv4 address itself' },
-  { prefix: 'ff00::/8', what: 'a multicast address (ff00::/8)' },
+const specialRanges: Array<{ prefix: string; what: string; range: string }> = [
+  { prefix: '0.0.0.0/8', what: 'an unspecified address (0.0.0.0/8, "this network")', range: 'the "this network" range 0.0.0.0/8' },
+  { prefix: '127.0.0.0/8', what: 'a loopback address (127.0.0.0/8)', range: 'the loopback range 127.0.0.0/8' },
+  { prefix: '224.0.0.0/4', what: 'a multicast address (224.0.0.0/4)', range: 'the multicast range 224.0.0.0/4' },
+  { prefix: '255.255.255.255/32', what: 'the limited broadcast address', range: 'the limited broadcast address 255.255.255.255' },
+  { prefix: '240.0.0.0/4', what: 'a reserved address (240.0.0.0/4)', range: 'the reserved range 240.0.0.0/4' },
+  { prefix: '::/128', what: 'the unspecified address (::)', range: 'the unspecified address ::' },
+  { prefix: '::1/128', what: 'the loopback address (::1)', range: 'the loopback address ::1' },
+  { prefix: '::ffff:0:0/96', what: 'an IPv4-mapped address (::ffff:0:0/96); write the IPv4 address itself', range: 'the IPv4-mapped range ::ffff:0:0/96' },
+  { prefix: 'ff00::/8', what: 'a multicast address (ff00::/8)', range: 'the multicast range ff00::/8' },
 ];
-const special = specialRanges.map((r) => ({ prefix: (parsePrefix(r.prefix) as { value: IpPrefix }).value, what: r.what }));
+const special = specialRanges.map((r) => ({ ...r, prefix: (parsePrefix(r.prefix) as { value: IpPrefix }).value }));
 
 /**
  * Why an address cannot be a unicast host address (unspecified, loopback,
@@ -197,10 +197,9 @@ export function specialAddress(a: IpAddress): string | undefined {
   return special.find((s) => prefixContains(s.prefix, a))?.what;
 }
 
-/** A special range a prefix overlaps (a LAN prefix of 127.0.0.0/8 or 0.0.0.0/0), in words; undefined when none. */
+/** The special range a prefix overlaps (a LAN prefix of 127.0.0.0/8), in words ("the loopback range 127.0.0.0/8"); undefined when none. */
 export function specialRangeOverlap(p: IpPrefix): string | undefined {
-  const hit = special.find((s) => prefixesOverlap(s.prefix, { ...p, address: p.network }));
-  return hit ? `${formatPrefix(hit.prefix)}, ${hit.what.replace(/ \(.*$/, '')}` : undefined;
+  return special.find((s) => prefixesOverlap(s.prefix, { ...p, address: p.network }))?.range;
 }
 
 /**

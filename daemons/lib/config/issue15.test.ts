@@ -111,7 +111,7 @@ const semantic: Row[] = [
   {
     name: 'a remote LAN prefix in loopback space',
     text: edit({ 22: '      lanPrefixes: [127.0.0.0/8]' }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['22 overlay.sites[0].lanPrefixes[0]'], message: /overlaps 127.0.0.0\/8, a loopback address/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['22 overlay.sites[0].lanPrefixes[0]'], message: /^127.0.0.0\/8 overlaps the loopback range 127.0.0.0\/8/,
   },
   {
     name: 'a remote LAN prefix that is a default route (of the other family)',
@@ -122,7 +122,7 @@ const semantic: Row[] = [
   {
     name: 'the PAIR on a WAN interface',
     text: edit({ 39: ['  vrid: 10', '  interface: eth0'] }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['40 pair.interface'], message: /^interface 'eth0' is a WAN's \(wans\[0\].interface \(line 7\)\)/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['40 pair.interface'], message: /^interface 'eth0' carries WAN 'isp-a' \(wans\[0\].interface \(line 7\)\)/,
   },
   {
     name: 'a unicast peer that is a VIP',
@@ -195,7 +195,7 @@ const semantic: Row[] = [
   {
     name: 'a localhost endpoint',
     text: edit({ 25: '          endpoint: localhost:51820' }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['25 overlay.sites[0].wans[0].endpoint'], message: /names this box itself/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['25 overlay.sites[0].wans[0].endpoint'], message: /^localhost is this box itself \(RFC 6761 localhost\); the endpoint of site 'home' must be an address reached across the WAN$/,
   },
   {
     name: 'a site talking to itself: the endpoint is this WAN',
@@ -210,7 +210,7 @@ const semantic: Row[] = [
   {
     name: 'a loopback publicHost',
     text: edit({ 11: ['    downMbps: 250', '    publicHost: localhost'] }),
-    code: 'TERN_E_CONFIG_SEMANTIC', want: ['12 wans[0].publicHost'], message: /names this box itself/,
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['12 wans[0].publicHost'], message: /is this box itself/,
   },
   // Interfaces Tern makes itself.
   {

@@ -144,7 +144,7 @@ function checkWans(c: Checker, cfg: TernConfig): void {
     if (w.address !== undefined) {
       own = prefix(w.address);
       const host = { family: own.family, value: own.address };
-      if (!c.unicast([...at, 'address'], host, w.address, "a WAN's address")) c.notEdge([...at, 'address'], own, host, w.address, `its subnet, wans[${i}].address`);
+      if (!c.unicast([...at, 'address'], host, w.address, "a WAN's address")) c.notEdge([...at, 'address'], own, host, w.address, 'its own subnet');
     }
     if (own && w.gateway !== undefined) {
       const g = address(w.gateway);
@@ -172,11 +172,11 @@ function checkWans(c: Checker, cfg: TernConfig): void {
   });
 }
 
-/** A hostname or address other boxes are to reach: not loopback, unspecified, multicast or broadcast. */
+/** A hostname or address reached across the WAN: not localhost, loopback, unspecified, multicast or broadcast. */
 function checkRemoteHost(c: Checker, segments: Segment[], host: string, what: string): void {
   const a = parseAddress(host);
-  if (a.ok) c.unicast(segments, a.value, host, `${what} (reached from other boxes)`);
-  else if (/^localhost\.?$/i.test(host) || /\.localhost\.?$/i.test(host)) c.add(segments, `${host} names this box itself (RFC 6761 localhost); ${what} must be reachable from other boxes`);
+  const why = a.ok ? specialAddress(a.value) : /^localhost\.?$/i.test(host) || /\.localhost\.?$/i.test(host) ? 'this box itself (RFC 6761 localhost)' : undefined;
+  if (why) c.add(segments, `${host} is ${why}; ${what} must be an address reached across the WAN`);
 }
 
 function checkLan(c: Checker, cfg: TernConfig): void {
@@ -184,7 +184,7 @@ function checkLan(c: Checker, cfg: TernConfig): void {
   const host = { family: lan.family, value: lan.address };
   checkIfname(c, ['lan', 'interface'], cfg.lan.interface);
   if (!c.unicast(['lan', 'address'], host, cfg.lan.address, 'the LAN address')) {
-    c.notEdge(['lan', 'address'], lan, host, cfg.lan.address, 'its subnet, lan.address');
+    c.notEdge(['lan', 'address'], lan, host, cfg.lan.address, 'its own subnet');
   }
   const prefixes = cfg.lan.prefixes.map(prefix);
   if (!prefixes.some((p) => prefixContains(p, host))) {
@@ -223,7 +223,7 @@ function checkOverlay(c: Checker, cfg: TernConfig): void {
   const net = prefix(o.address);
   const own = { family: net.family, value: net.address };
   if (!c.unicast(['overlay', 'address'], own, o.address, "this site's overlay address")) {
-    c.notEdge(['overlay', 'address'], net, own, o.address, 'the overlay network, overlay.address');
+    c.notEdge(['overlay', 'address'], net, own, o.address, 'the overlay network it defines');
   }
   o.sites.forEach((s, i) => {
     const a = address(s.overlayAddress);
@@ -369,7 +369,7 @@ function checkPair(c: Checker, cfg: TernConfig): void {
   if (pair.interface !== undefined) {
     checkIfname(c, ['pair', 'interface'], pair.interface);
     const wan = cfg.wans.findIndex((w) => w.interface === pair.interface);
-    if (wan >= 0) c.add(['pair', 'interface'], `interface '${pair.interface}' is a WAN's (${c.ref(['wans', wan, 'interface'])}); VRRP adverts and the VIPs belong on the LAN side`);
+    if (wan >= 0) c.add(['pair', 'interface'], `interface '${pair.interface}' carries WAN '${cfg.wans[wan]?.name}' (${c.ref(['wans', wan, 'interface'])}); the VIPs and VRRP adverts belong on the LAN side, where steerd and the firewall expect them`);
   }
   const families = new Set(pair.vips.map((v) => prefix(v).family));
   if (families.size > 1) c.add(['pair', 'vips'], 'mixes IPv4 and IPv6; a VRRP instance carries one address family');
@@ -384,7 +384,7 @@ function checkPair(c: Checker, cfg: TernConfig): void {
     } else if (onLan) {
       c.notEdge(['pair', 'vips', i], lanAddress, host, v, 'the LAN subnet, lan.address');
     } else {
-      c.notEdge(['pair', 'vips', i], p, host, v, `its subnet, pair.vips[${i}]`);
+      c.notEdge(['pair', 'vips', i], p, host, v, 'its own subnet');
     }
     if (p.family === lanAddress.family && p.address === lanAddress.address) owner = true;
   });
