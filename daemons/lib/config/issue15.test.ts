@@ -44,6 +44,11 @@ const semantic: Row[] = [
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['14 lan.address'], message: /^10.99.0.2\/24 is outside the LAN prefixes \(lan.prefixes: 10.10.0.0\/24\)/,
   },
   {
+    name: 'LAN subnet wider than the LAN prefix (an on-link route over addresses routed elsewhere)',
+    text: edit({ 14: '  address: 10.10.0.2/16' }),
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['14 lan.address'], message: /^10.10.0.2\/16 makes the LAN subnet 10.10.0.0\/16, wider than the LAN prefix 10.10.0.0\/24 that holds it; use a prefix length of at least \/24$/,
+  },
+  {
     name: 'WAN gateway off the WAN subnet',
     text: edit({ 9: '    gateway: 203.0.113.1' }),
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['9 wans[0].gateway'], message: /^gateway 203.0.113.1 is outside the WAN subnet 198.51.100.0\/24/,

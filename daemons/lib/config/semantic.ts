@@ -187,8 +187,12 @@ function checkLan(c: Checker, cfg: TernConfig): void {
     c.notEdge(['lan', 'address'], lan, host, cfg.lan.address, 'its own subnet');
   }
   const prefixes = cfg.lan.prefixes.map(prefix);
-  if (!prefixes.some((p) => prefixContains(p, host))) {
+  const holder = prefixes.find((p) => prefixContains(p, host));
+  if (!holder) {
     c.add(['lan', 'address'], `${cfg.lan.address} is outside the LAN prefixes (lan.prefixes: ${cfg.lan.prefixes.join(', ')}); this appliance's LAN address must lie in one`);
+  } else if (!prefixContains(holder, { ...lan, address: lan.network })) {
+    // The address's length makes an on-link route: wider than the prefix, it claims addresses routed elsewhere.
+    c.add(['lan', 'address'], `${cfg.lan.address} makes the LAN subnet ${formatPrefix(lan)}, wider than the LAN prefix ${formatPrefix(holder)} that holds it; use a prefix length of at least /${holder.length}`);
   }
   const routed: Array<{ segments: Segment[]; text: string }> = [
     ...cfg.lan.prefixes.map((p, i) => ({ segments: ['lan', 'prefixes', i] as Segment[], text: p })),
