@@ -112,12 +112,13 @@ t.test('two WANs: distinct metrics, unmetered and cheaper first, DNS from the pr
 t.test('mtu: MTUBytes in [Link] when set, nothing when not; an off-subnet gateway is on-link', async (t) => {
   const files = renderNetworkd(config({ wans: [
     { ...staticWan, mtu: 1492, address: '198.51.100.10/32' },
-    { ...dhcpWan, name: 'lte', interface: 'wwan0', mtu: 1400 },
+    // 1500: the tunnels' 1420 plus WireGuard over IPv6 (a smaller WAN MTU is refused by the config checks, issue 15).
+    { ...dhcpWan, name: 'lte', interface: 'wwan0', mtu: 1500 },
     { ...dhcpWan, name: 'cable', interface: 'eth2' },
   ] }));
   t.match(byName(files, '10-tern-eth0.network'), /\[Link\]\nMTUBytes=1492\n/);
   t.match(byName(files, '10-tern-eth0.network'), /\[Route\]\nGateway=198\.51\.100\.1\nGatewayOnLink=yes\nMetric=1000\n/, '/32 address: the gateway is on-link');
-  t.match(byName(files, '10-tern-wwan0.network'), /\[Link\]\nMTUBytes=1400\n/);
+  t.match(byName(files, '10-tern-wwan0.network'), /\[Link\]\nMTUBytes=1500\n/);
   t.notMatch(byName(files, '10-tern-eth2.network'), /MTUBytes/);
   t.notMatch(byName(renderNetworkd(config({ wans: [staticWan] })), '10-tern-eth0.network'), /GatewayOnLink/, 'a gateway in the subnet is not');
 });
@@ -131,8 +132,6 @@ t.test('PAIR: the interface carrying the VIPs keeps foreign addresses', async (t
       wans: [staticWan], pair: { ...pair, interface: 'eth3' },
       want: { '30-tern-eth3.network': /\[Match\]\nName=eth3\n[\s\S]*\[Network\]\nDHCP=no\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\nKeepConfiguration=static\n/ },
     },
-    { name: 'on a static WAN: the WAN file keeps static addresses', wans: [staticWan], pair: { ...pair, interface: 'eth0' }, want: { '10-tern-eth0.network': /ConfigureWithoutCarrier=yes\nKeepConfiguration=static\n/ }, absent: ['30-tern-eth0.network'] },
-    { name: 'on a DHCP WAN: static and the lease (yes)', wans: [dhcpWan], pair: { ...pair, interface: 'eth0' }, want: { '10-tern-eth0.network': /KeepConfiguration=yes\n/ } },
     { name: 'disabled: as a standalone box', wans: [staticWan], pair: { ...pair, interface: 'eth3', enabled: false }, want: {}, absent: ['30-tern-eth3.network'] },
   ];
   for (const c of cases) {
@@ -143,10 +142,11 @@ t.test('PAIR: the interface carrying the VIPs keeps foreign addresses', async (t
   }
 });
 
+// Tern's own names are refused by the config checks already (issue 15); the renderer keeps its own check as well.
 t.test('names networkd would match wrongly are refused with the key that names them', async (t) => {
   const cases: Array<{ name: string; cfg: () => TernConfig; want: RegExp }> = [
-    { name: 'a WAN named like a tunnel', cfg: () => config({ wans: [{ ...staticWan, interface: 'tn0' }] }), want: /^ternctl: config networkd: wans\[0\]\.interface: interface 'tn0' has a name Tern's daemons give their own interfaces \(tn\*\)/ },
-    { name: 'a LAN named like an IFB', cfg: () => config({ wans: [staticWan], lan: { interface: 'ifb1', address: '10.10.0.2/24', prefixes: ['10.10.0.0/24'] } }), want: /lan\.interface: interface 'ifb1' .*\(ifb\*\); its file would clash with 00-tern-unmanaged\.network/ },
+    { name: 'a WAN named like a tunnel', cfg: () => config({ wans: [{ ...staticWan, interface: 'tn0' }] }), want: /wans\[0\]\.interface: interface 'tn0' has a name Tern's daemons give their own interfaces \(tn\*\)/ },
+    { name: 'a LAN named like an IFB', cfg: () => config({ wans: [staticWan], lan: { interface: 'ifb1', address: '10.10.0.2/24', prefixes: ['10.10.0.0/24'] } }), want: /lan\.interface: interface 'ifb1' .*\(ifb\*\)/ },
     { name: 'a PAIR interface named like paird\'s macvlan', cfg: () => config({ wans: [staticWan], pair: { vrid: 3, interface: 'tpair3', vips: ['10.10.0.1/24'] } }), want: /pair\.interface: interface 'tpair3' .*\(tpair\*\)/ },
     { name: 'a second WAN named like a qosd IFB', cfg: () => config({ wans: [staticWan, { ...dhcpWan, name: 'b', interface: 'tqi-b' }] }), want: /wans\[1\]\.interface: interface 'tqi-b'/ },
     { name: 'a glob', cfg: () => config({ wans: [{ ...staticWan, interface: 'eth*' }] }), want: /wans\[0\]\.interface: interface 'eth\*' has characters networkd's Name= reads as a pattern/ },

@@ -10,7 +10,7 @@
 // drop-in turns foreign route and rule management off, the links carrying
 // VIPs keep foreign addresses, and the interfaces Tern creates are Unmanaged.
 import type { TernConfig, WanConfig } from '../lib/config/index.js';
-import { cidr, formatKeyPath } from '../lib/config/index.js';
+import { cidr, formatKeyPath, ownInterfaceGlobs } from '../lib/config/index.js';
 import { TernError } from '../lib/errors.js';
 
 /** Where a file goes, under systemd's runtime directory (/run/systemd): .network files, or networkd.conf drop-ins. */
@@ -24,13 +24,11 @@ export interface NetworkdFile {
 }
 
 /**
- * Interfaces Tern's daemons make and configure themselves: tunneld's
- * WireGuard tunnels and its probe link (tn*, lib/overlay ifnamePrefix),
- * paird's virtual-MAC macvlan (tpair<vrid>), qosd's IFBs (tqi-<wan>) and
- * its scratch IFB (tqp-*), and the ifb0/ifb1 the kernel makes when the ifb
- * module loads. Unmanaged, so no catch-all .network file ever grabs them.
+ * Interfaces Tern's daemons make and configure themselves (lib/config
+ * ownInterfaceGlobs, which the config checks keep box interfaces out of).
+ * Unmanaged, so no catch-all .network file ever grabs them.
  */
-export const unmanagedGlobs = ['tn*', 'tpair*', 'tqi-*', 'tqp-*', 'ifb*'] as const;
+export const unmanagedGlobs = ownInterfaceGlobs;
 
 /**
  * Metric of the main-table default route of the preferred WAN; the next

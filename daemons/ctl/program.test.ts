@@ -1,4 +1,5 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,6 +78,29 @@ t.test('a daemon that is not there: exit 3 and says so, without waiting', async 
   t.match(r.err, /tunneld is not running: no socket at .*tunneld\.sock/);
   const j = await run('tunnels', '--json');
   t.match(JSON.parse(j.out), { ok: false, error: { code: 'TERN_E_CTL_DAEMON', exitCode: 3 } });
+});
+
+// Issue 15: validate and apply read like the daemons do. Before, a FIFO
+// blocked ternctl for good (a synchronous read waiting for a writer).
+t.test('validate and apply refuse a FIFO, a device and a file over 1 MiB at once', async (t) => {
+  const fifo = path.join(dir, 'fifo.yaml');
+  const made = spawnSync('mkfifo', [fifo]);
+  t.equal(made.status, 0, `mkfifo: got ${made.status}; want 0`);
+  const big = path.join(dir, 'big.yaml');
+  fs.writeFileSync(big, `version: 1\n# ${'x'.repeat(1024 * 1024)}\n`);
+  const cases: Array<[string[], RegExp]> = [
+    [['config', 'validate', fifo], /config: read .*fifo\.yaml: is a FIFO \(named pipe\)/],
+    [['config', 'validate', '/dev/zero'], /config: read \/dev\/zero: is a character device/],
+    [['config', 'validate', big], /config: read .*big\.yaml: [0-9]+ bytes, over the limit/],
+    [['config', 'apply', fifo], /is a FIFO \(named pipe\)/],
+  ];
+  for (const [args, want] of cases) {
+    const r = await run(...args, '--json');
+    const doc = JSON.parse(r.out || '{}') as { error?: { code?: string; message?: string } };
+    t.equal(r.code, 1, `${args.join(' ')}: got exit ${r.code}; want 1`);
+    t.ok(doc.error?.code === 'TERN_E_CONFIG_READ' && want.test(doc.error.message ?? ''),
+      `${args.join(' ')}: got ${JSON.stringify(doc.error)}; want TERN_E_CONFIG_READ matching ${want}`);
+  }
 });
 
 t.test('a broken config file given to validate: exit 1, errors by key path and line', async (t) => {

@@ -8,10 +8,10 @@
  */
 export const errorCodes = {
   // config
-  TERN_E_CONFIG_READ: 'the configuration file could not be read (missing, unreadable, not a file)',
-  TERN_E_CONFIG_PARSE: 'the configuration file is not valid YAML; the message gives line and column',
+  TERN_E_CONFIG_READ: 'the configuration file could not be read (missing, unreadable, not a regular file, over 1 MiB, not UTF-8); refused before any of it is read',
+  TERN_E_CONFIG_PARSE: 'the configuration file is not valid YAML, or is YAML a config cannot be (a second document, nesting past 32 levels, a dangling, cyclic or exploding alias); the message gives line and column',
   TERN_E_CONFIG_KEY: 'a configuration key is missing, unknown or has a value of the wrong type or range; the message names the key path and line and says what was expected',
-  TERN_E_CONFIG_SEMANTIC: 'the configuration is well-formed but inconsistent (duplicate ids, overlapping prefixes, references to things that do not exist); the message names the key path and line',
+  TERN_E_CONFIG_SEMANTIC: 'the configuration is well-formed but inconsistent (duplicate ids, overlapping prefixes, references to things that do not exist, addresses, ports and MTUs that would break the box); the message names the key path and line',
 
   // bus (JSON-RPC 2.0 over Unix sockets)
   TERN_E_BUS_PARSE: 'a bus message was not valid JSON (JSON-RPC -32700)',

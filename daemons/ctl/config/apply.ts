@@ -18,8 +18,8 @@
 // - confirm: one FULL transaction marks it confirmed; then the record is
 //   removed. A record whose version is confirmed is left over: removed.
 import fs from 'node:fs';
-import { parseConfig, type TernConfig } from '../../lib/config/index.js';
-import { TernError, errorMessage } from '../../lib/errors.js';
+import { parseConfig, readConfigText, type TernConfig } from '../../lib/config/index.js';
+import { TernError, errorMessage, isTernError } from '../../lib/errors.js';
 import type { CtlContext } from '../context.js';
 import { knownDaemons, livenessOf } from '../daemons.js';
 import { isPermissionError, permissionError } from '../exit.js';
@@ -89,9 +89,9 @@ export class ConfigApplier {
   /** The running config's text; '' when there is none yet. */
   runningText(): string {
     try {
-      return fs.readFileSync(this.ctx.paths.configFile, 'utf8');
+      return readConfigText(this.ctx.paths.configFile);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+      if (isTernError(err) && err.details?.errno === 'ENOENT') return '';
       if (isPermissionError(err)) throw permissionError('read config', this.ctx.paths.configFile, err);
       throw err;
     }

@@ -1,7 +1,7 @@
 // Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing.
 import fs from 'node:fs';
-import { parseConfig } from '../../lib/config/index.js';
-import { TernError, errorMessage } from '../../lib/errors.js';
+import { parseConfig, readConfigText } from '../../lib/config/index.js';
+import { TernError } from '../../lib/errors.js';
 import type { CommandResult, CtlContext } from '../context.js';
 import { exitCodes, isPermissionError, permissionError, usageError } from '../exit.js';
 import { duration, painter, stateColour, table, timestamp } from '../format.js';
@@ -25,13 +25,13 @@ export { startRollbackTimer, stopRollbackTimer, systemdRunArgv, rollbackArgv } f
 /** Default time to confirm an apply. */
 export const defaultConfirmWithin = '120s';
 
+// The daemons' own reader: a FIFO, a device or an oversized file is refused before a byte is read.
 function readInput(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return readConfigText(file);
   } catch (err) {
     if (isPermissionError(err)) throw permissionError('read', file, err);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new TernError('TERN_E_CONFIG_READ', `ternctl: config: read ${file}: ${code === 'ENOENT' ? 'no such file' : errorMessage(err)}`, { cause: err, details: { file } });
+    throw err;
   }
 }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { readConfigText } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
 import { writeSecretFile } from '../../lib/files/index.js';
 import { redactFields } from '../../lib/secrets/index.js';
@@ -90,7 +91,8 @@ export async function buildBundle(ctx: CtlContext, opts: DiagOptions): Promise<{
   };
 
   // Config: the running file, its history (no texts: they are in the file's versions) and the pending apply.
-  await attempt('config/tern.yaml', () => fs.readFileSync(ctx.paths.configFile, 'utf8'));
+  // Bounded like every config read: a FIFO or a huge file there must not hang or bloat the bundle.
+  await attempt('config/tern.yaml', () => readConfigText(ctx.paths.configFile));
   if (cfgR.error) add('config/validation.txt', `${cfgR.error.message}\n`);
   await attempt('config/history.json', async () => {
     const db = await ReadOnlyDb.open(ctx.paths.dbFile);

@@ -169,3 +169,85 @@ export function prefixContains(outer: IpPrefix, inner: IpPrefix | IpAddress): bo
 export function prefixesOverlap(a: IpPrefix, b: IpPrefix): boolean {
   return prefixContains(a, b) || prefixContains(b, a);
 }
+
+/** The last address of a prefix (the IPv4 broadcast address). */
+export function lastAddress(p: IpPrefix): bigint {
+  return p.network | ((1n << BigInt(bits(p.family) - p.length)) - 1n);
+}
+
+// Ranges no host address may come from, with how a message names them.
+const specialRanges: Array<{ prefix: string; what: string; range: string }> = [
+  { prefix: '0.0.0.0/8', what: 'an unspecified address (0.0.0.0/8, "this network")', range: 'the "this network" range 0.0.0.0/8' },
+  { prefix: '127.0.0.0/8', what: 'a loopback address (127.0.0.0/8)', range: 'the loopback range 127.0.0.0/8' },
+  { prefix: '224.0.0.0/4', what: 'a multicast address (224.0.0.0/4)', range: 'the multicast range 224.0.0.0/4' },
+  { prefix: '255.255.255.255/32', what: 'the limited broadcast address', range: 'the limited broadcast address 255.255.255.255' },
+  { prefix: '240.0.0.0/4', what: 'a reserved address (240.0.0.0/4)', range: 'the reserved range 240.0.0.0/4' },
+  { prefix: '::/128', what: 'the unspecified address (::)', range: 'the unspecified address ::' },
+  { prefix: '::1/128', what: 'the loopback address (::1)', range: 'the loopback address ::1' },
+  { prefix: '::ffff:0:0/96', what: 'an IPv4-mapped address (::ffff:0:0/96); write the IPv4 address itself', range: 'the IPv4-mapped range ::ffff:0:0/96' },
+  { prefix: 'ff00::/8', what: 'a multicast address (ff00::/8)', range: 'the multicast range ff00::/8' },
+];
+const special = specialRanges.map((r) => ({ ...r, prefix: (parsePrefix(r.prefix) as { value: IpPrefix }).value }));
+
+/**
+ * Why an address cannot be a unicast host address (unspecified, loopback,
+ * multicast, broadcast, reserved), in words; undefined when it can.
+ */
+export function specialAddress(a: IpAddress): string | undefined {
+  return special.find((s) => prefixContains(s.prefix, a))?.what;
+}
+
+/** The special range a prefix overlaps (a LAN prefix of 127.0.0.0/8), in words ("the loopback range 127.0.0.0/8"); undefined when none. */
+export function specialRangeOverlap(p: IpPrefix): string | undefined {
+  return special.find((s) => prefixesOverlap(s.prefix, { ...p, address: p.network }))?.range;
+}
+
+/**
+ * Whether a host address inside p is the network or broadcast address of p,
+ * which no interface may take: IPv4 prefixes up to /30 (a /31 has no
+ * broadcast, RFC 3021), IPv6 up to /126 (the all-zero host is the
+ * Subnet-Router anycast address, RFC 4291 2.6.1).
+ */
+export function subnetEdge(p: IpPrefix, a: IpAddress): 'network' | 'broadcast' | undefined {
+  if (a.family !== p.family || !prefixContains(p, a)) return undefined;
+  if (p.length >= bits(p.family) - 1) return undefined;
+  if (a.value === p.network) return 'network';
+  if (p.family === 4 && a.value === lastAddress(p)) return 'broadcast';
+  return undefined;
+}
+
+/**
+ * For every prefix, the index of the first earlier one (in list order) that
+ * overlaps it, or undefined. O(n log n): prefixes either nest or are
+ * disjoint, so a sweep in address order with a stack of the enclosing
+ * prefixes finds every nesting; a list of tens of thousands of prefixes (a
+ * hostile file) must not take O(n²).
+ */
+export function firstOverlaps(prefixes: readonly IpPrefix[]): Array<number | undefined> {
+  const order = prefixes.map((p, i) => ({ p, i, end: lastAddress(p) }));
+  order.sort((x, y) => x.p.family - y.p.family || (x.p.network < y.p.network ? -1 : x.p.network > y.p.network ? 1 : 0) || x.p.length - y.p.length || x.i - y.i);
+  // anc: lowest index among the enclosing prefixes; desc: among the enclosed ones.
+  const anc: number[] = new Array<number>(prefixes.length).fill(Infinity);
+  const desc: number[] = new Array<number>(prefixes.length).fill(Infinity);
+  const stack: Array<{ i: number; family: Family; end: bigint; min: number }> = [];
+  const pop = (): void => {
+    const top = stack.pop() as (typeof stack)[number];
+    const parent = stack[stack.length - 1];
+    if (parent) desc[parent.i] = Math.min(desc[parent.i] as number, top.i, desc[top.i] as number);
+  };
+  for (const x of order) {
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as (typeof stack)[number];
+      if (top.family === x.p.family && x.p.network <= top.end) break;
+      pop();
+    }
+    const parent = stack[stack.length - 1];
+    if (parent) anc[x.i] = parent.min;
+    stack.push({ i: x.i, family: x.p.family, end: x.end, min: Math.min(parent?.min ?? Infinity, x.i) });
+  }
+  while (stack.length > 0) pop();
+  return prefixes.map((_, i) => {
+    const j = Math.min(anc[i] as number, desc[i] as number);
+    return j < i ? j : undefined;
+  });
+}

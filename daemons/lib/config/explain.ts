@@ -181,5 +181,14 @@ export function explainAjvErrors(errors: readonly ErrorObject[], data: unknown):
   const unions = errors.filter((e) => e.keyword === 'anyOf');
   const inBranch = (e: ErrorObject): boolean => unions.some((u) =>
     u !== e && e.schemaPath.startsWith(`${u.schemaPath}/`) && e.instancePath.startsWith(u.instancePath));
-  return errors.filter((e) => !inBranch(e)).map((e) => explainOne(e, data));
+  // A text failing its format (or pattern) and its length is one problem: say it once, with the format's reason.
+  const text = new Set(['format', 'pattern', 'maxLength', 'minLength']);
+  const rank = (e: ErrorObject): number => ['format', 'pattern', 'maxLength', 'minLength'].indexOf(e.keyword);
+  const best = new Map<string, ErrorObject>();
+  for (const e of errors) {
+    if (!text.has(e.keyword)) continue;
+    const seen = best.get(e.instancePath);
+    if (!seen || rank(e) < rank(seen)) best.set(e.instancePath, e);
+  }
+  return errors.filter((e) => !inBranch(e) && (!text.has(e.keyword) || best.get(e.instancePath) === e)).map((e) => explainOne(e, data));
 }

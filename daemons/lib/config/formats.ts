@@ -42,7 +42,8 @@ function hostProblem(text: string): string | undefined {
   return hostnameProblem(text);
 }
 
-function splitHostPort(text: string): { host: string; port: string } | string {
+/** Host and port of `host:port` or `[v6]:port`, or why the text is not one. */
+export function splitHostPort(text: string): { host: string; port: string } | string {
   if (text.startsWith('[')) {
     const close = text.indexOf(']');
     if (close < 0 || text[close + 1] !== ':') return "write an IPv6 endpoint as [address]:port";
@@ -123,8 +124,8 @@ export const patterns = {
   pathId: '^[a-z][a-z0-9-]*/[a-z][a-z0-9-]*/[a-z][a-z0-9-]*$',
   /** A set of overlay paths: localWan/site/remoteWan where * stands for any one part. */
   pathPattern: '^([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)$',
-  /** An absolute file path. */
-  absolutePath: '^/',
+  /** An absolute file path in plain form: no '.' or '..' parts, no empty parts, no control characters. */
+  absolutePath: '^(/(?!\\.\\.?(/|$))[^/\\x00-\\x1f]+)+$',
 } as const;
 
 /** The words for each pattern, as in "must be <expected>". */
@@ -134,5 +135,5 @@ export const patternExpected: Record<string, string> = {
   [patterns.wireguardKey]: 'a WireGuard key: 44 characters of base64 ending in = (as printed by wg pubkey)',
   [patterns.pathId]: 'an overlay path written localWan/site/remoteWan, like isp1/cloud/inet',
   [patterns.pathPattern]: 'overlay paths written localWan/site/remoteWan, * for any one part, like lte/*/* or isp1/cloud/inet',
-  [patterns.absolutePath]: 'an absolute file path (starting with /)',
+  [patterns.absolutePath]: "an absolute file path (starting with /, without '.', '..' or empty parts)",
 };

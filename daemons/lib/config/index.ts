@@ -1,8 +1,9 @@
 // Package config reads /etc/tern/tern.yaml: its schema, the checks that name
 // key path and line for every problem, and the JSON Schema editors load.
-export { loadConfig, parseConfig, type LoadedConfig } from './load.js';
+export { loadConfig, parseConfig, maxNesting, type LoadedConfig } from './load.js';
+export { readConfigText, maxConfigBytes } from './read.js';
 export {
-  jsonSchema, jsonSchemaText, configVersion, wanTableRange, qosClassNames, defaultAppClass,
+  jsonSchema, jsonSchemaText, configVersion, limits, wanTableRange, qosClassNames, defaultAppClass,
   type TernConfig, type IdentityConfig, type WanConfig, type LanConfig, type OverlayConfig,
   type RemoteSite, type RemoteSiteWan, type RemoteUser, type PairConfig, type PairTrack,
   type ProbesConfig, type QosConfig, type QosWan, type AutorateConfig, type QosClassName,
@@ -10,4 +11,5 @@ export {
 } from './schema.js';
 export { formatKeyPath, type ConfigIssue } from './issues.js';
 export { wanTables } from './tables.js';
+export { ownInterfaceGlobs } from './semantic.js';
 export * as cidr from './cidr.js';

@@ -1,14 +1,14 @@
 // Reading tern.yaml: YAML with node positions, then the schema (defaults
 // filled in), then the semantic checks; every problem found is reported at once.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument } from 'yaml';
-import { TernError, errorMessage } from '../errors.js';
+import { Composer, LineCounter, type Document } from 'yaml';
+import { errorMessage } from '../errors.js';
 import { explainAjvErrors, type Anchor } from './explain.js';
 import { addTernFormats } from './formats.js';
 import { formatKeyPath, issuesError, type ConfigIssue, type Segment } from './issues.js';
-import { Locator, treeProblems } from './locate.js';
+import { Locator, aliasProblems, parseTokens, treeProblems } from './locate.js';
+import { configTooBig, maxConfigBytes, readConfigText } from './read.js';
 import { jsonSchema, type TernConfig } from './schema.js';
 import { semanticProblems } from './semantic.js';
 
@@ -43,22 +43,39 @@ function nonFinite(data: unknown, segments: Segment[] = []): Segment[][] {
   return [];
 }
 
+/** Every collection may sit at most this deep; the schema's deepest is 5 (overlay.sites[].wans[]). */
+export const maxNesting = 32;
+
 /**
  * Parse and check configuration text. Throws one TernError listing every
- * problem: TERN_E_CONFIG_PARSE (YAML syntax), TERN_E_CONFIG_KEY (duplicate,
- * unknown or missing keys, wrong types and ranges) or TERN_E_CONFIG_SEMANTIC
- * (references, duplicates, overlaps); details.errors holds them as data.
+ * problem: TERN_E_CONFIG_READ (over maxConfigBytes), TERN_E_CONFIG_PARSE
+ * (YAML syntax, a second document, nesting, aliases), TERN_E_CONFIG_KEY
+ * (duplicate, unknown or missing keys, wrong types and ranges) or
+ * TERN_E_CONFIG_SEMANTIC (references, duplicates, overlaps, addresses and
+ * ports that would break the box); details.errors holds them as data.
  */
 export function parseConfig(text: string, file = '<inline>'): LoadedConfig {
+  // Text may arrive without loadConfig (ternctl apply, a request): bound it here too.
+  if (text.length > maxConfigBytes || Buffer.byteLength(text) > maxConfigBytes) throw configTooBig(file, Buffer.byteLength(text));
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, logLevel: 'silent' });
-  const syntax = [...doc.errors, ...doc.warnings];
-  if (syntax.length > 0) {
-    throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, syntax.map((e): ConfigIssue => {
-      const p = lines.linePos(e.pos[0]);
-      return { path: '', line: p.line, column: p.col, message: e.message, code: 'TERN_E_CONFIG_PARSE' };
-    }));
+  const at = (offset: number, message: string): ConfigIssue => {
+    const p = lines.linePos(offset);
+    return { path: '', line: p.line, column: p.col, message, code: 'TERN_E_CONFIG_PARSE' };
+  };
+  // Nesting is bounded before the document is composed (which recurses once per level).
+  const parsed = parseTokens(text, lines, maxNesting);
+  if ('tooDeep' in parsed) {
+    throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, [at(parsed.tooDeep, `nested more than ${maxNesting} levels deep; tern.yaml needs at most a few`)]);
   }
+  const docs: Document[] = [...new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: 'silent' }).compose(parsed.tokens, true, text.length)];
+  const doc = docs[0] as Document;
+  const syntax = [...doc.errors, ...doc.warnings].map((e) => at(e.pos[0], e.message));
+  const second = docs[1];
+  if (second) {
+    syntax.push(at(second.range?.[0] ?? 0, "a second YAML document starts here; tern.yaml is one document (remove the '---' line and what follows, or merge it into the first)"));
+  }
+  if (syntax.length === 0) syntax.push(...aliasProblems(doc).map((p) => at(p.offset, p.message)));
+  if (syntax.length > 0) throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, syntax);
 
   const locator = new Locator(doc, lines);
   const issue = (segments: Segment[], anchor: Anchor, message: string, code: ConfigIssue['code']): ConfigIssue => {
@@ -68,9 +85,9 @@ export function parseConfig(text: string, file = '<inline>'): LoadedConfig {
 
   let data: unknown;
   try {
-    data = doc.toJS({ maxAliasCount: 100 });
+    // aliasProblems bounded the expansion already; toJS's own count is a backstop.
+    data = doc.toJS({ maxAliasCount: 10_000 });
   } catch (err) {
-    // toJS refuses alias bombs (exponential expansion through nested aliases).
     throw issuesError('TERN_E_CONFIG_PARSE', 'parse', file, [{ path: '', line: 1, column: 1, message: errorMessage(err), code: 'TERN_E_CONFIG_PARSE' }]);
   }
 
@@ -100,17 +117,11 @@ export function parseConfig(text: string, file = '<inline>'): LoadedConfig {
   return { config, file, text, hash: createHash('sha256').update(text).digest('hex') };
 }
 
-/** Read and check a config file; a file that cannot be read is TERN_E_CONFIG_READ. */
+/**
+ * Read and check a config file. A file that cannot be read, is not a regular
+ * file or is over maxConfigBytes is TERN_E_CONFIG_READ, refused before any
+ * of it is read (readConfigText).
+ */
 export async function loadConfig(file: string): Promise<LoadedConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : errorMessage(err);
-    throw new TernError('TERN_E_CONFIG_READ', `config: read ${file}: ${why}; expected the appliance configuration (tern.yaml) there`, {
-      cause: err, details: { file, errno: code },
-    });
-  }
-  return parseConfig(text, file);
+  return parseConfig(readConfigText(file), file);
 }

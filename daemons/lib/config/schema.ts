@@ -29,11 +29,46 @@ const Id = (description: string, maxLength = 31) =>
   Type.String({ pattern: patterns.id, minLength: 1, maxLength, description });
 const IfName = (description: string) =>
   Type.String({ pattern: patterns.ifname, minLength: 1, maxLength: 15, description });
-const WireguardKey = (description: string) => Type.String({ pattern: patterns.wireguardKey, description });
-const KeyFile = (description: string) => Type.String({ pattern: patterns.absolutePath, description });
-const Address = (description: string) => Type.String({ format: 'ip-address', description });
-const Prefix = (description: string) => Type.String({ format: 'ip-prefix', description });
-const InterfaceAddress = (description: string) => Type.String({ format: 'ip-interface', description });
+const WireguardKey = (description: string) => Type.String({ pattern: patterns.wireguardKey, maxLength: 44, description });
+// PATH_MAX is 4096, but a key store path is short; 255 bounds what is logged and checked.
+const KeyFile = (description: string) => Type.String({ pattern: patterns.absolutePath, maxLength: 255, description });
+// The longest address text is an IPv6 address with an embedded IPv4 one, 45 characters, plus '/128'.
+const Address = (description: string) => Type.String({ format: 'ip-address', maxLength: 45, description });
+const Prefix = (description: string) => Type.String({ format: 'ip-prefix', maxLength: 49, description });
+const InterfaceAddress = (description: string) => Type.String({ format: 'ip-interface', maxLength: 49, description });
+
+/**
+ * Upper bounds of the lists, so a file cannot make a daemon build millions of
+ * kernel objects or probes: each is far above a real box's needs and is said
+ * in words where it is set. (The file itself is at most 1 MiB.)
+ */
+export const limits = {
+  /** Prefixes of one LAN, a remote site's, or a user's AllowedIPs: a route and an AllowedIPs entry each. */
+  prefixes: 64,
+  /** Remote sites: a full mesh of 512 sites is already up to 8192 WireGuard interfaces on this box. */
+  sites: 512,
+  /** WANs of a remote site (at most 4 are used; the semantic check says so). */
+  siteWans: 16,
+  /** Remote users: peers of one WireGuard interface; 1024 fills a /22 of the overlay. */
+  remoteUsers: 1024,
+  /** DNS servers handed to a client (wg-quick writes them into resolv.conf, which reads 3). */
+  dns: 8,
+  /** Probe targets per WAN, or for every WAN: each is probed up to 50/s on every WAN. */
+  probeTargets: 16,
+  /** Probe path classes, and path patterns per class. */
+  pathClasses: 64,
+  pathsPerClass: 256,
+  /** App classes: each is a rule every new flow is matched against, in order. */
+  appClasses: 256,
+  /** Match values per app class (prefixes of a SaaS service can run to hundreds). */
+  matchPrefixes: 1024,
+  matchPorts: 64,
+  /** Entries that name WANs (per-WAN overrides, pair tracking, preferences): a few per WAN. */
+  perWan: 16,
+  track: 64,
+  /** Other appliances a PAIR sends adverts to: one, or a few while renumbering. */
+  unicastPeers: 8,
+} as const;
 const Port = (description: string, options: SchemaOptions = {}) =>
   Type.Integer({ ...options, minimum: 1, maximum: 65535, description });
 const Mbps = (description: string, options: SchemaOptions = {}) =>
@@ -54,7 +89,7 @@ export const WanSchema = Obj({
   address: Type.Optional(InterfaceAddress('Static address with prefix length; set this or dhcp: true')),
   dhcp: Type.Boolean({ default: false, description: 'Take address and gateway from DHCP (then leave address and gateway out)' }),
   gateway: Type.Optional(Address('Next hop for this WAN; required with a static address')),
-  publicHost: Type.Optional(Type.String({ format: 'host', description: 'Hostname or address remote sites and remote users reach this WAN at, when it is not the interface address (NAT, dynamic DNS)' })),
+  publicHost: Type.Optional(Type.String({ format: 'host', maxLength: 253, description: 'Hostname or address remote sites and remote users reach this WAN at, when it is not the interface address (NAT, dynamic DNS)' })),
   upMbps: Type.Optional(Mbps('Upstream bandwidth in Mbit/s; required when QoS shapes this WAN')),
   downMbps: Type.Optional(Mbps('Downstream bandwidth in Mbit/s; required when QoS shapes this WAN')),
   metered: Type.Boolean({ default: false, description: 'Billed by volume (LTE, satellite): used only when nothing else meets the SLA' }),
@@ -66,12 +101,12 @@ export const WanSchema = Obj({
 export const LanSchema = Obj({
   interface: IfName('Linux interface facing the LAN'),
   address: InterfaceAddress("This appliance's LAN address with prefix length"),
-  prefixes: Type.Array(Prefix('A LAN prefix'), { minItems: 1, description: "This site's LAN prefixes, advertised to the other sites" }),
+  prefixes: Type.Array(Prefix('A LAN prefix'), { minItems: 1, maxItems: limits.prefixes, description: "This site's LAN prefixes, advertised to the other sites" }),
 }, { description: 'The LAN behind this appliance' });
 
 export const RemoteSiteWanSchema = Obj({
   name: Id("Name of the remote site's WAN", 15),
-  endpoint: Type.String({ format: 'endpoint', description: 'Where its tunnels are reached: host:port (hostnames allowed)' }),
+  endpoint: Type.String({ format: 'endpoint', maxLength: 261, description: 'Where its tunnels are reached: host:port (hostnames allowed)' }),
   behindNat: Type.Boolean({ default: false, description: 'The WAN sits behind NAT: accept it from any source address and keep the mapping open' }),
   weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "Relative share of new flows the paths to this WAN get in modes weighted, affinity and spray when the policy has no weights (default 1)" })),
 }, { description: 'One WAN of a remote site' });
@@ -81,8 +116,8 @@ export const RemoteSiteSchema = Obj({
   publicKey: WireguardKey("The remote site's WireGuard public key"),
   presharedKeyFile: Type.Optional(KeyFile('File holding the WireGuard preshared key for this site (0600, never in this file)')),
   overlayAddress: Address("The remote site's overlay address, inside overlay.address's prefix"),
-  lanPrefixes: Type.Array(Prefix('A LAN prefix of the remote site'), { default: [], description: 'LAN prefixes reachable through this site' }),
-  wans: Type.Array(RemoteSiteWanSchema, { minItems: 1, description: "The remote site's WANs; one tunnel per (local WAN, remote WAN)" }),
+  lanPrefixes: Type.Array(Prefix('A LAN prefix of the remote site'), { default: [], maxItems: limits.prefixes, description: 'LAN prefixes reachable through this site' }),
+  wans: Type.Array(RemoteSiteWanSchema, { minItems: 1, maxItems: limits.siteWans, description: "The remote site's WANs; one tunnel per (local WAN, remote WAN)" }),
 }, { description: 'A site this one builds tunnels to' });
 
 export const OverlaySchema = Obj({
@@ -94,7 +129,7 @@ export const OverlaySchema = Obj({
   privateKeyFile: Type.Optional(KeyFile('WireGuard private key of this appliance; default <state dir>/keys/overlay.key')),
   mtu: Type.Integer({ minimum: 1280, maximum: 9000, default: 1420, description: 'Tunnel MTU (1420 fits WireGuard over IPv4 and IPv6 on a 1500 link)' }),
   keepaliveSec: Type.Integer({ minimum: 0, maximum: 3600, default: 25, description: 'WireGuard persistent keepalive in seconds (0 = off)' }),
-  sites: Type.Array(RemoteSiteSchema, { default: [], description: 'The other sites' }),
+  sites: Type.Array(RemoteSiteSchema, { default: [], maxItems: limits.sites, description: 'The other sites' }),
 }, { description: 'The WireGuard overlay between sites' });
 
 export const RemoteUserSchema = Obj({
@@ -102,14 +137,14 @@ export const RemoteUserSchema = Obj({
   publicKey: WireguardKey("The user's WireGuard public key"),
   presharedKeyFile: Type.Optional(KeyFile('File holding the WireGuard preshared key for this user')),
   address: InterfaceAddress("The user's overlay address, a host prefix (/32 or /128)"),
-  allowedPrefixes: Type.Array(Prefix('A prefix the user may reach'), { minItems: 1, description: "Prefixes the user may reach (the client's AllowedIPs)" }),
-  dns: Type.Optional(Type.Array(Address('A DNS server'), { description: 'DNS servers for the client config' })),
+  allowedPrefixes: Type.Array(Prefix('A prefix the user may reach'), { minItems: 1, maxItems: limits.prefixes, description: "Prefixes the user may reach (the client's AllowedIPs)" }),
+  dns: Type.Optional(Type.Array(Address('A DNS server'), { maxItems: limits.dns, description: 'DNS servers for the client config' })),
   revoked: Type.Boolean({ default: false, description: 'Revoked users keep their entry (and address) but cannot connect' }),
 }, { description: 'A remote-access client (stock WireGuard apps)' });
 
 export const PairTrackSchema = Obj({
   wan: Type.Optional(Id('A WAN of this appliance; set wan or path', 15)),
-  path: Type.Optional(Type.String({ pattern: patterns.pathId, description: 'An overlay path as localWan/site/remoteWan; set wan or path' })),
+  path: Type.Optional(Type.String({ pattern: patterns.pathId, maxLength: 63, description: 'An overlay path as localWan/site/remoteWan; set wan or path' })),
   weight: Type.Integer({ minimum: 1, maximum: 254, default: 50, description: 'Priority subtracted while the WAN or path is down' }),
 }, { description: 'Something whose health lowers the VRRP priority' });
 
@@ -122,38 +157,38 @@ export const PairSchema = Obj({
   advertIntervalMs: Type.Integer({ minimum: 10, maximum: 40950, multipleOf: 10, default: 100, description: 'Advert interval in ms (VRRPv3 carries centiseconds); failover takes about 3 intervals' }),
   preempt: Type.Boolean({ default: true, description: 'A higher priority appliance takes the VIPs back' }),
   preemptDelayMs: Type.Integer({ minimum: 0, maximum: 3600000, default: 0, description: 'Wait this long after start before preempting' }),
-  unicastPeers: Type.Array(Address('Address of the other appliance'), { default: [], description: 'Send adverts by unicast to these instead of multicast (networks that drop multicast)' }),
-  peerWans: Type.Array(Id('A WAN name of the other appliance', 15), { default: [], description: "The other appliance's WANs, which policies may name: flows can leave through them" }),
+  unicastPeers: Type.Array(Address('Address of the other appliance'), { default: [], maxItems: limits.unicastPeers, description: 'Send adverts by unicast to these instead of multicast (networks that drop multicast)' }),
+  peerWans: Type.Array(Id('A WAN name of the other appliance', 15), { default: [], maxItems: limits.perWan, description: "The other appliance's WANs, which policies may name: flows can leave through them" }),
   checksum: StringEnum(['rfc9568', 'keepalived'], { default: 'rfc9568', description: 'Checksum of IPv4 adverts: rfc9568 covers the VRRP message only (RFC 9568 5.2.8); keepalived puts an IPv4 pseudo-header with the real destination first, as keepalived and older FRR do' }),
   garp: Obj({
     count: Type.Integer({ minimum: 1, maximum: 20, default: 3, description: 'Gratuitous ARPs / unsolicited NAs sent on becoming active' }),
     spacingMs: Type.Integer({ minimum: 0, maximum: 10000, default: 100, description: 'Gap between them' }),
   }, { default: {}, description: 'Announcements after taking the VIPs' }),
   virtualMac: Type.Boolean({ default: false, description: 'Carry the VIPs on the VRRP MAC 00:00:5e:00:01:<vrid> (a macvlan), so hosts never relearn the gateway MAC' }),
-  track: Type.Array(PairTrackSchema, { default: [], description: 'WANs and paths whose failure hands the VIPs to the other appliance' }),
+  track: Type.Array(PairTrackSchema, { default: [], maxItems: limits.track, description: 'WANs and paths whose failure hands the VIPs to the other appliance' }),
   holdDownMs: Type.Integer({ minimum: 0, maximum: 600000, default: 2000, description: 'A tracked WAN or path must stay up this long before its weight is given back' }),
 }, { description: 'Two appliances on one LAN sharing the gateway addresses (VRRPv3)' });
 
 export const ProbeWanSchema = Obj({
   wan: Id('The WAN these settings apply to', 15),
-  targets: Type.Optional(Type.Array(Address('A probe target'), { minItems: 1, description: 'Probe targets for this WAN instead of probes.wanTargets' })),
+  targets: Type.Optional(Type.Array(Address('A probe target'), { minItems: 1, maxItems: limits.probeTargets, uniqueItems: true, description: 'Probe targets for this WAN instead of probes.wanTargets' })),
   ratePerSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'WAN probes per second per target for this WAN' })),
   dscp: Type.Optional(Type.Integer({ minimum: 0, maximum: 63, description: "DSCP of this WAN's probes (0-63); default 46 (EF), so they measure the ISP's queue and not QoS's own lower-priority queues" })),
 }, { description: 'Probe settings of one WAN' });
 
 export const ProbePathClassSchema = Obj({
   name: Id('Name of the class, for logs and ternctl'),
-  paths: Type.Array(Type.String({ pattern: patterns.pathPattern, description: 'A path id localWan/site/remoteWan; * stands for any one part (lte/*/*)' }), { minItems: 1, description: 'The paths in this class' }),
+  paths: Type.Array(Type.String({ pattern: patterns.pathPattern, maxLength: 63, description: 'A path id localWan/site/remoteWan; * stands for any one part (lte/*/*)' }), { minItems: 1, maxItems: limits.pathsPerClass, description: 'The paths in this class' }),
   ratePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, description: 'Probes per second on each path of this class' }),
 }, { description: 'Probe settings of a class of overlay paths' });
 
 export const ProbesSchema = Obj({
   pathRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 5, description: 'Probes per second on each overlay path' }),
-  pathClasses: Type.Array(ProbePathClassSchema, { default: [], description: 'Probe rates of classes of paths (metered LTE, satellite); the first class listing a path wins, the others use pathRatePerSec' }),
+  pathClasses: Type.Array(ProbePathClassSchema, { default: [], maxItems: limits.pathClasses, description: 'Probe rates of classes of paths (metered LTE, satellite); the first class listing a path wins, the others use pathRatePerSec' }),
   wanRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 1, description: 'Probes per second to each WAN target' }),
   port: Port('UDP port of the probe reflector (STAMP, RFC 8762)', { default: 862 }),
-  wanTargets: Type.Array(Address('A probe target'), { default: [], description: "Addresses probed over every WAN to judge the WAN itself; empty: each WAN's gateway" }),
-  wans: Type.Array(ProbeWanSchema, { default: [], description: 'Per-WAN overrides' }),
+  wanTargets: Type.Array(Address('A probe target'), { default: [], maxItems: limits.probeTargets, uniqueItems: true, description: "Addresses probed over every WAN to judge the WAN itself; empty: each WAN's gateway" }),
+  wans: Type.Array(ProbeWanSchema, { default: [], maxItems: limits.perWan, description: 'Per-WAN overrides' }),
   downAfter: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Consecutive lost probes that mark a WAN or path down' }),
   upAfter: Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Consecutive answered probes that mark it up again' }),
   windowSec: Type.Integer({ minimum: 1, maximum: 300, default: 10, description: 'Window over which loss, latency and jitter are measured' }),
@@ -190,13 +225,13 @@ export const QosWanSchema = Obj({
 const QosClassSchema = (sharePct: number, dscp: number[], what: string) => Obj({
   sharePct: Pct('Bandwidth guaranteed to this class under load', { default: sharePct }),
   ceilPct: Pct('Most bandwidth this class may use', { default: 100 }),
-  dscp: Type.Array(Dscp(), { default: dscp, uniqueItems: true, description: 'DSCP values put in this class when no app class matched' }),
+  dscp: Type.Array(Dscp(), { default: dscp, uniqueItems: true, maxItems: 64, description: 'DSCP values put in this class when no app class matched' }),
 }, { default: {}, description: what });
 
 export const QosSchema = Obj({
   enabled: Type.Boolean({ default: false, description: 'Shape every WAN (egress, and ingress via IFB)' }),
   overheadBytes: Type.Integer({ minimum: 0, maximum: 256, default: 44, description: 'Per-packet link-layer overhead the shaper adds (44 covers PPPoE, VDSL2 and DOCSIS framing)' }),
-  wans: Type.Array(QosWanSchema, { default: [], description: 'Per-WAN settings' }),
+  wans: Type.Array(QosWanSchema, { default: [], maxItems: limits.perWan, description: 'Per-WAN settings' }),
   classes: Obj({
     realtime: QosClassSchema(25, [46, 44, 40], 'Voice and other loss- and delay-critical traffic'),
     interactive: QosClassSchema(30, [34, 36, 38, 32, 26, 28, 30, 24], 'Video, remote desktop, transactional traffic'),
@@ -208,16 +243,16 @@ export const QosSchema = Obj({
 export const AppClassSchema = Obj({
   name: Id('App class name, used by policies'),
   match: Obj({
-    prefixes: Type.Optional(Type.Array(Prefix('A destination prefix'), { minItems: 1, description: 'Destination prefixes' })),
+    prefixes: Type.Optional(Type.Array(Prefix('A destination prefix'), { minItems: 1, maxItems: limits.matchPrefixes, description: 'Destination prefixes' })),
     protocols: Type.Optional(Type.Array(Type.Union([
       StringEnum(['tcp', 'udp', 'icmp', 'any']),
       Type.Integer({ minimum: 0, maximum: 255 }),
-    ]), { minItems: 1, description: 'IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp' })),
+    ]), { minItems: 1, maxItems: 16, description: 'IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp' })),
     ports: Type.Optional(Type.Array(Type.Union([
       Type.Integer({ minimum: 1, maximum: 65535 }),
-      Type.String({ format: 'port-range' }),
-    ]), { minItems: 1, description: "Destination ports: a number or a range 'low-high'" })),
-    dscp: Type.Optional(Type.Array(Dscp(), { minItems: 1, description: 'DSCP values set by the sender' })),
+      Type.String({ format: 'port-range', maxLength: 11 }),
+    ]), { minItems: 1, maxItems: limits.matchPorts, description: "Destination ports: a number or a range 'low-high'" })),
+    dscp: Type.Optional(Type.Array(Dscp(), { minItems: 1, maxItems: 64, description: 'DSCP values set by the sender' })),
   }, { description: 'A flow matches when it matches every criterion given (and any value within one)' }),
   sla: Obj({
     maxLossPct: Type.Optional(Pct('Highest acceptable loss')),
@@ -232,9 +267,10 @@ export const AppClassSchema = Obj({
 export const PolicySchema = Obj({
   appClass: Id(`App class this policy steers (${defaultAppClass} = traffic no app class matched)`),
   mode: StringEnum(['best', 'weighted', 'affinity', 'spray'], { default: 'best', description: 'best: the best path meeting the SLA; weighted: flows spread by weight; affinity: by source address; spray: per packet' }),
-  preferWans: Type.Array(Id('A WAN name (this appliance or pair.peerWans)', 15), { default: [], uniqueItems: true, description: 'WANs in order of preference among paths that meet the SLA' }),
+  preferWans: Type.Array(Id('A WAN name (this appliance or pair.peerWans)', 15), { default: [], uniqueItems: true, maxItems: 2 * limits.perWan, description: 'WANs in order of preference among paths that meet the SLA' }),
   weights: Type.Optional(Type.Record(Type.String(), Type.Integer({ minimum: 1, maximum: 1000 }), {
     additionalProperties: false,
+    maxProperties: 2 * limits.perWan,
     description: 'Mode weighted: WAN name to relative weight; unlisted WANs get none',
   })),
   sticky: Obj({
@@ -249,15 +285,15 @@ export const TernConfigSchema = Obj({
   wans: Type.Array(WanSchema, { minItems: 1, maxItems: 16, description: 'Internet uplinks of this appliance' }),
   lan: LanSchema,
   overlay: OverlaySchema,
-  remoteUsers: Type.Array(RemoteUserSchema, { default: [], description: 'Remote-access clients of this site' }),
+  remoteUsers: Type.Array(RemoteUserSchema, { default: [], maxItems: limits.remoteUsers, description: 'Remote-access clients of this site' }),
   pair: Type.Optional(PairSchema),
   probes: ProbesSchema,
   qos: QosSchema,
-  appClasses: Type.Array(AppClassSchema, { default: [], description: 'App classes, matched in order: the first match wins' }),
-  policies: Type.Array(PolicySchema, { default: [], description: 'One policy per app class' }),
+  appClasses: Type.Array(AppClassSchema, { default: [], maxItems: limits.appClasses, description: 'App classes, matched in order: the first match wins' }),
+  policies: Type.Array(PolicySchema, { default: [], maxItems: limits.appClasses + 1, description: 'One policy per app class (and default)' }),
   metrics: Obj({
     enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics' }),
-    listen: Type.String({ format: 'listen-address', default: '127.0.0.1:9273', description: 'Where to serve them' }),
+    listen: Type.String({ format: 'listen-address', maxLength: 53, default: '127.0.0.1:9273', description: 'Where to serve them' }),
   }, { default: {}, description: 'Prometheus metrics endpoint' }),
   log: Obj({
     level: StringEnum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { default: 'info', description: 'Lowest level logged (TERN_LOG_LEVEL overrides)' }),

@@ -1,9 +1,11 @@
 // Checks a schema cannot express: names that must be unique, references that
 // must resolve, prefixes that must not overlap, settings that need each other.
 import {
-  formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap, type IpAddress, type IpPrefix,
+  firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
+  specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
 } from './cidr.js';
 import type { Anchor } from './explain.js';
+import { splitHostPort } from './formats.js';
 import { formatKeyPath, type Segment } from './issues.js';
 import { defaultAppClass, qosClassNames, type TernConfig } from './schema.js';
 
@@ -18,8 +20,22 @@ export interface SemanticProblem {
 export type LineOf = (segments: readonly Segment[]) => number;
 
 // The formats were checked by the schema, so these parses cannot fail here.
-const address = (text: string): IpAddress => (parseAddress(text) as { value: IpAddress }).value;
-const prefix = (text: string): IpPrefix => (parsePrefix(text, 'allow') as { value: IpPrefix }).value;
+// Memoised: the checks look at one prefix several times, and a large file has tens of thousands.
+const parsedAddresses = new Map<string, IpAddress>();
+const parsedPrefixes = new Map<string, IpPrefix>();
+const memo = <T>(cache: Map<string, T>, text: string, parse: () => T): T => {
+  let v = cache.get(text);
+  if (v === undefined) {
+    if (cache.size > 100_000) cache.clear();
+    v = parse();
+    cache.set(text, v);
+  }
+  return v;
+};
+const address = (text: string): IpAddress => memo(parsedAddresses, text, () => (parseAddress(text) as { value: IpAddress }).value);
+const prefix = (text: string): IpPrefix => memo(parsedPrefixes, text, () => (parsePrefix(text, 'allow') as { value: IpPrefix }).value);
+/** The address of an interface address (10.1.0.2/24 → 10.1.0.2), canonical. */
+const hostOf = (text: string): string => { const p = prefix(text); return formatAddress({ family: p.family, value: p.address }); };
 
 /** A prefix and the key it came from, for overlap checks. */
 interface Claim {
@@ -43,7 +59,7 @@ const list = (names: readonly string[]): string => (names.length ? names.join(',
 class Checker {
   readonly problems: SemanticProblem[] = [];
 
-  constructor(private readonly lineOf: LineOf) {}
+  constructor(readonly lineOf: LineOf) {}
 
   add(segments: Segment[], message: string, anchor: Anchor = 'value'): void {
     this.problems.push({ segments, anchor, message });
@@ -66,14 +82,51 @@ class Checker {
 
   /** Report every claim that overlaps an earlier one. */
   disjoint(claims: readonly Claim[]): void {
-    claims.forEach((c, i) => {
-      const clash = claims.slice(0, i).find((o) => prefixesOverlap(o.prefix, c.prefix));
-      if (clash) {
-        this.add(c.segments, `${c.what} ${formatPrefix(c.prefix)} overlaps ${clash.what} ${formatPrefix(clash.prefix)} at ${this.ref(clash.segments)}`);
-      }
+    firstOverlaps(claims.map((c) => c.prefix)).forEach((j, i) => {
+      if (j === undefined) return;
+      const c = claims[i] as Claim;
+      const clash = claims[j] as Claim;
+      this.add(c.segments, `${c.what} ${formatPrefix(c.prefix)} overlaps ${clash.what} ${formatPrefix(clash.prefix)} at ${this.ref(clash.segments)}`);
     });
   }
+
+  /** Report a host address that is unspecified, loopback, multicast or broadcast; true when it was. */
+  unicast(segments: Segment[], a: IpAddress, text: string, role: string): boolean {
+    const why = specialAddress(a);
+    if (why) this.add(segments, `${text} is ${why}; ${role} must be a unicast host address`);
+    return why !== undefined;
+  }
+
+  /** Report a host address that is the network or broadcast address of subnet (named by where). */
+  notEdge(segments: Segment[], subnet: IpPrefix, a: IpAddress, text: string, where: string): void {
+    const edge = subnetEdge(subnet, a);
+    if (edge === 'network') this.add(segments, `${text} is the network address of ${formatPrefix(subnet)} (${where}); use a host address in it`);
+    if (edge === 'broadcast') this.add(segments, `${text} is the broadcast address of ${formatPrefix(subnet)} (${where}); use a host address in it`);
+  }
 }
+
+/**
+ * Interfaces Tern's daemons make and configure themselves: tunneld's
+ * WireGuard tunnels and its probe link (tn*, lib/overlay ifnamePrefix),
+ * paird's virtual-MAC macvlan (tpair<vrid>), qosd's IFBs (tqi-<wan>) and
+ * its scratch IFB (tqp-*), and the ifb0/ifb1 the kernel makes when the ifb
+ * module loads. A box interface so named would be taken for one of them
+ * (adopted, reconfigured, left unmanaged by networkd), so none may be.
+ */
+export const ownInterfaceGlobs = ['tn*', 'tpair*', 'tqi-*', 'tqp-*', 'ifb*'] as const;
+
+function checkIfname(c: Checker, segments: Segment[], name: string): void {
+  const glob = ownInterfaceGlobs.find((g) => name.startsWith(g.slice(0, -1)));
+  if (glob !== undefined) {
+    c.add(segments, `interface '${name}' has a name Tern's daemons give their own interfaces (${glob}); rename the interface`);
+  }
+}
+
+/** WireGuard's overhead on the WAN: outer IPv4 (20) or IPv6 (40) header, UDP (8), WireGuard data header and tag (32). */
+const wireguardOverhead = { 4: 60, 6: 80 } as const;
+
+/** True for an IPv6 link-local address (fe80::/10), a usual IPv6 next hop. */
+const linkLocal6 = (a: IpAddress): boolean => a.family === 6 && (a.value >> 118n) === 0x3fan;
 
 function checkWans(c: Checker, cfg: TernConfig): void {
   c.unique(cfg.wans.map((w, i) => ({ value: w.name, segments: ['wans', i, 'name'] })), 'WAN name');
@@ -83,16 +136,76 @@ function checkWans(c: Checker, cfg: TernConfig): void {
   cfg.wans.forEach((w, i) => {
     const at: Segment[] = ['wans', i];
     if (w.interface === cfg.lan.interface) c.add([...at, 'interface'], `interface '${w.interface}' is the LAN interface (lan.interface)`);
+    checkIfname(c, [...at, 'interface'], w.interface);
     if (w.address !== undefined && w.dhcp) c.add([...at, 'dhcp'], 'set either a static address or dhcp: true, not both');
     if (w.address === undefined && !w.dhcp) c.add([...at, 'address'], "missing required key 'address': static address with prefix length, or set dhcp: true", 'parent');
     if (w.address !== undefined && w.gateway === undefined) c.add([...at, 'gateway'], "missing required key 'gateway': the next hop, required with a static address", 'parent');
-    if (w.address !== undefined && w.gateway !== undefined) {
-      const a = prefix(w.address);
-      const g = address(w.gateway);
-      if (g.family !== a.family) c.add([...at, 'gateway'], `gateway ${w.gateway} is IPv${g.family} but address ${w.address} is IPv${a.family}`);
-      else if (g.value === a.address) c.add([...at, 'gateway'], `gateway ${w.gateway} is this WAN's own address`);
+    let own: IpPrefix | undefined;
+    if (w.address !== undefined) {
+      own = prefix(w.address);
+      const host = { family: own.family, value: own.address };
+      if (!c.unicast([...at, 'address'], host, w.address, "a WAN's address")) c.notEdge([...at, 'address'], own, host, w.address, 'its own subnet');
     }
+    if (own && w.gateway !== undefined) {
+      const g = address(w.gateway);
+      const subnet = formatPrefix(own);
+      if (g.family !== own.family) c.add([...at, 'gateway'], `gateway ${w.gateway} is IPv${g.family} but address ${w.address} is IPv${own.family}`);
+      else if (g.value === own.address) c.add([...at, 'gateway'], `gateway ${w.gateway} is this WAN's own address`);
+      else if (!c.unicast([...at, 'gateway'], g, w.gateway, 'a gateway')) {
+        // A /32 or /128 address (cloud VMs) reaches its gateway by an on-link route; an IPv6 next hop is usually link-local.
+        if (!isHostPrefix(own) && !linkLocal6(g) && !prefixContains(own, g)) {
+          c.add([...at, 'gateway'], `gateway ${w.gateway} is outside the WAN subnet ${subnet} (wans[${i}].address); the next hop must be on the link`);
+        } else {
+          c.notEdge([...at, 'gateway'], own, g, w.gateway, `the WAN subnet, wans[${i}].address`);
+        }
+      }
+    }
+    if (w.mtu !== undefined) {
+      // A WAN known to be IPv4 only carries the tunnels over IPv4; any other may carry them over IPv6.
+      const family = own?.family === 4 ? 4 : 6;
+      const need = cfg.overlay.mtu + wireguardOverhead[family];
+      if (w.mtu < need) {
+        c.add([...at, 'mtu'], `MTU ${w.mtu} is below the tunnel MTU ${cfg.overlay.mtu} (overlay.mtu) + ${wireguardOverhead[family]} bytes of WireGuard over IPv${family}; raise it to ${need} or lower overlay.mtu to ${w.mtu - wireguardOverhead[family]}`);
+      }
+    }
+    if (w.publicHost !== undefined) checkRemoteHost(c, [...at, 'publicHost'], w.publicHost, 'publicHost');
   });
+}
+
+/** A hostname or address reached across the WAN: not localhost, loopback, unspecified, multicast or broadcast. */
+function checkRemoteHost(c: Checker, segments: Segment[], host: string, what: string): void {
+  const a = parseAddress(host);
+  const why = a.ok ? specialAddress(a.value) : /^localhost\.?$/i.test(host) || /\.localhost\.?$/i.test(host) ? 'this box itself (RFC 6761 localhost)' : undefined;
+  if (why) c.add(segments, `${host} is ${why}; ${what} must be an address reached across the WAN`);
+}
+
+function checkLan(c: Checker, cfg: TernConfig): void {
+  const lan = prefix(cfg.lan.address);
+  const host = { family: lan.family, value: lan.address };
+  checkIfname(c, ['lan', 'interface'], cfg.lan.interface);
+  if (!c.unicast(['lan', 'address'], host, cfg.lan.address, 'the LAN address')) {
+    c.notEdge(['lan', 'address'], lan, host, cfg.lan.address, 'its own subnet');
+  }
+  const prefixes = cfg.lan.prefixes.map(prefix);
+  const holder = prefixes.find((p) => prefixContains(p, host));
+  if (!holder) {
+    c.add(['lan', 'address'], `${cfg.lan.address} is outside the LAN prefixes (lan.prefixes: ${cfg.lan.prefixes.join(', ')}); this appliance's LAN address must lie in one`);
+  } else if (!prefixContains(holder, { ...lan, address: lan.network })) {
+    // The address's length makes an on-link route: wider than the prefix, it claims addresses routed elsewhere.
+    c.add(['lan', 'address'], `${cfg.lan.address} makes the LAN subnet ${formatPrefix(lan)}, wider than the LAN prefix ${formatPrefix(holder)} that holds it; use a prefix length of at least /${holder.length}`);
+  }
+  const routed: Array<{ segments: Segment[]; text: string }> = [
+    ...cfg.lan.prefixes.map((p, i) => ({ segments: ['lan', 'prefixes', i] as Segment[], text: p })),
+    ...cfg.overlay.sites.flatMap((s, i) => s.lanPrefixes.map((p, j) => ({ segments: ['overlay', 'sites', i, 'lanPrefixes', j] as Segment[], text: p }))),
+  ];
+  for (const r of routed) {
+    const p = prefix(r.text);
+    if (p.length === 0) c.add(r.segments, `${r.text} is a default route, not a LAN prefix; it would send all traffic, the tunnels' own included, into the overlay`);
+    else {
+      const hit = specialRangeOverlap(p);
+      if (hit) c.add(r.segments, `${r.text} overlaps ${hit}; a LAN prefix must hold unicast host addresses`);
+    }
+  }
 }
 
 function checkOverlay(c: Checker, cfg: TernConfig): void {
@@ -112,14 +225,19 @@ function checkOverlay(c: Checker, cfg: TernConfig): void {
   c.unique(o.sites.map((s, i) => ({ value: s.id, segments: ['overlay', 'sites', i, 'id'] })), 'site id');
 
   const net = prefix(o.address);
-  if (net.address === net.network && net.length < (net.family === 4 ? 31 : 127)) {
-    c.add(['overlay', 'address'], `${o.address} is the network address of its prefix; give this site a host address in it`);
+  const own = { family: net.family, value: net.address };
+  if (!c.unicast(['overlay', 'address'], own, o.address, "this site's overlay address")) {
+    c.notEdge(['overlay', 'address'], net, own, o.address, 'the overlay network it defines');
   }
   o.sites.forEach((s, i) => {
-    if (!prefixContains(net, address(s.overlayAddress))) {
+    const a = address(s.overlayAddress);
+    if (!prefixContains(net, a)) {
       c.add(['overlay', 'sites', i, 'overlayAddress'], `${s.overlayAddress} is outside the overlay network ${formatPrefix(net)} (overlay.address)`);
+    } else {
+      c.notEdge(['overlay', 'sites', i, 'overlayAddress'], net, a, s.overlayAddress, 'the overlay network, overlay.address');
     }
   });
+  checkEndpoints(c, cfg, net);
   c.unique(overlayAddresses(cfg).map(({ address: a, segments }) => ({ value: formatAddress(a), segments })), 'overlay address');
 
   // One tunnel per (local WAN, remote WAN). The tunnel to site n (n = its
@@ -145,14 +263,57 @@ function checkOverlay(c: Checker, cfg: TernConfig): void {
   if (o.sites.length > 0 && o.remoteUserPort >= first && o.remoteUserPort <= last) {
     c.add(['overlay', 'remoteUserPort'], `port ${o.remoteUserPort} is taken by a tunnel (tunnels use ${first}-${last})`);
   }
+  // The STAMP reflector's UDP port, like the WireGuard ones, is bound on every WAN.
+  const stamp = cfg.probes.port;
+  if (stamp === o.remoteUserPort) {
+    c.add(['probes', 'port'], `UDP port ${stamp} is overlay.remoteUserPort (line ${c.lineOf(['overlay', 'remoteUserPort'])}); the probe reflector needs a port of its own`);
+  } else if (o.sites.length > 0 && stamp >= first && stamp <= last) {
+    c.add(['probes', 'port'], `UDP port ${stamp} is taken by a tunnel (tunnels use ${first}-${last}, from overlay.listenPort); the probe reflector needs a port of its own`);
+  }
+}
+
+/**
+ * Remote sites' endpoints: reachable hosts, not this box, and not inside what
+ * the tunnels carry (the overlay network, remote LANs): a tunnel whose
+ * endpoint is routed through the overlay would carry itself.
+ */
+function checkEndpoints(c: Checker, cfg: TernConfig, overlayNet: IpPrefix): void {
+  const own: Array<{ value: string; segments: Segment[] }> = [];
+  cfg.wans.forEach((w, i) => {
+    if (w.address !== undefined) own.push({ value: hostOf(w.address), segments: ['wans', i, 'address'] });
+    if (w.publicHost !== undefined) own.push({ value: w.publicHost.toLowerCase().replace(/\.$/, ''), segments: ['wans', i, 'publicHost'] });
+  });
+  own.push({ value: hostOf(cfg.lan.address), segments: ['lan', 'address'] });
+  const carried: Array<{ prefix: IpPrefix; segments: Segment[]; what: string }> = [
+    { prefix: overlayNet, segments: ['overlay', 'address'], what: 'the overlay network' },
+    ...cfg.overlay.sites.flatMap((s, i) => s.lanPrefixes.map((p, j) => ({ prefix: prefix(p), segments: ['overlay', 'sites', i, 'lanPrefixes', j] as Segment[], what: `a LAN prefix of site '${s.id}'` }))),
+  ];
+  cfg.overlay.sites.forEach((s, i) => s.wans.forEach((w, j) => {
+    const at: Segment[] = ['overlay', 'sites', i, 'wans', j, 'endpoint'];
+    const hp = splitHostPort(w.endpoint);
+    if (typeof hp === 'string') return;
+    const a = parseAddress(hp.host);
+    const host = a.ok ? formatAddress(a.value) : hp.host.toLowerCase().replace(/\.$/, '');
+    checkRemoteHost(c, at, hp.host, `the endpoint of site '${s.id}'`);
+    const self = own.find((o) => o.value === host);
+    if (self) {
+      c.add(at, `${hp.host} is this appliance's own address (${c.ref(self.segments)}); a site cannot build tunnels to itself`);
+      return;
+    }
+    if (!a.ok) return;
+    const inside = carried.find((x) => prefixContains(x.prefix, a.value));
+    if (inside) c.add(at, `${hp.host} lies in ${inside.what} ${formatPrefix(inside.prefix)} (${c.ref(inside.segments)}), which the tunnels themselves carry; give the address the site is reached at over the WAN`);
+  }));
 }
 
 function checkAddressing(c: Checker, cfg: TernConfig): void {
   // Prefixes routed to a LAN or a WAN; with the overlay network, none may overlap.
   const routed: Claim[] = [];
-  cfg.lan.prefixes.forEach((p, i) => routed.push({ prefix: prefix(p), segments: ['lan', 'prefixes', i], what: 'LAN prefix' }));
+  // A default route as a LAN prefix overlaps everything; checkLan reports it once.
+  const lanClaim = (c: Claim): void => { if (c.prefix.length > 0) routed.push(c); };
+  cfg.lan.prefixes.forEach((p, i) => lanClaim({ prefix: prefix(p), segments: ['lan', 'prefixes', i], what: 'LAN prefix' }));
   cfg.overlay.sites.forEach((s, i) => s.lanPrefixes.forEach((p, j) => {
-    routed.push({ prefix: prefix(p), segments: ['overlay', 'sites', i, 'lanPrefixes', j], what: `LAN prefix of site '${s.id}'` });
+    lanClaim({ prefix: prefix(p), segments: ['overlay', 'sites', i, 'lanPrefixes', j], what: `LAN prefix of site '${s.id}'` });
   }));
   cfg.wans.forEach((w, i) => {
     if (w.address === undefined) return;
@@ -164,8 +325,9 @@ function checkAddressing(c: Checker, cfg: TernConfig): void {
 
   // Remote users: host addresses, usually inside the overlay network, that
   // must not fall into a routed prefix, be a site's overlay address or repeat.
-  const sites = overlayAddresses(cfg);
-  const userClaims: Claim[] = [...routed];
+  const sites = new Map(overlayAddresses(cfg).map((x) => [formatAddress(x.address), x.segments]));
+  const users: Claim[] = [];
+  const written: string[] = [];
   cfg.remoteUsers.forEach((u, i) => {
     const at: Segment[] = ['remoteUsers', i, 'address'];
     const p = prefix(u.address);
@@ -173,17 +335,25 @@ function checkAddressing(c: Checker, cfg: TernConfig): void {
       c.add(at, `must be a host prefix (/${p.family === 4 ? 32 : 128}); got ${u.address}`);
       return;
     }
-    const clash = userClaims.find((x) => prefixesOverlap(x.prefix, p));
-    if (clash) {
-      c.add(at, `${u.address} overlaps ${clash.what} ${formatPrefix(clash.prefix)} at ${c.ref(clash.segments)}`);
+    const host = { family: p.family, value: p.address };
+    if (c.unicast(at, host, u.address, "a remote user's address")) return;
+    if (prefixContains(net, host)) c.notEdge(at, net, host, u.address, 'the overlay network, overlay.address');
+    users.push({ prefix: p, segments: at, what: `address of remote user '${u.name}'` });
+    written.push(u.address);
+    u.dns?.forEach((d, j) => c.unicast(['remoteUsers', i, 'dns', j], address(d), d, 'a DNS server'));
+  });
+  // Against the routed prefixes and each other; an address is reported once, at its first clash.
+  const claims = [...routed, ...users];
+  const clashes = firstOverlaps(claims.map((x) => x.prefix));
+  users.forEach((x, k) => {
+    const j = clashes[routed.length + k];
+    if (j !== undefined) {
+      const clash = claims[j] as Claim;
+      c.add(x.segments, `${written[k] as string} overlaps ${clash.what} ${formatPrefix(clash.prefix)} at ${c.ref(clash.segments)}`);
       return;
     }
-    const site = sites.find((x) => x.address.family === p.family && x.address.value === p.address);
-    if (site) {
-      c.add(at, `${u.address} is a site's overlay address (${c.ref(site.segments)})`);
-      return;
-    }
-    userClaims.push({ prefix: p, segments: at, what: `address of remote user '${u.name}'` });
+    const site = sites.get(formatAddress({ family: x.prefix.family, value: x.prefix.address }));
+    if (site) c.add(x.segments, `${written[k] as string} is a site's overlay address (${c.ref(site)})`);
   });
   c.unique(cfg.remoteUsers.map((u, i) => ({ value: u.name, segments: ['remoteUsers', i, 'name'] })), 'remote user name');
   const keys = [
@@ -200,14 +370,25 @@ function checkPair(c: Checker, cfg: TernConfig): void {
   const wanNames = cfg.wans.map((w) => w.name);
   const lanAddress = prefix(cfg.lan.address);
   const onLan = pair.interface === undefined || pair.interface === cfg.lan.interface;
+  if (pair.interface !== undefined) {
+    checkIfname(c, ['pair', 'interface'], pair.interface);
+    const wan = cfg.wans.findIndex((w) => w.interface === pair.interface);
+    if (wan >= 0) c.add(['pair', 'interface'], `interface '${pair.interface}' carries WAN '${cfg.wans[wan]?.name}' (${c.ref(['wans', wan, 'interface'])}); the VIPs and VRRP adverts belong on the LAN side, where steerd and the firewall expect them`);
+  }
   const families = new Set(pair.vips.map((v) => prefix(v).family));
   if (families.size > 1) c.add(['pair', 'vips'], 'mixes IPv4 and IPv6; a VRRP instance carries one address family');
   c.unique(pair.vips.map((v, i) => ({ value: formatPrefix(prefix(v), 'address'), segments: ['pair', 'vips', i] })), 'VIP');
   let owner = false;
   pair.vips.forEach((v, i) => {
     const p = prefix(v);
-    if (onLan && p.family === lanAddress.family && !prefixContains(lanAddress, { family: p.family, value: p.address })) {
+    const host = { family: p.family, value: p.address };
+    if (c.unicast(['pair', 'vips', i], host, v, 'a VIP')) return;
+    if (onLan && p.family === lanAddress.family && !prefixContains(lanAddress, host)) {
       c.add(['pair', 'vips', i], `${v} is outside the LAN subnet ${formatPrefix(lanAddress)} (lan.address)`);
+    } else if (onLan) {
+      c.notEdge(['pair', 'vips', i], lanAddress, host, v, 'the LAN subnet, lan.address');
+    } else {
+      c.notEdge(['pair', 'vips', i], p, host, v, 'its own subnet');
     }
     if (p.family === lanAddress.family && p.address === lanAddress.address) owner = true;
   });
@@ -240,10 +421,21 @@ function checkPair(c: Checker, cfg: TernConfig): void {
     if (wanNames.includes(n)) c.add(['pair', 'peerWans', i], `'${n}' is a WAN of this appliance; peer WAN names must differ from local ones`);
   });
   const vipFamily = prefix(pair.vips[0] as string).family;
+  const vipHosts = new Map(pair.vips.map((v, i) => [hostOf(v), i]));
   pair.unicastPeers.forEach((a, i) => {
+    const at: Segment[] = ['pair', 'unicastPeers', i];
     const p = address(a);
-    if (p.family !== vipFamily) c.add(['pair', 'unicastPeers', i], `${a} is IPv${p.family} but the VIPs are IPv${vipFamily}`);
-    else if (p.value === lanAddress.address) c.add(['pair', 'unicastPeers', i], `${a} is this appliance's own address`);
+    if (c.unicast(at, p, a, 'the other appliance')) return;
+    const vip = vipHosts.get(formatAddress(p));
+    if (p.family !== vipFamily) c.add(at, `${a} is IPv${p.family} but the VIPs are IPv${vipFamily}`);
+    else if (p.value === lanAddress.address) c.add(at, `${a} is this appliance's own address`);
+    else if (vip !== undefined) c.add(at, `${a} is a VIP (${c.ref(['pair', 'vips', vip])}); give the other appliance's own address`);
+    else if (onLan && p.family === lanAddress.family && !prefixContains(lanAddress, p)) {
+      // VRRP adverts go out with TTL 255 and are dropped otherwise (RFC 9568 5.1.1.3): the peer must be on the link.
+      c.add(at, `${a} is outside the LAN subnet ${formatPrefix(lanAddress)} (lan.address); VRRP adverts reach only the same link`);
+    } else if (onLan) {
+      c.notEdge(at, lanAddress, p, a, 'the LAN subnet, lan.address');
+    }
   });
 }
 
@@ -254,6 +446,34 @@ function checkProbesAndQos(c: Checker, cfg: TernConfig): void {
   };
   cfg.probes.wans.forEach((p, i) => known(['probes', 'wans', i, 'wan'], p.wan));
   c.unique(cfg.probes.wans.map((p, i) => ({ value: p.wan, segments: ['probes', 'wans', i, 'wan'] })), 'probes entry for WAN');
+
+  // Probe targets: somewhere across the WAN, not this box or an address that answers from many hosts or none.
+  const ownAddresses = new Map<string, Segment[]>([
+    ...cfg.wans.flatMap((w, i) => (w.address === undefined ? [] : [[hostOf(w.address), ['wans', i, 'address']] as [string, Segment[]]])),
+    [hostOf(cfg.lan.address), ['lan', 'address']],
+  ]);
+  const target = (segments: Segment[], text: string): void => {
+    const a = address(text);
+    if (c.unicast(segments, a, text, 'a probe target')) return;
+    const self = ownAddresses.get(formatAddress(a));
+    if (self) c.add(segments, `${text} is this appliance's own address (${c.ref(self)}); probe something across the WAN`);
+  };
+  cfg.probes.wanTargets.forEach((t, i) => target(['probes', 'wanTargets', i], t));
+  cfg.probes.wans.forEach((p, i) => p.targets?.forEach((t, j) => target(['probes', 'wans', i, 'targets', j], t)));
+
+  // Path classes name paths localWan/site/remoteWan; each named part must exist.
+  const localWans = [...wanNames, ...(cfg.pair?.peerWans ?? [])];
+  const sites = cfg.overlay.sites;
+  c.unique(cfg.probes.pathClasses.map((k, i) => ({ value: k.name, segments: ['probes', 'pathClasses', i, 'name'] })), 'path class name');
+  cfg.probes.pathClasses.forEach((k, i) => k.paths.forEach((pathId, j) => {
+    const at: Segment[] = ['probes', 'pathClasses', i, 'paths', j];
+    const [local, site, remote] = pathId.split('/') as [string, string, string];
+    const s = sites.find((x) => x.id === site);
+    if (local !== '*' && !localWans.includes(local)) c.add(at, `no local WAN '${local}' in ${pathId}; WANs: ${list(localWans)}`);
+    else if (site !== '*' && !s) c.add(at, `no site '${site}' in ${pathId}; sites: ${list(sites.map((x) => x.id))}`);
+    else if (remote !== '*' && s && !s.wans.some((w) => w.name === remote)) c.add(at, `site '${site}' has no WAN '${remote}' (in ${pathId}); its WANs: ${list(s.wans.map((w) => w.name))}`);
+    else if (remote !== '*' && !s && !sites.some((x) => x.wans.some((w) => w.name === remote))) c.add(at, `no site has a WAN '${remote}' (in ${pathId})`);
+  }));
 
   const q = cfg.qos;
   q.wans.forEach((w, i) => known(['qos', 'wans', i, 'wan'], w.wan));
@@ -335,14 +555,26 @@ function checkSteering(c: Checker, cfg: TernConfig): void {
   });
 }
 
+function checkListeners(c: Checker, cfg: TernConfig): void {
+  const hp = splitHostPort(cfg.metrics.listen);
+  if (typeof hp !== 'string') {
+    const a = address(hp.host);
+    const why = specialAddress(a);
+    // 0.0.0.0, :: (every address) and loopback are fine places to listen.
+    if (why && a.value !== 0n && !/loopback/.test(why)) c.add(['metrics', 'listen'], `${hp.host} is ${why}; listen on a local address, 0.0.0.0, :: or loopback`);
+  }
+}
+
 /** Every semantic problem of a schema-valid config (defaults applied). */
 export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProblem[] {
   const c = new Checker(lineOf);
   checkWans(c, cfg);
+  checkLan(c, cfg);
   checkOverlay(c, cfg);
   checkAddressing(c, cfg);
   checkPair(c, cfg);
   checkProbesAndQos(c, cfg);
   checkSteering(c, cfg);
+  checkListeners(c, cfg);
   return c.problems;
 }

@@ -22,7 +22,7 @@ function configFor(site: Site, own: string[], opts: { topology?: string; hub?: s
     'version: 1',
     `identity: {site: ${site.id}, name: ${site.id}-${own.join('-')}}`,
     'wans:',
-    ...own.map((name, i) => `  - {name: ${name}, interface: eth${i}, address: ${site.wans.find((w) => w.name === name)!.addr}/30, gateway: 198.18.0.1}`),
+    ...own.map((name, i) => `  - {name: ${name}, interface: eth${i}, address: ${site.wans.find((w) => w.name === name)!.addr}/30, gateway: ${site.wans.find((w) => w.name === name)!.addr.replace(/\.2$/, '.1')}}`),
     `lan: {interface: lan0, address: ${site.lan.replace('.0/24', '.2/24')}, prefixes: [${site.lan}]}`,
     'overlay:',
     `  topology: ${opts.topology ?? 'mesh'}`,

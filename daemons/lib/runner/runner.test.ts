@@ -2,7 +2,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BusClient } from '../bus/index.js';
 import { hangHookEnv, watchdogIntervalMs } from './index.js';
@@ -96,6 +96,47 @@ t.test('a daemon starts, serves its bus, reloads on SIGHUP, refuses bad configs 
     t.notOk(fs.existsSync(path.join(b.runDir, f)), `${f} removed at stop`);
   }
   t.notMatch(d.out(), /PRIVATE|privateKey"\s*:\s*"[A-Za-z0-9+/]{43}=/, 'no key material in logs');
+});
+
+// Issue 15: a reload must refuse a FIFO or an oversized file at once (before,
+// SIGHUP with a FIFO there blocked the read for good) and keep the old config.
+t.test('reload refuses a FIFO and a file over 1 MiB, and keeps the running config', async (t) => {
+  const b = box(t);
+  const d = start(b);
+  t.teardown(() => { d.child.kill('SIGKILL'); });
+  await waitFor(() => fs.existsSync(path.join(b.runDir, 'example.ready')), 'example.ready');
+  const client = new BusClient({ socketPath: path.join(b.runDir, 'example.sock') });
+  await client.connect();
+  t.teardown(() => client.close());
+  type Status = { configHash: string; health: string; reloads: number; warnings: Array<{ name: string; text: string }> };
+  const s1 = await client.request<Status>('daemon.status');
+
+  // SIGHUP with a FIFO where the config was.
+  fs.rmSync(b.config);
+  const made = spawnSync('mkfifo', [b.config]);
+  t.equal(made.status, 0, `mkfifo: got ${made.status}; want 0`);
+  d.child.kill('SIGHUP');
+  await waitFor(() => d.out().includes('reload: refused'), 'refusal of the FIFO');
+  const s2 = await client.request<Status>('daemon.status');
+  t.equal(s2.configHash, s1.configHash, `configHash: got ${s2.configHash}; want the running ${s1.configHash}`);
+  t.equal(s2.reloads, 0, `reloads: got ${s2.reloads}; want 0`);
+  t.match(s2.warnings[0]?.text ?? '', /is a FIFO \(named pipe\)/, 'the warning says the config is a FIFO');
+
+  // daemon.reload with a valid config padded past 1 MiB.
+  fs.rmSync(b.config);
+  fs.writeFileSync(b.config, `${example}# ${'x'.repeat(1024 * 1024)}\n`);
+  const err = await client.request('daemon.reload').then(() => undefined, (e: unknown) => e as { code?: string; message?: string });
+  t.match(err, { code: 'TERN_E_CONFIG_READ', message: /bytes, over the limit/ }, `got ${JSON.stringify(err)}; want TERN_E_CONFIG_READ over the limit`);
+  const s3 = await client.request<Status>('daemon.status');
+  t.equal(s3.configHash, s1.configHash, `configHash: got ${s3.configHash}; want the running ${s1.configHash}`);
+  t.same(await client.request('example.echo', { still: 'serving' }), { still: 'serving' }, 'the daemon still serves its bus');
+
+  // Back to a good file: applied, the warning clears.
+  fs.writeFileSync(b.config, example.replace('description: Head office, rack 1, PAIR member A', 'description: after the refusals'));
+  await client.request('daemon.reload');
+  const s4 = await client.request<Status>('daemon.status');
+  t.equal(s4.health, 'ok', `health: got ${s4.health}; want ok`);
+  t.equal(s4.reloads, 1, `reloads: got ${s4.reloads}; want 1`);
 });
 
 t.test('start failures exit 1 and say what was wrong', async (t) => {
