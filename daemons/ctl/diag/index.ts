@@ -1,6 +1,5 @@
 // Package diag is `ternctl diag`: one tar.gz with what support needs — config, daemon state, recent logs, metrics, host facts, ip/wg/nft output — with every secret redacted.
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
