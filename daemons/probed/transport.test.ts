@@ -7,7 +7,7 @@ import type { PathProbeSettings } from './monitor.js';
 import { PathProber, type PathStateMessage } from './paths.js';
 import { Reflector } from './reflector.js';
 import { TERN_ERROR_ESTIMATE, decodeReflectorPacket, encodeSenderPacket, msToNtp } from './stamp.js';
-import { CanonicalAddressCache, ReflectorServer, UdpPathSocket, UdpSocketSet, canonicalAddress, udpPathSockets, withoutZone, type UdpDatagram } from './transport.js';
+import { CanonicalAddressCache, ReflectorServer, type ReflectorServerOptions, UdpPathSocket, UdpSocketSet, canonicalAddress, udpPathSockets, withoutZone, type UdpDatagram } from './transport.js';
 
 const settings: PathProbeSettings = { pathRatePerSec: 20, windowSec: 10, downAfter: 3, upAfter: 10, degraded: { lossPct: 5, latencyMs: 250, jitterMs: 50 } };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -20,12 +20,16 @@ async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> 
   throw new Error(`transport.test: gave up waiting for ${what}`);
 }
 
-/** A reflector server on ::1 at a free port (tries a few random ones). */
-async function reflectorOn(known: Set<string>): Promise<{ server: ReflectorServer; reflector: Reflector; port: number }> {
+/**
+ * A started reflector server at a free port (tries a few random ones);
+ * `known` are its known peers (default: everyone), `opts` the rest of its
+ * options (default address: [::]).
+ */
+async function reflectorOn(known?: Set<string>, opts: Omit<ReflectorServerOptions, 'reflector' | 'port'> = {}): Promise<{ server: ReflectorServer; reflector: Reflector; port: number }> {
   for (let i = 0; ; i++) {
     const port = 20000 + Math.floor(Math.random() * 40000);
-    const reflector = new Reflector({ port, isKnownPeer: (a) => known.has(a) });
-    const server = new ReflectorServer({ reflector, port, address: '::1' });
+    const reflector = new Reflector({ port, isKnownPeer: (a) => known?.has(a) ?? true });
+    const server = new ReflectorServer({ ...opts, reflector, port });
     try {
       await server.start();
       return { server, reflector, port };
@@ -48,7 +52,7 @@ t.test('canonical addresses', async (t) => {
 });
 
 t.test('a path probed over loopback against the reflector server comes up with a sub-millisecond RTT', async (t) => {
-  const { server, reflector, port } = await reflectorOn(new Set(['::1']));
+  const { server, reflector, port } = await reflectorOn(new Set(['::1']), { address: '::1' });
   t.teardown(() => server.close());
   const states: PathStateMessage[] = [];
   const prober = new PathProber({
@@ -71,7 +75,7 @@ t.test('a path probed over loopback against the reflector server comes up with a
 });
 
 t.test('garbage and replies on the probe port are counted, never answered; strangers are rate-limited', async (t) => {
-  const { server, reflector, port } = await reflectorOn(new Set());
+  const { server, reflector, port } = await reflectorOn(new Set(), { address: '::1' });
   t.teardown(() => server.close());
   const stranger = dgram.createSocket('udp6');
   t.teardown(() => stranger.close());
@@ -102,16 +106,10 @@ t.test('a path socket that cannot bind retries; send before it is open throws TE
 });
 
 t.test('the reflector binds each local path address beside [::], and lets go of those gone', async (t) => {
-  let server: ReflectorServer | undefined;
-  let port = 0;
-  for (let i = 0; !server; i++) {
-    port = 20000 + Math.floor(Math.random() * 40000);
-    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port });
-    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
-  }
-  t.teardown(() => server!.close());
+  const { server, port } = await reflectorOn(undefined);
+  t.teardown(() => server.close());
   server.setLocals(['::1%lo', 'fe80::dead:1%lo']);
-  await until('locals bound', () => server!.stats().locals + server!.stats().localsUnbound === 2 && server!.stats().locals === 1);
+  await until('locals bound', () => server.stats().locals + server.stats().localsUnbound === 2 && server.stats().locals === 1);
   t.match(server.stats(), { locals: 1, localsUnbound: 1 }, 'the address lo has is bound; the one it lacks waits');
   const c = dgram.createSocket('udp6');
   t.teardown(() => c.close());
@@ -128,14 +126,8 @@ t.test('the reflector binds each local path address beside [::], and lets go of 
 // and the kernel chose another address of its tunnel as the source; the
 // sender, connected to the address it probed, never saw those answers.
 t.test('on [::] the reflector answers from the address it was probed on', async (t) => {
-  let server: ReflectorServer | undefined;
-  let port = 0;
-  for (let i = 0; !server; i++) {
-    port = 20000 + Math.floor(Math.random() * 40000);
-    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port });
-    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
-  }
-  t.teardown(() => server!.close());
+  const { server, port } = await reflectorOn(undefined);
+  t.teardown(() => server.close());
   // 127.0.0.2 is the probed address; the kernel's own choice of source for
   // an answer to 127.0.0.1 would be 127.0.0.1.
   for (const [family, bindTo, probed] of [['udp4', '127.0.0.1', '127.0.0.2'], ['udp6', '::1', '::1']] as const) {
@@ -187,14 +179,8 @@ t.test('a datagram\'s time is the kernel\'s receive time, not when the set was r
 t.test('the reflector\'s T2 is the kernel\'s receive time: a late read shows as processing time, not RTT', async (t) => {
   const udp = new UdpSocketSet({ pollMs: 1e9 });
   t.teardown(() => udp.destroy());
-  let server: ReflectorServer | undefined;
-  let port = 0;
-  for (let i = 0; !server; i++) {
-    port = 20000 + Math.floor(Math.random() * 40000);
-    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port, address: '::1', udp, clock: { ...systemClock, now: () => performance.timeOrigin + performance.now() } });
-    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
-  }
-  t.teardown(() => server!.close());
+  const { server, port } = await reflectorOn(undefined, { address: '::1', udp, clock: { ...systemClock, now: () => performance.timeOrigin + performance.now() } });
+  t.teardown(() => server.close());
   const replies: UdpDatagram[] = [];
   const sender = udp.open('::1', 0, false, (d) => replies.push(d));
   udp.connect(sender, '::1', port);
@@ -213,7 +199,7 @@ t.test('the reflector\'s T2 is the kernel\'s receive time: a late read shows as 
 t.test('a busy event loop does not show in path RTT', async (t) => {
   // Regression (probed.bench, 500 paths on a loaded box): T2 and T4 were
   // taken in JS, ~200 ms of loop lag read as RTT and every path degraded.
-  const { server, port } = await reflectorOn(new Set(['::1']));
+  const { server, port } = await reflectorOn(new Set(['::1']), { address: '::1' });
   t.teardown(() => server.close());
   const prober = new PathProber({ port, sockets: udpPathSockets(), settingsFor: () => settings });
   t.teardown(() => prober.stop());
@@ -229,14 +215,8 @@ t.test('a busy event loop does not show in path RTT', async (t) => {
 });
 
 t.test('the reflector answers a path address\'s sender from a socket connected to it, and closes it when idle', async (t) => {
-  let server: ReflectorServer | undefined;
-  let port = 0;
-  for (let i = 0; !server; i++) {
-    port = 20000 + Math.floor(Math.random() * 40000);
-    const s = new ReflectorServer({ reflector: new Reflector({ port, isKnownPeer: () => true }), port, replyIdleMs: 1000 });
-    try { await s.start(); server = s; } catch (err) { if (i > 20) throw err; }
-  }
-  t.teardown(() => server!.close());
+  const { server, port } = await reflectorOn(undefined, { replyIdleMs: 1000 });
+  t.teardown(() => server.close());
   server.setLocals(['::1%lo']);
   t.match(server.stats(), { locals: 1, replySockets: 0 });
   const states: PathStateMessage[] = [];
@@ -248,7 +228,7 @@ t.test('the reflector answers a path address\'s sender from a socket connected t
   t.match(server.stats(), { replySockets: 1, replySocketsOpened: 1, replySocketErrors: 0, sendErrors: 0 }, 'one connected socket for the one sender, whatever its probe count');
   t.equal(m.lossPct, 0, `got loss ${m.lossPct}; want none through the connected socket`);
   prober.stop();
-  await until('idle reply socket closed', () => server!.stats().replySockets === 0);
+  await until('idle reply socket closed', () => server.stats().replySockets === 0);
   t.equal(server.stats().locals, 1, 'the path address socket stays');
 });
 
