@@ -31,7 +31,7 @@ use napi::{napi_type_tag, napi_value, Call, Export, JsError, CODE_IO, CODE_PANIC
 use select::Selector;
 
 /// Every function the module exports, in `index.d.ts` order.
-static EXPORTS: [Export; 46] = [
+static EXPORTS: &[Export] = &[
     Export {
         name: "version",
         body: version,
@@ -507,7 +507,7 @@ pub unsafe extern "C" fn napi_register_module_v1(
     env: napi::napi_env,
     exports: napi::napi_value,
 ) -> napi::napi_value {
-    napi::register(env, exports, &EXPORTS)
+    napi::register(env, exports, EXPORTS)
 }
 
 /// Helpers for the crate's own tests.
