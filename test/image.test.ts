@@ -3,7 +3,8 @@
 // credential; the smoke unit inside checks the booted box (read-only root,
 // data partition, first-boot identity and key, tern.target and every daemon
 // active, `ternctl status`, a killed daemon restarted, a hung one restarted
-// by the watchdog) and powers off. Each smoke check is an assertion here.
+// by the watchdog, each daemon as its own user with only its unit's
+// capabilities, the keys hidden from all but tunneld) and powers off. Each smoke check is an assertion here.
 // The serial log stays in .test-out/image/serial.log, the build's output in
 // .test-out/image/build.log.
 //
@@ -65,7 +66,10 @@ t.test('the image boots in QEMU and passes its smoke test', { timeout: 40 * 60_0
   const want = ['root', 'mount /data', 'mount /etc/tern', 'mount /var/lib/tern', 'machine-id', 'overlay key', 'config',
     'kernel wireguard', 'tern.target', 'tern-tunneld', 'tern-probed', 'tern-steerd', 'tern-paird', 'tern-qosd', 'tern-exporter',
     'config rollback at boot', 'paird sysctls', 'conntrack accounting', 'lan address', 'wan dhcp', 'networkd keeps rules',
-    'ternctl status', 'restart after SIGKILL', 'watchdog restart'];
+    'ternctl status', 'restart after SIGKILL', 'watchdog restart',
+    // Least privilege (issue 15).
+    ...['tunneld', 'probed', 'steerd', 'paird', 'qosd', 'exporter'].map((d) => `privileges tern-${d}.service`),
+    'keys hidden', 'state database', 'limits', 'exposure'];
   for (const name of want) {
     const c = checks.find((m) => m[1] === name);
     t.ok(c && c[2] === 'ok', `smoke: ${name}: ${c ? `${c[2]}${c[3]}` : 'never reported'}`);
@@ -74,6 +78,7 @@ t.test('the image boots in QEMU and passes its smoke test', { timeout: 40 * 60_0
   t.equal(code, 0, 'test/image/boot.sh exits 0');
   const pass = /PASS in (\d+) s from power-on to power-off, QEMU used (\d+) s of CPU \(systemd: (.*)\)$/m.exec(output);
   const times = /^ {2}times: (.*)$/m.exec(output);
+  for (const m of output.matchAll(/^ {2}(usage \S+: .*)$/gm)) t.comment(m[1]!);
   t.comment(`boot: ${pass ? `${pass[1]} s power-on to power-off, ${pass[2]} s of CPU; systemd: ${pass[3]}` : 'no PASS line'}`);
   if (times) t.comment(`smoke timeline (s since boot): ${times[1]}`);
   t.ok(fs.statSync(path.join(out, 'serial.log')).size > 0, 'the serial log is kept in .test-out/image/serial.log');

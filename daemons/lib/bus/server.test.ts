@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
@@ -369,6 +370,29 @@ t.test('socket file: mode, group, stale file, second instance, close', async (t)
   await a.close();
   t.notOk(fs.existsSync(socketPath), 'close: want the socket file removed');
   await a.close();
+});
+
+// Issue 15: the daemons' units forbid chown (SystemCallFilter=~@privileged)
+// and run with Group=tern, so the socket is born in its group: listen must
+// then make no chown call at all, or the daemon fails to start.
+t.test('socket file: no chown when the socket is born in its group', async (t) => {
+  const { dir, cleanup } = tempSocketDir();
+  t.teardown(cleanup);
+  const calls: number[] = [];
+  const chown = fsp.chown;
+  fsp.chown = (async (p: fs.PathLike, uid: number, gid: number) => { calls.push(gid); return chown(p, uid, gid); }) as typeof fsp.chown;
+  t.teardown(() => { fsp.chown = chown; });
+  const own = process.getegid!();
+  for (const [group, wantCalls] of [[own, 0], [own + 4242, 1]] as const) {
+    calls.length = 0;
+    const socketPath = path.join(dir, `g${group}.sock`);
+    const server = new BusServer({ socketPath, group });
+    await server.listen();
+    const gid = fs.statSync(socketPath).gid;
+    await server.close();
+    t.equal(gid, group, `group ${group}: socket gid: got ${gid}; want ${group}`);
+    t.equal(calls.length, wantCalls, `group ${group} (process group ${own}): chown calls: got ${calls.length} (${calls.join(', ')}); want ${wantCalls}`);
+  }
 });
 
 async function ping2(socketPath: string, t: Tap, what: string): Promise<void> {

@@ -411,8 +411,12 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
       // The socket is created under the process umask (0022 leaves only the
       // owner able to connect), then widened to mode: never wider between.
       await fsp.chmod(this.socketPath, this.mode);
-      if (gid !== undefined) await fsp.chown(this.socketPath, -1, gid);
-      this.inode = (await fsp.lstat(this.socketPath)).ino;
+      const st = await fsp.lstat(this.socketPath);
+      // A daemon whose primary group is the socket's (the units: Group=tern)
+      // binds it in that group already; it makes no chown call, which its
+      // unit's system call filter (~@privileged) would refuse.
+      if (gid !== undefined && st.gid !== gid) await fsp.chown(this.socketPath, -1, gid);
+      this.inode = st.ino;
     } catch (err) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       throw new TernError('TERN_E_BUS_LISTEN', `${where}: cannot set mode ${this.mode.toString(8)} and group ${gid ?? '(unchanged)'}: ${errorMessage(err)}`, {

@@ -28,6 +28,13 @@ export interface StoreOptions {
    * of the box relies on after a power cut (ternctl's config history).
    */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Mode of the database file when open creates it, whatever the umask
+   * (default 0o660): several daemons, each its own user, write it through
+   * a shared group (the directory's, setgid). SQLite gives the -wal and
+   * -shm files the database's mode. An existing file keeps its mode.
+   */
+  createMode?: number;
 }
 
 export interface RunResult {
@@ -62,6 +69,7 @@ export class Store implements Queryable {
       } catch (err) {
         throw new TernError('TERN_E_STORE_OPEN', `store: open: cannot create directory of ${file}: ${errorMessage(err)}`, { cause: err });
       }
+      createFile(file, opts.createMode ?? 0o660);
     }
     const db = await new Promise<sqlite3.Database>((resolve, reject) => {
       const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
@@ -195,4 +203,27 @@ function checkMigrations(migrations: Migration[]): void {
 function queryError(sql: string, err: Error): TernError {
   const head = sql.replace(/\s+/g, ' ').trim().slice(0, 60);
   return new TernError('TERN_E_STORE_QUERY', `store: query: ${err.message} (in: ${head})`, { cause: err });
+}
+
+/**
+ * Create file empty with mode (an empty file is an empty SQLite database)
+ * unless it exists. Two daemons starting at once may race here: the loser
+ * finds the file made (EEXIST) and opens it like any existing database.
+ */
+function createFile(file: string, mode: number): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new TernError('TERN_E_STORE_OPEN', `store: open: cannot create ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    // open() applied the umask; the mode is what the other writers need.
+    fs.fchmodSync(fd, mode);
+  } catch (err) {
+    throw new TernError('TERN_E_STORE_OPEN', `store: open: cannot set mode ${mode.toString(8)} on ${file}: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    fs.closeSync(fd);
+  }
 }

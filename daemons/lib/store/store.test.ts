@@ -25,6 +25,51 @@ t.test('open creates the file in WAL mode at the latest version', async (t) => {
   t.equal(await s.integrityCheck(), 'ok');
 });
 
+// Issue 15: each daemon runs as its own user and writes the database
+// through its group (the directory is setgid). Whoever creates it (ternctl
+// as root at umask 022, a daemon at 0077) must leave it, and so its -wal and
+// -shm files, writable by that group.
+t.test('the database is shared through its group whatever the creator\'s umask', { skip: process.getuid?.() !== 0 ? 'needs root to run a writer as another user' : false }, async (t) => {
+  const dir = tmp(t);
+  const group = 4243;
+  fs.chownSync(dir, 0, group);
+  fs.chmodSync(dir, 0o2770);
+  const file = path.join(dir, 'tern.db');
+  const umask = process.umask(0o022);
+  let s: Store;
+  try {
+    s = await Store.open(file);
+  } finally {
+    process.umask(umask);
+  }
+  t.teardown(() => s.close());
+  await s.run('CREATE TABLE shared (who INTEGER NOT NULL)');
+  await s.run('INSERT INTO shared (who) VALUES (0)');
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    const st = fs.statSync(f);
+    t.equal(st.mode & 0o777, 0o660, `${path.basename(f)}: mode got ${(st.mode & 0o777).toString(8)}; want 660`);
+    t.equal(st.gid, group, `${path.basename(f)}: gid got ${st.gid}; want ${group} (the directory's)`);
+  }
+  const fixture = fileURLToPath(new URL('./shared-writer.fixture.js', import.meta.url));
+  const child = spawn(process.execPath, [fixture, file], { uid: 65534, gid: group, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  child.stderr.on('data', (b: Buffer) => { err += b.toString(); });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.equal(code, 0, `writer as uid 65534, group ${group}: exit got ${code}; want 0: ${err.trim()}`);
+  t.equal(out.trim(), '2', `rows after the second writer: got '${out.trim()}'; want 2`);
+  t.equal((await s.get<{ n: number }>('SELECT count(*) AS n FROM shared'))?.n, 2, 'the first writer sees the second one\'s row');
+
+  // An existing database keeps the mode it has.
+  const old = path.join(dir, 'old.db');
+  fs.writeFileSync(old, '', { mode: 0o600 });
+  fs.chmodSync(old, 0o600);
+  const o = await Store.open(old);
+  await o.close();
+  t.equal(fs.statSync(old).mode & 0o777, 0o600, `existing file: mode got ${(fs.statSync(old).mode & 0o777).toString(8)}; want 600 kept`);
+});
+
 t.test('the probe history tiers are one table shape: raw, minute and hour', async (t) => {
   const s = await Store.open(path.join(tmp(t), 'tern.db'));
   t.teardown(() => s.close());

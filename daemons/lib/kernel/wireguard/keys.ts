@@ -5,6 +5,7 @@
 // might be logged.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import { TernError, errorMessage } from '../../errors.js';
 import { processSecrets, redactFields } from '../../secrets/index.js';
 
@@ -43,7 +44,10 @@ export function readKeyFile(file: string, component: string): string {
   try {
     st = fs.statSync(file);
   } catch (err) {
-    throw fail(`cannot read: ${errorMessage(err)}`);
+    // Under systemd each daemon is its own user (systemd/README.md): say which must own it.
+    const denied = (err as NodeJS.ErrnoException).code === 'EACCES'
+      ? `; want it (and its directories) readable by the user ${component.split(':')[0]} runs as, ${runningUser()}` : '';
+    throw fail(`cannot read: ${errorMessage(err)}${denied}`);
   }
   if (!st.isFile()) throw fail('is not a regular file');
   if ((st.mode & 0o077) !== 0) {
@@ -54,6 +58,15 @@ export function readKeyFile(file: string, component: string): string {
   processSecrets.add(text);
   if (!isKey(text)) throw fail('does not hold a WireGuard key (want 44 characters of base64, as wg genkey writes)');
   return text;
+}
+
+/** This process's user name, or its uid where it has none. */
+function runningUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 /** The base64 form of 32 raw bytes. */
