@@ -39,6 +39,13 @@ t.test('the pair-sync key comes from the site key file', async (t) => {
   }) as unknown as TernConfig;
   t.equal(siteKeyFile(cfg(), dir), path.join(dir, 'overlay.key'), 'default: <keys>/overlay.key, where tunneld keeps it');
   t.equal(siteKeyFile(cfg('/etc/tern/site.key'), dir), '/etc/tern/site.key', 'or overlay.privateKeyFile');
+  // Under systemd the key store is hidden from paird; its unit loads the site key as a credential.
+  const creds = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-creds-'));
+  t.teardown(() => fs.rmSync(creds, { recursive: true, force: true }));
+  t.equal(siteKeyFile(cfg(), dir, creds), path.join(dir, 'overlay.key'), 'a credentials directory without the key: the key store');
+  fs.writeFileSync(path.join(creds, 'site.key'), 'x', { mode: 0o400 });
+  t.equal(siteKeyFile(cfg(), dir, creds), path.join(creds, 'site.key'), 'the credential systemd loaded, when there');
+  t.equal(siteKeyFile(cfg('/etc/tern/site.key'), dir, creds), '/etc/tern/site.key', 'a key the config names wins');
   fs.writeFileSync(path.join(dir, 'overlay.key'), `${key}\n`, { mode: 0o600 });
   const got = loadSyncKey(cfg(), dir);
   const want = deriveSyncKey(keyBytes(key), 'office', 1);

@@ -2,6 +2,7 @@
 // running virtual router (PairInstance) fed by tracking (carrier, probed,
 // tunneld), talking to the other box (PairSync), offering its WANs to
 // steerd (PeerPath), and telling operators (bus, events table, hooks).
+import fs from 'node:fs';
 import path from 'node:path';
 import { BusClient } from '../lib/bus/index.js';
 import { systemClock, type TimerHandle } from '../lib/clock/index.js';
@@ -55,9 +56,24 @@ const busRetry = { initialMs: 200, maxMs: 5000 } as const;
 /** How often pair sync tries again when the site key cannot be read (tunneld may not have made it yet). */
 export const syncKeyRetryMs = 5000;
 
-/** The file holding the site's WireGuard private key, which both boxes of a PAIR hold. */
-export function siteKeyFile(cfg: TernConfig, keysDir: string): string {
-  return cfg.overlay.privateKeyFile ?? path.join(keysDir, 'overlay.key');
+/** The name of the systemd credential the paird unit loads the site key as (systemd/tern-paird.service). */
+export const siteKeyCredential = 'site.key';
+
+/**
+ * The file holding the site's WireGuard private key, which both boxes of a
+ * PAIR hold. Under systemd paird cannot see the key store (only tunneld
+ * can): its unit hands it the default key as a credential
+ * ($CREDENTIALS_DIRECTORY/site.key, readable by paird alone), and paird
+ * only ever uses what it derives from it. A key the config names by path is
+ * read there.
+ */
+export function siteKeyFile(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): string {
+  if (cfg.overlay.privateKeyFile) return cfg.overlay.privateKeyFile;
+  if (credentials) {
+    const file = path.join(credentials, siteKeyCredential);
+    if (fs.existsSync(file)) return file;
+  }
+  return path.join(keysDir, 'overlay.key');
 }
 
 /**
