@@ -45,7 +45,7 @@ export interface DaemonsOptions {
   connectSocket?: (path: string) => net.Socket;
 }
 
-const runnerKeys = new Set(['daemon', 'pid', 'startedAt', 'uptimeMs', 'configHash', 'health', 'warnings']);
+const runnerKeys = new Set(['daemon', 'pid', 'startedAt', 'uptimeMs', 'configHash', 'health', 'warnings', 'bus', 'memory']);
 
 /**
  * The daemons of one appliance. A daemon found unreachable once is not
