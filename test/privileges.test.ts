@@ -95,6 +95,32 @@ function applyTmpfiles(node: string): void {
 
 for (const node of boxes) applyTmpfiles(node);
 
+// A stand-in for systemd's LoadCredential= (read as root when the unit
+// starts, handed over in $CREDENTIALS_DIRECTORY readable by the unit's user
+// alone): paird derives the pair-sync key from the site key, which its unit
+// cannot see in the key store. Each unit's credentials are copied, 0400 and
+// owned by its user, into a directory of its own.
+function loadCredentials(node: string, d: string): Record<string, string> {
+  const unit = fs.readFileSync(path.join(unitsDir, `tern-${d}.service`), 'utf8');
+  const creds = values(unit, 'LoadCredential');
+  if (creds.length === 0) return {};
+  const env = lab.applianceEnv(node);
+  const dir = path.join(lab.runDir, 'nodes', node, 'credentials', d);
+  fs.mkdirSync(dir, { recursive: true });
+  const user = id(privileges.get(d)!.user);
+  for (const c of creds) {
+    const [name, from] = c.split(':') as [string, string];
+    const src = from.replace(/^\/var\/lib\/tern\//, `${env.TERN_STATE_DIR!}/`);
+    const file = path.join(dir, name);
+    fs.copyFileSync(src, file);
+    fs.chownSync(file, user, 0);
+    fs.chmodSync(file, 0o400);
+  }
+  fs.chownSync(dir, user, 0);
+  fs.chmodSync(dir, 0o500);
+  return { CREDENTIALS_DIRECTORY: dir };
+}
+
 // A stand-in for udev: Debian's udev (and systemd's static-nodes-permissions
 // tmpfiles line) makes /dev/net/tun 0666, as in the image; this host has no
 // udev and keeps it 0600. tunneld, and wireguard-go its child, get a 0666
@@ -109,7 +135,7 @@ for (const node of boxes) {
   for (const d of daemons) {
     fs.rmSync(path.join(env.TERN_RUN_DIR!, `${d}.ready`), { force: true });
     const argv = asUnit(d, [process.execPath, path.join(repoRoot, 'dist', 'daemons', d, 'main.js')]);
-    lab.spawn(node, d, d === 'tunneld' ? withTun(argv) : argv, { env });
+    lab.spawn(node, d, d === 'tunneld' ? withTun(argv) : argv, { env: { ...env, ...loadCredentials(node, d) } });
   }
 }
 const sock = (node: string, d: string): string => path.join(lab.applianceEnv(node).TERN_RUN_DIR!, `${d}.sock`);
@@ -161,6 +187,15 @@ t.test('PAIR elects one master; conntrack accounting is on (a net sysctl, CAP_NE
     return [...r].sort().join(',') === 'backup,master' ? r : undefined;
   }, { tries: 120, everyMs: 500 });
   t.same([...roles].sort(), ['backup', 'master'], `office1/office2 roles ${roles.join('/')}`);
+  // Pair sync's key is derived from the site key, which paird (not tunneld)
+  // cannot read in the key store: it comes from the unit's credential.
+  for (const n of ['office1', 'office2']) {
+    const accepted = await waitFor(`${n}: pair sync accepts the peer's messages`, async () => {
+      const s = await busCall<{ sync?: { accepted?: number } }>(sock(n, 'paird'), 'pair.status');
+      return (s.sync?.accepted ?? 0) > 0 ? s.sync!.accepted : undefined;
+    }, { tries: 120, everyMs: 500 }).catch(() => 0);
+    t.ok(accepted > 0, `${n}: pair sync accepted ${accepted} messages as ${privileges.get('paird')!.user}; want some (the site key from the unit's credential)`);
+  }
   for (const node of boxes) {
     const acct = (await lab.mustExec(node, ['cat', '/proc/sys/net/netfilter/nf_conntrack_acct'])).trim();
     t.equal(acct, '1', `${node}: nf_conntrack_acct got ${acct}; want 1 (steerd as ${privileges.get('steerd')!.user})`);

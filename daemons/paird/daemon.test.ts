@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { TernConfig } from '../lib/config/index.js';
 import type { PairConfig } from '../lib/config/schema.js';
 import { generatePrivateKey, keyBytes } from '../lib/kernel/index.js';
-import { chooseLocalAddress, loadSyncKey, siteKeyFile } from './daemon.js';
+import { chooseLocalAddress, loadSyncKey, siteKeyFiles } from './daemon.js';
 import { pairSettings } from './settings.js';
 import { deriveSyncKey } from './syncwire.js';
 
@@ -37,15 +37,18 @@ t.test('the pair-sync key comes from the site key file', async (t) => {
   const cfg = (file?: string): TernConfig => ({
     identity: { site: 'office', name: 'office1' }, overlay: file ? { privateKeyFile: file } : {}, pair: pair(['10.1.0.1/24']),
   }) as unknown as TernConfig;
-  t.equal(siteKeyFile(cfg(), dir), path.join(dir, 'overlay.key'), 'default: <keys>/overlay.key, where tunneld keeps it');
-  t.equal(siteKeyFile(cfg('/etc/tern/site.key'), dir), '/etc/tern/site.key', 'or overlay.privateKeyFile');
+  t.same(siteKeyFiles(cfg(), dir, undefined), [path.join(dir, 'overlay.key')], 'default: <keys>/overlay.key, where tunneld keeps it');
+  t.same(siteKeyFiles(cfg('/etc/tern/site.key'), dir, undefined), ['/etc/tern/site.key'], 'or overlay.privateKeyFile');
   // Under systemd the key store is hidden from paird; its unit loads the site key as a credential.
   const creds = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-creds-'));
   t.teardown(() => fs.rmSync(creds, { recursive: true, force: true }));
-  t.equal(siteKeyFile(cfg(), dir, creds), path.join(dir, 'overlay.key'), 'a credentials directory without the key: the key store');
-  fs.writeFileSync(path.join(creds, 'site.key'), 'x', { mode: 0o400 });
-  t.equal(siteKeyFile(cfg(), dir, creds), path.join(creds, 'site.key'), 'the credential systemd loaded, when there');
-  t.equal(siteKeyFile(cfg('/etc/tern/site.key'), dir, creds), '/etc/tern/site.key', 'a key the config names wins');
+  t.same(siteKeyFiles(cfg(), dir, creds), [path.join(dir, 'overlay.key'), path.join(creds, 'site.key')], 'then the credential systemd loaded');
+  const credKey = generatePrivateKey();
+  fs.writeFileSync(path.join(creds, 'site.key'), `${credKey}\n`, { mode: 0o400 });
+  const fromCred = loadSyncKey(cfg(path.join(dir, 'hidden', 'overlay.key')), dir, creds);
+  t.same(fromCred.id, deriveSyncKey(keyBytes(credKey), 'office', 1).id, 'the key store unreadable: the credential gives the same sync key');
+  t.throws(() => loadSyncKey(cfg(path.join(dir, 'hidden', 'overlay.key')), dir, fs.mkdtempSync(path.join(os.tmpdir(), 'tern-nocreds-'))),
+    { code: 'TERN_E_KEY_FILE', message: /hidden\/overlay\.key: cannot read/ }, 'neither readable: the error names the file the config means');
   fs.writeFileSync(path.join(dir, 'overlay.key'), `${key}\n`, { mode: 0o600 });
   const got = loadSyncKey(cfg(), dir);
   const want = deriveSyncKey(keyBytes(key), 'office', 1);

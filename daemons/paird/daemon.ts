@@ -2,7 +2,6 @@
 // running virtual router (PairInstance) fed by tracking (carrier, probed,
 // tunneld), talking to the other box (PairSync), offering its WANs to
 // steerd (PeerPath), and telling operators (bus, events table, hooks).
-import fs from 'node:fs';
 import path from 'node:path';
 import { BusClient } from '../lib/bus/index.js';
 import { systemClock, type TimerHandle } from '../lib/clock/index.js';
@@ -60,20 +59,17 @@ export const syncKeyRetryMs = 5000;
 export const siteKeyCredential = 'site.key';
 
 /**
- * The file holding the site's WireGuard private key, which both boxes of a
- * PAIR hold. Under systemd paird cannot see the key store (only tunneld
- * can): its unit hands it the default key as a credential
- * ($CREDENTIALS_DIRECTORY/site.key, readable by paird alone), and paird
- * only ever uses what it derives from it. A key the config names by path is
- * read there.
+ * Where the site's WireGuard private key may be read, which both boxes of a
+ * PAIR hold: the file the config names (default <keys>/overlay.key), then
+ * the copy systemd hands paird as a credential ($CREDENTIALS_DIRECTORY/
+ * site.key, readable by paird alone). Under systemd paird cannot see the
+ * key store, only tunneld can (systemd/README.md), so the credential is
+ * what it reads there; paird only ever uses what it derives from the key.
  */
-export function siteKeyFile(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): string {
-  if (cfg.overlay.privateKeyFile) return cfg.overlay.privateKeyFile;
-  if (credentials) {
-    const file = path.join(credentials, siteKeyCredential);
-    if (fs.existsSync(file)) return file;
-  }
-  return path.join(keysDir, 'overlay.key');
+export function siteKeyFiles(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): string[] {
+  const files = [cfg.overlay.privateKeyFile ?? path.join(keysDir, 'overlay.key')];
+  if (credentials) files.push(path.join(credentials, siteKeyCredential));
+  return files;
 }
 
 /**
@@ -82,8 +78,18 @@ export function siteKeyFile(cfg: TernConfig, keysDir: string, credentials = proc
  * that key, or its overlay would not work. Throws TernError naming the
  * file (never the key) when it cannot be read.
  */
-export function loadSyncKey(cfg: TernConfig, keysDir: string): SyncKey {
-  const text = readKeyFile(siteKeyFile(cfg, keysDir), 'paird: sync key');
+export function loadSyncKey(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): SyncKey {
+  const [first, ...rest] = siteKeyFiles(cfg, keysDir, credentials);
+  let text: string | undefined;
+  try {
+    text = readKeyFile(first!, 'paird: sync key');
+  } catch (err) {
+    // The first one's error is the one to report: it names the file the config means.
+    for (const f of rest) {
+      try { text = readKeyFile(f, 'paird: sync key'); break; } catch { /* the next, or the first error */ }
+    }
+    if (text === undefined) throw err;
+  }
   return deriveSyncKey(keyBytes(text, 'site key'), cfg.identity.site, cfg.pair!.vrid);
 }
 

@@ -30,4 +30,4 @@ export {
 export { PeerPath, peerWanFacts, peerWanPlan, peerRulePriority, type PeerWanFacts, type PeerWanPlan } from './peer.js';
 export { HookRunner, hookEnv, hooksDirName, type HookEvent, type HookResult } from './hooks.js';
 export { LinkMonitor, linkFacts, type LinkFacts, type LinkSource } from './link.js';
-export { createPaird, spec, chooseLocalAddress, loadSyncKey, siteKeyFile, type PairdDeps, type PairRoleMessage } from './daemon.js';
+export { createPaird, spec, chooseLocalAddress, loadSyncKey, siteKeyFiles, type PairdDeps, type PairRoleMessage } from './daemon.js';
