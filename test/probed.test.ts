@@ -357,9 +357,8 @@ t.test('a blackholed path is down within 1 s of probes at default settings, and 
     t.equal(d.consecutiveLost, 3, `${d.path}: got ${d.consecutiveLost} lost in a row; want downAfter 3`);
   }
   await waitFor('cloud1 WAN down (its only target)', () => seen.get('cloud1')!.wanState.slice(wanMark).some((s) => s.target === undefined && s.to === 'down'), patience(2000));
-  // Down for a while before the blackhole clears: 10 more probes (2 s at
-  // 5/s) into it, so coming back is the hysteresis's doing, not a probe
-  // that was still in flight.
+  // Down for a while before the blackhole clears, as a state that holds:
+  // 10 more probes of each cloud1 path (2 s at 5/s) go into it.
   await waitForProbes(sock('cloud1'), ['ispc/office/ispa', 'ispc/office/ispb', 'ispc/home/ispa'], 10);
   await lab.impair('ispc:cloud1').clear();
   const ups = await waitFor('every cloud path back', () => {
