@@ -1,7 +1,6 @@
 // Reading tern-probed from lab tests in its own counts: a measurement period
-// is N probes sent, history is read once it is final, a window is read once
-// it holds only the probes wanted. A loaded machine then makes a test
-// slower, never wrong.
+// is N probes sent, and history is read once it is final. A loaded machine
+// then makes a test slower, never wrong.
 import type { PathMetricsMessage } from '../../daemons/probed/paths.js';
 import type { HistoryResult } from '../../daemons/probed/history.js';
 import type { SessionCounters } from '../../daemons/probed/session.js';
@@ -68,18 +67,3 @@ export async function waitForHistory(socket: string, subjects: string[], t: numb
   }
 }
 
-/**
- * Waits until each named path's window holds only probes sent from now on
- * (windowSec × rate more probes, and one second of them in flight) and shows
- * no loss: what a check right after clearing an impairment must read, not a
- * window still holding the impairment's probes.
- */
-export async function waitForCleanWindow(socket: string, paths: string[], opts: WaitOptions = {}): Promise<PathRow[]> {
-  const first = await Promise.all(paths.map((p) => pathRow(socket, p)));
-  const need = Math.max(...first.map((r) => Math.ceil((r.windowSec + 1) * r.ratePerSec)));
-  await waitForProbes(socket, paths, need, opts);
-  return waitFor(`${paths.join(', ')}: a window without loss`, async () => {
-    const rows = await Promise.all(paths.map((p) => pathRow(socket, p)));
-    return rows.every((r) => r.lossPct === 0) ? rows : undefined;
-  }, { ...patience(10_000), ...opts });
-}
