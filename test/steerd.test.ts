@@ -7,9 +7,10 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { BusClient } from '../daemons/lib/bus/index.js';
 import { Store } from '../daemons/lib/store/index.js';
 import { defaultTopology, Lab, repoRoot } from './lab/index.js';
+import { pathRow } from './lab/probed.js';
+import { busCall, patience, waitFor, waitForAdvance, type WaitOptions } from './lab/wait.js';
 
 const appliances = ['office1', 'office2', 'home1', 'cloud1'];
 const viaOffice1 = 'ispa/office/ispa';
@@ -30,32 +31,8 @@ const daemonsWanted = ['tunneld', 'probed', 'steerd'].filter((d) => fs.existsSyn
 const lab = await Lab.up(defaultTopology());
 t.teardown(() => lab.down());
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function call<T>(node: string, daemon: string, method: string, params?: Record<string, unknown>): Promise<T> {
-  const c = new BusClient({ socketPath: path.join(lab.applianceEnv(node).TERN_RUN_DIR!, `${daemon}.sock`), timeoutMs: 5000, reconnect: false });
-  try {
-    await c.connect();
-    return await c.request<T>(method, params);
-  } finally {
-    await c.close();
-  }
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`steerd.test: gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+const sock = (node: string, daemon: string): string => path.join(lab.applianceEnv(node).TERN_RUN_DIR!, `${daemon}.sock`);
+const call = <T>(node: string, daemon: string, method: string, params?: Record<string, unknown>): Promise<T> => busCall<T>(sock(node, daemon), method, params);
 
 function start(node: string, daemon: string): void {
   lab.spawn(node, daemon, [process.execPath, path.join(repoRoot, 'dist', 'daemons', daemon, 'main.js')], { env: lab.applianceEnv(node) });
@@ -63,19 +40,19 @@ function start(node: string, daemon: string): void {
 
 async function ready(node: string, daemon: string): Promise<void> {
   const file = path.join(lab.applianceEnv(node).TERN_RUN_DIR!, `${daemon}.ready`);
-  await waitFor(`${node} ${daemon} ready`, async () => (fs.existsSync(file) ? true : undefined));
+  await waitFor(`${node} ${daemon} ready`, () => fs.existsSync(file), patience(10_000));
 }
 
 const steerPaths = (): Promise<PathRow[]> => call<PathRow[]>('home1', 'steerd', 'steer.paths');
 const steerFlows = async (): Promise<FlowRow[]> => (await call<{ flows: FlowRow[] }>('home1', 'steerd', 'steer.flows', { limit: 10_000 })).flows;
 
 /** Both office paths as home1's steerd sees them, once `ok` holds for them. */
-async function officePaths(what: string, ok: (p: Record<string, PathRow>) => boolean, timeoutMs = 60_000): Promise<Record<string, PathRow>> {
+async function officePaths(what: string, ok: (p: Record<string, PathRow>) => boolean, opts: WaitOptions = patience(12_000)): Promise<Record<string, PathRow>> {
   return waitFor(what, async () => {
     const rows = await steerPaths();
     const byName = Object.fromEntries(rows.map((r) => [r.name, r]));
     return byName[viaOffice1] && byName[viaOffice2] && ok(byName) ? byName : undefined;
-  }, timeoutMs);
+  }, opts);
 }
 
 const bothUp = (p: Record<string, PathRow>): boolean => [viaOffice1, viaOffice2].every((n) => p[n]!.state === 'up' && p[n]!.tunnel === 'up');
@@ -102,7 +79,7 @@ const fs = require('node:fs');
 const [port, out] = process.argv.slice(1);
 const s = dgram.createSocket('udp4');
 const got = [];
-s.on('message', (m) => got.push([m.readUInt32BE(0), performance.now()]));
+s.on('message', (m) => { got.push([m.readUInt32BE(0), performance.now()]); if (got.length % 50 === 0) console.log(got.length); });
 s.bind(Number(port));
 process.on('SIGTERM', () => { fs.writeFileSync(out, JSON.stringify(got)); process.exit(0); });`;
 
@@ -152,11 +129,23 @@ function gaps(file: string): { maxMissing: number; maxGapMs: number; received: n
 }
 
 /** Probes home1's probed has sent on a path so far. */
-async function probesSent(pathName: string): Promise<number> {
-  const rows = await call<Array<{ path: string; counters: { sent: number } }>>('home1', 'probed', 'paths.metrics');
-  const row = rows.find((r) => r.path === pathName);
-  if (!row) throw new Error(`steerd.test: probed on home1 lists no path ${pathName}`);
-  return row.counters.sent;
+const probesSent = async (pathName: string): Promise<number> => (await pathRow(sock('home1', 'probed'), pathName)).counters.sent;
+
+/** Voice packets a receiver has logged so far (it logs a count every 50). */
+function voiceReceived(log: string): number {
+  const counts = (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '').split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+  return Math.max(0, ...counts);
+}
+
+/** A UDP or TCP socket listening on port in node: a server is up once this holds. */
+async function listening(node: string, proto: 'udp' | 'tcp', port: number): Promise<void> {
+  await waitFor(`${node}: ${proto} port ${port} listening`, async () => (await lab.mustExec(node, ['ss', '-Hln', proto === 'udp' ? '-u' : '-t', `sport = :${port}`])).trim() !== '', patience(1000));
+}
+
+/** Bytes home1 has sent into its tunnels so far (every tn* interface): the transfer's progress as the kernel counts it. */
+async function tunnelTxBytes(): Promise<number> {
+  const out = await lab.mustExec('home1', ['sh', '-c', 'cat /sys/class/net/tn*/statistics/tx_bytes']);
+  return out.trim().split('\n').reduce((a, l) => a + Number(l), 0);
 }
 
 for (const n of appliances) lab.writeApplianceConfig(n);
@@ -165,7 +154,7 @@ for (const d of daemonsWanted) for (const n of appliances) await ready(n, d);
 
 t.test('steerd is running with probed and tunneld', async (t) => {
   t.same(daemonsWanted, ['tunneld', 'probed', 'steerd'], `daemons built: got ${daemonsWanted.join(', ')}; want tunneld, probed, steerd`);
-  const p = await officePaths('both office paths up and measured', bothUp, 90_000);
+  const p = await officePaths('both office paths up and measured', bothUp, patience(20_000));
   t.ok(bothUp(p), 'home1 sees both paths to the office up');
 });
 
@@ -190,31 +179,33 @@ t.test('a voice flow takes the lowest-latency path that meets its SLA, and moves
   t.teardown(() => lab.impair('ispa:office1').clear('delay'));
   // Both measured clean (a window still holding start-up loss breaks the voice SLA, and the choice is then the least bad).
   await officePaths('office1 path slower, both clean', (p) => bothUp(p) && p[viaOffice1]!.latencyMs > 30 && p[viaOffice2]!.latencyMs < 20
-    && p[viaOffice1]!.lossPct === 0 && p[viaOffice2]!.lossPct === 0, 90_000);
+    && p[viaOffice1]!.lossPct === 0 && p[viaOffice2]!.lossPct === 0);
 
   // Background flows (bulk) spread over both paths; those on office1's must not move.
   lab.spawn('homehost', 'background', node(flowSender, officehost, 6100, 30000, 40, 300, 25_000));
   const before = await waitFor('40 background flows steered', async () => {
     const f = (await steerFlows()).filter((x) => x.dstPort === 6100);
     return f.length === 40 ? f : undefined;
-  });
+  }, patience(5000));
   const onHealthy = before.filter((f) => f.path === viaOffice1);
   t.ok(onHealthy.length > 0 && onHealthy.length < 40, `background flows on both paths: got ${onHealthy.length} of 40 on ${viaOffice1}`);
 
   const out = path.join(lab.runDir, 'voice-blackhole.json');
-  lab.spawn('officehost', 'voice-rx', node(voiceReceiver, 5004, out));
-  await sleep(300);
+  const rx = lab.spawn('officehost', 'voice-rx', node(voiceReceiver, 5004, out));
+  await listening('officehost', 'udp', 5004);
   lab.spawn('homehost', 'voice-tx', node(voiceSender, officehost, 5004, 40004, 12_000));
-  const voice = await waitFor('voice flow steered', async () => (await steerFlows()).find((f) => f.dstPort === 5004 && f.srcPort === 40004));
+  const voice = await waitFor('voice flow steered', async () => (await steerFlows()).find((f) => f.dstPort === 5004 && f.srcPort === 40004), patience(2000));
   t.equal(voice.class, 'voice', `class: got ${voice.class}; want voice`);
   t.equal(voice.path, viaOffice2, `voice path: got ${voice.path}; want ${viaOffice2} (lowest latency meeting the SLA)`);
 
-  await sleep(2000);
+  // The stream arrives before the blackhole (100 packets, 2 s of speech), so
+  // the packets lost across it are a run between received ones.
+  await waitFor('100 voice packets received', () => voiceReceived(rx.log) >= 100, patience(2000));
   await lab.impair('ispb:office2').blackhole();
   const moved = await waitFor('voice flow moved', async () => {
     const f = (await steerFlows()).find((x) => x.dstPort === 5004 && x.srcPort === 40004);
     return f && f.path === viaOffice1 ? f : undefined;
-  }, 10_000, 50);
+  }, patience(2000, 50));
   t.equal(moved.path, viaOffice1, 'the voice flow is on the other path');
   // The move is in home1's events table, as the loss report reads it.
   const store = await Store.open(path.join(lab.applianceEnv('home1').TERN_STATE_DIR!, 'tern.db'));
@@ -222,7 +213,7 @@ t.test('a voice flow takes the lowest-latency path that meets its SLA, and moves
     const ev = await waitFor('the move off the blackholed path in the events table', async () => {
       const rows = await store.all<{ subject: string; detail: string }>("SELECT subject, detail FROM events WHERE daemon = 'steerd' AND kind = 'path.move' AND subject = ?", [viaOffice2]);
       return rows.length ? rows.map((r) => JSON.parse(r.detail) as { from: string; to: string; reason: string; flows: number; swept: number; site: string }) : undefined;
-    }, 10_000, 100);
+    }, patience(2000));
     t.ok(ev.length <= 2, `path.move rows for ${viaOffice2}: got ${ev.length}; want 1, or 2 with the held decisions of its first minute`);
     t.match(ev[0], { site: 'office', from: viaOffice2, to: new RegExp(`^${viaOffice1}`), reason: /^(down|degraded|sla)$/ }, `the event: ${JSON.stringify(ev[0])}`);
     t.ok(ev[0]!.flows + ev[0]!.swept >= 1, `flows the event counts: got ${ev[0]!.flows} moved, ${ev[0]!.swept} swept`);
@@ -255,10 +246,12 @@ t.test('with 20 % loss on its path a voice flow moves within 3 s', async (t) => 
   // Back up, out of its hold, and measured clean again.
   // Both clean: a move needs a path that meets the SLA to move to (re-adding
   // the delay restarts its relay, which may lose a probe or two).
-  await officePaths('both paths up and clean, office1 slower', (p) => bothUp(p) && p[viaOffice2]!.lossPct === 0 && p[viaOffice1]!.lossPct === 0 && p[viaOffice1]!.latencyMs > 30, 90_000);
-  await sleep(2500);
+  // No wait for the blackholed path's hold (holdSec 2 in the lab) to end:
+  // it began at the move, before the blackhole was cleared, and a clean
+  // window takes windowSec (10 s) of probes after that.
+  await officePaths('both paths up and clean, office1 slower', (p) => bothUp(p) && p[viaOffice2]!.lossPct === 0 && p[viaOffice1]!.lossPct === 0 && p[viaOffice1]!.latencyMs > 30);
   lab.spawn('homehost', 'voice-tx2', node(voiceSender, officehost, 5006, 40006, 15_000));
-  const voice = await waitFor('second voice flow steered', async () => (await steerFlows()).find((f) => f.dstPort === 5006));
+  const voice = await waitFor('second voice flow steered', async () => (await steerFlows()).find((f) => f.dstPort === 5006), patience(2000));
   t.equal(voice.path, viaOffice2, `voice path: got ${voice.path}; want ${viaOffice2}`);
   // "Within 3 s" is counted in probes of the lossy path (5/s by default):
   // at most 15 sent between the loss starting and the move being seen.
@@ -268,7 +261,7 @@ t.test('with 20 % loss on its path a voice flow moves within 3 s', async (t) => 
   const moved = await waitFor('voice flow moved off the lossy path', async () => {
     const f = (await steerFlows()).find((x) => x.dstPort === 5006);
     return f && f.path === viaOffice1 ? f : undefined;
-  }, 15_000, 50);
+  }, patience(3000, 50));
   const probes = (await probesSent(viaOffice2)) - sent0;
   const took = Date.now() - t0;
   t.equal(moved.path, viaOffice1, 'moved to the clean path');
@@ -279,13 +272,13 @@ t.test('with 20 % loss on its path a voice flow moves within 3 s', async (t) => 
 
 t.test('1000 bulk flows split by the configured weights within 5 %', async (t) => {
   // Weights apply among the paths that meet the class's SLA: wait until the loss of the test before has left the windows.
-  await officePaths('both paths up and clean', (p) => bothUp(p) && p[viaOffice1]!.lossPct === 0 && p[viaOffice2]!.lossPct === 0, 90_000);
+  await officePaths('both paths up and clean', (p) => bothUp(p) && p[viaOffice1]!.lossPct === 0 && p[viaOffice2]!.lossPct === 0);
   const r = await lab.exec('homehost', node(flowSender, officehost, 6200, 20000, 1000, 0, 0), { timeoutMs: 60_000 });
   t.equal(r.code, 0, `sender: ${r.stderr}`);
   const flows = await waitFor('1000 bulk flows steered', async () => {
     const f = (await steerFlows()).filter((x) => x.dstPort === 6200);
     return f.length >= 1000 ? f : undefined;
-  }, 20_000, 250);
+  }, patience(4000));
   const share = flows.filter((f) => f.path === viaOffice2).length / flows.length;
   // The office's WAN weights in the lab config: ispa 100, ispb 200.
   const want = 200 / 300;
@@ -303,7 +296,7 @@ t.test('source affinity: every flow of one host takes one path', async (t) => {
   const flows = await waitFor('80 affinity flows steered', async () => {
     const f = (await steerFlows()).filter((x) => x.dstPort === 7000);
     return f.length >= 80 ? f : undefined;
-  }, 20_000, 250);
+  }, patience(4000));
   const pathsOf = new Map<string, Set<string>>();
   for (const f of flows) pathsOf.set(f.src, (pathsOf.get(f.src) ?? new Set()).add(f.path));
   const split = [...pathsOf].filter(([, p]) => p.size > 1).map(([s]) => s);
@@ -329,27 +322,30 @@ t.test('packets the parser cannot read get the default path, are counted, and th
   const after = await waitFor('truncated packets counted', async () => {
     const c = await call<Counters>('home1', 'steerd', 'steer.counters');
     return truncated(c) >= truncated(before) + 5 ? c : undefined;
-  }, 10_000, 200);
+  }, patience(2000, 200));
   t.ok(truncated(after) - truncated(before) >= 5, `truncated: got ${truncated(after) - truncated(before)} more; want >= 5`);
   t.equal(after.queues.reduce((n, q) => n + q.panics, 0), 0, 'no panics');
   // And a normal flow right after is still steered.
   await lab.exec('homehost', node(flowSender, officehost, 6300, 22000, 1, 0, 0));
-  const f = await waitFor('a flow after the bad packets', async () => (await steerFlows()).find((x) => x.dstPort === 6300));
+  const f = await waitFor('a flow after the bad packets', async () => (await steerFlows()).find((x) => x.dstPort === 6300), patience(2000));
   t.ok([viaOffice1, viaOffice2].includes(f.path), `steered: got ${f.path}`);
 });
 
 t.test('kill -9 of steerd during an iperf3 transfer: the transfer goes on, and after the restart flows keep their paths', async (t) => {
   const server = lab.spawn('officehost', 'iperf-s', ['iperf3', '-s', '-1', '-p', '5202']);
-  await sleep(500);
+  await listening('officehost', 'tcp', 5202);
   const client = lab.exec('homehost', ['iperf3', '-c', officehost, '-p', '5202', '-t', '10', '-i', '1', '-J'], { timeoutMs: 40_000 });
   const before = await waitFor('iperf3 flows steered', async () => {
     const f = (await steerFlows()).filter((x) => x.dstPort === 5202);
     return f.length >= 2 ? f : undefined;
-  }, 10_000, 200);
-  await sleep(2000);
+  }, patience(2000, 200));
+  // Killed mid-transfer (2 MB through home1's tunnels first), and dead
+  // while 2 MB more go through: the transfer going on without steerd is the
+  // point, counted in bytes the kernel sent.
+  await waitForAdvance('home1: bytes into its tunnels', tunnelTxBytes, 2e6, patience(2000, 100));
   await lab.kill('home1', 'steerd', 'SIGKILL');
   fs.rmSync(path.join(lab.applianceEnv('home1').TERN_RUN_DIR!, 'steerd.ready'), { force: true });
-  await sleep(2000);
+  await waitForAdvance('home1: bytes into its tunnels with steerd dead', tunnelTxBytes, 2e6, patience(2000, 100));
   start('home1', 'steerd');
   await ready('home1', 'steerd');
   const res = await client;
@@ -388,11 +384,11 @@ t.test('PAIR with virtualMac: a LAN host\'s new flow through the VIP arrives on 
   lab.spawn('office1', 'paird', [process.execPath, path.join(repoRoot, 'dist', 'daemons', 'paird', 'main.js')], { env: lab.applianceEnv('office1') });
   t.teardown(() => lab.kill('office1', 'paird', 'SIGTERM').catch(() => undefined));
   await ready('office1', 'paird');
-  await waitFor('office1 master', async () => ((await call<{ role: string }>('office1', 'paird', 'pair.status')).role === 'master' ? true : undefined), 30_000, 200);
+  await waitFor('office1 master', async () => (await call<{ role: string }>('office1', 'paird', 'pair.status')).role === 'master', patience(6000, 200));
   await waitFor('a path to home up on office1', async () => {
     const rows = await call<PathRow[]>('office1', 'steerd', 'steer.paths');
-    return rows.some((r) => r.site === 'home' && r.tunnel === 'up') ? true : undefined;
-  }, 90_000);
+    return rows.some((r) => r.site === 'home' && r.tunnel === 'up');
+  }, patience(10_000));
 
   await lab.mustExec('officehost', ['ip', 'route', 'replace', '10.2.0.0/24', 'via', vip]);
   t.teardown(() => lab.exec('officehost', ['ip', 'route', 'del', '10.2.0.0/24', 'via', vip]).then(() => undefined));
@@ -408,7 +404,7 @@ t.test('PAIR with virtualMac: a LAN host\'s new flow through the VIP arrives on 
   const flows = await waitFor('8 flows through the VIP steered on office1', async () => {
     const f = (await call<{ flows: FlowRow[] }>('office1', 'steerd', 'steer.flows', { limit: 10_000 })).flows.filter((x) => x.dstPort === 6400);
     return f.length >= 8 ? f : undefined;
-  }, 10_000, 200);
+  }, patience(2000, 200));
   t.equal(flows.length, 8, `flows to ${homehost}:6400 with a path mark on office1: got ${flows.length}; want 8`);
   t.ok(flows.every((f) => f.path.split('/')[1] === 'home'), `on paths to home: ${[...new Set(flows.map((f) => f.path))].join(', ')}`);
   const after = await call<Counters>('office1', 'steerd', 'steer.counters');

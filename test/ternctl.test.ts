@@ -12,13 +12,14 @@ import zlib from 'node:zlib';
 import { decodePng, colourBox, blend, inkedPixels } from '../daemons/ctl/report/png.js';
 import { lossFillOpacity, lossPanel, palette } from '../daemons/ctl/report/svg.js';
 import { defaultTopology, discoverDaemons, Lab, pingOne, repoRoot } from './lab/index.js';
+import { waitForHistory, waitForProbes } from './lab/probed.js';
+import { patience, sleep, waitFor } from './lab/wait.js';
 
 const main = path.join(repoRoot, 'dist', 'daemons', 'ctl', 'main.js');
 /** Where the rendered report is kept for a reviewer (make test clears it first). */
 const outDir = path.join(repoRoot, '.test-out', 'ternctl');
 const box = 'office1';
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The whole story takes minutes of real time on a loaded machine: ask the runner for 30.
 t.setTimeout(1_800_000);
@@ -61,20 +62,6 @@ async function ctlJson<T>(args: string[], opts: { node?: string } = {}): Promise
   }
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, tries = 120, everyMs = 500): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`ternctl.test: gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
 interface PathRow { name: string; site: string; tunnel: string | null; health: string | null; lossPct: number | null; rttMs: number | null }
 interface DaemonRow { daemon: string; state: string; installed: boolean; configHash: string | null; reason: string | null }
 
@@ -96,7 +83,7 @@ if (!built.has('tunneld') || !built.has('probed')) throw new Error(`ternctl.test
 for (const n of lab.nodes('appliance')) {
   for (const d of ['tunneld', 'probed']) {
     // Patient: many node processes start at once on a shared machine.
-    await waitFor(`${n.name} ${d} ready`, async () => (fs.existsSync(path.join(lab.applianceEnv(n.name).TERN_RUN_DIR!, `${d}.ready`)) ? true : undefined), 480, 500);
+    await waitFor(`${n.name} ${d} ready`, () => fs.existsSync(path.join(lab.applianceEnv(n.name).TERN_RUN_DIR!, `${d}.ready`)), patience(40_000, 500));
   }
 }
 
@@ -105,7 +92,7 @@ t.test('status and paths: the appliance on one screen, every path up in tunnel a
     const r = await ctlJson<{ paths: PathRow[] }>(['paths']);
     const ps = r.doc.data.paths;
     return ps.length === 2 && ps.every((p) => p.tunnel === 'up' && p.health === 'up' && p.rttMs !== null) ? ps : undefined;
-  });
+  }, patience(10_000, 500));
   t.same(rows.map((p) => p.name).sort(), ['ispa/cloud/ispc', 'ispa/home/ispa']);
   const s = await ctl(['status']);
   t.comment(`ternctl status on office1:\n${s.out}`);
@@ -127,14 +114,20 @@ t.test('status and paths: the appliance on one screen, every path up in tunnel a
 t.test('report loss: a run with injected loss, as SVG and HTML, rendered to PNG', async (t) => {
   const before = Date.now();
   // Loss towards the cloud box: office1's probes to the cloud lose on the way out.
+  // The run's parts are counted in probes of that path (5/s): 50 clean
+  // (10 s), 150 with the loss (30 s), 50 clean again.
+  const probed = path.join(env.TERN_RUN_DIR!, 'probed.sock');
+  const cloudPath = 'ispa/cloud/ispc';
   const impair = lab.impair('ispc:cloud1');
-  await sleep(10_000);
+  await waitForProbes(probed, [cloudPath], 50);
   const lossFrom = Date.now();
   await impair.loss(25);
-  await sleep(30_000);
+  await waitForProbes(probed, [cloudPath], 150);
   await impair.clear();
   const lossTo = Date.now();
-  await sleep(10_000);
+  await waitForProbes(probed, [cloudPath], 50);
+  // Every probe of the run final (the last losses' gaps closed) before the report reads it.
+  await waitForHistory(probed, [cloudPath], Math.floor(Date.now() / 1000) * 1000);
   fs.mkdirSync(outDir, { recursive: true });
   const svg = path.join(outDir, 'loss-report.svg');
   const html = path.join(outDir, 'loss-report.html');
@@ -148,7 +141,7 @@ t.test('report loss: a run with injected loss, as SVG and HTML, rendered to PNG'
   const cloud = r.doc.data.series.find((x) => x.subject === 'ispa/cloud/ispc')!;
   const expected = 25 * (lossTo - lossFrom) / (r.doc.data.to - r.doc.data.from);
   t.ok(cloud.totals.sent > 200, `probes sent: ${cloud.totals.sent}`);
-  t.ok(cloud.totals.lossPct > expected / 3 && cloud.totals.lossPct < expected * 3, `loss over the range ${cloud.totals.lossPct.toFixed(1)}%; want about ${expected.toFixed(1)}% (25% for ${((lossTo - lossFrom) / 1000).toFixed(0)} s)`);
+  t.ok(cloud.totals.lossPct > expected / 3 && cloud.totals.lossPct < expected * 3, `loss over the range ${cloud.totals.lossPct.toFixed(1)}%; want about ${expected.toFixed(1)}% (25% for ${((lossTo - lossFrom) / 1000).toFixed(0)} s of ${((r.doc.data.to - r.doc.data.from) / 1000).toFixed(0)})`);
   const degraded = r.doc.data.events.filter((e) => e.kind === 'path.state' && e.subject === 'ispa/cloud/ispc');
   t.ok(degraded.length >= 1, `path state changes are marked as events (${degraded.length})`);
   t.ok(degraded.every((e) => e.ts >= lossFrom - 2000), 'and they come with the loss');
@@ -177,7 +170,7 @@ t.test('exporter: Prometheus metrics on 127.0.0.1, scraped from inside the appli
   const text = await waitFor('the exporter answers', async () => {
     const r = await lab.exec(box, ['curl', '-sf', '--max-time', '30', 'http://127.0.0.1:9273/metrics']);
     return r.code === 0 ? r.stdout : undefined;
-  }, 60, 500);
+  }, patience(5000, 500));
   for (const want of [
     /^tern_daemon_up\{daemon="tunneld",installed="true"\} 1$/m,
     /^tern_daemon_up\{daemon="probed",installed="true"\} 1$/m,
@@ -214,8 +207,8 @@ t.test('config apply: unconfirmed rolls back by itself, confirmed stays, a broke
   // Nobody confirms: the detached timer rolls back (bounded by tries, not by time).
   await waitFor('the unconfirmed apply rolled back', async () => {
     const r = await ctlJson<{ pending: unknown; versions: Array<{ id: number; state: string }> }>(['config', 'history']);
-    return r.doc.data.pending === null && r.doc.data.versions[0]?.state === 'rolled-back' ? true : undefined;
-  }, 120, 500);
+    return r.doc.data.pending === null && r.doc.data.versions[0]?.state === 'rolled-back';
+  }, patience(30_000, 500));
   await consistent(t, sha256(original), 'after the automatic rollback');
 
   const b = await ctl(['config', 'apply', f1, '--confirm-within', '30s']);
@@ -227,8 +220,11 @@ t.test('config apply: unconfirmed rolls back by itself, confirmed stays, a broke
   // The timer was stopped: wait until no rollback process is left, then past the deadline.
   await waitFor('the rollback timer gone', async () => {
     const r = await lab.exec(box, ['pgrep', '-f', 'config rollback --if-unconfirmed']);
-    return r.code === 1 ? true : undefined;
-  }, 60, 500);
+    return r.code === 1;
+  }, patience(5000, 500));
+  // A genuine pause: the deadline is wall-clock by design (--confirm-within
+  // 30s), and that nothing rolls back at it can only be shown past it. The
+  // state is then checked, not assumed from the pause.
   await sleep(Math.max(0, deadline - Date.now()) + 2000);
   await consistent(t, sha256(v1), 'confirmed, past the deadline');
   const again = await ctl(['config', 'confirm']);

@@ -1,11 +1,11 @@
 // The lab's smoke checks: who must reach whom, and who must not, before any
 // overlay exists. Used by `cli up --check` and lab.test.ts.
 import path from 'node:path';
-import { BusClient } from '../../daemons/lib/bus/index.js';
 import type { Logger } from '../../daemons/lib/log/index.js';
 import type { Lab } from './lab.js';
 import { ping, type MeasureHost } from './measure.js';
 import { applianceLan, applianceWans, hostOf, endsOf, type Topology } from './topology.js';
+import { busCall, waitFor } from './wait.js';
 
 /** One expected (un)reachability. */
 export interface ReachProbe {
@@ -124,21 +124,14 @@ export function formatReachability(results: ReachResult[]): string {
  */
 export async function waitForOverlay(lab: Lab, log: Logger, tries = 240): Promise<boolean> {
   const pending = new Set(lab.nodes('appliance').map((n) => n.name));
-  for (let i = 0; i < tries && pending.size > 0; i++) {
+  await waitFor('every path up on every appliance', async () => {
     for (const node of [...pending]) {
-      const c = new BusClient({ socketPath: path.join(lab.applianceEnv(node).TERN_RUN_DIR!, 'tunneld.sock'), timeoutMs: 2000, reconnect: false });
-      try {
-        await c.connect();
-        const paths = await c.request<Array<{ state: string }>>('paths.list');
-        if (paths.length > 0 && paths.every((p) => p.state === 'up')) pending.delete(node);
-      } catch {
-        // Not up yet.
-      } finally {
-        await c.close();
-      }
+      // Not answering yet counts as not up yet.
+      const paths = await busCall<Array<{ state: string }>>(path.join(lab.applianceEnv(node).TERN_RUN_DIR!, 'tunneld.sock'), 'paths.list', undefined, 2000).catch(() => []);
+      if (paths.length > 0 && paths.every((p) => p.state === 'up')) pending.delete(node);
     }
-    if (pending.size > 0) await new Promise((r) => setTimeout(r, 250));
-  }
+    return pending.size === 0;
+  }, { tries, everyMs: 250 }).catch(() => undefined);
   if (pending.size > 0) log.warn({ pending: [...pending] }, `lab: overlay: paths not all up on ${[...pending].join(', ')}`);
   else log.info('lab: overlay: every path is up');
   return pending.size === 0;

@@ -12,6 +12,7 @@ import { discoverDaemons, startDaemons } from './daemons.js';
 import { Lab, type LabState } from './lab.js';
 import { procStartTime } from './proc.js';
 import { defaultTopology } from './topology.js';
+import { patience, waitFor } from './wait.js';
 
 function rootLinks(): Set<string> {
   const out = runSync(['ip', '-j', 'link', 'show']).stdout;
@@ -104,9 +105,7 @@ t.test('exec, spawn and kill run inside nodes', async (t) => {
 
   const p = lab.spawn('officehost', 'sleeper', ['sleep', '600']);
   // The pid is `ip netns exec` until it has entered the namespace and exec'd sleep.
-  for (let i = 0; i < 200 && fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() !== 'sleep'; i++) {
-    await new Promise((res) => setTimeout(res, 10));
-  }
+  await waitFor('the sleeper exec\'d in officehost', () => fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim() === 'sleep', patience(100, 10)).catch(() => undefined);
   const netns = fs.readlinkSync(`/proc/${p.pid}/ns/net`);
   const target = fs.statSync(`/run/netns/${lab.ns('officehost')}`).ino;
   t.match(netns, new RegExp(`net:\\[${target}\\]`), `got ${netns}; want the officehost namespace inode ${target}`);

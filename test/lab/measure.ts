@@ -2,6 +2,7 @@
 // both run inside lab nodes towards lab addresses only.
 import { TernError } from '../../daemons/lib/errors.js';
 import type { CommandResult, RunOptions } from './command.js';
+import { waitFor } from './wait.js';
 
 /** What measuring needs of a lab (Lab implements it). */
 export interface MeasureHost {
@@ -109,19 +110,19 @@ export interface IperfResult {
 export async function iperf(host: MeasureHost, serverNode: string, serverAddress: string, clientNode: string, opts: IperfOptions = {}): Promise<IperfResult> {
   const port = String(opts.port ?? 5201);
   const seconds = opts.seconds ?? 3;
-  const server = host.exec(serverNode, ['iperf3', '-s', '-1', '-B', serverAddress, '-p', port], { timeoutMs: (seconds + 20) * 1000 });
-  // The server needs a moment to listen; retry the client rather than sleep blindly.
-  let out: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } } = {};
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const argv = ['iperf3', '-c', serverAddress, '-p', port, '-t', String(seconds), '-J', ...(opts.reverse ? ['-R'] : [])];
-    const r = await host.exec(clientNode, argv, { timeoutMs: (seconds + 15) * 1000 });
-    try {
-      out = JSON.parse(r.stdout) as typeof out;
-    } catch {
-      out = { error: `unparsable output: ${r.stdout.slice(0, 200)} ${r.stderr.slice(0, 200)}` };
-    }
-    if (!out.error || !/connect|refused/i.test(out.error)) break;
-    await new Promise((res) => setTimeout(res, 100));
+  const server = host.exec(serverNode, ['iperf3', '-s', '-1', '-B', serverAddress, '-p', port], { timeoutMs: (seconds + 60) * 1000 });
+  // The server needs a moment to listen: the client starts once it does.
+  await waitFor(`iperf3 listening on ${serverAddress}:${port} in ${serverNode}`, async () => {
+    const ss = await host.exec(serverNode, ['ss', '-Hltn', `sport = :${port}`]);
+    return ss.code === 0 && ss.stdout.trim() !== '';
+  }, { tries: 300, everyMs: 100 });
+  let out: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } };
+  const argv = ['iperf3', '-c', serverAddress, '-p', port, '-t', String(seconds), '-J', ...(opts.reverse ? ['-R'] : [])];
+  const r = await host.exec(clientNode, argv, { timeoutMs: (seconds + 30) * 1000 });
+  try {
+    out = JSON.parse(r.stdout) as typeof out;
+  } catch {
+    out = { error: `unparsable output: ${r.stdout.slice(0, 200)} ${r.stderr.slice(0, 200)}` };
   }
   await server;
   if (out.error || !out.end?.sum_received) {

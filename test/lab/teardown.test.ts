@@ -11,6 +11,7 @@ import type { ImpairRecord } from './impair.js';
 import { Lab, type LabState } from './lab.js';
 import { procStartTime } from './proc.js';
 import { defaultTopology } from './topology.js';
+import { patience, waitFor } from './wait.js';
 
 const fixture = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'teardown.fixture.js');
 
@@ -20,8 +21,7 @@ function netnsWithPrefix(prefix: string): string[] {
 
 async function gone(pid: number): Promise<boolean> {
   // Reparented orphans are reaped by init a moment after they die.
-  for (let i = 0; i < 300 && procStartTime(pid) !== undefined; i++) await new Promise((res) => setTimeout(res, 10));
-  return procStartTime(pid) === undefined;
+  return waitFor(`pid ${pid} reaped`, () => procStartTime(pid) === undefined, patience(100, 10)).catch(() => false);
 }
 
 interface Outcome {
