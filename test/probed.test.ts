@@ -265,7 +265,12 @@ t.test('injected loss is read within 2 pp on the paths over that ISP, per direct
     const other = c.dir === 'fwd' ? h.lossRevPct! : h.lossFwdPct!;
     t.comment(`probed: loss: ${c.node} ${c.path}: ${h.sent} probes, loss ${fmt(h.lossPct)} % (fwd ${fmt(h.lossFwdPct)}, rev ${fmt(h.lossRevPct)}, unknown ${h.lost - h.lostFwd - h.lostRev}); injected ${c.injected} % ${c.dir}, realized ${fmt(c.realized)} %`);
     t.ok(h.sent >= 2900, `${c.node} ${c.path}: got ${h.sent} probes in [t0, t1); want about 3000 (the 3000 the test waited for, 50/s)`);
-    t.ok(Math.abs(h.lossPct! - c.injected) <= 2, `${c.node} ${c.path}: got loss ${fmt(h.lossPct)} %; want ${c.injected} ± 2 pp`);
+    // Against the figure injected, the reading also carries the random
+    // rule's own binomial spread (0.73 pp at 20 % over 3000 probes): ±2 pp
+    // is 2.7 σ there, a failure in ~1 % of runs for no fault of probed. The
+    // ISP's realized loss (next two checks) holds the ±2 pp.
+    const spread = Math.max(2, lossTolerancePp(c.injected, h.sent, Infinity));
+    t.ok(Math.abs(h.lossPct! - c.injected) <= spread, `${c.node} ${c.path}: got loss ${fmt(h.lossPct)} %; want ${c.injected} ± ${fmt(spread)} pp (2 pp or the injection's 4 σ)`);
     t.ok(Math.abs(h.lossPct! - c.realized) <= 2, `${c.node} ${c.path}: got loss ${fmt(h.lossPct)} %; want the ISP's realized ${fmt(c.realized)} ± 2 pp`);
     t.ok(Math.abs(own - c.realized) <= 2, `${c.node} ${c.path}: got ${c.dir} loss ${fmt(own)} %; want ${fmt(c.realized)} ± 2 pp (the direction it was injected in)`);
     t.ok(other <= 0.5, `${c.node} ${c.path}: got ${c.dir === 'fwd' ? 'rev' : 'fwd'} loss ${fmt(other)} %; want ~0 (not injected that way)`);
