@@ -11,7 +11,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pairSyncPort } from '../daemons/paird/sync.js';
 import { deriveSyncKey, encodeSync, syncMacBytes, type SyncBody } from '../daemons/paird/syncwire.js';
-import { PairLab, lanAddress, pcapUdpPayloads, waitFor, type OfficeBox, type PairStatus } from './paird-lab.js';
+import { PairLab, lanAddress, pcapUdpPayloads, type OfficeBox, type PairStatus } from './paird-lab.js';
+import { patience, waitFor } from './lab/wait.js';
 
 const p = await PairLab.up();
 t.teardown(() => p.down());
@@ -24,9 +25,9 @@ type Reason = keyof NonNullable<PairStatus['sync']>['refused'];
 
 const roles = async (want: Partial<Record<OfficeBox, string>>): Promise<void> => {
   await waitFor(`roles ${JSON.stringify(want)}`, async () => {
-    for (const [n, r] of Object.entries(want)) if ((await p.status(n as OfficeBox)).role !== r) return undefined;
+    for (const [n, r] of Object.entries(want)) if ((await p.status(n as OfficeBox)).role !== r) return false;
     return true;
-  });
+  }, patience(3000));
 };
 const peerWanTable = async (n: OfficeBox): Promise<number> => (await p.call<{ wans: Array<{ table: number }> }>(n, 'pair.peerWan')).wans[0]!.table;
 const tableRoutes = async (n: OfficeBox, table: number): Promise<string> => (await lab.exec(n, ['ip', 'route', 'show', 'table', String(table)])).stdout.trim();
@@ -34,13 +35,17 @@ const tableRoutes = async (n: OfficeBox, table: number): Promise<string> => (awa
 const offering = (): Promise<PairStatus> => waitFor('office1 offering office2\'s WAN via 10.1.0.3', async () => {
   const s = await p.status('office1');
   return s.peerWan.usable && s.peerWan.wans[0]?.via === lanAddress.office2 ? s : undefined;
-});
+}, patience(2000));
 
-/** Genuine pair-sync datagrams from one box to the other, captured on the receiver's LAN link (the stand-in for a mirror port). */
+/**
+ * Genuine pair-sync datagrams from one box to the other, captured on the
+ * receiver's LAN link (the stand-in for a mirror port). tcpdump stops at
+ * `count`; the timeout only ends a capture that would never get them.
+ */
 async function capture(from: OfficeBox, to: OfficeBox, count: number): Promise<Buffer[]> {
   const file = path.join(lab.runDir, `capture-${from}-${Date.now()}.pcap`);
-  const r = await lab.exec(to, ['timeout', '10', 'tcpdump', '-i', 'lan0', '-U', '-w', file, '-c', String(count),
-    `udp dst port ${pairSyncPort} and src host ${lanAddress[from]}`], { timeoutMs: 20_000 });
+  const r = await lab.exec(to, ['timeout', '60', 'tcpdump', '-i', 'lan0', '-U', '-w', file, '-c', String(count),
+    `udp dst port ${pairSyncPort} and src host ${lanAddress[from]}`], { timeoutMs: 70_000 });
   const got = fs.existsSync(file) ? pcapUdpPayloads(fs.readFileSync(file)).map((d) => d.payload) : [];
   if (got.length !== count) throw new Error(`capture ${from} → ${to}: got ${got.length} datagrams; want ${count}:\n${r.stderr}`);
   return got;
@@ -85,8 +90,9 @@ async function spoof(bursts: Burst[]): Promise<Partial<Record<OfficeBox, Partial
 
 /**
  * Each box's status once its refusal counters grew by exactly `want` since
- * `before`, or after 15 s, whatever they say then; `grew` is what they grew
- * by (for the test to compare with `want`).
+ * `before` (the spoofer has sent everything by then: what is left is the
+ * boxes reading their sockets), or when patience runs out, whatever they
+ * say then; `grew` is what they grew by (for the test to compare with `want`).
  */
 async function counted(before: Partial<Record<OfficeBox, PairStatus>>, want: Partial<Record<OfficeBox, Partial<Record<Reason, number>>>>):
 Promise<Record<OfficeBox, PairStatus & { grew: Array<[string, number]> }>> {
@@ -99,8 +105,8 @@ Promise<Record<OfficeBox, PairStatus & { grew: Array<[string, number]> }>> {
     await waitFor(`${n} counting the spoofer's datagrams`, async () => {
       const s = await p.status(n);
       last = { ...s, grew: grew(before[n]!, s) };
-      return JSON.stringify(last.grew) === wanted ? true : undefined;
-    }, 60, 250).catch(() => undefined);
+      return JSON.stringify(last.grew) === wanted;
+    }, patience(1000)).catch(() => undefined);
     after[n] = last;
   }
   return after;
@@ -131,13 +137,20 @@ t.test('issue 15: the spoofer is counted and ignored; peer, route and election s
     `  udp sport ${forgedPort.office1} snat to ${lanAddress.office1}`, `  udp sport ${forgedPort.office2} snat to ${lanAddress.office2}`, ' }', '}', '',
   ].join('\n'));
   await lab.mustExec('officehost', ['nft', '-f', nft]);
-  // Every route change on office1 from here on; the marker proves the monitor is listening.
+  // Every route change on office1 from here on: a marker route in a
+  // scratch table before and after proves the monitor listened throughout
+  // and printed everything up to the end.
   const monitor = lab.spawn('office1', 'route-monitor', ['ip', '-o', 'monitor', 'route']);
-  await waitFor('the route monitor listening', async () => {
+  const markers = (): number => fs.readFileSync(monitor.log, 'utf8').split('\n').filter((l) => l.includes('192.0.2.0/24')).length;
+  const marker = async (): Promise<void> => {
     await lab.mustExec('office1', ['ip', 'route', 'replace', '192.0.2.0/24', 'dev', 'lan0', 'table', '4242']);
     await lab.mustExec('office1', ['ip', 'route', 'del', '192.0.2.0/24', 'dev', 'lan0', 'table', '4242']);
-    return fs.readFileSync(monitor.log, 'utf8').includes('192.0.2.0/24') ? true : undefined;
-  }, 50, 100);
+  };
+  await waitFor('the route monitor listening', async () => {
+    if (markers() > 0) return true;
+    await marker();
+    return false;
+  }, patience(1000));
 
   const from2 = await capture('office2', 'office1', 5);
   const from1 = await capture('office1', 'office2', 5);
@@ -169,6 +182,9 @@ t.test('issue 15: the spoofer is counted and ignored; peer, route and election s
   ]);
   const after = await counted(before, want);
   const elapsedMs = Date.now() - started;
+  const markersBefore = markers();
+  await marker();
+  await waitFor('the route monitor caught up', () => markers() >= markersBefore + 2, patience(1000));
   await lab.kill('office1', 'route-monitor');
 
   const routes = fs.readFileSync(monitor.log, 'utf8');
@@ -207,7 +223,7 @@ t.test('issue 15: the spoofer is counted and ignored; peer, route and election s
 t.test('with the peer silent the spoofer gets nowhere either; the restarted peer is taken at once', async (t) => {
   const captured = await capture('office2', 'office1', 3);
   await p.stopPaird('office2');
-  await waitFor('office1 finding office2 silent', async () => ((await p.status('office1')).peer?.alive === false ? true : undefined));
+  await waitFor('office1 finding office2 silent', async () => (await p.status('office1')).peer?.alive === false, patience(1000));
   await roles({ office1: 'master' });
   const before = { office1: await p.status('office1') };
   const claim: SyncBody = { site: 'office', box: 'office2', role: 'backup', priority: 100, lanAddress: spoofer, wans: [{ name: 'ispb', up: true }], intervalMs: 100 };
