@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { BusClient } from '../daemons/lib/bus/index.js';
 import { Lab, defaultTopology, repoRoot } from './lab/index.js';
+import { busCall, patience, waitFor, waitForAdvance } from './lab/wait.js';
 
 export const officeBoxes = ['office1', 'office2'] as const;
 export type OfficeBox = (typeof officeBoxes)[number];
@@ -29,22 +29,19 @@ export const remoteHost = '10.2.0.10';
 const paird = path.join(repoRoot, 'dist', 'daemons', 'paird', 'main.js');
 const tunneld = path.join(repoRoot, 'dist', 'daemons', 'tunneld', 'main.js');
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * Adverts a holder of the VIP must send, as the switch counts them, before
+ * settledHolders calls the holders settled: 10 is a second at the lab's
+ * 100 ms adverts, Master_Down_Interval (3 adverts and a skew) nearly three
+ * times over, so a backup that would take over, or a master that would
+ * yield, has had its chance.
+ */
+export const settleAdverts = 10;
 
-/** Polls fn until it returns something other than undefined. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, tries = 160, everyMs = 250): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`paird-lab: gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+/** Pings a stream sends before the failure (lostAcross): a steady stream for half a second at fping's 10 ms pace. */
+const streamLead = 50;
+/** Pings a stream sends after the failure's end state is reached (lostAcross): late replies and the new master's announcement are in. */
+const streamTail = 100;
 
 /** What keepalived is started with. */
 export interface KeepalivedOptions {
@@ -85,6 +82,9 @@ export interface PairStatus {
 }
 
 export class PairLab {
+  /** Ping streams started (lostAcross), for their process names. */
+  private streams = 0;
+
   private constructor(readonly lab: Lab) {}
 
   /** The default topology with configs written and tunneld up everywhere. */
@@ -95,6 +95,7 @@ export class PairLab {
     for (const n of appliances) lab.spawn(n, 'tunneld', [process.execPath, tunneld], { env: lab.applianceEnv(n) });
     for (const n of appliances) await p.ready(n, 'tunneld');
     await lab.mustExec('officehost', ['ip', 'route', 'replace', 'default', 'via', vip]);
+    await p.countAdverts();
     return p;
   }
 
@@ -104,7 +105,7 @@ export class PairLab {
 
   async ready(node: string, daemon: string): Promise<void> {
     const file = path.join(this.runDir(node), `${daemon}.ready`);
-    await waitFor(`${node} ${daemon} ready`, async () => (fs.existsSync(file) ? true : undefined), 480);
+    await waitFor(`${node} ${daemon} ready`, () => fs.existsSync(file), patience(10_000));
   }
 
   /** Rewrites keys of the pair section of a box's tern.yaml (test-only settings: checksum, preempt, priority). */
@@ -192,14 +193,8 @@ export class PairLab {
     return all[0]!;
   }
 
-  async call<T>(node: string, method: string, params?: Record<string, unknown>): Promise<T> {
-    const c = new BusClient({ socketPath: path.join(this.runDir(node), 'paird.sock'), timeoutMs: 5000, reconnect: false });
-    try {
-      await c.connect();
-      return await c.request<T>(method, params);
-    } finally {
-      await c.close();
-    }
+  call<T>(node: string, method: string, params?: Record<string, unknown>): Promise<T> {
+    return busCall<T>(path.join(this.runDir(node), 'paird.sock'), method, params);
   }
 
   status(node: OfficeBox): Promise<PairStatus> { return this.call<PairStatus>(node, 'pair.status'); }
@@ -214,14 +209,48 @@ export class PairLab {
     return out;
   }
 
-  /** Waits until exactly `who` hold the VIP, and still do 1 s later (no flapping). */
-  async settledHolders(who: OfficeBox[], what = `VIP on ${who.join(' and ') || 'nobody'}`, address = vip): Promise<void> {
+  /**
+   * Counts the VRRP adverts (IPv4 and IPv6, multicast or unicast) each
+   * office box sends into the switch, at the switch's bridge ports before
+   * anything a test adds there (a split, a multicast filter) may drop them:
+   * the clock settledHolders waits by, whatever runs on the box.
+   */
+  private async countAdverts(): Promise<void> {
+    const lines = ['table bridge tern_lab_adverts {'];
+    for (const n of officeBoxes) lines.push(` counter ${n} {}`);
+    lines.push(' chain pre {', '  type filter hook prerouting priority filter; policy accept;');
+    for (const n of officeBoxes) lines.push(`  iifname "${n}" ip protocol 112 counter name "${n}"`, `  iifname "${n}" ip6 nexthdr 112 counter name "${n}"`);
+    lines.push(' }', '}', '');
+    const file = path.join(this.lab.runDir, 'adverts.nft');
+    fs.writeFileSync(file, lines.join('\n'));
+    await this.lab.mustExec('officelan', ['nft', '-f', file]);
+  }
+
+  /** VRRP adverts box has sent into the switch since the lab came up. */
+  async advertsFrom(box: OfficeBox): Promise<number> {
+    const out = await this.lab.mustExec('officelan', ['nft', '-j', 'list', 'counter', 'bridge', 'tern_lab_adverts', box]);
+    const c = (JSON.parse(out) as { nftables: Array<{ counter?: { packets: number } }> }).nftables.find((x) => x.counter)?.counter;
+    if (!c) throw new Error(`paird-lab: no advert counter for ${box} in officelan:\n${out}`);
+    return c.packets;
+  }
+
+  /**
+   * Waits until exactly `who` (one box at least) hold the VIP, and still do
+   * after each of them sent settleAdverts more adverts (no flapping): a
+   * wait counted in the masters' own adverts, which a loaded machine only
+   * makes longer. A holder that stops advertising fails the wait.
+   */
+  async settledHolders(who: OfficeBox[], what = `VIP on ${who.join(' and ')}`, address = vip): Promise<void> {
+    if (who.length === 0) throw new Error(`paird-lab: settledHolders: ${what}: got no holders; want one box at least (the wait counts their adverts)`);
     const want = [...who].sort().join(',');
-    await waitFor(what, async () => {
-      if ((await this.vipHolders(address)).join(',') !== want) return undefined;
-      await sleep(1000);
-      return (await this.vipHolders(address)).join(',') === want ? true : undefined;
-    });
+    let seen = '';
+    for (let round = 0; round < 5; round++) {
+      await waitFor(what, async () => (seen = (await this.vipHolders(address)).join(',')) === want, patience(5000));
+      await Promise.all(who.map((n) => waitForAdvance(`${what}: ${n}'s adverts while it holds the VIP`, () => this.advertsFrom(n), settleAdverts, patience(100 * settleAdverts, 100))));
+      seen = (await this.vipHolders(address)).join(',');
+      if (seen === want) return;
+    }
+    throw new Error(`paird-lab: ${what}: the VIP kept moving (${settleAdverts} adverts after ${want || 'nobody'} held it, ${seen || 'nobody'} did)`);
   }
 
   async macOf(node: string, ifname = 'lan0'): Promise<string> {
@@ -240,8 +269,8 @@ export class PairLab {
   async remoteReachable(): Promise<void> {
     await waitFor('officehost reaching homehost through the VIP', async () => {
       const r = await this.lab.exec('officehost', ['fping', '-c', '3', '-p', '100', '-t', '500', '-q', remoteHost]);
-      return r.code === 0 ? true : undefined;
-    }, 240, 500);
+      return r.code === 0;
+    }, patience(10_000, 500));
   }
 
   /**
@@ -253,14 +282,8 @@ export class PairLab {
    * the gateway failover, as the design means it.
    */
   async stickyReturn(): Promise<void> {
-    const c = new BusClient({ socketPath: path.join(this.runDir('home1'), 'tunneld.sock'), timeoutMs: 5000, reconnect: false });
-    let paths: Array<{ name: string; site: string; ifname: string; mark: number; table: number }>;
-    try {
-      await c.connect();
-      paths = (await c.request<typeof paths>('paths.list')).filter((p) => p.site === 'office');
-    } finally {
-      await c.close();
-    }
+    const paths = (await busCall<Array<{ name: string; site: string; ifname: string; mark: number; table: number }>>(
+      path.join(this.runDir('home1'), 'tunneld.sock'), 'paths.list')).filter((p) => p.site === 'office');
     const lines = ['table inet tern_lab_return {', ' chain pre {', '  type filter hook prerouting priority mangle; policy accept;'];
     for (const p of paths) lines.push(`  iifname "${p.ifname}" ct direction original ct mark set ${p.mark}`);
     lines.push('  ct direction reply ct mark != 0 meta mark set ct mark', ' }', '}', '');
@@ -293,17 +316,60 @@ export class PairLab {
   }
 
   /**
-   * Pings target from officehost every 10 ms while `fail` runs (after 1.5 s
-   * of steady stream) and returns how many were lost, and the longest gap
-   * between two replies: on a loaded machine fping sends late, so lost × 10
-   * ms understates the outage and the gap says it in time.
+   * officehost's ICMP echo requests sent and replies received (IPv6: ICMPv6
+   * ones), as its kernel counts them: a request when it leaves the socket
+   * (held in the ARP queue or not), a reply whenever it comes back, whether
+   * fping still waits for it or not.
    */
-  async lostAcross(target: string, fail: () => Promise<void>, opts: { count?: number; leadMs?: number } = {}): Promise<Outage> {
-    const count = opts.count ?? 600;
-    const stream = this.lab.exec('officehost', ['fping', ...(target.includes(':') ? ['-6'] : []), '-D', '-c', String(count), '-p', '10', '-t', '1000', target], { timeoutMs: count * 10 + 60_000 });
-    await sleep(opts.leadMs ?? 1500);
-    await fail();
-    return parseStream((await stream).stdout, count);
+  async echoCounters(v6: boolean): Promise<{ requests: number; replies: number }> {
+    if (v6) {
+      const text = await this.lab.mustExec('officehost', ['cat', '/proc/net/snmp6']);
+      const at = (name: string): number => Number(new RegExp(`^${name}\\s+(\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+      return { requests: at('Icmp6OutEchos'), replies: at('Icmp6InEchoReplies') };
+    }
+    const [head, values] = (await this.lab.mustExec('officehost', ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Icmp:')).map((l) => l.split(/\s+/));
+    const at = (name: string): number => Number(values![head!.indexOf(name)]);
+    return { requests: at('OutEchos'), replies: at('InEchoReps') };
+  }
+
+  /**
+   * A ping stream from officehost to target (fping -l, every 10 ms) across a
+   * failure, measured in requests rather than time: 50 requests before
+   * `fail` runs, then `until` (the state the failure ends in, e.g. the new
+   * master holding the VIP), then 100 more, so on a loaded machine the
+   * stream only runs longer. Requests and lost are officehost's kernel
+   * counts (a reply counts late or not, whether fping still waited for
+   * it); late, the runs and the hits are read from fping's own lines.
+   */
+  async lostAcross(target: string, fail: () => Promise<void>, until: () => Promise<unknown> = async () => undefined): Promise<Outage> {
+    const v6 = target.includes(':');
+    const name = `stream-${++this.streams}`;
+    const e0 = await this.echoCounters(v6);
+    const sent = async (): Promise<number> => (await this.echoCounters(v6)).requests - e0.requests;
+    const proc = this.lab.spawn('officehost', name, ['fping', ...(v6 ? ['-6'] : []), '-l', '-D', '-p', '10', '-t', '1000', target]);
+    try {
+      await waitFor(`the ping stream to ${target} under way (${streamLead} requests)`, async () => (await sent()) >= streamLead, patience(10 * streamLead, 50));
+      await fail();
+      await until();
+      await waitForAdvance(`the ping stream to ${target} after the failure`, sent, streamTail, patience(10 * streamTail, 50));
+    } finally {
+      // SIGINT: fping stops sending and writes out what it printed.
+      await this.lab.kill('officehost', name, 'SIGINT');
+    }
+    const requests = await sent();
+    // A marker ping after the stream, until one is answered: the replies to
+    // the stream's last requests, sent before it along the same path, are
+    // in by then. What the markers got back is taken off the count.
+    let markerReplies = 0;
+    await waitFor(`a marker ping to ${target} answered after the stream`, async () => {
+      const r = await this.lab.exec('officehost', ['fping', ...(v6 ? ['-6'] : []), '-c', '1', '-t', '10000', '-q', target], { timeoutMs: 30_000 });
+      const m = /xmt\/rcv\/%loss = (\d+)\/(\d+)/.exec(r.stderr);
+      if (!m) throw new Error(`paird-lab: fping said no xmt/rcv: ${r.stderr}`);
+      markerReplies += Number(m[2]);
+      return m[2] !== '0';
+    }, patience(1000));
+    const replies = (await this.echoCounters(v6)).replies - e0.replies - markerReplies;
+    return { ...parseStream(fs.readFileSync(proc.log, 'utf8')), sent: requests, lost: requests - replies };
   }
 }
 
@@ -358,10 +424,25 @@ export interface Outage {
    * its answered neighbours), so a report can place it against the failure.
    */
   hits: Array<{ seq: number; sentAt: number; rttMs: number | null }>;
+  /** The longest run of consecutive pings hit (lost or late). */
+  longestRun: number;
+  /** fping's own pace: the median time between sending two consecutive pings that were answered, ms. */
+  paceMs: number;
+  /**
+   * The longest run hit, at fping's own pace (longestRun × paceMs): the
+   * outage in time as the stream resolved it. fping sending late on a
+   * loaded machine makes runs shorter, not longer, so a bound on it holds
+   * the outage, not the stream's pacing.
+   */
+  runMs: number;
 }
 
-/** Reads `fping -D -c N` output: one "[unix time] target : [seq], N bytes, RTT ms ..." line per reply. */
-export function parseStream(stdout: string, sent: number): Outage {
+/**
+ * Reads `fping -D` output (-c N, or -l: then sent defaults to the last
+ * sequence number answered, plus one): one "[unix time] target : [seq],
+ * N bytes, RTT ms ..." line per reply.
+ */
+export function parseStream(stdout: string, sent?: number): Outage {
   const times = new Map<number, number>();
   const rtts = new Map<number, number>();
   let late = 0;
@@ -373,6 +454,7 @@ export function parseStream(stdout: string, sent: number): Outage {
     if (Number(m[3]) > 50) late++;
   }
   const seqs = [...times.keys()].sort((a, b) => a - b);
+  sent ??= seqs.length > 0 ? seqs[seqs.length - 1]! + 1 : 0;
   let gapMs = 0;
   for (let i = 1; i < seqs.length; i++) gapMs = Math.max(gapMs, times.get(seqs[i]!)! - times.get(seqs[i - 1]!)!);
   const sentAt = (seq: number): number => times.get(seq)! - rtts.get(seq)!;
@@ -394,7 +476,14 @@ export function parseStream(stdout: string, sent: number): Outage {
     else at = NaN;
     hits.push({ seq, sentAt: at, rttMs: null });
   }
-  return { sent, lost: sent - times.size, late, gapMs: Math.round(gapMs), hits };
+  let longestRun = 0;
+  for (let i = 0, run = 0; i < hits.length; i++) {
+    run = i > 0 && hits[i]!.seq === hits[i - 1]!.seq + 1 ? run + 1 : 1;
+    longestRun = Math.max(longestRun, run);
+  }
+  const paces = seqs.slice(1).filter((seq, i) => seq === seqs[i]! + 1).map((seq) => sentAt(seq) - sentAt(seq - 1)).sort((a, b) => a - b);
+  const paceMs = paces.length > 0 ? paces[paces.length >> 1]! : NaN;
+  return { sent, lost: sent - times.size, late, gapMs: Math.round(gapMs), hits, longestRun, paceMs, runMs: Math.round(longestRun * paceMs) };
 }
 
 /**

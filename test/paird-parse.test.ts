@@ -27,6 +27,29 @@ t.test('parseStream: lost and late pings, each placed in time', async (t) => {
   t.equal(describeHits(parseStream(lines.slice(0, 0).join('\n'), 0), 0), 'none');
 });
 
+t.test('parseStream: the longest run hit, at fping\'s own pace', async (t) => {
+  // seqs answered at `at` ms (sent then, 0.5 ms RTT); the rest lost.
+  const stream = (answered: Array<[number, number]>): string => answered.map(([seq, at]) => reply(at + 0.5, seq, 0.5)).join('\n');
+  const even = (seqs: number[], pace: number): Array<[number, number]> => seqs.map((seq) => [seq, 1_000_000 + pace * seq]);
+  const cases = [
+    { name: 'nothing lost', text: stream(even([0, 1, 2, 3, 4, 5], 10)), sent: undefined, run: 0, pace: 10, runMs: 0, last: 6 },
+    { name: 'a run of 3 and a single one, at 10 ms', text: stream(even([0, 1, 2, 6, 7, 9, 10], 10)), sent: undefined, run: 3, pace: 10, runMs: 30, last: 11 },
+    // fping starved: 20 ms between sends; the run of 2 lost is 40 ms of outage, not 20.
+    { name: 'a run of 2 at a 20 ms pace', text: stream(even([0, 1, 2, 5, 6], 20)), sent: undefined, run: 2, pace: 20, runMs: 40, last: 7 },
+    // A stall of fping's own (seq 3 sent 300 ms after seq 2) hits nothing.
+    { name: 'a stall of the sender, nothing lost', text: stream([[0, 0], [1, 10], [2, 20], [3, 320], [4, 330], [5, 340]]), sent: undefined, run: 0, pace: 10, runMs: 0, last: 6 },
+    // -c N: the ones after the last answered count too.
+    { name: 'the tail lost, -c 8', text: stream(even([0, 1, 2, 3], 10)), sent: 8, run: 4, pace: 10, runMs: 40, last: 8 },
+  ];
+  for (const c of cases) {
+    const o = parseStream(c.text, c.sent);
+    t.equal(o.sent, c.last, `${c.name}: sent: got ${o.sent}; want ${c.last}`);
+    t.equal(o.longestRun, c.run, `${c.name}: longest run: got ${o.longestRun}; want ${c.run}`);
+    t.equal(o.paceMs, c.pace, `${c.name}: pace: got ${o.paceMs}; want ${c.pace}`);
+    t.equal(o.runMs, c.runMs, `${c.name}: run in ms: got ${o.runMs}; want ${c.runMs}`);
+  }
+});
+
 t.test('parseTakeover: silence and first advert to gratuitous ARP', async (t) => {
   const text = [
     '1000.000000 IP 10.1.0.2 > 224.0.0.18: VRRPv3, Advertisement, vrid 1, prio 150, intvl 10cs, length 12',

@@ -7,7 +7,8 @@
 // VIP, and to the VIP itself (the design's reference measurement). It
 // reports; it never fails on time.
 import os from 'node:os';
-import { PairLab, describeHits, officeBoxes, parseStream, remoteHost, sleep, vip, waitFor, type OfficeBox, type Outage, type Takeover } from '../paird-lab.js';
+import { PairLab, describeHits, officeBoxes, parseStream, remoteHost, vip, type OfficeBox, type Outage, type Takeover } from '../paird-lab.js';
+import { patience, sleep, waitFor } from '../lab/wait.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 type Impl = 'tern' | 'keepalived';
@@ -51,7 +52,7 @@ async function once(impl: Impl, failure: Failure): Promise<Round> {
     await lab.impair('officelan:office1').linkDown();
   }
   const [remote, toVip] = await Promise.all(streams);
-  await waitFor('office2 holding the VIP', async () => ((await p.vipHolders()).includes('office2') ? true : undefined));
+  await waitFor('office2 holding the VIP', async () => (await p.vipHolders()).includes('office2'), patience(1000));
   const holders = (await p.vipHolders()).join('+');
   const takeover = await watch.stop();
   if (failure === 'LAN cut') await lab.impair('officelan:office1').linkUp();
