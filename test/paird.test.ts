@@ -7,6 +7,7 @@ import { Store } from '../daemons/lib/store/index.js';
 import {
   PairLab, lanAddress, remoteHost, settleAdverts, vip, vip6, virtualLinkLocal6, vrid6, type OfficeBox, type Outage,
 } from './paird-lab.js';
+import { kernelEvents } from './lab/monitor.js';
 import { patience, waitFor, waitForAdvance } from './lab/wait.js';
 
 const p = await PairLab.up();
@@ -57,34 +58,6 @@ const failoverMs = failoverAdverts * advertMs;
 const seen = (r: Outage): string =>
   `${r.lost} of ${r.sent} lost + ${r.late} late, longest run ${r.longestRun} (${r.runMs} ms at fping's ${r.paceMs.toFixed(1)} ms pace), longest gap ${r.gapMs} ms`;
 
-let monitors = 0;
-/**
- * The address events (`ip -o monitor address`: added, and "Deleted ...")
- * in node while fn runs. A marker address on lo before and after proves
- * the monitor was listening for the whole of fn and that every event of
- * it has been printed.
- */
-async function addressEvents(node: string, fn: () => Promise<void>): Promise<string[]> {
-  const mon = lab.spawn(node, `addr-monitor-${++monitors}`, ['ip', '-o', 'monitor', 'address']);
-  const lines = (): string[] => (fs.existsSync(mon.log) ? fs.readFileSync(mon.log, 'utf8').split('\n') : []);
-  const markers = (): number => lines().filter((l) => l.includes('192.0.2.1/32')).length;
-  const marker = (): Promise<string> => lab.mustExec(node, ['sh', '-c', 'ip address add 192.0.2.1/32 dev lo && ip address del 192.0.2.1/32 dev lo']);
-  try {
-    // A marker each try until one shows: the monitor listens from then on.
-    await waitFor(`address monitor in ${node} listening`, async () => {
-      if (markers() > 0) return true;
-      await marker();
-      return false;
-    }, patience(1000));
-    const before = markers();
-    await fn();
-    await marker();
-    await waitFor(`address monitor in ${node} caught up`, () => markers() >= before + 2, patience(1000));
-    return lines().filter((l) => l.trim() !== '' && !l.includes('192.0.2.1/32'));
-  } finally {
-    await lab.kill(node, mon.name, 'SIGTERM');
-  }
-}
 /**
  * Cuts the boxes off from each other in the switch — VRRP and pair sync
  * dropped, everything else passes, so LAN hosts still reach both — or
@@ -225,7 +198,7 @@ t.test('kill -9 of paird: the VIP stays, the peer takes over, a restart adopts i
   t.same(await p.vipHolders(), ['office1', 'office2'], 'a crashed paird leaves its VIP, as keepalived does; the peer holds it too');
   t.equal(await p.hostNeighbour(), await p.macOf('office2'), 'officehost follows the new master\'s announcement');
 
-  const events = await addressEvents('office1', async () => {
+  const events = await kernelEvents(lab, 'office1', 'address', async () => {
     await p.startPaird('office1');
     await p.settledHolders(['office1'], 'office1 alone holding the VIP after its restart');
     await roles({ office1: 'master', office2: 'backup' });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseConfig } from '../daemons/lib/config/index.js';
 import { clientConfig, remoteAccessEndpoint } from '../daemons/lib/overlay/remote-access.js';
 import { defaultTopology, Lab, pingOne, repoRoot } from './lab/index.js';
+import { kernelEvents } from './lab/monitor.js';
 import { busCall, patience, sleep, waitFor, waitForAdvance } from './lab/wait.js';
 
 const tunneld = path.join(repoRoot, 'dist', 'daemons', 'tunneld', 'main.js');
@@ -204,34 +205,6 @@ async function restart(node: string): Promise<void> {
   await ready(node);
 }
 
-let monitors = 0;
-/**
- * The route events (`ip monitor route`: RTM_NEWROUTE, and RTM_DELROUTE as
- * "Deleted ...") in node while fn runs. A marker route in a scratch table
- * before and after proves the monitor was listening for the whole of fn
- * and that every event of it has been printed.
- */
-async function routeEvents(node: string, fn: () => Promise<void>): Promise<string[]> {
-  const mon = lab.spawn(node, `route-monitor-${++monitors}`, ['ip', 'monitor', 'route']);
-  const lines = (): string[] => (fs.existsSync(mon.log) ? fs.readFileSync(mon.log, 'utf8').split('\n') : []);
-  const markers = (): number => lines().filter((l) => l.includes('table 4242')).length;
-  const marker = (): Promise<string> => sh(node, 'ip route add blackhole 192.0.2.0/24 table 4242 && ip route del blackhole 192.0.2.0/24 table 4242');
-  try {
-    // A marker each try until one shows: the monitor listens from then on.
-    await waitFor(`route monitor in ${node} listening`, async () => {
-      if (markers() > 0) return true;
-      await marker();
-      return false;
-    }, patience(1000));
-    const before = markers();
-    await fn();
-    await marker();
-    await waitFor(`route monitor in ${node} caught up`, () => markers() >= before + 2, patience(1000));
-    return lines().filter((l) => l.trim() !== '' && !l.includes('table 4242'));
-  } finally {
-    await lab.kill(node, mon.name, 'SIGTERM');
-  }
-}
 
 /**
  * A few seconds of tunneld polls (1 s each) after a restart: long enough for
@@ -294,7 +267,7 @@ t.test('a DHCP WAN: the gateway its client put in main goes into the WAN table, 
   t.match(v6rule, /fwmark 0x103e8 lookup 1000/, 'a DHCP WAN has its IPv6 WAN-mark rule too');
 
   // A restart adopts the learned route: not one route event.
-  const events = await routeEvents('home1', async () => { await restart('home1'); await settle(); });
+  const events = await kernelEvents(lab, 'home1', 'route', async () => { await restart('home1'); await settle(); });
   t.same(events, [], `route events during a restart: got ${JSON.stringify(events)}; want none`);
   t.equal(await table('home1', 1000), learned, 'the WAN table is as it was');
 
@@ -363,7 +336,7 @@ t.test('a flow pinned to a dead path, steerd gone: the path\'s table empties and
   // A restart while the path is down changes no route: the table stays
   // empty, main stays on the live path.
   const mainBefore = await table('home1', 'main');
-  const events = await routeEvents('home1', async () => { await restart('home1'); await settle(); });
+  const events = await kernelEvents(lab, 'home1', 'route', async () => { await restart('home1'); await settle(); });
   t.same(events, [], `route events during a restart: got ${JSON.stringify(events)}; want none`);
   t.equal(await table('home1', dead.table), '', 'the dead path\'s table is still empty');
   t.equal(await table('home1', 'main'), mainBefore, 'main is as it was');
