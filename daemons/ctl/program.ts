@@ -158,7 +158,7 @@ export async function runCli(opts: CliOptions): Promise<ExitCode> {
       self: opts.self ?? [process.execPath, process.argv[1] ?? 'ternctl'],
     };
     const positional = args.slice(0, cmd.registeredArguments.length) as string[];
-    const result: CommandResult = await entry.run(ctx, positional, cmd.opts<Record<string, unknown>>());
+    const result: CommandResult = await entry.run(ctx, positional, cmd.opts<Record<string, unknown>>(), cmd);
     exit = result.exitCode ?? exitCodes.ok;
     if (result.streamed) return;
     if (ctx.json) io.out(`${JSON.stringify(envelope(entry.name, { data: result.data }), null, 2)}\n`);

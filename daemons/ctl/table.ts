@@ -2,7 +2,7 @@
 // examples, its arguments and options, its handler. The program, --help,
 // bash completion and docs/ternctl.md all follow from this list.
 import { Option, type Command } from 'commander';
-import { completionCommand } from './completion.js';
+import { completionCommand, programOf } from './completion.js';
 import { configApply, configConfirm, configDiff, configHistory, configNetworkd, configRollback, configValidate, defaultConfirmWithin } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
 import { diagCommand } from './diag/index.js';
@@ -27,7 +27,8 @@ export interface CommandEntry {
   examples: string[];
   /** Arguments and options (commander); --json, --timeout and --no-color are added to every command. */
   define?(cmd: Command): void;
-  run(ctx: CtlContext, args: string[], opts: Record<string, unknown>): Promise<CommandResult>;
+  /** cmd: the command as commander parsed it (its root is the whole program, for completion). */
+  run(ctx: CtlContext, args: string[], opts: Record<string, unknown>, cmd: Command): Promise<CommandResult>;
   hidden?: boolean;
   /**
    * What Ctrl-C (SIGINT) and SIGTERM do: 'exit' at once (default: reading
@@ -280,7 +281,7 @@ export const commandTable: CommandEntry[] = [
     summary: 'print a bash completion script: source <(ternctl completion bash)',
     examples: ['source <(ternctl completion bash)', 'ternctl completion bash > /etc/bash_completion.d/ternctl'],
     define: (c) => c.argument('<shell>', 'the shell: bash'),
-    run: (_ctx, a) => completionCommand(a[0]!),
+    run: (_ctx, a, _o, cmd) => completionCommand(a[0]!, programOf(cmd)),
   },
   {
     name: 'version',
