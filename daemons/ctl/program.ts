@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError, isTernError } from '../lib/errors.js';
 import { resolvePaths } from '../lib/paths/index.js';
 import type { CommandResult, CtlContext, Io } from './context.js';
-import { Daemons } from './daemons.js';
+import { Daemons } from '../lib/views/daemons.js';
 import { exitCodeFor, exitCodes, usageError, type ExitCode } from './exit.js';
 import { parseDuration } from './time.js';
 import { commandGroups, commandTable, type CommandEntry } from './table.js';

@@ -6,7 +6,6 @@ import { completionCommand, programOf } from './completion.js';
 import { configApply, configConfirm, configDiff, configHistory, configNetworkd, configRollback, configValidate, defaultConfirmWithin } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
 import { diagCommand } from './diag/index.js';
-import { exporterCommand } from './exporter/index.js';
 import { flowsCommand } from './flows.js';
 import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
@@ -33,7 +32,7 @@ export interface CommandEntry {
   /**
    * What Ctrl-C (SIGINT) and SIGTERM do: 'exit' at once (default: reading
    * commands), 'abort' ctx.signal so the command ends cleanly (--watch,
-   * exporter, the rollback timer), 'finish' the change under way first
+   * the rollback timer), 'finish' the change under way first
    * (apply, confirm, rollback, ra): stopping half-way would leave a change
    * without its rollback timer.
    */
@@ -267,14 +266,6 @@ export const commandTable: CommandEntry[] = [
       .option('--since <time>', 'logs and events from this time', '24h')
       .option('--log-dir <dir>', 'read logs from *.log files here instead of journald (env TERN_LOG_DIR)'),
     run: (ctx, _a, o) => diagCommand(ctx, { out: s(o.out), since: s(o.since)!, logDir: s(o.logDir) }),
-  },
-  {
-    name: 'exporter',
-    onSignal: 'abort',
-    summary: 'serve Prometheus metrics (WAN, path, pair, QoS, steering, daemon liveness) until stopped',
-    examples: ['ternctl exporter', 'ternctl exporter --listen 127.0.0.1:9273', 'curl -s 127.0.0.1:9273/metrics'],
-    define: (c) => c.option('--listen <address:port>', 'override metrics.listen from the config').option('--once', 'print one scrape to stdout and exit'),
-    run: (ctx, _a, o) => exporterCommand(ctx, { listen: s(o.listen), once: o.once === true }),
   },
   {
     name: 'completion',

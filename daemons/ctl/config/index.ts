@@ -1,4 +1,4 @@
-// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing.
+// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing. The transaction itself is daemons/lib/config/transaction; the files, daemons/lib/networkd.
 import fs from 'node:fs';
 import { parseConfig, readConfigText } from '../../lib/config/index.js';
 import { TernError } from '../../lib/errors.js';
@@ -7,20 +7,23 @@ import { exitCodes, isPermissionError, permissionError, usageError } from '../ex
 import { duration, painter, stateColour, table, timestamp } from '../format.js';
 import { ReadOnlyDb } from '../state.js';
 import { parseDuration } from '../time.js';
-import { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
+import {
+  ConfigApplier, ConfigHistory, pendingIn, readPending, sha256,
+  type ApplyOutcome, type ConfigVersion, type PendingApply, type ReloadResult, type RollbackOutcome,
+} from '../../lib/config/transaction/index.js';
+import { networkdLine, type NetworkdSync } from '../../lib/networkd/index.js';
 import { unifiedDiff } from './diff.js';
-import { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply } from './history.js';
-import { networkdLine, type NetworkdSync } from './networkd.js';
 
-export { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
-export { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply, type RollbackTimer } from './history.js';
-export { writeFileAtomic } from './atomic.js';
-export { diffLines, unifiedDiff } from './diff.js';
 export {
-  configNetworkd, defaultNetworkdRoot, networkctlReload, ownNetworkdFiles, syncNetworkd, systemNetworkd, writeNetworkd,
+  ConfigApplier, ConfigHistory, pendingIn, readPending, rollbackArgv, sha256, startRollbackTimer, stopRollbackTimer, systemdRunArgv, writeFileAtomic,
+  type ApplyOutcome, type ConfigVersion, type PendingApply, type ReloadResult, type RollbackOutcome, type RollbackTimer,
+} from '../../lib/config/transaction/index.js';
+export {
+  defaultNetworkdRoot, networkctlReload, ownNetworkdFiles, syncNetworkd, systemNetworkd, writeNetworkd,
   type NetworkdSync, type NetworkdTarget, type NetworkdWrite,
-} from './networkd.js';
-export { startRollbackTimer, stopRollbackTimer, systemdRunArgv, rollbackArgv } from './timer.js';
+} from '../../lib/networkd/index.js';
+export { configNetworkd } from './networkd.js';
+export { diffLines, unifiedDiff } from './diff.js';
 
 /** Default time to confirm an apply. */
 export const defaultConfirmWithin = '120s';
@@ -180,17 +183,6 @@ export async function configRollback(ctx: CtlContext, opts: { to?: string; ifUnc
     throw new TernError('TERN_E_CTL_APPLY', 'ternctl: config rollback: no apply is pending; to go back to an earlier version use --to ID (see ternctl config history)');
   }
   return { data: { ...r, rolledBack: true }, text: rollbackText(ctx, r) };
-}
-
-/** The pending apply, read-only; undefined without a database. */
-export async function readPending(ctx: CtlContext): Promise<PendingApply | undefined> {
-  const db = await ReadOnlyDb.open(ctx.paths.dbFile);
-  if (!db) return undefined;
-  try {
-    return (await db.hasTable('config_history')) ? await pendingIn(db) : undefined;
-  } finally {
-    await db.close();
-  }
 }
 
 /** config history [--show ID]. */

@@ -18,15 +18,15 @@
 // - confirm: one FULL transaction marks it confirmed; then the record is
 //   removed. A record whose version is confirmed is left over: removed.
 import fs from 'node:fs';
-import { parseConfig, readConfigText, type TernConfig } from '../../lib/config/index.js';
-import { TernError, errorMessage, isTernError } from '../../lib/errors.js';
-import type { CtlContext } from '../context.js';
-import { knownDaemons, livenessOf } from '../daemons.js';
-import { isPermissionError, permissionError } from '../exit.js';
-import { openStateForWrite } from '../state.js';
+import { parseConfig, readConfigText, type TernConfig } from '../../config/index.js';
+import { TernError, errorMessage, isTernError } from '../../errors.js';
+import { isPermissionError, permissionError } from '../../errors.js';
+import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from '../../networkd/index.js';
+import { openStateForWrite } from '../../store/state.js';
+import { knownDaemons, livenessOf } from '../../views/daemons.js';
+import type { TransactionContext } from './context.js';
 import { writeFileAtomic } from './atomic.js';
 import { ConfigHistory, sha256, type PendingApply, type RollbackTimer } from './history.js';
-import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from './networkd.js';
 import { pendingRecordFile, readPendingRecord, removePendingRecord, writePendingRecord, type PendingRecord } from './pending.js';
 import { startRollbackTimer, stopRollbackTimer, type TimerOptions } from './timer.js';
 
@@ -82,7 +82,7 @@ const unfinished = (configFile: string, left: { record: PendingRecord; state: st
 export class ConfigApplier {
   private readonly reloadTimeoutMs: number;
 
-  constructor(private readonly ctx: CtlContext, private readonly opts: ApplierOptions = {}) {
+  constructor(private readonly ctx: TransactionContext, private readonly opts: ApplierOptions = {}) {
     this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 20_000;
   }
 

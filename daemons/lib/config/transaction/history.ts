@@ -3,8 +3,8 @@
 // so an apply, a confirm and the rollback timer can race without harm: the
 // first to move a version out of 'pending' wins, the others see it moved.
 import { createHash } from 'node:crypto';
-import { TernError } from '../../lib/errors.js';
-import type { Queryable } from '../../lib/store/index.js';
+import { TernError } from '../../errors.js';
+import type { Queryable } from '../../store/index.js';
 
 export type VersionState = 'pending' | 'confirmed' | 'rolled-back';
 
