@@ -8,7 +8,7 @@ import { duration, painter, stateColour, table, timestamp } from '../format.js';
 import { ReadOnlyDb } from '../state.js';
 import { parseDuration } from '../time.js';
 import {
-  ConfigApplier, ConfigHistory, pendingIn, readPending, sha256,
+  ConfigApplier, ConfigHistory, pendingIn, sha256,
   type ApplyOutcome, type ConfigVersion, type PendingApply, type ReloadResult, type RollbackOutcome,
 } from '../../lib/config/transaction/index.js';
 import { networkdLine, type NetworkdSync } from '../../lib/networkd/index.js';
@@ -140,11 +140,6 @@ function rollbackText(ctx: CtlContext, r: RollbackOutcome): string {
   return `rolled back version #${r.id}: restored #${r.restoredId} (sha256 ${short(r.hash)}); reason: ${r.reason}\n${reloadLines(ctx, r.daemons)}${networkdText(r.networkd)}`;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
-
 /**
  * config rollback: the pending apply now; --to ID: re-apply an earlier
  * version (pending, like any apply); --if-unconfirmed ID [--at MS]: the
@@ -162,20 +157,13 @@ export async function configRollback(ctx: CtlContext, opts: { to?: string; ifUnc
     const id = versionId(opts.ifUnconfirmed);
     const at = opts.at === undefined ? ctx.clock.now() : Number(opts.at);
     if (!Number.isFinite(at)) throw usageError(`--at ${opts.at} is not a time in ms`, '--at 1764144000000');
-    // Wake at least every 10 s: a confirm ends the wait early even if its signal never came.
-    for (;;) {
-      const pending = await readPending(ctx);
-      if (!pending || pending.id !== id) {
-        return { data: { id, rolledBack: false, reason: 'confirmed or settled' }, text: `version #${id} is not pending any more; nothing to roll back` };
-      }
-      const left = at - ctx.clock.now();
-      if (left <= 0) break;
-      await sleep(Math.min(left, 10_000), ctx.signal);
-      if (ctx.signal.aborted) return { data: { id, rolledBack: false, reason: 'stopped' }, text: `rollback timer for #${id} stopped` };
-    }
-    const r = await applier.rollbackPending(`not confirmed by ${new Date(at).toISOString()}`);
-    if (!r) return { data: { id, rolledBack: false, reason: 'confirmed or settled' }, text: `version #${id} was settled meanwhile; nothing rolled back` };
-    return { data: { ...r, rolledBack: true }, text: rollbackText(ctx, r) };
+    const r = await applier.rollbackIfUnconfirmed(id, at, ctx.signal);
+    if (r.rolledBack) return { data: r, text: rollbackText(ctx, r) };
+    if (r.why === 'stopped') return { data: { id, rolledBack: false, reason: 'stopped' }, text: `rollback timer for #${id} stopped` };
+    return {
+      data: { id, rolledBack: false, reason: 'confirmed or settled' },
+      text: r.why === 'not pending' ? `version #${id} is not pending any more; nothing to roll back` : `version #${id} was settled meanwhile; nothing rolled back`,
+    };
   }
   const r = await applier.rollbackPending('rolled back by ternctl config rollback');
   if (!r) {

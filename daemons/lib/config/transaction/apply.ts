@@ -26,7 +26,7 @@ import { openStateForWrite } from '../../store/state.js';
 import { knownDaemons, livenessOf } from '../../views/daemons.js';
 import type { TransactionContext } from './context.js';
 import { writeFileAtomic } from './atomic.js';
-import { ConfigHistory, sha256, type PendingApply, type RollbackTimer } from './history.js';
+import { ConfigHistory, readPending, sha256, type PendingApply, type RollbackTimer } from './history.js';
 import { pendingRecordFile, readPendingRecord, removePendingRecord, writePendingRecord, type PendingRecord } from './pending.js';
 import { startRollbackTimer, stopRollbackTimer, type TimerOptions } from './timer.js';
 
@@ -62,6 +62,11 @@ export interface RollbackOutcome {
   daemons: ReloadResult[];
   networkd: NetworkdSync;
 }
+
+/** What the rollback timer did: rolled version id back, or found nothing to do. */
+export type TimerOutcome =
+  | (RollbackOutcome & { rolledBack: true })
+  | { id: number; rolledBack: false; why: 'not pending' | 'settled meanwhile' | 'stopped' };
 
 export interface ApplierOptions {
   /** How long a daemon may take to reload (default 20 s: tunneld resolves names). */
@@ -227,6 +232,36 @@ export class ConfigApplier {
     } finally {
       await store.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * The rollback timer (`ternctl config rollback --if-unconfirmed ID --at
+   * MS`): wait until at, then roll version id back if it is still pending.
+   * Wakes at least every 10 s: a confirm ends the wait early even if its
+   * signal never came. signal stops the wait.
+   */
+  async rollbackIfUnconfirmed(id: number, at: number, signal: AbortSignal): Promise<TimerOutcome> {
+    for (;;) {
+      const pending = await readPending(this.ctx);
+      if (!pending || pending.id !== id) return { id, rolledBack: false, why: 'not pending' };
+      const left = at - this.ctx.clock.now();
+      if (left <= 0) break;
+      await this.sleep(Math.min(left, 10_000), signal);
+      if (signal.aborted) return { id, rolledBack: false, why: 'stopped' };
+    }
+    const r = await this.rollbackPending(`not confirmed by ${new Date(at).toISOString()}`);
+    return r ? { ...r, rolledBack: true } : { id, rolledBack: false, why: 'settled meanwhile' };
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) {
+        resolve();
+        return;
+      }
+      const t = this.ctx.clock.setTimeout(resolve, ms);
+      signal.addEventListener('abort', () => { this.ctx.clock.clearTimeout(t); resolve(); }, { once: true });
+    });
   }
 
   /**
