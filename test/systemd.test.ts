@@ -11,8 +11,10 @@ import { repoRoot } from './lab/index.js';
 const dir = path.join(repoRoot, 'systemd');
 const keysDir = '/var/lib/tern/keys';
 
+// Programs with a main.ts that are not daemons (no bus socket, no sd_notify): ternctl and the exporter.
+const programs = new Set(['ctl', 'exporter']);
 const daemons = fs.readdirSync(path.join(repoRoot, 'daemons'), { withFileTypes: true })
-  .filter((d) => d.isDirectory() && fs.existsSync(path.join(repoRoot, 'daemons', d.name, 'main.ts')) && d.name !== 'ctl')
+  .filter((d) => d.isDirectory() && fs.existsSync(path.join(repoRoot, 'daemons', d.name, 'main.ts')) && !programs.has(d.name))
   .map((d) => d.name);
 const services = fs.readdirSync(dir).filter((f) => f.endsWith('.service')).sort();
 
@@ -50,6 +52,24 @@ t.test('every daemon has a unit that runs it, Type=notify with a watchdog', asyn
       t.ok(p.startsWith('-') || made.has(p),
         `${d}: ReadWritePaths ${p}: a path no tmpfiles d line makes must be optional (-), or the unit fails with 226/NAMESPACE`);
     }
+  }
+});
+
+t.test('every unit runs a program that exists (issue 16: the exporter has its own program)', async (t) => {
+  const want: Record<string, string> = {
+    'tern-exporter.service': 'daemons/exporter/main.js',
+    'tern-config-rollback.service': 'daemons/ctl/main.js',
+    'tern-networkd.service': 'daemons/ctl/main.js',
+  };
+  for (const s of services) {
+    for (const exec of values(read(s), 'ExecStart').filter((v) => v.startsWith('/usr/lib/tern/dist/'))) {
+      const js = exec.slice('/usr/lib/tern/dist/'.length);
+      const source = path.join(repoRoot, js.replace(/\.js$/, '.ts'));
+      t.ok(fs.existsSync(source), `${s}: ExecStart runs ${js}: got ${fs.existsSync(source) ? '' : 'no '}${path.relative(repoRoot, source)}; want the source to exist`);
+    }
+  }
+  for (const [s, js] of Object.entries(want)) {
+    t.ok(values(read(s), 'ExecStart').includes(`/usr/lib/tern/dist/${js}`), `${s}: got ExecStart ${values(read(s), 'ExecStart').join(' ')}; want /usr/lib/tern/dist/${js}`);
   }
 });
 

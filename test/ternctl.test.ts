@@ -16,6 +16,7 @@ import { waitForHistory, waitForProbes } from './lab/probed.js';
 import { patience, sleep, waitFor } from './lab/wait.js';
 
 const main = path.join(repoRoot, 'dist', 'daemons', 'ctl', 'main.js');
+const exporterMain = path.join(repoRoot, 'dist', 'daemons', 'exporter', 'main.js');
 /** Where the rendered report is kept for a reviewer (make test clears it first). */
 const outDir = path.join(repoRoot, '.test-out', 'ternctl');
 const box = 'office1';
@@ -165,7 +166,7 @@ t.test('report loss: a run with injected loss, as SVG and HTML, rendered to PNG'
 });
 
 t.test('exporter: Prometheus metrics on 127.0.0.1, scraped from inside the appliance', async (t) => {
-  lab.spawn(box, 'exporter', [process.execPath, main, 'exporter'], { env: { ...env } });
+  lab.spawn(box, 'exporter', [process.execPath, exporterMain], { env: { ...env } });
   t.teardown(() => lab.kill(box, 'exporter').then(() => undefined));
   const text = await waitFor('the exporter answers', async () => {
     const r = await lab.exec(box, ['curl', '-sf', '--max-time', '30', 'http://127.0.0.1:9273/metrics']);

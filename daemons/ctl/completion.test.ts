@@ -2,8 +2,10 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { commandGroups, commandTable } from './table.js';
 import { completionCommand } from './completion.js';
+import { buildProgram } from './program.js';
 
-const script = (await completionCommand('bash')).text;
+const program = buildProgram(async () => undefined, { out: () => undefined, err: () => undefined });
+const script = (await completionCommand('bash', program)).text;
 
 /** What bash completes for the words typed so far (the last one is being typed). */
 function complete(words: string[]): string[] {

@@ -1,5 +1,7 @@
-// ternctl completion bash: a completion script generated from the command
-// table (through the program built from it), so it never falls behind.
+// ternctl completion bash: a completion script generated from the program
+// built from the command table, so it never falls behind. The program is
+// handed in (the command's own root), not built here: building it would
+// import the table, which lists this command (issue 16: no import cycles).
 import type { Command, Option } from 'commander';
 import type { CommandResult } from './context.js';
 import { usageError } from './exit.js';
@@ -75,11 +77,15 @@ complete -F _ternctl ternctl
 `;
 }
 
-export async function completionCommand(shell: string): Promise<CommandResult> {
+/** The root of the program cmd belongs to. */
+export function programOf(cmd: Command): Command {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root;
+}
+
+export async function completionCommand(shell: string, program: Command): Promise<CommandResult> {
   if (shell !== 'bash') throw usageError(`no completion for shell ${JSON.stringify(shell)}`, 'ternctl completion bash');
-  // Imported here: the program is built from the table, which lists this command.
-  const { buildProgram } = await import('./program.js');
-  const program = buildProgram(async () => undefined, { out: () => undefined, err: () => undefined });
   const script = bashCompletion(program);
   return { data: { shell, script }, text: script };
 }

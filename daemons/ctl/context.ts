@@ -3,7 +3,7 @@
 import type { Clock } from '../lib/clock/index.js';
 import type { RuntimePaths } from '../lib/paths/index.js';
 import type { ExitCode } from './exit.js';
-import type { Daemons } from './daemons.js';
+import type { Daemons } from '../lib/views/daemons.js';
 
 /** Where output goes; tests capture it. */
 export interface Io {
@@ -28,7 +28,7 @@ export interface CtlContext {
   /** Per-request daemon timeout in ms (--timeout). */
   timeoutMs: number;
   daemons: Daemons;
-  /** Aborted on SIGINT/SIGTERM: long-running commands (--watch, exporter) stop. */
+  /** Aborted on SIGINT/SIGTERM: long-running commands (--watch, the rollback timer) stop. */
   signal: AbortSignal;
   /** How to start ternctl again (node and script), for the detached rollback timer. */
   self: string[];
@@ -39,6 +39,6 @@ export interface CommandResult {
   data: unknown;
   text: string;
   exitCode?: ExitCode;
-  /** The command printed its own output as it ran (--watch, logs, exporter): print nothing more. */
+  /** The command printed its own output as it ran (--watch, logs): print nothing more. */
   streamed?: boolean;
 }

@@ -1,6 +1,9 @@
 // ternctl's exit codes and how an error maps to one. Scripts rely on these:
 // they are documented in docs/ternctl.md and must not change meaning.
-import { TernError, isTernError, type ErrorCode } from '../lib/errors.js';
+import { TernError, isPermissionError, isTernError, type ErrorCode } from '../lib/errors.js';
+
+// Shared with the config transaction and the exporter (daemons/lib), which report permissions the same way.
+export { isPermissionError, permissionError } from '../lib/errors.js';
 
 export const exitCodes = {
   /** The command did what was asked. */
@@ -19,17 +22,6 @@ export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes];
 
 const unreachableCodes: ReadonlySet<ErrorCode> = new Set(['TERN_E_CTL_DAEMON', 'TERN_E_BUS_CONNECT', 'TERN_E_BUS_TIMEOUT', 'TERN_E_BUS_CLOSED']);
 
-/** True when err is about file or socket permissions (errno EACCES/EPERM anywhere in its chain). */
-export function isPermissionError(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'TERN_E_CTL_PERMISSION') return true;
-    const errno = (e as TernError).details?.errno;
-    if (errno === 'EACCES' || errno === 'EPERM') return true;
-  }
-  return false;
-}
-
 /** The exit code for an error a command threw. */
 export function exitCodeFor(err: unknown): ExitCode {
   if (isTernError(err, 'TERN_E_CTL_USAGE')) return exitCodes.usage;
@@ -41,10 +33,4 @@ export function exitCodeFor(err: unknown): ExitCode {
 /** A usage error (exit 2): what was wrong, and a hint how to call it right. */
 export function usageError(message: string, hint?: string): TernError {
   return new TernError('TERN_E_CTL_USAGE', `ternctl: ${message}${hint ? `\nhint: ${hint}` : ''}`, { details: hint ? { hint } : undefined });
-}
-
-/** A permission error (exit 4) for a path, saying what to do. */
-export function permissionError(what: string, file: string, cause?: unknown): TernError {
-  return new TernError('TERN_E_CTL_PERMISSION',
-    `ternctl: ${what}: permission denied on ${file}: run as root or join group tern`, { cause, details: { file, errno: 'EACCES' } });
 }

@@ -79,13 +79,8 @@ export function duration(msValue: number | null | undefined): string {
   return `${s}s`;
 }
 
-/** Mbit/s from bits per second. */
-export function rate(bps: number | null | undefined): string {
-  if (bps === null || bps === undefined || !Number.isFinite(bps)) return dash;
-  if (bps >= 1e9) return `${(bps / 1e9).toFixed(2)} Gbit/s`;
-  if (bps >= 1e6) return `${(bps / 1e6).toFixed(1)} Mbit/s`;
-  return `${(bps / 1e3).toFixed(0)} kbit/s`;
-}
+// Rates are formatted where the QoS view is made (shared with the exporter).
+export { rate } from '../lib/views/qos.js';
 
 /** Local time as YYYY-MM-DD HH:MM:SS (the box's clock and zone). */
 export function timestamp(msValue: number): string {

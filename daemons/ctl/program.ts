@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError, isTernError } from '../lib/errors.js';
 import { resolvePaths } from '../lib/paths/index.js';
 import type { CommandResult, CtlContext, Io } from './context.js';
-import { Daemons } from './daemons.js';
+import { Daemons } from '../lib/views/daemons.js';
 import { exitCodeFor, exitCodes, usageError, type ExitCode } from './exit.js';
 import { parseDuration } from './time.js';
 import { commandGroups, commandTable, type CommandEntry } from './table.js';
@@ -158,7 +158,7 @@ export async function runCli(opts: CliOptions): Promise<ExitCode> {
       self: opts.self ?? [process.execPath, process.argv[1] ?? 'ternctl'],
     };
     const positional = args.slice(0, cmd.registeredArguments.length) as string[];
-    const result: CommandResult = await entry.run(ctx, positional, cmd.opts<Record<string, unknown>>());
+    const result: CommandResult = await entry.run(ctx, positional, cmd.opts<Record<string, unknown>>(), cmd);
     exit = result.exitCode ?? exitCodes.ok;
     if (result.streamed) return;
     if (ctx.json) io.out(`${JSON.stringify(envelope(entry.name, { data: result.data }), null, 2)}\n`);

@@ -2,7 +2,7 @@
 // and paths, PAIR, QoS, health warnings, daemon liveness, host facts.
 import type { CommandResult, CtlContext } from './context.js';
 import { readPending, type PendingApply } from './config/index.js';
-import { installedDaemons, type Liveness } from './daemons.js';
+import { installedDaemons, type Liveness } from '../lib/views/daemons.js';
 import { exitCodes, type ExitCode } from './exit.js';
 import { bytes, duration, keyValues, ms, painter, pct, stateColour, table, timestamp } from './format.js';
 import { hostFacts, type HostFacts } from './hostinfo.js';

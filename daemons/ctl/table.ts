@@ -2,11 +2,10 @@
 // examples, its arguments and options, its handler. The program, --help,
 // bash completion and docs/ternctl.md all follow from this list.
 import { Option, type Command } from 'commander';
-import { completionCommand } from './completion.js';
+import { completionCommand, programOf } from './completion.js';
 import { configApply, configConfirm, configDiff, configHistory, configNetworkd, configRollback, configValidate, defaultConfirmWithin } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
 import { diagCommand } from './diag/index.js';
-import { exporterCommand } from './exporter/index.js';
 import { flowsCommand } from './flows.js';
 import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
@@ -27,12 +26,13 @@ export interface CommandEntry {
   examples: string[];
   /** Arguments and options (commander); --json, --timeout and --no-color are added to every command. */
   define?(cmd: Command): void;
-  run(ctx: CtlContext, args: string[], opts: Record<string, unknown>): Promise<CommandResult>;
+  /** cmd: the command as commander parsed it (its root is the whole program, for completion). */
+  run(ctx: CtlContext, args: string[], opts: Record<string, unknown>, cmd: Command): Promise<CommandResult>;
   hidden?: boolean;
   /**
    * What Ctrl-C (SIGINT) and SIGTERM do: 'exit' at once (default: reading
    * commands), 'abort' ctx.signal so the command ends cleanly (--watch,
-   * exporter, the rollback timer), 'finish' the change under way first
+   * the rollback timer), 'finish' the change under way first
    * (apply, confirm, rollback, ra): stopping half-way would leave a change
    * without its rollback timer.
    */
@@ -268,19 +268,11 @@ export const commandTable: CommandEntry[] = [
     run: (ctx, _a, o) => diagCommand(ctx, { out: s(o.out), since: s(o.since)!, logDir: s(o.logDir) }),
   },
   {
-    name: 'exporter',
-    onSignal: 'abort',
-    summary: 'serve Prometheus metrics (WAN, path, pair, QoS, steering, daemon liveness) until stopped',
-    examples: ['ternctl exporter', 'ternctl exporter --listen 127.0.0.1:9273', 'curl -s 127.0.0.1:9273/metrics'],
-    define: (c) => c.option('--listen <address:port>', 'override metrics.listen from the config').option('--once', 'print one scrape to stdout and exit'),
-    run: (ctx, _a, o) => exporterCommand(ctx, { listen: s(o.listen), once: o.once === true }),
-  },
-  {
     name: 'completion',
     summary: 'print a bash completion script: source <(ternctl completion bash)',
     examples: ['source <(ternctl completion bash)', 'ternctl completion bash > /etc/bash_completion.d/ternctl'],
     define: (c) => c.argument('<shell>', 'the shell: bash'),
-    run: (_ctx, a) => completionCommand(a[0]!),
+    run: (_ctx, a, _o, cmd) => completionCommand(a[0]!, programOf(cmd)),
   },
   {
     name: 'version',

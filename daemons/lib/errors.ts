@@ -135,3 +135,23 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** True when err is about file or socket permissions (errno EACCES/EPERM anywhere in its chain). */
+export function isPermissionError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'TERN_E_CTL_PERMISSION') return true;
+    const errno = (e as TernError).details?.errno;
+    if (errno === 'EACCES' || errno === 'EPERM') return true;
+  }
+  return false;
+}
+
+/**
+ * A permission error for a path, saying what to do. Its code makes ternctl
+ * exit 4; the exporter and the config transaction report it the same way.
+ */
+export function permissionError(what: string, file: string, cause?: unknown): TernError {
+  return new TernError('TERN_E_CTL_PERMISSION',
+    `ternctl: ${what}: permission denied on ${file}: run as root or join group tern`, { cause, details: { file, errno: 'EACCES' } });
+}

@@ -12,6 +12,7 @@ repo=$(dirname "$here")
 tar -C "$here/rootfs" --owner=0 --group=0 -cf - . | tar -C "$root" -xf -
 tar -C "$stage" --owner=0 --group=0 -cf - . | tar -C "$root" -xf -
 ln -sf /usr/lib/tern/bin/ternctl "$root/usr/bin/ternctl"
+ln -sf /usr/lib/tern/bin/tern-exporter "$root/usr/bin/tern-exporter"
 
 # Units, system users and runtime directories from systemd/.
 install -m 0644 "$repo"/systemd/*.service "$repo"/systemd/tern.target "$root/usr/lib/systemd/system/"

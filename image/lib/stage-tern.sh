@@ -18,7 +18,7 @@ repo=$(dirname "$here")
 dest=$stage/usr/lib/tern
 say() { printf 'image: stage: %s\n' "$*"; }
 
-for f in dist/daemons/ctl/main.js native/tern.node node_modules/sqlite3/build/Release/node_sqlite3.node; do
+for f in dist/daemons/ctl/main.js dist/daemons/exporter/main.js native/tern.node node_modules/sqlite3/build/Release/node_sqlite3.node; do
 	[ -e "$repo/$f" ] || { echo "image: stage: $f missing; run make build first" >&2; exit 1; }
 done
 mkdir -p "$dest"

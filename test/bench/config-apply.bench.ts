@@ -8,9 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigApplier } from '../../daemons/ctl/config/apply.js';
-import { sha256 } from '../../daemons/ctl/config/history.js';
-import { removePendingRecord, writePendingRecord } from '../../daemons/ctl/config/pending.js';
+import { ConfigApplier, removePendingRecord, sha256, writePendingRecord } from '../../daemons/lib/config/transaction/index.js';
 import { tempAppliance, testContext } from '../../daemons/ctl/testkit.js';
 import { Store } from '../../daemons/lib/store/index.js';
 

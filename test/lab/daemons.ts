@@ -1,13 +1,17 @@
 // Starting Tern's daemons on the lab's appliances: by convention every
-// dist/daemons/<name>/main.js except lib and ctl, each appliance with its
+// dist/daemons/<name>/main.js except lib, ctl and the exporter, each appliance with its
 // own config and directories.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Lab, LabProcess } from './lab.js';
 import { repoRoot } from './lab.js';
 
-/** Folders under dist/daemons that are not daemons. */
-const notDaemons = new Set(['lib', 'ctl']);
+/**
+ * Folders under dist/daemons that are not daemons: the shared library, and
+ * programs without a bus socket or sd_notify (ternctl; the exporter, which
+ * the lab tests start themselves where they scrape).
+ */
+const notDaemons = new Set(['lib', 'ctl', 'exporter']);
 
 /** The daemons built so far: names of dist/daemons/<name>/main.js, sorted. */
 export function discoverDaemons(daemonsDir = path.join(repoRoot, 'dist', 'daemons')): string[] {

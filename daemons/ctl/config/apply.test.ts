@@ -2,11 +2,11 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fakeDaemon, tempAppliance, testContext } from '../testkit.js';
-import { ConfigApplier } from './apply.js';
-import { ConfigHistory, sha256 } from './history.js';
+import { ConfigApplier } from '../../lib/config/transaction/index.js';
+import { ConfigHistory, sha256 } from '../../lib/config/transaction/index.js';
 import { configRollback } from './index.js';
 import { openStateForWrite } from '../state.js';
-import type { RollbackTimer } from './history.js';
+import type { RollbackTimer } from '../../lib/config/transaction/index.js';
 
 const withDescription = (text: string, d: string): string => text.replace(/description: Head office, rack 1, PAIR member A/, `description: ${d}`);
 

@@ -1,4 +1,4 @@
-// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing.
+// Package config (ternctl) is `ternctl config`: validate, diff, apply with confirm-or-rollback, confirm, rollback, history, and the networkd files of the box's addressing. The transaction itself is daemons/lib/config/transaction; the files, daemons/lib/networkd.
 import fs from 'node:fs';
 import { parseConfig, readConfigText } from '../../lib/config/index.js';
 import { TernError } from '../../lib/errors.js';
@@ -7,20 +7,23 @@ import { exitCodes, isPermissionError, permissionError, usageError } from '../ex
 import { duration, painter, stateColour, table, timestamp } from '../format.js';
 import { ReadOnlyDb } from '../state.js';
 import { parseDuration } from '../time.js';
-import { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
+import {
+  ConfigApplier, ConfigHistory, pendingIn, sha256,
+  type ApplyOutcome, type ConfigVersion, type PendingApply, type ReloadResult, type RollbackOutcome,
+} from '../../lib/config/transaction/index.js';
+import { networkdLine, type NetworkdSync } from '../../lib/networkd/index.js';
 import { unifiedDiff } from './diff.js';
-import { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply } from './history.js';
-import { networkdLine, type NetworkdSync } from './networkd.js';
 
-export { ConfigApplier, type ApplyOutcome, type ReloadResult, type RollbackOutcome } from './apply.js';
-export { ConfigHistory, pendingIn, sha256, type ConfigVersion, type PendingApply, type RollbackTimer } from './history.js';
-export { writeFileAtomic } from './atomic.js';
-export { diffLines, unifiedDiff } from './diff.js';
 export {
-  configNetworkd, defaultNetworkdRoot, networkctlReload, ownNetworkdFiles, syncNetworkd, systemNetworkd, writeNetworkd,
+  ConfigApplier, ConfigHistory, pendingIn, readPending, rollbackArgv, sha256, startRollbackTimer, stopRollbackTimer, systemdRunArgv, writeFileAtomic,
+  type ApplyOutcome, type ConfigVersion, type PendingApply, type ReloadResult, type RollbackOutcome, type RollbackTimer,
+} from '../../lib/config/transaction/index.js';
+export {
+  defaultNetworkdRoot, networkctlReload, ownNetworkdFiles, syncNetworkd, systemNetworkd, writeNetworkd,
   type NetworkdSync, type NetworkdTarget, type NetworkdWrite,
-} from './networkd.js';
-export { startRollbackTimer, stopRollbackTimer, systemdRunArgv, rollbackArgv } from './timer.js';
+} from '../../lib/networkd/index.js';
+export { configNetworkd } from './networkd.js';
+export { diffLines, unifiedDiff } from './diff.js';
 
 /** Default time to confirm an apply. */
 export const defaultConfirmWithin = '120s';
@@ -137,11 +140,6 @@ function rollbackText(ctx: CtlContext, r: RollbackOutcome): string {
   return `rolled back version #${r.id}: restored #${r.restoredId} (sha256 ${short(r.hash)}); reason: ${r.reason}\n${reloadLines(ctx, r.daemons)}${networkdText(r.networkd)}`;
 }
 
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => new Promise((resolve) => {
-  const t = setTimeout(resolve, ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-});
-
 /**
  * config rollback: the pending apply now; --to ID: re-apply an earlier
  * version (pending, like any apply); --if-unconfirmed ID [--at MS]: the
@@ -159,20 +157,13 @@ export async function configRollback(ctx: CtlContext, opts: { to?: string; ifUnc
     const id = versionId(opts.ifUnconfirmed);
     const at = opts.at === undefined ? ctx.clock.now() : Number(opts.at);
     if (!Number.isFinite(at)) throw usageError(`--at ${opts.at} is not a time in ms`, '--at 1764144000000');
-    // Wake at least every 10 s: a confirm ends the wait early even if its signal never came.
-    for (;;) {
-      const pending = await readPending(ctx);
-      if (!pending || pending.id !== id) {
-        return { data: { id, rolledBack: false, reason: 'confirmed or settled' }, text: `version #${id} is not pending any more; nothing to roll back` };
-      }
-      const left = at - ctx.clock.now();
-      if (left <= 0) break;
-      await sleep(Math.min(left, 10_000), ctx.signal);
-      if (ctx.signal.aborted) return { data: { id, rolledBack: false, reason: 'stopped' }, text: `rollback timer for #${id} stopped` };
-    }
-    const r = await applier.rollbackPending(`not confirmed by ${new Date(at).toISOString()}`);
-    if (!r) return { data: { id, rolledBack: false, reason: 'confirmed or settled' }, text: `version #${id} was settled meanwhile; nothing rolled back` };
-    return { data: { ...r, rolledBack: true }, text: rollbackText(ctx, r) };
+    const r = await applier.rollbackIfUnconfirmed(id, at, ctx.signal);
+    if (r.rolledBack) return { data: r, text: rollbackText(ctx, r) };
+    if (r.why === 'stopped') return { data: { id, rolledBack: false, reason: 'stopped' }, text: `rollback timer for #${id} stopped` };
+    return {
+      data: { id, rolledBack: false, reason: 'confirmed or settled' },
+      text: r.why === 'not pending' ? `version #${id} is not pending any more; nothing to roll back` : `version #${id} was settled meanwhile; nothing rolled back`,
+    };
   }
   const r = await applier.rollbackPending('rolled back by ternctl config rollback');
   if (!r) {
@@ -180,17 +171,6 @@ export async function configRollback(ctx: CtlContext, opts: { to?: string; ifUnc
     throw new TernError('TERN_E_CTL_APPLY', 'ternctl: config rollback: no apply is pending; to go back to an earlier version use --to ID (see ternctl config history)');
   }
   return { data: { ...r, rolledBack: true }, text: rollbackText(ctx, r) };
-}
-
-/** The pending apply, read-only; undefined without a database. */
-export async function readPending(ctx: CtlContext): Promise<PendingApply | undefined> {
-  const db = await ReadOnlyDb.open(ctx.paths.dbFile);
-  if (!db) return undefined;
-  try {
-    return (await db.hasTable('config_history')) ? await pendingIn(db) : undefined;
-  } finally {
-    await db.close();
-  }
 }
 
 /** config history [--show ID]. */

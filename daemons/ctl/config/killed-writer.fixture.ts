@@ -11,7 +11,7 @@ import path from 'node:path';
 import { resolvePaths } from '../../lib/paths/index.js';
 import { Store, type Queryable } from '../../lib/store/index.js';
 import { testContext, type TempAppliance } from '../testkit.js';
-import { ConfigApplier } from './apply.js';
+import { ConfigApplier } from '../../lib/config/transaction/index.js';
 import { configRollback, readPending } from './index.js';
 
 const [command, newFile] = process.argv.slice(2);

@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { exampleConfig, tempAppliance, testContext, ternctl } from '../testkit.js';
-import { ConfigApplier } from './apply.js';
-import type { RollbackTimer } from './history.js';
-import { configNetworkd, type NetworkdTarget } from './networkd.js';
+import { ConfigApplier } from '../../lib/config/transaction/index.js';
+import type { RollbackTimer } from '../../lib/config/transaction/index.js';
+import type { NetworkdTarget } from '../../lib/networkd/index.js';
+import { configNetworkd } from './networkd.js';
 
 const tmp = (): string => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ternctl-networkd-'));

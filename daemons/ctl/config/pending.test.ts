@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import { isTernError } from '../../lib/errors.js';
 import { openStateForWrite } from '../state.js';
 import { tempAppliance, testContext } from '../testkit.js';
-import { ConfigApplier } from './apply.js';
-import { sha256, type RollbackTimer } from './history.js';
+import { ConfigApplier } from '../../lib/config/transaction/index.js';
+import { sha256, type RollbackTimer } from '../../lib/config/transaction/index.js';
 import { configRollback } from './index.js';
-import { checkRecord, pendingRecordFile, readPendingRecord } from './pending.js';
+import { checkRecord, pendingRecordFile, readPendingRecord } from '../../lib/config/transaction/index.js';
 
 const previousText = 'identity: {}\n';
 const good = { id: 3, previousId: 2, hash: sha256('new'), previousHash: sha256(previousText), previousText };

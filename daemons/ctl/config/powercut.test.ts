@@ -22,9 +22,9 @@ import { Store } from '../../lib/store/index.js';
 import { ReadOnlyDb, openStateForWrite } from '../state.js';
 import { fakeDaemon, tempAppliance, testContext, type TempAppliance } from '../testkit.js';
 import type { CtlContext } from '../context.js';
-import { ConfigApplier } from './apply.js';
-import { replaceFile } from './atomic.js';
-import { pendingIn, sha256, type RollbackTimer } from './history.js';
+import { ConfigApplier } from '../../lib/config/transaction/index.js';
+import { replaceFile } from '../../lib/files/index.js';
+import { pendingIn, sha256, type RollbackTimer } from '../../lib/config/transaction/index.js';
 import { configRollback } from './index.js';
 import { PowerCutRecorder, crashStates, materialise, type CrashState, type Step } from './powercut.testkit.js';
 

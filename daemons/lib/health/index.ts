@@ -1,7 +1,11 @@
 // Package health is one registry of named warnings per daemon: what is wrong
-// right now, since when, and how bad, for ternctl status and the bus.
+// right now, since when, and how bad, for ternctl status and the bus. Every
+// name is registered and documented in catalogue.ts (docs/health.md).
 import { EventEmitter } from 'node:events';
 import { systemClock, type Clock } from '../clock/index.js';
+import type { WarningName } from './catalogue.js';
+
+export { healthWarnings, warningPattern, type WarningInfo, type WarningName, type WarningPattern } from './catalogue.js';
 
 export type Severity = 'warning' | 'error';
 
@@ -21,9 +25,11 @@ export interface HealthOptions {
 /**
  * Registry of named warnings. set() raises or updates a warning, clear()
  * removes it; 'change' is emitted only when something really changed, so a
- * component can call set() every round without flooding subscribers.
+ * component can call set() every round without flooding subscribers. N is
+ * the names it takes: the catalogue's (a name not registered there is a
+ * type error); a test of the registry itself may widen it to string.
  */
-export class Health extends EventEmitter {
+export class Health<N extends string = WarningName> extends EventEmitter {
   private readonly clock: Clock;
   private readonly warnings = new Map<string, Warning>();
 
@@ -32,7 +38,7 @@ export class Health extends EventEmitter {
     this.clock = opts.clock ?? systemClock;
   }
 
-  set(name: string, text: string, severity: Severity = 'warning'): void {
+  set(name: N, text: string, severity: Severity = 'warning'): void {
     const old = this.warnings.get(name);
     if (old && old.text === text && old.severity === severity) return;
     const w: Warning = { name, text, severity, since: old?.since ?? this.clock.now() };
@@ -40,7 +46,7 @@ export class Health extends EventEmitter {
     this.emit('change', { kind: 'set', warning: w });
   }
 
-  clear(name: string): void {
+  clear(name: N): void {
     const old = this.warnings.get(name);
     if (!old) return;
     this.warnings.delete(name);
@@ -48,7 +54,7 @@ export class Health extends EventEmitter {
   }
 
   /** Raise name when cond holds, clear it otherwise. */
-  check(name: string, cond: boolean, text: string, severity: Severity = 'warning'): void {
+  check(name: N, cond: boolean, text: string, severity: Severity = 'warning'): void {
     if (cond) this.set(name, text, severity);
     else this.clear(name);
   }

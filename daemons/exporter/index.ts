@@ -1,12 +1,18 @@
-// Package exporter is `ternctl exporter`: a Prometheus scrape endpoint (prom-client) that asks the daemons on every scrape; bound to 127.0.0.1:9273 unless metrics.listen says otherwise.
+// Package exporter is tern-exporter: a Prometheus scrape endpoint (prom-client) that asks the daemons on every scrape (daemons/lib/metrics); bound to 127.0.0.1:9273 unless metrics.listen says otherwise.
 import http from 'node:http';
-import { TernError, errorMessage } from '../../lib/errors.js';
-import type { CommandResult, CtlContext } from '../context.js';
-import { usageError } from '../exit.js';
-import { runningConfig } from '../views.js';
-import { collectMetrics, type Scrape } from './collect.js';
+import { TernError, errorMessage } from '../lib/errors.js';
+import { collectMetrics, type MetricsContext, type Scrape } from '../lib/metrics/index.js';
+import { runningConfig } from '../lib/views/index.js';
 
-export { collectMetrics, type Scrape } from './collect.js';
+export { collectMetrics, type Scrape } from '../lib/metrics/index.js';
+
+/** What the exporter runs with: a scrape's context, a stop signal, and where its lines go. */
+export interface ExporterContext extends MetricsContext {
+  /** Aborted on SIGINT/SIGTERM: the server closes. */
+  signal: AbortSignal;
+  out(text: string): void;
+  err(text: string): void;
+}
 
 export const defaultListen = '127.0.0.1:9273';
 
@@ -14,12 +20,14 @@ export const defaultListen = '127.0.0.1:9273';
 export function parseListen(text: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw usageError(`listen address ${JSON.stringify(text)} is not address:port`, '127.0.0.1:9273 or [::1]:9273');
+  if (!m || port > 65535) {
+    throw new TernError('TERN_E_CTL_USAGE', `tern-exporter: listen address ${JSON.stringify(text)} is not address:port\nhint: 127.0.0.1:9273 or [::1]:9273`, { details: { hint: '127.0.0.1:9273 or [::1]:9273' } });
+  }
   return { host: m[1] ?? m[2]!, port };
 }
 
 /** Serve /metrics until ctx.signal aborts; resolves once closed. onListening gets the bound address. */
-export async function serveMetrics(ctx: CtlContext, listen: string, onListening?: (addr: { host: string; port: number }) => void): Promise<void> {
+export async function serveMetrics(ctx: MetricsContext & { signal: AbortSignal }, listen: string, onListening?: (addr: { host: string; port: number }) => void): Promise<void> {
   const { host, port } = parseListen(listen);
   // One scrape at a time: Prometheus retrying on a slow scrape must not pile up requests to the daemons.
   let inflight: Promise<Scrape> | undefined;
@@ -47,7 +55,7 @@ export async function serveMetrics(ctx: CtlContext, listen: string, onListening?
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new TernError('TERN_E_CTL_EXPORTER',
-      `ternctl: exporter: listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address in use (another exporter running?)' : err.code === 'EADDRNOTAVAIL' ? 'no such address on this box' : err.code === 'EACCES' ? 'permission denied' : errorMessage(err)}`,
+      `tern-exporter: listen on ${listen}: ${err.code === 'EADDRINUSE' ? 'address in use (another exporter running?)' : err.code === 'EADDRNOTAVAIL' ? 'no such address on this box' : err.code === 'EACCES' ? 'permission denied' : errorMessage(err)}`,
       { cause: err, details: { listen, errno: err.code } })));
     server.listen(port, host, () => resolve());
   });
@@ -63,18 +71,24 @@ export async function serveMetrics(ctx: CtlContext, listen: string, onListening?
   });
 }
 
-export async function exporterCommand(ctx: CtlContext, opts: { listen?: string; once?: boolean }): Promise<CommandResult> {
+/**
+ * Run the exporter: --once prints one scrape to out and returns; otherwise
+ * serve metrics.listen (or listen) until ctx.signal aborts. metrics.enabled
+ * false serves nothing unless listen is given.
+ */
+export async function runExporter(ctx: ExporterContext, opts: { listen?: string; once?: boolean }): Promise<void> {
   if (opts.once) {
     const s = await collectMetrics(ctx);
-    return { data: { problems: s.problems, metrics: await s.registry.getMetricsAsJSON() }, text: s.text.trimEnd() };
+    ctx.out(s.text.endsWith('\n') ? s.text : `${s.text}\n`);
+    return;
   }
   const cfg = (await runningConfig(ctx)).loaded?.config;
   if (!opts.listen && cfg && !cfg.metrics.enabled) {
-    return { data: { listening: null, reason: 'metrics.enabled is false' }, text: 'metrics.enabled is false in the config: nothing to serve' };
+    ctx.err('tern-exporter: metrics.enabled is false in the config: nothing to serve\n');
+    return;
   }
   const listen = opts.listen ?? cfg?.metrics.listen ?? defaultListen;
   await serveMetrics(ctx, listen, (a) => {
-    ctx.io.err(`ternctl exporter: serving http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/metrics (Ctrl-C to stop)\n`);
+    ctx.err(`tern-exporter: serving http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/metrics\n`);
   });
-  return { data: { listening: listen, stopped: true }, text: '', streamed: true };
 }

@@ -1,9 +1,9 @@
 import t from 'tap';
-import { parseConfig, type TernConfig } from '../lib/config/index.js';
-import { ifnamePrefix } from '../lib/overlay/index.js';
-import { virtualMacIfname } from '../paird/vip.js';
-import { ifbPrefix } from '../qosd/shaper.js';
-import { ownFileName, renderNetworkd, unmanagedGlobs, wanPreference, type NetworkdFile } from './networkd.js';
+import { parseConfig, type TernConfig } from '../config/index.js';
+import { ifnamePrefix } from '../overlay/index.js';
+import { virtualMacIfname } from '../../paird/vip.js';
+import { ifbPrefix } from '../../qosd/shaper.js';
+import { ownFileName, renderNetworkd, unmanagedGlobs, wanPreference, type NetworkdFile } from './render.js';
 
 /** A valid config (YAML reads JSON) with these wans, lan and pair. */
 function config(o: { wans: unknown[]; lan?: unknown; pair?: unknown }): TernConfig {
@@ -160,7 +160,7 @@ t.test('names networkd would match wrongly are refused with the key that names t
 
 t.test('the image\'s default config: DHCP on eth0, 192.168.50.1/24 on eth1', async (t) => {
   const fs = await import('node:fs');
-  const text = fs.readFileSync(new URL('../../../image/rootfs/usr/lib/tern-image/tern.yaml.default', import.meta.url), 'utf8').replace(/@SITE@/g, 'tern-0123abcd');
+  const text = fs.readFileSync(new URL('../../../../image/rootfs/usr/lib/tern-image/tern.yaml.default', import.meta.url), 'utf8').replace(/@SITE@/g, 'tern-0123abcd');
   const files = renderNetworkd(parseConfig(text, 'tern.yaml.default').config);
   t.match(byName(files, '10-tern-eth0.network'), /\nDHCP=yes\n/);
   t.match(byName(files, '20-tern-eth1.network'), /\nAddress=192\.168\.50\.1\/24\n/);

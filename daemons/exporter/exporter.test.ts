@@ -1,5 +1,7 @@
 import t from 'tap';
-import { fakeDaemon, tempAppliance, testContext } from '../testkit.js';
+import { systemClock } from '../lib/clock/index.js';
+import { fakeDaemon, tempAppliance } from '../lib/testkit/index.js';
+import { Daemons } from '../lib/views/daemons.js';
 import { collectMetrics, parseListen, serveMetrics } from './index.js';
 
 t.test('listen addresses', async (t) => {
@@ -31,7 +33,8 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
   });
   t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop()]));
   const ac = new AbortController();
-  const ctx = testContext(app, { signal: ac.signal });
+  // Patient: tests share a loaded machine.
+  const ctx = { paths: app.paths, clock: systemClock, daemons: new Daemons({ paths: app.paths, timeoutMs: 20_000 }), signal: ac.signal };
   t.teardown(() => ctx.daemons.close());
 
   const s = await collectMetrics(ctx);

@@ -1,6 +1,6 @@
 // The box's own interface addressing (tern.yaml wans and lan, and the PAIR
 // interface) as systemd-networkd configuration. Pure: config in, files out;
-// `ternctl config networkd` writes them (config/networkd.ts).
+// `ternctl config networkd` and the config transaction write them (index.ts).
 //
 // networkd configures the links it matches and, unless told otherwise,
 // removes what it did not configure itself: every route and policy rule
@@ -9,9 +9,9 @@
 // (paird's VIPs). The files keep it off all of that: a networkd.conf.d
 // drop-in turns foreign route and rule management off, the links carrying
 // VIPs keep foreign addresses, and the interfaces Tern creates are Unmanaged.
-import type { TernConfig, WanConfig } from '../lib/config/index.js';
-import { cidr, formatKeyPath, ownInterfaceGlobs } from '../lib/config/index.js';
-import { TernError } from '../lib/errors.js';
+import type { TernConfig, WanConfig } from '../config/index.js';
+import { cidr, formatKeyPath, ownInterfaceGlobs } from '../config/index.js';
+import { TernError } from '../errors.js';
 
 /** Where a file goes, under systemd's runtime directory (/run/systemd): .network files, or networkd.conf drop-ins. */
 export type NetworkdDir = 'network' | 'networkd.conf.d';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { Daemons, livenessOf, type Liveness } from './daemons.js';
-import { fakeDaemon, tempAppliance } from './testkit.js';
+import { fakeDaemon, tempAppliance } from '../testkit/index.js';
 
 t.test('liveness: running, not running, not responding, permission denied', async (t) => {
   const app = tempAppliance();

@@ -10,8 +10,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../../lib/errors.js';
-import type { RuntimePaths } from '../../lib/paths/index.js';
+import { errorMessage } from '../../errors.js';
+import type { RuntimePaths } from '../../paths/index.js';
 import type { RollbackTimer } from './history.js';
 
 export interface TimerOptions {

@@ -7,8 +7,7 @@
 // database to restore it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { TernError, errorMessage } from '../../lib/errors.js';
-import { isPermissionError, permissionError } from '../exit.js';
+import { TernError, errorMessage, isPermissionError, permissionError } from '../../errors.js';
 import { replaceFile } from './atomic.js';
 import { sha256 } from './history.js';
 

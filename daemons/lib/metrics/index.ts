@@ -1,16 +1,22 @@
-// One scrape: ask the daemons (each bounded by the timeout, in parallel),
+// Package metrics is one Prometheus scrape of the box, for the exporter
+// (daemons/exporter) and ternctl diag: ask the daemons (each bounded by the timeout, in parallel),
 // turn the answers into Prometheus metrics named by its conventions (base
 // units: seconds, ratios, bits per second, bytes; _total for counters), and
 // say which daemons answered with tern_daemon_up. A fresh registry per
 // scrape, so a path or WAN that went away leaves no stale series.
 import { Counter, Gauge, Registry } from 'prom-client';
-import { errorMessage } from '../../lib/errors.js';
-import { readPending } from '../config/index.js';
-import type { CtlContext } from '../context.js';
-import { installedDaemons } from '../daemons.js';
-import { qosSummary } from '../qos.js';
+import { errorMessage } from '../errors.js';
+import type { Clock } from '../clock/index.js';
+import { readPending } from '../config/transaction/index.js';
 import { ternVersion } from '../version.js';
-import { collectPair, collectPaths, collectRaw, collectWans, isObj, methods, num, runningConfig } from '../views.js';
+import { installedDaemons } from '../views/daemons.js';
+import { collectPair, collectPaths, collectRaw, collectWans, isObj, methods, num, runningConfig, type ViewContext } from '../views/index.js';
+import { qosSummary } from '../views/qos.js';
+
+/** What a scrape needs: the views' context and a clock (for its duration). */
+export interface MetricsContext extends ViewContext {
+  clock: Clock;
+}
 
 export interface Scrape {
   registry: Registry;
@@ -22,7 +28,7 @@ export interface Scrape {
 const ratio = (pct: number | null): number | null => (pct === null ? null : pct / 100);
 const seconds = (msValue: number | null): number | null => (msValue === null ? null : msValue / 1000);
 
-export async function collectMetrics(ctx: CtlContext): Promise<Scrape> {
+export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   const started = ctx.clock.monotonic();
   ctx.daemons.fresh();
   const registry = new Registry();

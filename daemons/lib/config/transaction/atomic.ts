@@ -1,8 +1,7 @@
 // Replacing /etc/tern/tern.yaml so that a reader (a daemon reloading, a
 // power cut) sees the old file or the new one, never half of either.
-import { replaceFile } from '../../lib/files/index.js';
-import { TernError, errorMessage } from '../../lib/errors.js';
-import { isPermissionError, permissionError } from '../exit.js';
+import { replaceFile } from '../../files/index.js';
+import { TernError, errorMessage, isPermissionError, permissionError } from '../../errors.js';
 
 export { replaceFile };
 

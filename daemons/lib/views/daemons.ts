@@ -1,14 +1,15 @@
-// Reaching the appliance's daemons from ternctl: one short-lived bus
+// Reaching the appliance's daemons from ternctl, the exporter and the config
+// transaction: one short-lived bus
 // connection per daemon, short timeouts, and errors that say in plain words
 // whether a daemon is not running, not responding, or not ours to ask.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BusClient } from '../lib/bus/index.js';
-import { systemClock, type Clock } from '../lib/clock/index.js';
-import { TernError, errorMessage, isTernError } from '../lib/errors.js';
-import type { Warning } from '../lib/health/index.js';
-import { socketPath, type RuntimePaths } from '../lib/paths/index.js';
+import { BusClient } from '../bus/index.js';
+import { systemClock, type Clock } from '../clock/index.js';
+import { TernError, errorMessage, isTernError } from '../errors.js';
+import type { Warning } from '../health/index.js';
+import { socketPath, type RuntimePaths } from '../paths/index.js';
 import type net from 'node:net';
 
 /** Every daemon ternctl knows, in the order status shows them. */
@@ -233,9 +234,9 @@ export function livenessOf(err: unknown): LivenessState {
 }
 
 /**
- * The known daemons installed next to ternctl (<daemons dir>/<name>/main.js):
+ * The known daemons installed with Tern (<daemons dir>/<name>/main.js):
  * the ones a healthy box runs. A daemon not installed is not reported as down.
  */
-export function installedDaemons(daemonsDir: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')): DaemonName[] {
+export function installedDaemons(daemonsDir: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')): DaemonName[] {
   return knownDaemons.filter((d) => fs.existsSync(path.join(daemonsDir, d, 'main.js')));
 }

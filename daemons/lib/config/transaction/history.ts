@@ -3,8 +3,10 @@
 // so an apply, a confirm and the rollback timer can race without harm: the
 // first to move a version out of 'pending' wins, the others see it moved.
 import { createHash } from 'node:crypto';
-import { TernError } from '../../lib/errors.js';
-import type { Queryable } from '../../lib/store/index.js';
+import { TernError } from '../../errors.js';
+import type { RuntimePaths } from '../../paths/index.js';
+import type { Queryable } from '../../store/index.js';
+import { ReadOnlyDb } from '../../store/state.js';
 
 export type VersionState = 'pending' | 'confirmed' | 'rolled-back';
 
@@ -140,4 +142,15 @@ export async function pendingIn(db: Queryable): Promise<PendingApply | undefined
   const ev = await db.get<{ detail: string }>("SELECT detail FROM events WHERE kind = 'config.apply' AND subject = ? ORDER BY id DESC LIMIT 1", [`#${row.id}`]);
   const d = ev ? (JSON.parse(ev.detail) as { previousId?: number; deadline?: number; timer?: RollbackTimer | null }) : {};
   return { id: row.id, hash: row.hash, previousId: d.previousId ?? 0, deadline: d.deadline ?? 0, timer: d.timer ?? null };
+}
+
+/** The pending apply, read-only; undefined without a database. */
+export async function readPending(ctx: { paths: Pick<RuntimePaths, 'dbFile'> }): Promise<PendingApply | undefined> {
+  const db = await ReadOnlyDb.open(ctx.paths.dbFile);
+  if (!db) return undefined;
+  try {
+    return (await db.hasTable('config_history')) ? await pendingIn(db) : undefined;
+  } finally {
+    await db.close();
+  }
 }

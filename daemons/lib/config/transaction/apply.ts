@@ -18,15 +18,15 @@
 // - confirm: one FULL transaction marks it confirmed; then the record is
 //   removed. A record whose version is confirmed is left over: removed.
 import fs from 'node:fs';
-import { parseConfig, readConfigText, type TernConfig } from '../../lib/config/index.js';
-import { TernError, errorMessage, isTernError } from '../../lib/errors.js';
-import type { CtlContext } from '../context.js';
-import { knownDaemons, livenessOf } from '../daemons.js';
-import { isPermissionError, permissionError } from '../exit.js';
-import { openStateForWrite } from '../state.js';
+import { parseConfig, readConfigText, type TernConfig } from '../../config/index.js';
+import { TernError, errorMessage, isTernError } from '../../errors.js';
+import { isPermissionError, permissionError } from '../../errors.js';
+import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from '../../networkd/index.js';
+import { openStateForWrite } from '../../store/state.js';
+import { knownDaemons, livenessOf } from '../../views/daemons.js';
+import type { TransactionContext } from './context.js';
 import { writeFileAtomic } from './atomic.js';
-import { ConfigHistory, sha256, type PendingApply, type RollbackTimer } from './history.js';
-import { syncNetworkd, systemNetworkd, type NetworkdSync, type NetworkdTarget } from './networkd.js';
+import { ConfigHistory, readPending, sha256, type PendingApply, type RollbackTimer } from './history.js';
 import { pendingRecordFile, readPendingRecord, removePendingRecord, writePendingRecord, type PendingRecord } from './pending.js';
 import { startRollbackTimer, stopRollbackTimer, type TimerOptions } from './timer.js';
 
@@ -63,6 +63,11 @@ export interface RollbackOutcome {
   networkd: NetworkdSync;
 }
 
+/** What the rollback timer did: rolled version id back, or found nothing to do. */
+export type TimerOutcome =
+  | (RollbackOutcome & { rolledBack: true })
+  | { id: number; rolledBack: false; why: 'not pending' | 'settled meanwhile' | 'stopped' };
+
 export interface ApplierOptions {
   /** How long a daemon may take to reload (default 20 s: tunneld resolves names). */
   reloadTimeoutMs?: number;
@@ -82,7 +87,7 @@ const unfinished = (configFile: string, left: { record: PendingRecord; state: st
 export class ConfigApplier {
   private readonly reloadTimeoutMs: number;
 
-  constructor(private readonly ctx: CtlContext, private readonly opts: ApplierOptions = {}) {
+  constructor(private readonly ctx: TransactionContext, private readonly opts: ApplierOptions = {}) {
     this.reloadTimeoutMs = opts.reloadTimeoutMs ?? 20_000;
   }
 
@@ -227,6 +232,36 @@ export class ConfigApplier {
     } finally {
       await store.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * The rollback timer (`ternctl config rollback --if-unconfirmed ID --at
+   * MS`): wait until at, then roll version id back if it is still pending.
+   * Wakes at least every 10 s: a confirm ends the wait early even if its
+   * signal never came. signal stops the wait.
+   */
+  async rollbackIfUnconfirmed(id: number, at: number, signal: AbortSignal): Promise<TimerOutcome> {
+    for (;;) {
+      const pending = await readPending(this.ctx);
+      if (!pending || pending.id !== id) return { id, rolledBack: false, why: 'not pending' };
+      const left = at - this.ctx.clock.now();
+      if (left <= 0) break;
+      await this.sleep(Math.min(left, 10_000), signal);
+      if (signal.aborted) return { id, rolledBack: false, why: 'stopped' };
+    }
+    const r = await this.rollbackPending(`not confirmed by ${new Date(at).toISOString()}`);
+    return r ? { ...r, rolledBack: true } : { id, rolledBack: false, why: 'settled meanwhile' };
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) {
+        resolve();
+        return;
+      }
+      const t = this.ctx.clock.setTimeout(resolve, ms);
+      signal.addEventListener('abort', () => { this.ctx.clock.clearTimeout(t); resolve(); }, { once: true });
+    });
   }
 
   /**

@@ -1,0 +1,118 @@
+// The state database (/var/lib/tern/tern.db) as the box's tools open it
+// (ternctl, the config transaction, the exporter): the full
+// schema when it writes (config history, events), plain read-only SQLite
+// when it only reads (history, events), so a member of group tern can read
+// without taking a writer's lock and nothing is ever created by a reader.
+import fs from 'node:fs';
+import sqlite3 from 'sqlite3';
+import { TernError, errorMessage, isPermissionError, permissionError } from '../errors.js';
+import type { RuntimePaths } from '../paths/index.js';
+import { Store, coreMigrations, type Migration, type Queryable, type RunResult, type SqlParams } from './index.js';
+
+/**
+ * Every migration of the shared state database. All daemons open the same
+ * file, so whoever opens it must know the whole schema (a shorter list
+ * reads as "written by a newer Tern"): the core set holds every table.
+ */
+export function stateMigrations(): Migration[] {
+  return coreMigrations;
+}
+
+/**
+ * Open the state database for writing (root): creates and migrates it if
+ * needed. Every commit is synced (FULL): ternctl writes the config history,
+ * and a confirm or rollback it reported must survive a power cut; its
+ * writes are few, one fsync each.
+ */
+export async function openStateForWrite(paths: Pick<RuntimePaths, 'dbFile'>): Promise<Store> {
+  try {
+    return await Store.open(paths.dbFile, { migrations: stateMigrations(), synchronous: 'FULL' });
+  } catch (err) {
+    if (isPermissionError(err) || /SQLITE_(CANTOPEN|READONLY|PERM)/.test(errorMessage(err))) throw permissionError('open the state database', paths.dbFile, err);
+    throw err;
+  }
+}
+
+/** A read-only connection: get/all only; run and transactions are refused. */
+export class ReadOnlyDb implements Queryable {
+  private constructor(private readonly db: sqlite3.Database, readonly file: string) {}
+
+  /** Open file read-only; undefined when it does not exist yet (no daemon has written it). */
+  static async open(file: string): Promise<ReadOnlyDb | undefined> {
+    if (!fs.existsSync(file)) {
+      try {
+        fs.accessSync(file);
+      } catch (err) {
+        if (isPermissionError(err)) throw permissionError('read the state database', file, err);
+        return undefined;
+      }
+    }
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      throw permissionError('read the state database', file, err);
+    }
+    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+      const d = new sqlite3.Database(file, sqlite3.OPEN_READONLY, (err) => (err ? reject(err) : resolve(d)));
+    }).catch((err: unknown) => {
+      if (isPermissionError(err) || /SQLITE_(CANTOPEN|PERM)/.test(errorMessage(err))) throw permissionError('read the state database', file, err);
+      throw new TernError('TERN_E_STORE_OPEN', `ternctl: state: open ${file} read-only: ${errorMessage(err)}`, { cause: err });
+    });
+    db.configure('busyTimeout', 2000);
+    return new ReadOnlyDb(db, file);
+  }
+
+  run(sql: string, _params: SqlParams = []): Promise<RunResult> {
+    return Promise.reject(new TernError('TERN_E_STORE_QUERY', `ternctl: state: read-only connection refused a write (in: ${sql.slice(0, 40)})`));
+  }
+
+  get<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(queryError(sql, err)) : resolve(row)));
+    });
+  }
+
+  all<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(queryError(sql, err)) : resolve(rows)));
+    });
+  }
+
+  transaction<T>(_fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return Promise.reject(new TernError('TERN_E_STORE_QUERY', 'ternctl: state: read-only connection refused a transaction'));
+  }
+
+  /** Whether a table exists (a daemon may not have created its tables yet). */
+  async hasTable(name: string): Promise<boolean> {
+    return (await this.get("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?", [name])) !== undefined;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+}
+
+function queryError(sql: string, err: Error): TernError {
+  return new TernError('TERN_E_STORE_QUERY', `ternctl: state: ${err.message} (in: ${sql.replace(/\s+/g, ' ').trim().slice(0, 60)})`, { cause: err });
+}
+
+/** One row of the events table (failovers, path moves, config changes). */
+export interface EventRow {
+  id: number;
+  ts: number;
+  daemon: string;
+  kind: string;
+  subject: string | null;
+  detail: unknown;
+}
+
+/** Events in [from, to), oldest first; kinds/subjects filter when given. */
+export async function readEvents(db: Queryable, from: number, to: number, limit = 1000): Promise<EventRow[]> {
+  const rows = await db.all<{ id: number; ts: number; daemon: string; kind: string; subject: string | null; detail: string | null }>(
+    'SELECT id, ts, daemon, kind, subject, detail FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id LIMIT ?', [from, to, limit]);
+  return rows.map((r) => {
+    let detail: unknown = r.detail;
+    try { detail = r.detail === null ? null : JSON.parse(r.detail); } catch { /* kept as text */ }
+    return { ...r, detail };
+  });
+}

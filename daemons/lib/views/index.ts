@@ -1,0 +1,293 @@
+// Package views is what ternctl and the exporter show, gathered from
+// whichever daemons answer: paths from
+// the config plan, tunneld and probed; WANs from the config and probed; PAIR,
+// QoS and flows from paird, qosd and steerd. Each daemon's method names are
+// listed here once (the first one a daemon serves is used, so ternctl keeps
+// working while a daemon's API grows); a daemon that does not answer leaves
+// its columns empty and says why in `sources`.
+import { loadConfig, type LoadedConfig, type TernConfig } from '../config/index.js';
+import { TernError, errorMessage, isTernError } from '../errors.js';
+import { overlayPlan } from '../overlay/index.js';
+import type { RuntimePaths } from '../paths/index.js';
+import { installedDaemons, type Daemons } from './daemons.js';
+import { isPermissionError, permissionError } from '../errors.js';
+
+export { Daemons, installedDaemons, knownDaemons, livenessOf, type DaemonName, type DaemonsOptions, type Liveness, type LivenessState } from './daemons.js';
+
+/** What gathering a view needs: the box's files and its daemons. ternctl's CtlContext is one. */
+export interface ViewContext {
+  paths: RuntimePaths;
+  daemons: Daemons;
+}
+
+/** Bus methods ternctl reads, per daemon, in order of preference. */
+export const methods = {
+  tunneldPaths: ['paths.list'],
+  probedPaths: ['paths.metrics', 'paths.health', 'metrics.paths', 'paths.list', 'paths.state'],
+  probedWans: ['wans.metrics', 'wans.health', 'wans.list', 'metrics.wans', 'wans.state'],
+  probedHistory: ['history.query'],
+  pair: ['pair.status', 'vrrp.status', 'pair.state'],
+  qos: ['qos.status', 'qos.list', 'shapers.list'],
+  flows: ['steer.flows', 'flows.top', 'flows.list'],
+  steering: ['steer.counters', 'steer.status'],
+  steerPaths: ['steer.paths'],
+} as const;
+
+export type HealthWord = 'up' | 'degraded' | 'down' | 'unknown';
+
+export interface PathView {
+  name: string;
+  site: string;
+  localWan: string;
+  remoteWan: string;
+  ifname: string | null;
+  /** WireGuard's view (tunneld): up, connecting, down; null when tunneld did not answer. */
+  tunnel: 'up' | 'down' | 'connecting' | null;
+  /** Probing's view (probed); null when probed did not answer. */
+  health: HealthWord | null;
+  lossPct: number | null;
+  lossFwdPct: number | null;
+  lossRevPct: number | null;
+  rttMs: number | null;
+  jitterMs: number | null;
+  mos: number | null;
+  handshakeAgeMs: number | null;
+  endpoint: string | null;
+  rxBytes: number | null;
+  txBytes: number | null;
+}
+
+export interface WanView {
+  name: string;
+  interface: string;
+  address: string | null;
+  health: HealthWord | null;
+  lossPct: number | null;
+  rttMs: number | null;
+  jitterMs: number | null;
+}
+
+/** Where each part of a view came from: 'ok', or why it is missing. */
+export type Sources = Record<string, string>;
+
+type Obj = Record<string, unknown>;
+export const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The first of keys that holds a finite number. */
+export function num(o: Obj | undefined, ...keys: string[]): number | null {
+  if (!o) return null;
+  for (const k of keys) {
+    const v = o[k];
+    if (typeof v === 'number' && Number.isFinite(v)) return v;
+  }
+  return null;
+}
+
+/** The first of keys that holds a string. */
+export function str(o: Obj | undefined, ...keys: string[]): string | null {
+  if (!o) return null;
+  for (const k of keys) if (typeof o[k] === 'string') return o[k] as string;
+  return null;
+}
+
+/** A list a daemon returned as an array, or as {paths|wans|items|…: [...]}. */
+export function listOf(v: unknown, ...keys: string[]): Obj[] {
+  if (Array.isArray(v)) return v.filter(isObj);
+  if (isObj(v)) {
+    for (const k of [...keys, 'items', 'list']) if (Array.isArray(v[k])) return (v[k] as unknown[]).filter(isObj);
+  }
+  return [];
+}
+
+const healthWord = (v: unknown): HealthWord | null =>
+  v === 'up' || v === 'degraded' || v === 'down' || v === 'unknown' ? v : null;
+
+/** A daemon record's metrics may be flat or under `metrics`/`window`. */
+function metricsOf(o: Obj): Obj {
+  for (const k of ['metrics', 'window']) if (isObj(o[k])) return { ...o, ...(o[k] as Obj) };
+  return o;
+}
+
+/** The running config, or undefined with the reason (permission errors are kept as such). */
+export async function runningConfig(ctx: ViewContext): Promise<{ loaded?: LoadedConfig; error?: TernError }> {
+  try {
+    return { loaded: await loadConfig(ctx.paths.configFile) };
+  } catch (err) {
+    if (isPermissionError(err)) return { error: permissionError('read config', ctx.paths.configFile, err) };
+    return { error: isTernError(err) ? err : new TernError('TERN_E_CONFIG_READ', errorMessage(err)) };
+  }
+}
+
+/** The running config or a thrown error (for commands that cannot do without it). */
+export async function requireConfig(ctx: ViewContext): Promise<LoadedConfig> {
+  const r = await runningConfig(ctx);
+  if (!r.loaded) throw r.error!;
+  return r.loaded;
+}
+
+async function fromDaemon(ctx: ViewContext, daemon: string, candidates: readonly string[], sources: Sources, key: string, params?: Obj): Promise<unknown> {
+  const live = await ctx.daemons.liveness(daemon);
+  if (live.state !== 'running') {
+    const installed = (installedDaemons() as string[]).includes(daemon);
+    sources[key] = live.state === 'not running' && !installed ? `${daemon} not installed` : `${daemon} ${live.state}`;
+    return undefined;
+  }
+  const method = await ctx.daemons.pick(daemon, candidates);
+  if (!method) {
+    sources[key] = `${daemon} serves none of ${candidates.join(', ')}`;
+    return undefined;
+  }
+  try {
+    const v = await ctx.daemons.call(daemon, method, params);
+    sources[key] = 'ok';
+    return v;
+  } catch (err) {
+    sources[key] = `${daemon} ${method}: ${errorMessage(err)}`;
+    return undefined;
+  }
+}
+
+/**
+ * Every overlay path: the config's plan (so paths show even with tunneld
+ * down), tunneld's tunnel state and counters, probed's health and metrics.
+ */
+export async function collectPaths(ctx: ViewContext, cfg: TernConfig | undefined): Promise<{ paths: PathView[]; sources: Sources }> {
+  const sources: Sources = {};
+  const [tun, probe] = await Promise.all([
+    fromDaemon(ctx, 'tunneld', methods.tunneldPaths, sources, 'tunneld'),
+    fromDaemon(ctx, 'probed', methods.probedPaths, sources, 'probed'),
+  ]);
+  const byName = new Map<string, PathView>();
+  const get = (name: string, site = '', localWan = '', remoteWan = ''): PathView => {
+    let p = byName.get(name);
+    if (!p) {
+      const [lw, s, rw] = name.split('/');
+      p = {
+        name, site: site || s || '', localWan: localWan || lw || '', remoteWan: remoteWan || rw || '', ifname: null,
+        tunnel: null, health: null, lossPct: null, lossFwdPct: null, lossRevPct: null, rttMs: null, jitterMs: null, mos: null,
+        handshakeAgeMs: null, endpoint: null, rxBytes: null, txBytes: null,
+      };
+      byName.set(name, p);
+    }
+    return p;
+  };
+  if (cfg) {
+    try {
+      for (const p of overlayPlan(cfg).paths) get(p.name, p.site, p.localWan, p.remoteWan).ifname = p.ifname;
+    } catch (err) {
+      sources.config = `overlay plan: ${errorMessage(err)}`;
+    }
+  }
+  for (const t of listOf(tun, 'paths')) {
+    const name = str(t, 'name', 'path');
+    if (!name) continue;
+    const p = get(name, str(t, 'site') ?? '', str(t, 'localWan') ?? '', str(t, 'remoteWan') ?? '');
+    const state = str(t, 'state');
+    p.tunnel = state === 'up' || state === 'down' || state === 'connecting' ? state : null;
+    p.ifname = str(t, 'ifname') ?? p.ifname;
+    p.handshakeAgeMs = num(t, 'handshakeAgeMs');
+    p.endpoint = str(t, 'endpoint');
+    p.rxBytes = num(t, 'rxBytes');
+    p.txBytes = num(t, 'txBytes');
+  }
+  for (const raw of listOf(probe, 'paths')) {
+    const m = metricsOf(raw);
+    const name = str(m, 'path', 'name', 'subject');
+    if (!name) continue;
+    const p = get(name);
+    p.health = healthWord(m.state ?? m.health);
+    p.lossPct = num(m, 'lossPct');
+    p.lossFwdPct = num(m, 'lossFwdPct');
+    p.lossRevPct = num(m, 'lossRevPct');
+    p.rttMs = num(m, 'rttAvgMs', 'rttMs', 'rtt');
+    p.jitterMs = num(m, 'jitterMs', 'jitter');
+    p.mos = num(m, 'mos');
+  }
+  const paths = [...byName.values()].sort((a, b) => a.site.localeCompare(b.site) || a.name.localeCompare(b.name));
+  return { paths, sources };
+}
+
+/** Every WAN of the config, with probed's health when it answers. */
+export async function collectWans(ctx: ViewContext, cfg: TernConfig | undefined): Promise<{ wans: WanView[]; sources: Sources }> {
+  const sources: Sources = {};
+  const probe = await fromDaemon(ctx, 'probed', methods.probedWans, sources, 'probed');
+  const wans: WanView[] = (cfg?.wans ?? []).map((w) => ({
+    name: w.name, interface: w.interface, address: w.address ?? (w.dhcp ? 'dhcp' : null),
+    health: null, lossPct: null, rttMs: null, jitterMs: null,
+  }));
+  for (const raw of listOf(probe, 'wans')) {
+    const m = metricsOf(raw);
+    const name = str(m, 'wan', 'name', 'subject');
+    if (!name) continue;
+    let w = wans.find((x) => x.name === name);
+    if (!w) {
+      w = { name, interface: str(m, 'interface') ?? '', address: null, health: null, lossPct: null, rttMs: null, jitterMs: null };
+      wans.push(w);
+    }
+    w.health = healthWord(m.state ?? m.health);
+    w.lossPct = num(m, 'lossPct');
+    w.rttMs = num(m, 'rttAvgMs', 'rttMs', 'rtt');
+    w.jitterMs = num(m, 'jitterMs', 'jitter');
+  }
+  return { wans, sources };
+}
+
+export interface PairView {
+  /** paird's answer as it came (pair.status, or its daemon.status). */
+  raw: Obj;
+  role: string | null;
+  priority: number | null;
+  basePriority: number | null;
+  vips: string[];
+  /** Why the priority is below the configured one (tracked WANs and paths down); null when it is not. */
+  reason: string | null;
+  /** The last role change. */
+  lastChange: { at: number | null; from: string | null; to: string | null; reason: string | null; detail: string | null } | null;
+  /** The other box as paird last heard of it (address: where its messages come from). */
+  peer: { box: string | null; role: string | null; priority: number | null; address: string | null } | null;
+}
+
+/** PAIR role and priority from paird: its pair method when it has one, else its daemon.status. */
+export async function collectPair(ctx: ViewContext, cfg: TernConfig | undefined): Promise<{ pair: PairView | null; configured: boolean; sources: Sources }> {
+  const sources: Sources = {};
+  const configured = cfg?.pair !== undefined && cfg.pair.enabled;
+  let raw = await fromDaemon(ctx, 'paird', methods.pair, sources, 'paird');
+  if (raw === undefined) {
+    const live = await ctx.daemons.liveness('paird');
+    if (live.state === 'running' && Object.keys(live.status).length > 0) {
+      raw = live.status;
+      sources.paird = 'ok (daemon.status)';
+    }
+  }
+  if (!isObj(raw)) return { pair: null, configured, sources };
+  const r = isObj(raw.pair) ? (raw.pair as Obj) : raw;
+  const lt = isObj(r.lastTransition) ? (r.lastTransition as Obj) : undefined;
+  return {
+    configured,
+    sources,
+    pair: {
+      raw: r,
+      role: str(r, 'role', 'state'),
+      priority: num(r, 'effectivePriority', 'priority'),
+      basePriority: num(r, 'basePriority', 'configuredPriority') ?? cfg?.pair?.priority ?? null,
+      vips: Array.isArray(r.vips) ? (r.vips as unknown[]).map(String) : cfg?.pair?.vips ?? [],
+      reason: whyOf(r),
+      lastChange: lt ? { at: num(lt, 'at'), from: str(lt, 'from'), to: str(lt, 'to'), reason: str(lt, 'reason'), detail: str(lt, 'detail') } : null,
+      peer: isObj(r.peer) ? { box: str(r.peer as Obj, 'box', 'name'), role: str(r.peer as Obj, 'role'), priority: num(r.peer as Obj, 'priority'), address: str(r.peer as Obj, 'from', 'lanAddress', 'address') } : null,
+    },
+  };
+}
+
+/** Why the priority is what it is: paird's why (a list of reasons) or a reason text. */
+function whyOf(r: Obj): string | null {
+  if (Array.isArray(r.why)) return r.why.length ? r.why.map(String).join('; ') : null;
+  return str(r, 'why', 'reason');
+}
+
+/** A daemon's answer to one of candidates (or its daemon.status extras), for the pair/qos/flows screens. */
+export async function collectRaw(ctx: ViewContext, daemon: string, candidates: readonly string[], params?: Obj): Promise<{ value: unknown; method: string | null; sources: Sources }> {
+  const sources: Sources = {};
+  const method = (await ctx.daemons.liveness(daemon)).state === 'running' ? await ctx.daemons.pick(daemon, candidates) : undefined;
+  const value = await fromDaemon(ctx, daemon, candidates, sources, daemon, params);
+  return { value, method: value === undefined ? null : method ?? null, sources };
+}
