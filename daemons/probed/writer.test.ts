@@ -1,7 +1,7 @@
 import t from 'tap';
 import { FakeClock } from '../lib/clock/index.js';
 import { Store, coreMigrations } from '../lib/store/index.js';
-import { History } from './history.js';
+import { History } from '../lib/history/index.js';
 import { EVENTS_PER_INSERT, HistoryWriter } from './writer.js';
 
 t.test('a flush writes a burst of events in a few statements, every one of them, in order', async (t) => {

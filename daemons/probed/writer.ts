@@ -10,7 +10,7 @@ import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js
 import { errorMessage, isTernError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import { pruneLogs, type Queryable } from '../lib/store/index.js';
-import type { History, HistoryStore } from './history.js';
+import type { History, HistoryStore } from '../lib/history/index.js';
 import type { ProbeSample } from './samples.js';
 
 /** Events per INSERT statement (5 parameters each, far below SQLite's limit). */
