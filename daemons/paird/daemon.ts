@@ -8,6 +8,7 @@ import { systemClock, type TimerHandle } from '../lib/clock/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { Rtnl, keyBytes, readKeyFile } from '../lib/kernel/index.js';
+import { siteKeyFile } from '../lib/keys/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
@@ -67,7 +68,7 @@ export const siteKeyCredential = 'site.key';
  * what it reads there; paird only ever uses what it derives from the key.
  */
 export function siteKeyFiles(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): string[] {
-  const files = [cfg.overlay.privateKeyFile ?? path.join(keysDir, 'overlay.key')];
+  const files = [siteKeyFile(keysDir, cfg.overlay.privateKeyFile)];
   if (credentials) files.push(path.join(credentials, siteKeyCredential));
   return files;
 }

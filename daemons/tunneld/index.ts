@@ -11,7 +11,7 @@ import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index
 import { desiredState, dhcpWans, pathEndpoint, pathTableAction, type DesiredInputs } from './desired.js';
 import { EndpointDrifts, stubbornDriftReadings } from './drift.js';
 import { DhcpGateways } from './gateways.js';
-import { loadOrCreateSiteKey, readKeyFile } from './keys.js';
+import { loadOrCreateSiteKey, readKeyFile } from '../lib/keys/index.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { pathReading, pathStatus, type PathReading, type PathStatus } from './status.js';
 
