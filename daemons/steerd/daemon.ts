@@ -10,6 +10,7 @@ import { BusClient } from '../lib/bus/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
+import { recordEvent } from '../lib/events/index.js';
 import { Rtnl, type Family } from '../lib/kernel/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
@@ -117,8 +118,7 @@ export class Steerd {
       ...(deps.moveEventIntervalMs !== undefined ? { intervalMs: deps.moveEventIntervalMs } : {}),
       write: async (row) => {
         const store = await ctx.store();
-        await store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
-          [row.ts, row.daemon, row.kind, row.subject, JSON.stringify(row.detail)]);
+        await recordEvent(store, row);
       },
     });
   }
