@@ -1,8 +1,6 @@
 import t from 'tap';
 import { parseConfig, type TernConfig } from '../lib/config/index.js';
-import { ifnamePrefix } from '../lib/overlay/index.js';
-import { virtualMacIfname } from '../paird/vip.js';
-import { ifbPrefix } from '../qosd/shaper.js';
+import { ifbPrefix, ifnamePrefix, virtualMacIfname } from '../lib/kernel/names.js';
 import { ownFileName, renderNetworkd, unmanagedGlobs, wanPreference, type NetworkdFile } from './networkd.js';
 
 /** A valid config (YAML reads JSON) with these wans, lan and pair. */
