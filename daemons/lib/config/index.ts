@@ -12,4 +12,4 @@ export {
 export { formatKeyPath, type ConfigIssue } from './issues.js';
 export { wanTables } from './tables.js';
 export { ownInterfaceGlobs, wanTableRange } from '../kernel/names.js';
-export * as cidr from './cidr.js';
+export * as cidr from '../ip/index.js';

@@ -4,7 +4,7 @@ import { ownInterfaceGlobs } from '../kernel/names.js';
 import {
   firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
   specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
-} from './cidr.js';
+} from '../ip/index.js';
 import type { Anchor } from './explain.js';
 import { splitHostPort } from './formats.js';
 import { formatKeyPath, type Segment } from './issues.js';

@@ -2,7 +2,7 @@
 // tunnels exist, and their interface names, ports, tables, marks and
 // link-local addresses — computed the same way on every site, so two sites
 // agree on a tunnel's ports without talking to each other.
-import { parseAddress, parsePrefix } from '../config/cidr.js';
+import { parseAddress, parsePrefix } from '../ip/index.js';
 import type { TernConfig } from '../config/index.js';
 import { wanTables } from '../config/tables.js';
 import { ifnamePrefix, pathMarkBase, pathTableBase, wanMarkBase } from '../kernel/names.js';
