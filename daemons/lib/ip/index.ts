@@ -171,6 +171,12 @@ export function addressFromBytes(bytes: Uint8Array): IpAddress | undefined {
   return { family: bytes.length === 4 ? 4 : 6, value };
 }
 
+/** The IPv4 address inside 16 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or undefined for any other. */
+export function ipv4MappedBytes(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length !== 16 || !bytes.subarray(0, 10).every((x) => x === 0) || bytes[10] !== 0xff || bytes[11] !== 0xff) return undefined;
+  return bytes.subarray(12);
+}
+
 /** Eight IPv6 groups as RFC 5952 text. */
 function formatGroups(groups: number[]): string {
   let best = -1;

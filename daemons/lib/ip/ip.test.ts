@@ -1,6 +1,6 @@
 import t from 'tap';
 import {
-  addressFromBytes, addressToBytes, formatAddress, formatAddressBytes, formatPrefix, hostPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap,
+  addressFromBytes, addressToBytes, formatAddress, formatAddressBytes, formatPrefix, ipv4MappedBytes, hostPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap,
   type IpPrefix,
 } from './index.js';
 
@@ -136,4 +136,22 @@ t.test('network-order bytes: to and from an address, printed as formatAddress pr
     t.same(addressFromBytes(bytes), parsed.value, `${text}: bytes back to the address`);
   }
   for (const len of [0, 3, 5, 15, 17]) t.equal(addressFromBytes(new Uint8Array(len)), undefined, `${len} bytes: got an address; want undefined`);
+});
+
+t.test('the IPv4 address inside an IPv4-mapped IPv6 address, and no other', async (t) => {
+  const cases: Array<[string, string | undefined]> = [
+    ['::ffff:192.0.2.1', 'c0000201'],
+    ['::ffff:0:0', '00000000'],
+    ['::192.0.2.1', undefined],
+    ['::fffe:192.0.2.1', undefined],
+    ['2001:db8::ffff:c000:201', undefined],
+    ['192.0.2.1', undefined],
+  ];
+  for (const [text, want] of cases) {
+    const parsed = parseAddress(text);
+    if (!parsed.ok) { t.fail(`${text}: got ${parsed.reason}; want an address`); continue; }
+    const got = ipv4MappedBytes(addressToBytes(parsed.value));
+    const hex = got && Buffer.from(got).toString('hex');
+    t.equal(hex, want, `${text}: got ${hex}; want ${want}`);
+  }
 });

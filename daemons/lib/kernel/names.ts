@@ -51,7 +51,9 @@ export const pathMarkBase = 0x100000;
 export const pathMarkMask = 0xfff00000;
 /**
  * The mark steerd's restore chain puts on a packet to queue when the queue
- * is an iptables rule: in Tern's range, never a path mark.
+ * is an iptables rule: in Tern's range, never a path mark. A verdict
+ * replaces it with the path's mark; a bypassed packet has it cleared in
+ * the save chain.
  */
 export const queueFlagMark = 0x00200000;
 

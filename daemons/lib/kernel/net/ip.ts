@@ -3,7 +3,7 @@
 // Addresses are parsed and printed by lib/ip; this adds netlink's families,
 // prefixes as bytes, endpoints and TERN_E_KERNEL_ARG errors.
 import { TernError } from '../../errors.js';
-import { addressToBytes, formatAddressBytes, parseAddress } from '../../ip/index.js';
+import { addressToBytes, formatAddressBytes, ipv4MappedBytes, parseAddress } from '../../ip/index.js';
 
 export type Family = 4 | 6;
 
@@ -41,10 +41,8 @@ export function parseIp(text: string): IpAddr {
 export function formatIp(bytes: Uint8Array): string {
   if (bytes.length !== 4 && bytes.length !== 16) throw new TernError('TERN_E_KERNEL_ARG', `kernel: format address: got ${bytes.length} bytes; want 4 or 16`);
   // IPv4-mapped addresses print with the IPv4 part dotted, as RFC 5952 section 5 recommends and iproute2 does.
-  if (bytes.length === 16 && bytes.subarray(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
-    return `::ffff:${formatAddressBytes(bytes.subarray(12))}`;
-  }
-  return formatAddressBytes(bytes);
+  const v4 = ipv4MappedBytes(bytes);
+  return v4 ? `::ffff:${formatAddressBytes(v4)}` : formatAddressBytes(bytes);
 }
 
 /** Prefix length limit of a family. */
