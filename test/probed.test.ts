@@ -19,7 +19,7 @@ import t from 'tap';
 import { parseDocument } from 'yaml';
 import { BusClient } from '../daemons/lib/bus/index.js';
 import type { PathMetricsMessage, PathStateMessage, WanMetrics, WanStateMessage } from '../daemons/probed/daemon.js';
-import type { HistoryResult } from '../daemons/probed/history.js';
+import type { HistoryResult } from '../daemons/lib/history/index.js';
 import { defaultTopology, Lab, repoRoot } from './lab/index.js';
 import { pathRows, waitForHistory, waitForProbes, wanTargetSent } from './lab/probed.js';
 import { busCall, patience, waitFor, waitForAdvance } from './lab/wait.js';

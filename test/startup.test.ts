@@ -10,7 +10,7 @@
 import path from 'node:path';
 import t from 'tap';
 import type { PathMetricsMessage } from '../daemons/probed/daemon.js';
-import type { HistoryResult } from '../daemons/probed/history.js';
+import type { HistoryResult } from '../daemons/lib/history/index.js';
 import type { SessionCounters } from '../daemons/probed/session.js';
 import { Store } from '../daemons/lib/store/index.js';
 import { defaultTopology, Lab } from './lab/index.js';

@@ -12,7 +12,7 @@ import { writeSecretFile } from '../lib/files/index.js';
 import { generatePrivateKey, isKey, publicKeyOf } from '../lib/kernel/index.js';
 import { clientConfig, clientQr, remoteAccessEndpoint } from '../lib/overlay/remote-access.js';
 import { checkFileName, fileNameRule } from '../lib/paths/index.js';
-import { readKeyFile, userKeyPath } from '../tunneld/keys.js';
+import { readKeyFile, siteKeyFile, userKeyPath } from '../lib/keys/index.js';
 import { ConfigApplier, type ApplyOutcome } from './config/index.js';
 import type { CommandResult, CtlContext } from './context.js';
 import { exitCodes, isPermissionError, permissionError, usageError } from './exit.js';
@@ -120,7 +120,7 @@ async function boxPublicKey(ctx: CtlContext, cmd: string, cfg: TernConfig): Prom
   } catch (err) {
     why = errorMessage(err);
   }
-  const file = cfg.overlay.privateKeyFile ?? path.join(ctx.paths.keysDir, 'overlay.key');
+  const file = siteKeyFile(ctx.paths.keysDir, cfg.overlay.privateKeyFile);
   if (fs.existsSync(file)) {
     try {
       return publicKeyOf(readKeyFile(file));

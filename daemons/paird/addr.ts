@@ -1,6 +1,9 @@
 // IP addresses as the VRRP wire carries them: text to network-order bytes and
-// back, without throwing, plus the few address tests the receive rules need.
-import { parseAddress, formatAddress } from '../lib/config/cidr.js';
+// back (lib/ip), without throwing, plus the few address tests the receive rules need.
+import { addressToBytes, parseAddress } from '../lib/ip/index.js';
+
+/** Canonical text of 4 or 16 address bytes (RFC 5952 for IPv6). */
+export { formatAddressBytes } from '../lib/ip/index.js';
 
 /** Address family by IP version. */
 export type Family = 4 | 6;
@@ -9,22 +12,7 @@ export type Family = 4 | 6;
 export function addressBytes(text: unknown): Uint8Array | undefined {
   if (typeof text !== 'string' || text.length > 64) return undefined;
   const parsed = parseAddress(text);
-  if (!parsed.ok) return undefined;
-  const len = parsed.value.family === 4 ? 4 : 16;
-  const out = new Uint8Array(len);
-  let v = parsed.value.value;
-  for (let i = len - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
-
-/** Canonical text of 4 or 16 address bytes (RFC 5952 for IPv6). */
-export function formatAddressBytes(bytes: Uint8Array): string {
-  let value = 0n;
-  for (const b of bytes) value = (value << 8n) | BigInt(b);
-  return formatAddress({ family: bytes.length === 4 ? 4 : 6, value });
+  return parsed.ok ? addressToBytes(parsed.value) : undefined;
 }
 
 /** Family of address bytes. */

@@ -7,7 +7,9 @@ import { BusClient } from '../lib/bus/index.js';
 import { systemClock, type TimerHandle } from '../lib/clock/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
+import { recordEvent } from '../lib/events/index.js';
 import { Rtnl, keyBytes, readKeyFile } from '../lib/kernel/index.js';
+import { siteKeyFile } from '../lib/keys/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
@@ -67,7 +69,7 @@ export const siteKeyCredential = 'site.key';
  * what it reads there; paird only ever uses what it derives from the key.
  */
 export function siteKeyFiles(cfg: TernConfig, keysDir: string, credentials = process.env.CREDENTIALS_DIRECTORY): string[] {
-  const files = [cfg.overlay.privateKeyFile ?? path.join(keysDir, 'overlay.key')];
+  const files = [siteKeyFile(keysDir, cfg.overlay.privateKeyFile)];
   if (credentials) files.push(path.join(credentials, siteKeyCredential));
   return files;
 }
@@ -426,8 +428,10 @@ class PairRuntime {
   private async record(m: PairRoleMessage): Promise<void> {
     try {
       const store = await this.ctx.store();
-      await store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
-        [m.at, 'paird', 'pair.role', `vrid ${m.vrid}`, JSON.stringify({ box: m.box, from: m.from, to: m.to, reason: m.reason, detail: m.detail, priority: m.priority })]);
+      await recordEvent(store, {
+        ts: m.at, daemon: 'paird', kind: 'pair.role', subject: `vrid ${m.vrid}`,
+        detail: { box: m.box, from: m.from, to: m.to, reason: m.reason, detail: m.detail, priority: m.priority },
+      });
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'paird: cannot record the transition in the events table');
     }

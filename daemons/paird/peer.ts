@@ -8,16 +8,12 @@ import { wanTables } from '../lib/config/tables.js';
 import { errorMessage } from '../lib/errors.js';
 import type { RouteInfo, RouteSpec, RuleInfo, RuleSpec } from '../lib/kernel/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
-import { wanMarkBase } from '../lib/overlay/index.js';
+import { rulePriority, wanMarkBase } from '../lib/kernel/names.js';
 import type { PeerFacts } from './sync.js';
 import type { SysctlWriter } from './vip.js';
 
-/**
- * Rule priority of the peer-WAN rules: after tunneld's WAN-mark rules
- * (10100), before the path-mark rules (10200). tunneld removes rules at
- * 10100 it did not make, so paird keeps its own priority.
- */
-export const peerRulePriority = 10150;
+/** Rule priority of the peer-WAN rules (lib/kernel/names.ts: between tunneld's WAN marks and steerd's path marks). */
+export const peerRulePriority = rulePriority.peerWan;
 
 /** One peer WAN as a path: its table and mark on this box. */
 export interface PeerWanPlan {

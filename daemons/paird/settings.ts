@@ -2,7 +2,7 @@
 // machine and the tracker take, so the daemon wires no VRRP rules itself.
 import { TernError } from '../lib/errors.js';
 import type { PairConfig } from '../lib/config/schema.js';
-import { formatAddress, parsePrefix } from '../lib/config/cidr.js';
+import { formatAddress, parsePrefix } from '../lib/ip/index.js';
 import { addressBytes, isLinkLocalV6, type Family } from './addr.js';
 import type { MachineOptions } from './machine.js';
 import type { ChecksumMode } from './packet.js';

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
-import { formatPrefix, parsePrefix, prefixContains, type IpPrefix } from '../lib/config/cidr.js';
+import { formatPrefix, parsePrefix, prefixContains, type IpPrefix } from '../lib/ip/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import { addressBytes, formatAddressBytes, isLinkLocalV6 } from './addr.js';

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { createRtNetlink, FlagsNew, type RtNetlinkSocket } from 'netlink';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { hasErrno, type AddressInfo, type LinkInfo, type LinkRef } from '../lib/kernel/index.js';
+import { virtualMacIfname } from '../lib/kernel/names.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import { addressBytes, formatAddressBytes, type Family } from './addr.js';
 import { gratuitousArp, unsolicitedNa } from './garp.js';
@@ -32,8 +33,8 @@ export const procSysctl: SysctlWriter = (key, value) => {
   fs.writeFileSync(`/proc/sys/${key.replace(/\./g, '/')}`, value);
 };
 
-/** Name of the virtual-MAC interface of a VRID: tpair<vrid> (Tern-owned; not tunneld's tn prefix). */
-export const virtualMacIfname = (vrid: number): string => `tpair${vrid}`;
+/** Name of the virtual-MAC interface of a VRID: tpair<vrid> (lib/kernel/names.ts). */
+export { virtualMacIfname };
 
 // rtnetlink attribute numbers for a macvlan (linux/if_link.h).
 const IFLA_INFO_KIND = 1;

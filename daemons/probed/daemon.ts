@@ -24,7 +24,7 @@ import { overlayPlan, type OverlayPlan } from '../lib/overlay/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { GatewayWatcher } from './gateway.js';
-import { History, type HistoryQuery, type Resolution } from './history.js';
+import { History, type HistoryQuery, type Resolution } from '../lib/history/index.js';
 import { nativeIcmp, type IcmpTransport, type IcmpTransportFactory } from './icmp.js';
 import type { PathProbeSettings } from './monitor.js';
 import { PathProber, type PathMetricsMessage, type PathStateMessage } from './paths.js';

@@ -19,7 +19,7 @@ import { TernError } from '../lib/errors.js';
 import { JitterEstimator } from './metrics.js';
 import type { AnsweredProbe, FinalProbe, LostProbe } from './session.js';
 import { Ticker } from './ticker.js';
-import { checkNumber } from './validate.js';
+import { checkNumber } from '../lib/history/validate.js';
 
 /** An echo reply as the transport read it (native IcmpReply). */
 export interface EchoReply {

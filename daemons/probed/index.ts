@@ -15,8 +15,8 @@ export {
   type AnsweredProbe, type FinalProbe, type LostProbe, type ReceiveOutcome, type SessionCounters, type SessionListener, type SessionOptions,
 } from './session.js';
 export {
-  JitterEstimator, MetricsWindow, lossRatios, mos,
-  type LossRatios, type MosInput, type WindowMetrics, type WindowOptions,
+  JitterEstimator, MetricsWindow, mos,
+  type MosInput, type WindowMetrics, type WindowOptions,
 } from './metrics.js';
 export {
   HealthStateMachine, WanHealth,
@@ -24,10 +24,10 @@ export {
 } from './state.js';
 export { SampleAggregator, addProbe, emptySample, type ProbeSample } from './samples.js';
 export {
-  History,
-  type CompactReport, type HistoryOptions, type HistoryPoint, type HistoryQuery, type HistoryResult, type HistoryRetention,
+  History, lossRatios,
+  type LossRatios, type CompactReport, type HistoryOptions, type HistoryPoint, type HistoryQuery, type HistoryResult, type HistoryRetention,
   type HistoryStore, type Resolution,
-} from './history.js';
+} from '../lib/history/index.js';
 export {
   PathMonitor,
   type PathMetrics, type PathMonitorOptions, type PathProbeSettings, type TimedTransition,

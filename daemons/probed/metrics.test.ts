@@ -1,6 +1,7 @@
 import t from 'tap';
 import { isTernError } from '../lib/errors.js';
-import { JitterEstimator, MetricsWindow, lossRatios, mos } from './metrics.js';
+import { lossRatios } from '../lib/history/loss.js';
+import { JitterEstimator, MetricsWindow, mos } from './metrics.js';
 
 const near = (got: number | null, want: number, eps = 1e-3): boolean => got !== null && Math.abs(got - want) < eps;
 

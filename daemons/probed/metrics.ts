@@ -1,6 +1,6 @@
 // Path metrics over a sliding window: loss (total and per direction), RTT,
-// jitter (RFC 3550) and a MOS estimate, plus the formulas on their own so
-// history and ternctl compute the same numbers.
+// jitter (RFC 3550) and a MOS estimate, plus the formulas on their own. The
+// loss formula is lib/history's, so history and ternctl compute the same numbers.
 //
 // The window is time-based: it holds the probes *sent* in the last windowSec
 // whose fate is decided (answered, or past their loss timeout). Probes still
@@ -10,7 +10,8 @@
 // answered late (within the session's late window) turns back into an
 // answered one, as dpinger counts late replies.
 import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor } from './direction.js';
-import { checkNumber } from './validate.js';
+import { lossRatios } from '../lib/history/loss.js';
+import { checkNumber } from '../lib/history/validate.js';
 
 /**
  * RFC 3550 §6.4.1 interarrival jitter: J += (|D| − J) / 16, where D is the
@@ -66,33 +67,6 @@ export function mos(x: MosInput): number {
   r -= 2.5 * x.lossPct;
   r = Math.min(100, Math.max(0, r));
   return 1 + 0.035 * r + 0.000007 * r * (r - 60) * (100 - r);
-}
-
-export interface LossRatios {
-  lossPct: number | null;
-  /** Forward loss ratio: forward lost / probes of known fate. */
-  lossFwdPct: number | null;
-  /** Reverse loss ratio: reverse lost / probes that reached the reflector. */
-  lossRevPct: number | null;
-}
-
-/**
- * Loss percentages from counts. Each direction's figure is that direction's
- * own loss ratio, so 1 − total = (1 − fwd)(1 − rev) when every loss has a
- * known direction: reverse loss is taken over the probes that reached the
- * reflector, not over all sent. Losses of unknown direction are left out of
- * both per-direction ratios (and their denominators). Always sum counts
- * first and then divide: a ratio of sums, never an average of percentages.
- */
-export function lossRatios(sent: number, lost: number, lostFwd: number, lostRev: number): LossRatios {
-  if (sent <= 0) return { lossPct: null, lossFwdPct: null, lossRevPct: null };
-  const known = sent - (lost - lostFwd - lostRev);
-  const reached = known - lostFwd;
-  return {
-    lossPct: (100 * lost) / sent,
-    lossFwdPct: known > 0 ? (100 * lostFwd) / known : null,
-    lossRevPct: reached > 0 ? (100 * lostRev) / reached : null,
-  };
 }
 
 export interface WindowMetrics {

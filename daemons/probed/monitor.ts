@@ -8,7 +8,7 @@ import { MetricsWindow, type WindowMetrics } from './metrics.js';
 import { SampleAggregator, type ProbeSample } from './samples.js';
 import { Session, type ReceiveOutcome, type SessionCounters, type SessionOptions } from './session.js';
 import { HealthStateMachine, type DegradedThresholds, type HealthState, type Transition } from './state.js';
-import { checkName } from './validate.js';
+import { checkName } from '../lib/history/validate.js';
 
 /** The probes config keys a path uses (config probes; TernConfig['probes'] fits). */
 export interface PathProbeSettings {

@@ -14,7 +14,7 @@ import {
   STAMP_PORT, TERN_ERROR_ESTIMATE, decodeReflectorPacket, decodeSenderPacket, encodeErrorEstimate, msToTimestamp,
   type ErrorEstimate,
 } from './stamp.js';
-import { checkNumber } from './validate.js';
+import { checkNumber } from '../lib/history/validate.js';
 
 export interface ReflectorOptions {
   clock?: Clock;

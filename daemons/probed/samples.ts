@@ -2,28 +2,11 @@
 // record per subject per second of *sending*. Records carry sums, not
 // averages, so every rollup (second → minute → hour) stays exact: loss is
 // always sum(lost) / sum(sent), RTT average sum(rtt) / answered.
+import type { ProbeSample } from '../lib/history/sample.js';
+import { checkName } from '../lib/history/validate.js';
 import type { FinalProbe } from './session.js';
-import { checkName } from './validate.js';
 
-/** One second (or, in rollups, one minute or hour) of one subject's probing. */
-export interface ProbeSample {
-  /** Path id (localWan/site/remoteWan) or WAN name. */
-  subject: string;
-  /** Wall-clock ms at the start of the second. */
-  t: number;
-  sent: number;
-  lost: number;
-  lostFwd: number;
-  lostRev: number;
-  /** Sums over the answered probes (sent − lost), ms and ms². */
-  rttSum: number;
-  rttSqSum: number;
-  rttMin: number | null;
-  rttMax: number | null;
-  /** Sum of the RFC 3550 J seen with each answer, so jitterSum / answered is the mean J. */
-  jitterSum: number;
-  jitterMax: number | null;
-}
+export type { ProbeSample } from '../lib/history/sample.js';
 
 /** An empty sample of subject at second t. */
 export function emptySample(subject: string, t: number): ProbeSample {

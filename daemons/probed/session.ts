@@ -42,7 +42,7 @@ import {
   timestampsEqual, type ErrorEstimate, type Timestamp,
 } from './stamp.js';
 import { Ticker } from './ticker.js';
-import { checkNumber } from './validate.js';
+import { checkNumber } from '../lib/history/validate.js';
 
 export interface AnsweredProbe {
   /** Our probe number n (the wire carries n mod 2^32). */

@@ -28,7 +28,7 @@
 // hold-down before traffic returns to it.
 import { TernError } from '../lib/errors.js';
 import type { WindowMetrics } from './metrics.js';
-import { checkName, checkNumber } from './validate.js';
+import { checkName, checkNumber } from '../lib/history/validate.js';
 
 export type HealthState = 'unknown' | 'up' | 'degraded' | 'down';
 

@@ -42,9 +42,9 @@
 // lookup. Only path-address sockets get them (their probes come through a
 // tunnel, from a known box), at most maxReplySockets, closed after
 // replyIdleMs without a probe.
-import net from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
+import { addressToBytes, formatAddressBytes, ipv4MappedBytes, parseAddress } from '../lib/ip/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import { loadNative, type NativeModule } from '../lib/native/index.js';
 import type { Reflector } from './reflector.js';
@@ -108,28 +108,22 @@ export function withoutZone(address: string): string {
 /**
  * The canonical text of an address (RFC 5952 for IPv6, dotted quad for an
  * IPv4-mapped IPv6 address), with its zone kept; anything that is not an
- * address is returned unchanged.
+ * address is returned unchanged. Parsed by lib/ip.
  */
 export function canonicalAddress(address: string): string {
   const zone = address.includes('%') ? address.slice(address.indexOf('%')) : '';
-  const bare = withoutZone(address);
-  const kind = net.isIP(bare);
-  if (kind === 4) return bare;
-  if (kind !== 6) return address;
-  const host = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-  if (mapped) {
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
-  }
-  return host + zone;
+  const parsed = parseAddress(withoutZone(address));
+  if (!parsed.ok) return address;
+  const bytes = addressToBytes(parsed.value);
+  if (parsed.value.family === 4) return formatAddressBytes(bytes);
+  const v4 = ipv4MappedBytes(bytes);
+  return v4 ? formatAddressBytes(v4) : formatAddressBytes(bytes) + zone;
 }
 
 /**
  * canonicalAddress with a memory: the reflector needs the canonical source
  * of every probe it answers (thousands a second at 500 paths), from a few
- * hundred senders, and canonicalAddress parses a URL each time. Bounded:
+ * hundred senders, and canonicalAddress parses the text each time. Bounded:
  * past maxEntries it starts afresh, so spoofed sources cannot grow it.
  */
 export class CanonicalAddressCache {

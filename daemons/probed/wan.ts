@@ -20,7 +20,7 @@ import type { TimedTransition } from './monitor.js';
 import { SampleAggregator, type ProbeSample } from './samples.js';
 import { WanHealth, type DegradedThresholds, type HealthState, type Transition } from './state.js';
 import { canonicalAddress } from './transport.js';
-import { checkName } from './validate.js';
+import { checkName } from '../lib/history/validate.js';
 
 export interface WanProbeSettings {
   wan: string;

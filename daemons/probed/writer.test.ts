@@ -1,8 +1,9 @@
 import t from 'tap';
 import { FakeClock } from '../lib/clock/index.js';
 import { Store, coreMigrations } from '../lib/store/index.js';
-import { History } from './history.js';
-import { EVENTS_PER_INSERT, HistoryWriter } from './writer.js';
+import { History } from '../lib/history/index.js';
+import { EVENTS_PER_INSERT, recordEvent } from '../lib/events/index.js';
+import { HistoryWriter } from './writer.js';
 
 t.test('a flush writes a burst of events in a few statements, every one of them, in order', async (t) => {
   // Regression (probed.bench, 500 paths): one INSERT per event, each a turn
@@ -35,7 +36,7 @@ t.test('compaction also applies the events\' retention: a year, then they go', a
   const clock = new FakeClock();
   const history = new History(store, { retention: { rawHours: 6, minuteDays: 7, hourDays: 20 }, clock });
   const w = new HistoryWriter({ store, history, clock });
-  const insert = (ts: number): Promise<unknown> => store.run("INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, 'steerd', 'path.move', 'a/b/c', '{}')", [ts]);
+  const insert = (ts: number): Promise<unknown> => recordEvent(store, { ts, daemon: 'steerd', kind: 'path.move', subject: 'a/b/c', detail: {} });
   await insert(clock.now() - 366 * 86_400_000);
   await insert(clock.now() - 86_400_000);
   await w.compact();

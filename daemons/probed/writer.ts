@@ -8,13 +8,11 @@
 // (the oldest are dropped and counted).
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { errorMessage, isTernError } from '../lib/errors.js';
+import { recordEvents } from '../lib/events/index.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
-import { pruneLogs, type Queryable } from '../lib/store/index.js';
-import type { History, HistoryStore } from './history.js';
+import { pruneLogs } from '../lib/store/index.js';
+import type { History, HistoryStore } from '../lib/history/index.js';
 import type { ProbeSample } from './samples.js';
-
-/** Events per INSERT statement (5 parameters each, far below SQLite's limit). */
-export const EVENTS_PER_INSERT = 100;
 
 export interface ProbeEvent {
   ts: number;
@@ -137,18 +135,8 @@ export class HistoryWriter {
     this.samples = [];
     try {
       if (events.length) {
-        await this.opts.store.transaction(async (tx: Queryable) => {
-          // EVENTS_PER_INSERT rows a statement, not one: each statement is a
-          // round trip through sqlite3's worker and a turn of the event loop,
-          // and 500 paths coming up make a thousand events at once; one by
-          // one on a busy loop they held every history write up for minutes
-          // (probed.bench, before this).
-          for (let i = 0; i < events.length; i += EVENTS_PER_INSERT) {
-            const chunk = events.slice(i, i + EVENTS_PER_INSERT);
-            await tx.run(`INSERT INTO events (ts, daemon, kind, subject, detail) VALUES ${chunk.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
-              chunk.flatMap((e) => [Math.round(e.ts), 'probed', e.kind, e.subject, JSON.stringify(e.detail)]));
-          }
-        });
+        // recordEvents writes a burst in a few statements, not one per event.
+        await this.opts.store.transaction((tx) => recordEvents(tx, events.map((e) => ({ ...e, daemon: 'probed' }))));
         this.stats.events += events.length;
       }
       if (samples.length) {

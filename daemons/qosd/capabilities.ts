@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { hasErrno, INGRESS_HANDLE, matchAll, TC_H_INGRESS, TC_H_ROOT, tcHandle, type LinkRef, type QdiscOptions } from '../lib/kernel/index.js';
+import { scratchIfbPrefix } from '../lib/kernel/names.js';
 import type { Logger } from '../lib/log/index.js';
 import type { LinkOps, TcOps } from './kernel.js';
 
@@ -81,7 +82,7 @@ const absent = (err: unknown): boolean => hasErrno(err, 'ENOENT') || hasErrno(er
  */
 export class KernelProber implements CapabilityProber {
   private dev: LinkRef | undefined;
-  private readonly name = `tqp-${crypto.randomBytes(3).toString('hex')}`;
+  private readonly name = `${scratchIfbPrefix}${crypto.randomBytes(3).toString('hex')}`;
 
   constructor(private readonly tc: TcOps, private readonly links: LinkOps) {}
 

@@ -2,6 +2,7 @@
 // choice and autorate's current rates: devices, rates, classes, DSCP map,
 // and the config problems that keep a WAN from being shaped.
 import type { AutorateConfig, QosClassName, TernConfig } from '../lib/config/index.js';
+import { ifbPrefix } from '../lib/kernel/names.js';
 import type { ShapingChoice } from './capabilities.js';
 import { dscpMap, type DscpMap } from './classify.js';
 
@@ -73,11 +74,11 @@ const mbps = (bps: number): number => bps / 1e6;
  * recognisable as Tern's.
  */
 export function ifbName(wan: string): string {
-  const plain = `tqi-${wan}`;
+  const plain = `${ifbPrefix}${wan}`;
   if (plain.length <= 15) return plain;
   let h = 0x811c9dc5;
   for (const ch of wan) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
-  return `tqi-${wan.slice(0, 6)}${h.toString(16).padStart(8, '0').slice(0, 5)}`;
+  return `${ifbPrefix}${wan.slice(0, 6)}${h.toString(16).padStart(8, '0').slice(0, 5)}`;
 }
 
 const unshapedWan = (w: { name: string; interface: string }): QosPlan['unshaped'][number] => ({ wan: w.name, interface: w.interface, ifb: ifbName(w.name) });

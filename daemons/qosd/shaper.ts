@@ -8,6 +8,7 @@ import {
   normalizeClassOptions, normalizeQdiscOptions, optionsMatch, u32Node, u32NodeOf,
   type ClassInfo, type FilterInfo, type FilterProtocol, type LinkRef, type QdiscInfo, type U32Options,
 } from '../lib/kernel/index.js';
+import { ifbPrefix } from '../lib/kernel/names.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
 import type { LinkOps, TcOps } from './kernel.js';
 import { ifbName, type Direction, type WanPlan } from './plan.js';
@@ -15,8 +16,8 @@ import { deviceTree, parentClass, redirectFilter, redirectPrio, rootHandle, type
 
 /** The parent of ingress filters when the WAN carries clsact instead of ingress (ffff:fff2). */
 const CLSACT_INGRESS = 0xfffffff2;
-/** Every IFB qosd makes is named tqi-<wan>. */
-export const ifbPrefix = 'tqi-';
+/** Every IFB qosd makes is named tqi-<wan> (lib/kernel/names.ts). */
+export { ifbPrefix };
 
 /** A top-level HTB class reads back with parent root (ffff:ffff) though it was made under the qdisc (7471:). */
 const sameParent = (actual: number, want: number): boolean => actual === want || (actual === TC_H_ROOT && want === rootHandle);

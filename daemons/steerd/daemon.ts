@@ -10,7 +10,9 @@ import { BusClient } from '../lib/bus/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
+import { recordEvent } from '../lib/events/index.js';
 import { Rtnl, type Family } from '../lib/kernel/index.js';
+import { queueBase, queueCount } from '../lib/kernel/names.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
@@ -26,10 +28,9 @@ import {
 } from './sites.js';
 import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
 
-/** NFQUEUE numbers of the workers: Tern's own, next to its rule priorities. */
-export const queueBase = 10200;
-/** Workers (one thread and queue each); the kernel spreads flows over them by hash. */
-export const queueCount = 2;
+// NFQUEUE numbers of the workers (lib/kernel/names.ts): queueCount workers,
+// one thread and queue each; the kernel spreads flows over them by hash.
+export { queueBase, queueCount };
 /** Packets a queue may hold before the kernel lets further ones through unsteered. */
 export const queueMaxLen = 4096;
 /** How often idle flows are forgotten and counters published. */
@@ -117,8 +118,7 @@ export class Steerd {
       ...(deps.moveEventIntervalMs !== undefined ? { intervalMs: deps.moveEventIntervalMs } : {}),
       write: async (row) => {
         const store = await ctx.store();
-        await store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)',
-          [row.ts, row.daemon, row.kind, row.subject, JSON.stringify(row.detail)]);
+        await recordEvent(store, row);
       },
     });
   }

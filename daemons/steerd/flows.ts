@@ -5,7 +5,7 @@
 // rules (the same rules the selector applies, SELECTION.md): conntrack keeps
 // the path, not the class. DSCP is not in conntrack, so a class that
 // matches on DSCP is taken to match when its other criteria do.
-import { parseAddress, parsePrefix, prefixContains, type IpPrefix } from '../lib/config/cidr.js';
+import { parseAddress, parsePrefix, prefixContains, type IpPrefix } from '../lib/ip/index.js';
 import type { CtFlow } from './fastpath.js';
 import type { ClassMatch, SelectorPolicy } from './types.js';
 import { portProtocols } from './wire.js';

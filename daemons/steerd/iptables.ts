@@ -4,10 +4,10 @@
 // packets the restore chain of `inet tern` flagged (nft.ts), so all the
 // matching (LAN interface, remote prefixes, conntrack mark) stays in nft.
 import { TernError } from '../lib/errors.js';
+import { iptChain, queueFlagMark } from '../lib/kernel/names.js';
 import { runCommand, type CommandRunner } from './command.js';
-import { queueFlagMark } from './nft.js';
 
-export const iptChain = 'TERN-STEER';
+export { iptChain };
 const tools = ['iptables-nft', 'ip6tables-nft'] as const;
 
 /** The rule in TERN-STEER, as `iptables -S` prints it. */
@@ -40,12 +40,12 @@ export class IptablesQueue {
       const listed = await this.run([tool, '-t', 'mangle', '-S', iptChain]);
       const have = listed.code === 0 ? listed.stdout.split('\n').filter((l) => l.startsWith(`-A ${iptChain} `)) : [];
       if (have.length !== 1 || have[0] !== queueRule(queues)) {
-        await this.must([`${tool}-restore`, '--noflush'], restoreScript(queues), 'load TERN-STEER');
+        await this.must([`${tool}-restore`, '--noflush'], restoreScript(queues), `load ${iptChain}`);
         changed = true;
       }
       const jump = await this.run([tool, '-t', 'mangle', '-C', 'PREROUTING', '-j', iptChain]);
       if (jump.code !== 0) {
-        await this.must([tool, '-t', 'mangle', '-I', 'PREROUTING', '1', '-j', iptChain], undefined, 'jump to TERN-STEER');
+        await this.must([tool, '-t', 'mangle', '-I', 'PREROUTING', '1', '-j', iptChain], undefined, `jump to ${iptChain}`);
         changed = true;
       }
     }
@@ -62,8 +62,8 @@ export class IptablesQueue {
       }
       const listed = await this.run([tool, '-t', 'mangle', '-S', iptChain]);
       if (listed.code !== 0) continue;
-      await this.must([tool, '-t', 'mangle', '-F', iptChain], undefined, 'flush TERN-STEER');
-      await this.must([tool, '-t', 'mangle', '-X', iptChain], undefined, 'delete TERN-STEER');
+      await this.must([tool, '-t', 'mangle', '-F', iptChain], undefined, `flush ${iptChain}`);
+      await this.must([tool, '-t', 'mangle', '-X', iptChain], undefined, `delete ${iptChain}`);
     }
   }
 

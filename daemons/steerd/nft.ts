@@ -13,23 +13,13 @@
 // tables or other daemons' chains in `inet tern`.
 import { createHash } from 'node:crypto';
 import { TernError } from '../lib/errors.js';
-import { pathMarkBase } from '../lib/overlay/index.js';
+import { nftProbeTable, nftTable, pathMarkBase, pathMarkMask, queueFlagMark, steerChains, steerSets } from '../lib/kernel/names.js';
 import { runCommand, type CommandRunner } from './command.js';
 
-export const nftTable = 'tern';
-/** Chains and sets steerd owns in `inet tern`; nothing else there is touched. */
-export const steerChains = { restore: 'steer_restore', save: 'steer_save' } as const;
-export const steerSets = { dst4: 'steer_dst4', dst6: 'steer_dst6' } as const;
-
-/** Path marks are pathMarkBase + index: this mask and value pick them out. */
-export const pathMarkMask = 0xfff00000;
+// Chains and sets steerd owns in `inet tern` (lib/kernel/names.ts); nothing else there is touched.
+export { nftTable, steerChains, steerSets, pathMarkMask, queueFlagMark };
+/** Path marks are pathMarkBase + index: pathMarkMask and this value pick them out. */
 export const pathMarkValue = pathMarkBase;
-/**
- * The mark the restore chain puts on a packet to queue when the queue is an
- * iptables rule: in Tern's range, never a path mark. A verdict replaces it
- * with the path's mark; a bypassed packet has it cleared in the save chain.
- */
-export const queueFlagMark = 0x00200000;
 /** Restore runs before iptables' mangle PREROUTING (-150), save after it. */
 export const priorities = { restore: -160, save: -140 } as const;
 
@@ -169,7 +159,7 @@ export function parseNftState(json: string): NftState {
 }
 
 const probeScript = [
-  'table inet tern_probe {',
+  `table inet ${nftProbeTable} {`,
   '  chain probe {',
   '    queue flags bypass to 0',
   '  }',

@@ -1,6 +1,6 @@
 // Compiles the config's appClasses and policies into the SelectorPolicy both
 // selectors take, and the config's WANs plus their probed metrics into paths.
-import { formatPrefix, parsePrefix } from '../lib/config/cidr.js';
+import { formatPrefix, parsePrefix } from '../lib/ip/index.js';
 import { wanTables } from '../lib/config/tables.js';
 import type { AppClass, Policy, TernConfig, WanConfig } from '../lib/config/schema.js';
 import { TernError } from '../lib/errors.js';

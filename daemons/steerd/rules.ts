@@ -4,7 +4,7 @@
 // at that priority whose mark is a path mark; a restart adopts them, a path
 // that left the plan loses its rule, and uninstall removes them all.
 import type { Family, RuleInfo, RuleSpec } from '../lib/kernel/index.js';
-import { rulePriority } from '../lib/overlay/index.js';
+import { rulePriority } from '../lib/kernel/names.js';
 import { pathMarkMask, pathMarkValue } from './nft.js';
 
 /** The rtnetlink calls steerd makes (Rtnl has them; tests pass a fake). */

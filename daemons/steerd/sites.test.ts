@@ -2,8 +2,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, type TernConfig } from '../lib/config/index.js';
-// Test only: steerd's code may not import paird, but the macvlan name both use must agree.
-import { virtualMacIfname } from '../paird/vip.js';
+// The macvlan name paird makes (lib/kernel/names.ts) and the one steerd's rules match must agree.
+import { virtualMacIfname } from '../lib/kernel/names.js';
 import {
   brokenFor, pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
 } from './sites.js';

@@ -7,6 +7,7 @@
 // path to the office, so the choice is among that site's paths alone. The
 // fast path finds the site by destination prefix.
 import type { TernConfig } from '../lib/config/index.js';
+import { virtualMacIfname } from '../lib/kernel/names.js';
 import { overlayPlan, type PathPlan } from '../lib/overlay/index.js';
 import { compilePolicy, defaultFlowLimits } from './policy.js';
 import { meetsSla } from './reference.js';
@@ -45,12 +46,8 @@ export interface ProbeView {
   mos: number | null;
 }
 
-/**
- * The macvlan paird carries the VIPs on with pair.virtualMac: tpair<vrid>
- * (paird/vip.ts virtualMacIfname; steerd may not import paird, and
- * sites.test.ts checks the two agree).
- */
-export const pairVirtualMacIfname = (vrid: number): string => `tpair${vrid}`;
+/** The macvlan paird carries the VIPs on with pair.virtualMac (lib/kernel/names.ts, shared with paird). */
+export const pairVirtualMacIfname = virtualMacIfname;
 
 /**
  * Where else than lan.interface LAN hosts' packets arrive while PAIR runs:

@@ -2,7 +2,7 @@
 // selector runs on. The rules and every message are those of
 // native/src/policy.rs ("<key path>: expected <what>; got <value>", unknown
 // keys first), so both selectors refuse the same documents the same way.
-import { parsePrefix } from '../lib/config/cidr.js';
+import { parsePrefix } from '../lib/ip/index.js';
 import type { Mode, PathInput, PathState, SlaPolicy } from './types.js';
 
 export const limits = {

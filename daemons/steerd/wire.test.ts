@@ -2,7 +2,7 @@
 // their 16 bytes, and wire.ts refuses exactly the records Rust refuses, with
 // the same words.
 import t from 'tap';
-import { formatAddress } from '../lib/config/cidr.js';
+import { formatAddress } from '../lib/ip/index.js';
 import { loadNative } from '../lib/native/index.js';
 import { FLOW_RECORD_SIZE, addressBytes, decodeFlow, encodeFlow, flowRecordProblem, formatAddressBytes, makeFlow, readTuple } from './wire.js';
 import { Rng, randomFlows } from './workload.js';

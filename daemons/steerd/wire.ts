@@ -1,7 +1,7 @@
 // The fixed-size records flows, decisions and moves cross the N-API boundary
 // in (the layouts are those of native/src/flow.rs and native/src/lib.rs),
 // and addresses as the 16 bytes those records hold.
-import { parseAddress } from '../lib/config/cidr.js';
+import { addressToBytes, formatAddressBytes as formatBytes, parseAddress } from '../lib/ip/index.js';
 import { TernError } from '../lib/errors.js';
 import type { Flow, FlowTuple } from './types.js';
 
@@ -27,33 +27,14 @@ export function addressBytes(text: string): { family: 4 | 6; bytes: Uint8Array }
   if (!parsed.ok) {
     throw new TernError('TERN_E_STEER_INPUT', `steerd: address: ${JSON.stringify(text)}: ${parsed.reason}`);
   }
-  const { family, value } = parsed.value;
   const bytes = new Uint8Array(16);
-  const width = family === 4 ? 4 : 16;
-  for (let i = 0; i < width; i++) bytes[i] = Number((value >> BigInt(8 * (width - 1 - i))) & 0xffn);
-  return { family, bytes };
+  bytes.set(addressToBytes(parsed.value));
+  return { family: parsed.value.family, bytes };
 }
 
-/**
- * An address's record bytes as text, as cidr.formatAddress prints it (RFC
- * 5952 for IPv6: lowercase, the longest run of two or more zero groups as
- * '::'), but straight from the bytes: resteer may name thousands of flows.
- */
+/** An address's record bytes as text (lib/ip formatAddressBytes: RFC 5952 for IPv6). */
 export function formatAddressBytes(family: 4 | 6, bytes: Uint8Array): string {
-  if (family === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; i++) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    if (j > i) i = j;
-  }
-  const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
-  if (best < 0) return hex(groups);
-  return `${hex(groups.slice(0, best))}::${hex(groups.slice(best + bestLen))}`;
+  return formatBytes(family === 4 ? bytes.subarray(0, 4) : bytes.subarray(0, 16));
 }
 
 /** A flow from readable parts; ports only for protocols that have them. */

@@ -3,7 +3,8 @@
 // reconciler compares it with what the kernel has.
 import type { TernConfig } from '../lib/config/index.js';
 import { formatIp, parseIp, type DesiredDevice, type DhcpWan, type RouteSpec, type RuleSpec } from '../lib/kernel/index.js';
-import { overlayPlan, remoteAccessIfname, rulePriority, type OverlayPlan, type PathPlan } from '../lib/overlay/index.js';
+import { rulePriority } from '../lib/kernel/names.js';
+import { overlayPlan, remoteAccessIfname, type OverlayPlan, type PathPlan } from '../lib/overlay/index.js';
 import type { PathReading } from './status.js';
 
 /** Tern's routes in the main table carry this metric, which is how the reconciler knows them. */

@@ -6,12 +6,13 @@ import type { TernConfig } from '../lib/config/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { componentLogger } from '../lib/log/index.js';
 import { Rtnl, createWireGuardBackend, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
-import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
+import { ifnamePrefix } from '../lib/kernel/names.js';
+import { overlayPlan } from '../lib/overlay/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { desiredState, dhcpWans, pathEndpoint, pathTableAction, type DesiredInputs } from './desired.js';
 import { EndpointDrifts, stubbornDriftReadings } from './drift.js';
 import { DhcpGateways } from './gateways.js';
-import { loadOrCreateSiteKey, readKeyFile } from './keys.js';
+import { loadOrCreateSiteKey, readKeyFile } from '../lib/keys/index.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import { pathReading, pathStatus, type PathReading, type PathStatus } from './status.js';
 

@@ -5,7 +5,7 @@
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log/index.js';
 import { canonicalNetwork, formatIp, parseIp, type Rtnl, type RouteInfo, type RouteSpec, type RouteType, type RuleSpec, type WireGuardBackend } from '../lib/kernel/index.js';
-import { pathTableBase, rulePriority, wanMarkBase } from '../lib/overlay/index.js';
+import { pathTableBase, rulePriority, wanMarkBase } from '../lib/kernel/names.js';
 import { mainRouteMetric, wanGuardMetric, type DesiredState } from './desired.js';
 
 /** What one pass did; safe to log (no keys). */

@@ -2,7 +2,7 @@
 // is N probes sent, and history is read once it is final. A loaded machine
 // then makes a test slower, never wrong.
 import type { PathMetricsMessage } from '../../daemons/probed/paths.js';
-import type { HistoryResult } from '../../daemons/probed/history.js';
+import type { HistoryResult } from '../../daemons/lib/history/index.js';
 import type { SessionCounters } from '../../daemons/probed/session.js';
 import type { WanMetrics } from '../../daemons/probed/wan.js';
 import { busCall, patience, waitFor, type WaitOptions } from './wait.js';

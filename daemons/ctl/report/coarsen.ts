@@ -1,7 +1,9 @@
 // Fewer, wider buckets for drawing: a chart cannot show more buckets than
 // it has pixels, and one-second loss at 5 probes/s only takes the values
 // 0, 20, 40 ... % — summed over a few seconds it reads as what it is. Sums
-// stay sums: loss is Σlost / Σsent, RTT and jitter are weighted by answers.
+// stay sums: loss is Σlost / Σsent, per direction probed's own formula
+// (lib/history's lossRatios), RTT and jitter are weighted by answers.
+import { lossRatios } from '../../lib/history/loss.js';
 import type { HistoryPoint } from './data.js';
 
 const niceBuckets = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400].map((s) => s * 1000);
@@ -19,12 +21,9 @@ export function coarsen(points: HistoryPoint[], from: number, size: number): His
   const flush = (): void => {
     if (!acc) return;
     const a = acc;
-    const known = a.sent;
     out.push({
       t: a.t, sent: a.sent, lost: a.lost, lostFwd: a.fwd, lostRev: a.rev,
-      lossPct: known ? (a.lost / a.sent) * 100 : null,
-      lossFwdPct: known ? (a.fwd / a.sent) * 100 : null,
-      lossRevPct: a.sent - a.fwd > 0 ? (a.rev / (a.sent - a.fwd)) * 100 : null,
+      ...lossRatios(a.sent, a.lost, a.fwd, a.rev),
       rttAvgMs: a.answered ? a.rtt / a.answered : null, rttMinMs: a.rttMin, rttMaxMs: a.rttMax, rttStddevMs: null,
       jitterMs: a.answered ? a.jit / a.answered : null, jitterMaxMs: a.jitMax,
     });

@@ -4,13 +4,14 @@
 // (failovers, path state changes, config changes) in that range.
 import type { TernConfig } from '../../lib/config/index.js';
 import { TernError, errorMessage } from '../../lib/errors.js';
+import { readEvents, type EventRow } from '../../lib/events/index.js';
 import { overlayPlan } from '../../lib/overlay/index.js';
-import { History, type HistoryPoint, type Resolution } from '../../probed/history.js';
+import { History, type HistoryPoint, type Resolution } from '../../lib/history/index.js';
 import type { CtlContext } from '../context.js';
-import { ReadOnlyDb, readEvents, type EventRow } from '../state.js';
+import { ReadOnlyDb } from '../state.js';
 import { methods } from '../views.js';
 
-export type { HistoryPoint, Resolution } from '../../probed/history.js';
+export type { HistoryPoint, Resolution } from '../../lib/history/index.js';
 
 export interface Series {
   subject: string;

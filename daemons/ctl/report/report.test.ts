@@ -2,9 +2,9 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { recordEvent } from '../../lib/events/index.js';
+import { History, type ProbeSample } from '../../lib/history/index.js';
 import { Store, coreMigrations } from '../../lib/store/index.js';
-import { History } from '../../probed/history.js';
-import type { ProbeSample } from '../../probed/samples.js';
 import { tempAppliance, testContext, ternctl } from '../testkit.js';
 import { lossReport, renderHtml, renderSvg, renderTerminal, svgHeight, svgWidth } from './index.js';
 import { blend, colourBox, countColour, decodePng, inkedPixels } from './png.js';
@@ -54,7 +54,7 @@ t.test('a report from the state database when probed is not running', async (t) 
   const history = new History(store, { retention: { rawHours: 24, minuteDays: 31, hourDays: 365 } });
   await history.record(syntheticRun(from));
   const ev = (ts: number, kind: string, subject: string | null, detail: unknown): Promise<unknown> =>
-    store.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)', [ts, 'probed', kind, subject, JSON.stringify(detail)]);
+    recordEvent(store, { ts, daemon: 'probed', kind, subject, detail });
   await ev(from + 1_203_000, 'path.state', 'ispa/cloud/ispc', { from: 'up', to: 'degraded', reason: 'loss 20% > 5%' });
   await ev(from + 1_815_000, 'path.state', 'ispa/cloud/ispc', { from: 'degraded', to: 'up', reason: 'thresholds cleared' });
   await ev(from + 2_000_000, 'pair.failover', null, { from: 'office1', to: 'office2', reason: 'WAN ispa down' });

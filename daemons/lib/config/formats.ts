@@ -1,7 +1,7 @@
 // String formats and patterns of tern.yaml values: the checks Ajv runs, and
 // the words an error uses to say what was expected and why a value failed.
 import type { Ajv } from 'ajv';
-import { parseAddress, parsePrefix } from './cidr.js';
+import { parseAddress, parsePrefix } from '../ip/index.js';
 
 /** A string format: what it looks like, and why a given text is not one. */
 export interface StringFormat {

@@ -3,7 +3,7 @@
 export { loadConfig, parseConfig, maxNesting, type LoadedConfig } from './load.js';
 export { readConfigText, maxConfigBytes } from './read.js';
 export {
-  jsonSchema, jsonSchemaText, configVersion, limits, wanTableRange, qosClassNames, defaultAppClass,
+  jsonSchema, jsonSchemaText, configVersion, limits, qosClassNames, defaultAppClass,
   type TernConfig, type IdentityConfig, type WanConfig, type LanConfig, type OverlayConfig,
   type RemoteSite, type RemoteSiteWan, type RemoteUser, type PairConfig, type PairTrack,
   type ProbesConfig, type QosConfig, type QosWan, type AutorateConfig, type QosClassName,
@@ -11,5 +11,5 @@ export {
 } from './schema.js';
 export { formatKeyPath, type ConfigIssue } from './issues.js';
 export { wanTables } from './tables.js';
-export { ownInterfaceGlobs } from './semantic.js';
-export * as cidr from './cidr.js';
+export { ownInterfaceGlobs, wanTableRange } from '../kernel/names.js';
+export * as cidr from '../ip/index.js';

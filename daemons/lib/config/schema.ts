@@ -1,13 +1,11 @@
 // The shape of tern.yaml, defined once with TypeBox: the TypeScript types the
 // daemons use and the JSON Schema that Ajv validates and editors load.
 import { Type, type Static, type TSchema, type TProperties, type ObjectOptions, type SchemaOptions } from '@sinclair/typebox';
+import { wanTableRange } from '../kernel/names.js';
 import { patterns } from './formats.js';
 
 /** The config file version this build reads. */
 export const configVersion = 1;
-
-/** Routing tables Tern may give a WAN; policy routing through a WAN looks its default route up there. */
-export const wanTableRange = { min: 1000, max: 1099 } as const;
 
 /** The QoS classes, highest priority first. */
 export const qosClassNames = ['realtime', 'interactive', 'besteffort', 'bulk'] as const;

@@ -1,9 +1,10 @@
 // Checks a schema cannot express: names that must be unique, references that
 // must resolve, prefixes that must not overlap, settings that need each other.
+import { ownInterfaceGlobs } from '../kernel/names.js';
 import {
   firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
   specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
-} from './cidr.js';
+} from '../ip/index.js';
 import type { Anchor } from './explain.js';
 import { splitHostPort } from './formats.js';
 import { formatKeyPath, type Segment } from './issues.js';
@@ -105,15 +106,6 @@ class Checker {
   }
 }
 
-/**
- * Interfaces Tern's daemons make and configure themselves: tunneld's
- * WireGuard tunnels and its probe link (tn*, lib/overlay ifnamePrefix),
- * paird's virtual-MAC macvlan (tpair<vrid>), qosd's IFBs (tqi-<wan>) and
- * its scratch IFB (tqp-*), and the ifb0/ifb1 the kernel makes when the ifb
- * module loads. A box interface so named would be taken for one of them
- * (adopted, reconfigured, left unmanaged by networkd), so none may be.
- */
-export const ownInterfaceGlobs = ['tn*', 'tpair*', 'tqi-*', 'tqp-*', 'ifb*'] as const;
 
 function checkIfname(c: Checker, segments: Segment[], name: string): void {
   const glob = ownInterfaceGlobs.find((g) => name.startsWith(g.slice(0, -1)));

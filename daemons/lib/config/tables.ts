@@ -1,6 +1,6 @@
 // The routing table of every WAN: the one the file sets, else the lowest
 // free number of wanTableRange, handed out in WAN order.
-import { wanTableRange } from './schema.js';
+import { wanTableRange } from '../kernel/names.js';
 
 /** WAN name → routing table; the same answer in every daemon for the same config. */
 export function wanTables(config: { wans: ReadonlyArray<{ name: string; table?: number }> }): Map<string, number> {

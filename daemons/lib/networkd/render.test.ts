@@ -1,8 +1,6 @@
 import t from 'tap';
 import { parseConfig, type TernConfig } from '../config/index.js';
-import { ifnamePrefix } from '../overlay/index.js';
-import { virtualMacIfname } from '../../paird/vip.js';
-import { ifbPrefix } from '../../qosd/shaper.js';
+import { ifbPrefix, ifnamePrefix, virtualMacIfname } from '../kernel/names.js';
 import { ownFileName, renderNetworkd, unmanagedGlobs, wanPreference, type NetworkdFile } from './render.js';
 
 /** A valid config (YAML reads JSON) with these wans, lan and pair. */

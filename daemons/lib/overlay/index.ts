@@ -2,23 +2,14 @@
 // tunnels exist, and their interface names, ports, tables, marks and
 // link-local addresses — computed the same way on every site, so two sites
 // agree on a tunnel's ports without talking to each other.
-import { parseAddress, parsePrefix } from '../config/cidr.js';
+import { parseAddress, parsePrefix } from '../ip/index.js';
 import type { TernConfig } from '../config/index.js';
 import { wanTables } from '../config/tables.js';
+import { ifnamePrefix, pathMarkBase, pathTableBase, wanMarkBase } from '../kernel/names.js';
 
 /** At most this many WANs per site (both PAIR boxes together): slots 0-3. */
 export const maxWanSlots = 4;
 
-/** Path routing tables: pathTableBase + path index (the steering daemon's range). */
-export const pathTableBase = 10000;
-/** Path fwmarks: pathMarkBase + path index. */
-export const pathMarkBase = 0x100000;
-/** WAN fwmarks (outer tunnel packets, WAN probes): wanMarkBase + WAN table. */
-export const wanMarkBase = 0x10000;
-/** Policy rule priorities Tern owns: WAN marks, then path marks. */
-export const rulePriority = { wanMark: 10100, pathMark: 10200 } as const;
-/** Every Tern WireGuard interface starts with this. */
-export const ifnamePrefix = 'tn';
 /**
  * The remote-access interface of a box: tnra<site>-<its lowest WAN slot>, so
  * the two boxes of a PAIR never share a name.

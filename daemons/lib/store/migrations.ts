@@ -56,7 +56,7 @@ export const coreMigrations: Migration[] = [
     `,
   },
   {
-    // tern-probed's metric history (daemons/probed/history.ts): every tier
+    // tern-probed's metric history (daemons/lib/history): every tier
     // holds sums, so rollups are additions and loss survives them exactly.
     version: 2,
     name: 'probe history tiers',

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { recordEvent } from '../events/index.js';
 import { Store } from './index.js';
 import { defaultLogRetention, pruneLogs, type LogRetention } from './retention.js';
 
@@ -12,7 +13,7 @@ async function open(t: Test): Promise<Store> {
 }
 
 async function event(s: Store, ts: number, kind = 'path.move', subject: string | null = 'a/b/c'): Promise<number> {
-  return (await s.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)', [ts, 'steerd', kind, subject, '{}'])).lastID;
+  return recordEvent(s, { ts, daemon: 'steerd', kind, subject, detail: {} });
 }
 
 async function version(s: Store, ts: number, state: string): Promise<number> {

@@ -95,24 +95,3 @@ export class ReadOnlyDb implements Queryable {
 function queryError(sql: string, err: Error): TernError {
   return new TernError('TERN_E_STORE_QUERY', `ternctl: state: ${err.message} (in: ${sql.replace(/\s+/g, ' ').trim().slice(0, 60)})`, { cause: err });
 }
-
-/** One row of the events table (failovers, path moves, config changes). */
-export interface EventRow {
-  id: number;
-  ts: number;
-  daemon: string;
-  kind: string;
-  subject: string | null;
-  detail: unknown;
-}
-
-/** Events in [from, to), oldest first; kinds/subjects filter when given. */
-export async function readEvents(db: Queryable, from: number, to: number, limit = 1000): Promise<EventRow[]> {
-  const rows = await db.all<{ id: number; ts: number; daemon: string; kind: string; subject: string | null; detail: string | null }>(
-    'SELECT id, ts, daemon, kind, subject, detail FROM events WHERE ts >= ? AND ts < ? ORDER BY ts, id LIMIT ?', [from, to, limit]);
-  return rows.map((r) => {
-    let detail: unknown = r.detail;
-    try { detail = r.detail === null ? null : JSON.parse(r.detail); } catch { /* kept as text */ }
-    return { ...r, detail };
-  });
-}

@@ -4,6 +4,7 @@
 // first to move a version out of 'pending' wins, the others see it moved.
 import { createHash } from 'node:crypto';
 import { TernError } from '../../errors.js';
+import { latestEvent, recordEvent, updateEventDetail } from '../../events/index.js';
 import type { RuntimePaths } from '../../paths/index.js';
 import type { Queryable } from '../../store/index.js';
 import { ReadOnlyDb } from '../../store/state.js';
@@ -100,9 +101,9 @@ export class ConfigHistory {
   /** Record how and when the pending apply id will be rolled back. */
   async setTimer(id: number, timer: RollbackTimer, deadline: number): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const row = await tx.get<{ id: number; detail: string }>("SELECT id, detail FROM events WHERE kind = 'config.apply' AND subject = ? ORDER BY id DESC LIMIT 1", [`#${id}`]);
+      const row = await latestEvent(tx, 'config.apply', `#${id}`);
       if (!row) return;
-      await tx.run('UPDATE events SET detail = ? WHERE id = ?', [JSON.stringify({ ...JSON.parse(row.detail), timer, deadline }), row.id]);
+      await updateEventDetail(tx, row.id, { ...detailObject(row.detail), timer, deadline });
     });
   }
 
@@ -132,15 +133,20 @@ export class ConfigHistory {
 }
 
 async function event(tx: Queryable, ts: number, kind: string, id: number, detail: Record<string, unknown>): Promise<void> {
-  await tx.run('INSERT INTO events (ts, daemon, kind, subject, detail) VALUES (?, ?, ?, ?, ?)', [ts, 'ternctl', kind, `#${id}`, JSON.stringify(detail)]);
+  await recordEvent(tx, { ts, daemon: 'ternctl', kind, subject: `#${id}`, detail });
+}
+
+/** An event's detail as an object ({} when it is not one). */
+function detailObject(detail: unknown): Record<string, unknown> {
+  return detail !== null && typeof detail === 'object' && !Array.isArray(detail) ? detail as Record<string, unknown> : {};
 }
 
 /** The pending apply as stored (works on a read-only connection too). */
 export async function pendingIn(db: Queryable): Promise<PendingApply | undefined> {
   const row = await db.get<{ id: number; hash: string }>("SELECT id, hash FROM config_history WHERE state = 'pending' ORDER BY id DESC LIMIT 1");
   if (!row) return undefined;
-  const ev = await db.get<{ detail: string }>("SELECT detail FROM events WHERE kind = 'config.apply' AND subject = ? ORDER BY id DESC LIMIT 1", [`#${row.id}`]);
-  const d = ev ? (JSON.parse(ev.detail) as { previousId?: number; deadline?: number; timer?: RollbackTimer | null }) : {};
+  const ev = await latestEvent(db, 'config.apply', `#${row.id}`);
+  const d = (ev ? detailObject(ev.detail) : {}) as { previousId?: number; deadline?: number; timer?: RollbackTimer | null };
   return { id: row.id, hash: row.hash, previousId: d.previousId ?? 0, deadline: d.deadline ?? 0, timer: d.timer ?? null };
 }
 

@@ -1,6 +1,9 @@
 // IP addresses, prefixes and endpoints as the kernel sees them: text in,
 // network-order bytes out, and back to canonical text (RFC 5952 for IPv6).
+// Addresses are parsed and printed by lib/ip; this adds netlink's families,
+// prefixes as bytes, endpoints and TERN_E_KERNEL_ARG errors.
 import { TernError } from '../../errors.js';
+import { addressToBytes, formatAddressBytes, ipv4MappedBytes, parseAddress } from '../../ip/index.js';
 
 export type Family = 4 | 6;
 
@@ -27,92 +30,19 @@ export interface IpEndpoint extends IpAddr {
 const argError = (what: string, text: string, expected: string): TernError =>
   new TernError('TERN_E_KERNEL_ARG', `kernel: parse ${what}: got '${text}'; want ${expected}`);
 
-function parseV4Bytes(text: string): Buffer | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  const out = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] as string;
-    // Leading zeros read as octal to inet_aton and as decimal elsewhere: refuse them.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseV6Bytes(text: string): Buffer | undefined {
-  if (text.length > 45 || !/^[0-9A-Fa-f:.]+$/.test(text)) return undefined;
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const groups = (s: string, last: boolean): number[] | undefined => {
-    if (s === '') return [];
-    const out: number[] = [];
-    const parts = s.split(':');
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i] as string;
-      if (last && i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseV4Bytes(p);
-        if (!v4) return undefined;
-        out.push(v4.readUInt16BE(0), v4.readUInt16BE(2));
-      } else if (/^[0-9A-Fa-f]{1,4}$/.test(p)) {
-        out.push(parseInt(p, 16));
-      } else {
-        return undefined;
-      }
-    }
-    return out;
-  };
-  let all: number[];
-  if (halves.length === 2) {
-    const head = groups(halves[0] as string, false);
-    const tail = groups(halves[1] as string, true);
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const g = groups(text, true);
-    if (!g || g.length !== 8) return undefined;
-    all = g;
-  }
-  const out = Buffer.alloc(16);
-  all.forEach((g, i) => out.writeUInt16BE(g, i * 2));
-  return out;
-}
-
 /** Parses an IPv4 or IPv6 address (no zone index, no prefix). */
 export function parseIp(text: string): IpAddr {
-  if (typeof text === 'string') {
-    const v4 = text.includes(':') ? undefined : parseV4Bytes(text);
-    if (v4) return { family: 4, bytes: v4 };
-    const v6 = text.includes(':') ? parseV6Bytes(text) : undefined;
-    if (v6) return { family: 6, bytes: v6 };
-  }
+  const parsed = typeof text === 'string' ? parseAddress(text) : undefined;
+  if (parsed?.ok) return { family: parsed.value.family, bytes: Buffer.from(addressToBytes(parsed.value)) };
   throw argError('address', String(text), 'an IPv4 address like 192.0.2.1 or an IPv6 address like 2001:db8::1');
 }
 
-/** Canonical text of address bytes: dotted quad, or RFC 5952 IPv6. */
+/** Canonical text of address bytes: dotted quad, or RFC 5952 IPv6 (lib/ip) with an IPv4-mapped address's IPv4 part dotted. */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  if (bytes.length !== 16) throw new TernError('TERN_E_KERNEL_ARG', `kernel: format address: got ${bytes.length} bytes; want 4 or 16`);
-  const b = Buffer.from(bytes);
-  // IPv4-mapped addresses print with the IPv4 part dotted, as RFC 5952 section 5 recommends.
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    return `::ffff:${Array.from(b.subarray(12)).join('.')}`;
-  }
-  const g = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
-  let bestAt = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue; }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
-    i = j;
-  }
-  const hex = (xs: number[]): string => xs.map((x) => x.toString(16)).join(':');
-  if (bestLen < 2) return hex(g);
-  return `${hex(g.slice(0, bestAt))}::${hex(g.slice(bestAt + bestLen))}`;
+  if (bytes.length !== 4 && bytes.length !== 16) throw new TernError('TERN_E_KERNEL_ARG', `kernel: format address: got ${bytes.length} bytes; want 4 or 16`);
+  // IPv4-mapped addresses print with the IPv4 part dotted, as RFC 5952 section 5 recommends and iproute2 does.
+  const v4 = ipv4MappedBytes(bytes);
+  return v4 ? `::ffff:${formatAddressBytes(v4)}` : formatAddressBytes(bytes);
 }
 
 /** Prefix length limit of a family. */

@@ -5,6 +5,7 @@
 // tests can count what configure() sent.
 import readline from 'node:readline';
 import { TernError } from '../../errors.js';
+import { ifnamePrefix } from '../names.js';
 import { Rtnl } from '../rtnl/rtnl.js';
 import { hexToKey } from '../wireguard/keys.js';
 import { createUapiTransport, type UapiTransport } from '../wireguard/uapi-socket.js';
@@ -33,7 +34,7 @@ const recording: UapiTransport = (ifname, request) => {
 };
 
 const rtnl = new Rtnl();
-const wg = new UserspaceBackend({ prefix: process.env.TERN_TEST_WG_PREFIX ?? 'tn', rtnl, uapi: recording });
+const wg = new UserspaceBackend({ prefix: process.env.TERN_TEST_WG_PREFIX ?? ifnamePrefix, rtnl, uapi: recording });
 const agent = {
   pid: () => process.pid,
   /** The UAPI requests since the last call, then forgets them. */

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TernError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/index.js';
+import { wireguardProbeIfname } from '../names.js';
 import { hasErrno } from '../net/errno.js';
 import { Rtnl } from '../rtnl/rtnl.js';
 import { KernelBackend, type WgGenlSocket } from './kernel.js';
@@ -24,7 +25,7 @@ export type WireGuardProbe = () => Promise<boolean>;
  * because guessing would pick a backend that then fails later and less
  * clearly.
  */
-export function kernelProbe(rtnl: Rtnl, name = `tnwgp${process.pid.toString(36)}`): WireGuardProbe {
+export function kernelProbe(rtnl: Rtnl, name = wireguardProbeIfname(process.pid)): WireGuardProbe {
   return async () => {
     try {
       await rtnl.addLink(name, 'wireguard');

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../lib/log/index.js';
-import { readKeyFile, userKeyPath, writeKeyFile } from './keys.js';
+import { createLogger } from '../log/index.js';
+import { readKeyFile, userKeyPath, writeKeyFile } from './index.js';
 
 // Issue #15: a key tunneld read from disk was logged as soon as it sat under a name the redaction did not know.
 t.test('a key read from a key file is never logged, in any encoding', async (t) => {

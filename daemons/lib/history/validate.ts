@@ -1,8 +1,8 @@
-// Option checks shared by probed's components. A bad option is a bug in the
+// Option checks shared by probed's components and the probe history. A bad option is a bug in the
 // caller or a config value that slipped past the schema, so it throws
 // TERN_E_PROBE_ARG naming the option and the expected range; bad *packets*
 // never come through here (they are counted and dropped).
-import { TernError } from '../lib/errors.js';
+import { TernError } from '../errors.js';
 
 export interface NumberRange {
   min?: number;

@@ -1,5 +1,12 @@
-// IPv4/IPv6 addresses and prefixes for the config checks: parse (with a
-// reason when the text is wrong), print canonically, contain, overlap.
+// Package ip is Tern's one IPv4/IPv6 address and prefix module: parse (with
+// a reason when the text is wrong), print canonically (RFC 5952), contain,
+// overlap, and the network-order bytes wire formats and netlink carry. The
+// config checks, the kernel wrappers, steerd's flow records and paird's
+// VRRP packets all read addresses through it.
+//
+// Written by hand rather than with ipaddr.js: Tern refuses the inet_aton
+// spellings (010.0.0.1, 0x0a.1, 10.1) that ipaddr.js's parse accepts, and
+// every refusal here says why, which the config's error messages quote.
 
 export type Family = 4 | 6;
 
@@ -129,6 +136,49 @@ export function formatAddress(a: IpAddress): string {
   }
   const groups: number[] = [];
   for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((a.value >> s) & 0xffffn));
+  return formatGroups(groups);
+}
+
+/**
+ * Print network-order address bytes as formatAddress prints the address: 4
+ * bytes dotted, 16 as RFC 5952 IPv6. Straight from the bytes, without a
+ * bigint: steerd names thousands of flows at a time.
+ */
+export function formatAddressBytes(bytes: Uint8Array): string {
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  return formatGroups(groups);
+}
+
+/** The address as network-order bytes: 4 for IPv4, 16 for IPv6. */
+export function addressToBytes(a: IpAddress): Uint8Array {
+  const len = a.family === 4 ? 4 : 16;
+  const out = new Uint8Array(len);
+  let v = a.value;
+  for (let i = len - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** The address of 4 (IPv4) or 16 (IPv6) network-order bytes; undefined for any other length. */
+export function addressFromBytes(bytes: Uint8Array): IpAddress | undefined {
+  if (bytes.length !== 4 && bytes.length !== 16) return undefined;
+  let value = 0n;
+  for (const b of bytes) value = (value << 8n) | BigInt(b);
+  return { family: bytes.length === 4 ? 4 : 6, value };
+}
+
+/** The IPv4 address inside 16 bytes of an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or undefined for any other. */
+export function ipv4MappedBytes(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.length !== 16 || !bytes.subarray(0, 10).every((x) => x === 0) || bytes[10] !== 0xff || bytes[11] !== 0xff) return undefined;
+  return bytes.subarray(12);
+}
+
+/** Eight IPv6 groups as RFC 5952 text. */
+function formatGroups(groups: number[]): string {
   let best = -1;
   let bestLen = 1; // RFC 5952 4.2.2: a single zero group is not shortened
   for (let i = 0; i < 8; i++) {

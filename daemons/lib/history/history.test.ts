@@ -1,9 +1,8 @@
 import t, { type Test } from 'tap';
-import { FakeClock } from '../lib/clock/index.js';
-import { isTernError } from '../lib/errors.js';
-import { Store, coreMigrations } from '../lib/store/index.js';
-import { History, type HistoryRetention } from './history.js';
-import type { ProbeSample } from './samples.js';
+import { FakeClock } from '../clock/index.js';
+import { isTernError } from '../errors.js';
+import { Store, coreMigrations } from '../store/index.js';
+import { History, type HistoryRetention, type ProbeSample } from './index.js';
 
 const H = 3600;
 const D = 86_400;

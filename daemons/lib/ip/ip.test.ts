@@ -1,8 +1,8 @@
 import t from 'tap';
 import {
-  formatAddress, formatPrefix, hostPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap,
+  addressFromBytes, addressToBytes, formatAddress, formatAddressBytes, formatPrefix, ipv4MappedBytes, hostPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains, prefixesOverlap,
   type IpPrefix,
-} from './cidr.js';
+} from './index.js';
 
 // JSON for messages; addresses hold bigints, which JSON.stringify refuses.
 const js = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
@@ -114,4 +114,44 @@ t.test('prefixContains and prefixesOverlap', async (t) => {
   const h = hostPrefix(a.value);
   t.ok(isHostPrefix(h) && formatPrefix(h) === '10.1.0.7/32', `got ${formatPrefix(h)}; want 10.1.0.7/32`);
   t.notOk(isHostPrefix(pfx('10.1.0.7/31')), 'got /31 as a host prefix; want not');
+});
+
+t.test('network-order bytes: to and from an address, printed as formatAddress prints it', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['192.0.2.1', 'c0000201'],
+    ['0.0.0.0', '00000000'],
+    ['255.255.255.255', 'ffffffff'],
+    ['2001:db8::1', '20010db8000000000000000000000001'],
+    ['::', '00000000000000000000000000000000'],
+    ['fe80::1:0:0:5', 'fe800000000000000001000000000005'],
+    ['::ffff:192.0.2.1', '00000000000000000000ffffc0000201'],
+    ['2001:db8:0:1:1:1:1:1', '20010db8000000010001000100010001'],
+  ];
+  for (const [text, hex] of cases) {
+    const parsed = parseAddress(text);
+    if (!parsed.ok) { t.fail(`${text}: got ${parsed.reason}; want an address`); continue; }
+    const bytes = addressToBytes(parsed.value);
+    t.equal(Buffer.from(bytes).toString('hex'), hex, `${text}: got bytes ${Buffer.from(bytes).toString('hex')}; want ${hex}`);
+    t.equal(formatAddressBytes(bytes), formatAddress(parsed.value), `${text}: got ${formatAddressBytes(bytes)} from bytes; want ${formatAddress(parsed.value)}`);
+    t.same(addressFromBytes(bytes), parsed.value, `${text}: bytes back to the address`);
+  }
+  for (const len of [0, 3, 5, 15, 17]) t.equal(addressFromBytes(new Uint8Array(len)), undefined, `${len} bytes: got an address; want undefined`);
+});
+
+t.test('the IPv4 address inside an IPv4-mapped IPv6 address, and no other', async (t) => {
+  const cases: Array<[string, string | undefined]> = [
+    ['::ffff:192.0.2.1', 'c0000201'],
+    ['::ffff:0:0', '00000000'],
+    ['::192.0.2.1', undefined],
+    ['::fffe:192.0.2.1', undefined],
+    ['2001:db8::ffff:c000:201', undefined],
+    ['192.0.2.1', undefined],
+  ];
+  for (const [text, want] of cases) {
+    const parsed = parseAddress(text);
+    if (!parsed.ok) { t.fail(`${text}: got ${parsed.reason}; want an address`); continue; }
+    const got = ipv4MappedBytes(addressToBytes(parsed.value));
+    const hex = got && Buffer.from(got).toString('hex');
+    t.equal(hex, want, `${text}: got ${hex}; want ${want}`);
+  }
 });

@@ -1,4 +1,5 @@
-// Probe metric history in the state database, in three tiers: raw 1-second
+// Package history is probe metric history in the state database (written by
+// tern-probed, read by probed and ternctl), in three tiers: raw 1-second
 // samples, 1-minute and 1-hour rollups, each kept for its configured
 // retention (probes.history). This is what the loss report reads.
 //
@@ -20,12 +21,15 @@
 // query, rollup and deletion is a range scan of one subject's rows. The
 // tables are created by the core migrations (daemons/lib/store/migrations.ts),
 // so every daemon that opens tern.db agrees on one schema version.
-import { systemClock, type Clock } from '../lib/clock/index.js';
-import { TernError } from '../lib/errors.js';
-import type { Queryable } from '../lib/store/index.js';
-import { lossRatios } from './metrics.js';
-import type { ProbeSample } from './samples.js';
+import { systemClock, type Clock } from '../clock/index.js';
+import { TernError } from '../errors.js';
+import type { Queryable } from '../store/index.js';
+import { lossRatios } from './loss.js';
+import type { ProbeSample } from './sample.js';
 import { checkName, checkNumber } from './validate.js';
+
+export { lossRatios, type LossRatios } from './loss.js';
+export type { ProbeSample } from './sample.js';
 
 export type Resolution = 'raw' | 'minute' | 'hour';
 
