@@ -12,9 +12,9 @@ import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { Store } from '../lib/store/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
-import type { CtFlow, FastPath, MarkReport, QueueStats, RemarkReport } from './fastpath.js';
+import type { CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
 import type { SteerRuleset } from './nft.js';
-import { ReferenceSelector } from './reference.js';
+import { ReferenceSelector, referenceRefresh } from './reference.fixture.js';
 import type { Move, PathSelector, SelectorPolicy } from './types.js';
 import { makeFlow } from './wire.js';
 
@@ -36,7 +36,7 @@ const markB = 0x100011;
 
 class FakeFastPath implements FastPath {
   time = 1000;
-  selectors: Array<{ selector: ReferenceSelector; prefixes: readonly string[] }> = [];
+  selectors: Array<{ selector: ReferenceSelector; policy: SelectorPolicy; prefixes: readonly string[] }> = [];
   opened: Array<[number, number, number]> = [];
   marks: Move[] = [];
   remarks: Array<[number, number]> = [];
@@ -45,8 +45,12 @@ class FakeFastPath implements FastPath {
   now(): number { return this.time; }
   createSelector(policy: SelectorPolicy): PathSelector {
     const s = new ReferenceSelector(policy);
-    this.selectors.push({ selector: s, prefixes: [] });
+    this.selectors.push({ selector: s, policy, prefixes: [] });
     return s;
+  }
+  refresh(selectors: readonly PathSelector[], request: RefreshRequest): RefreshReport {
+    const sites = selectors.map((s) => this.selectors.find((x) => x.selector === s)!);
+    return referenceRefresh(sites, request, this.time, this);
   }
   open(first: number, count: number, maxLen: number): void { this.opened.push([first, count, maxLen]); }
   route(selector: PathSelector, prefixes: readonly string[]): void {

@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig, type TernConfig } from '../lib/config/index.js';
 // Test only: steerd's code may not import paird, but the macvlan name both use must agree.
 import { virtualMacIfname } from '../paird/vip.js';
+import { brokenFor } from './reference.fixture.js';
 import {
-  brokenFor, pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
+  pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
 } from './sites.js';
 
 const home = fs.readFileSync(fileURLToPath(new URL('../../../docs/examples/home.yaml', import.meta.url)), 'utf8')

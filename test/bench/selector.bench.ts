@@ -21,10 +21,10 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NativeSelector } from '../../daemons/steerd/native.js';
-import { ReferenceSelector } from '../../daemons/steerd/reference.js';
+import { ReferenceSelector } from '../../daemons/steerd/reference.fixture.js';
 import type { PathInput, PathSelector, SelectorPolicy } from '../../daemons/steerd/types.js';
 import { DECISION_SIZE, FLOW_RECORD_SIZE } from '../../daemons/steerd/wire.js';
-import { Rng, driftPaths } from '../../daemons/steerd/workload.js';
+import { Rng, driftPaths } from '../../daemons/steerd/workload.fixture.js';
 
 const BATCH = 1024;
 const PROBE_EVERY = 64;
