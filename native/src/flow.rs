@@ -185,7 +185,7 @@ const FNV_PRIME: u32 = 0x0100_0193;
 
 /// FNV-1a over `bytes`, then murmur3's finalizer so that every output bit
 /// depends on every input bit (FNV alone spreads poorly into `hash % total`).
-/// reference.ts computes the same with Math.imul.
+/// reference.fixture.ts computes the same with Math.imul.
 pub fn mix_hash(bytes: &[u8]) -> u32 {
     let mut h = FNV_OFFSET;
     for b in bytes {

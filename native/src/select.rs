@@ -2,7 +2,7 @@
 //! by its class's policy, keeps it there while the path stays healthy, and
 //! moves it at once when the path goes down or breaks the class's SLA.
 //!
-//! The rules are written out in daemons/steerd/SELECTION.md; reference.ts is
+//! The rules are written out in daemons/steerd/SELECTION.md; reference.fixture.ts is
 //! the same selector in plain TypeScript, and the differential test requires
 //! identical answers from both. Everything that decides is integer arithmetic
 //! or IEEE double `+ - * /` and comparisons, done in the same order as in the
@@ -268,7 +268,11 @@ pub(crate) fn class_of_tuple(policy: &Policy, flow: &Flow) -> usize {
     let last = policy.classes.len() - 1;
     policy.classes[..last]
         .iter()
-        .position(|rule| rule.matcher.as_ref().is_some_and(|m| matches_tuple(m, flow)))
+        .position(|rule| {
+            rule.matcher
+                .as_ref()
+                .is_some_and(|m| matches_tuple(m, flow))
+        })
         .unwrap_or(last)
 }
 

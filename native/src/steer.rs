@@ -126,7 +126,10 @@ pub fn parse_request(text: &str, sites: usize) -> Result<Request, String> {
     let Value::Object(members) = &doc else {
         return Err(expected("request", "an object", &doc));
     };
-    if let Some((k, _)) = members.iter().find(|(k, _)| !REQUEST_KEYS.contains(&k.as_str())) {
+    if let Some((k, _)) = members
+        .iter()
+        .find(|(k, _)| !REQUEST_KEYS.contains(&k.as_str()))
+    {
         return Err(format!(
             "request: unknown key {}; expected only {}",
             json::quote(k),
@@ -173,17 +176,35 @@ pub fn parse_request(text: &str, sites: usize) -> Result<Request, String> {
         };
         let id = match id {
             Value::Number(n) if n.fract() == 0.0 && *n >= 1.0 && *n <= u32::MAX as f64 => *n as u32,
-            other => return Err(expected(&format!("{}[0]", at), "an integer 1-4294967295", other)),
+            other => {
+                return Err(expected(
+                    &format!("{}[0]", at),
+                    "an integer 1-4294967295",
+                    other,
+                ))
+            }
         };
         let names = match classes {
             Value::Array(names) => names,
-            other => return Err(expected(&format!("{}[1]", at), "an array of class names", other)),
+            other => {
+                return Err(expected(
+                    &format!("{}[1]", at),
+                    "an array of class names",
+                    other,
+                ))
+            }
         };
         let mut out = Vec::with_capacity(names.len());
         for (j, n) in names.iter().enumerate() {
             match n {
                 Value::String(s) => out.push(s.clone()),
-                other => return Err(expected(&format!("{}[1][{}]", at, j), "a class name", other)),
+                other => {
+                    return Err(expected(
+                        &format!("{}[1][{}]", at, j),
+                        "a class name",
+                        other,
+                    ))
+                }
             }
         }
         broken.push((id, out));
@@ -192,7 +213,11 @@ pub fn parse_request(text: &str, sites: usize) -> Result<Request, String> {
         Value::Bool(b) => *b,
         other => return Err(expected("sweep", "true or false", other)),
     };
-    Ok(Request { paths, broken, sweep })
+    Ok(Request {
+        paths,
+        broken,
+        sweep,
+    })
 }
 
 /// What sweeping one path did.
@@ -294,7 +319,12 @@ pub fn refresh(
         report.moves.push(sel.resteer(now));
     }
     // Conntrack is written with no selector locked: the workers keep deciding.
-    let keys: Vec<(FlowKey, u32)> = report.moves.iter().flatten().map(|m| (m.key, m.to)).collect();
+    let keys: Vec<(FlowKey, u32)> = report
+        .moves
+        .iter()
+        .flatten()
+        .map(|m| (m.key, m.to))
+        .collect();
     if keys.is_empty() {
         report.marks = Some(MarkReport::default());
     } else {
@@ -362,7 +392,7 @@ fn sweep(ct: &mut dyn Conntrack, task: &SweepTask) -> io::Result<Sweep> {
 
 // ---- N-API -----------------------------------------------------------------
 
-fn selectors<'a>(call: &'a Call) -> Result<Vec<&'a Mutex<Selector>>, JsError> {
+fn selectors(call: &Call) -> Result<Vec<&Mutex<Selector>>, JsError> {
     let cells: Vec<&crate::SelectorCell> = call.externals_arg(
         0,
         "selectors",
@@ -547,7 +577,11 @@ mod tests {
         let mut ct = Table::default();
         let clean = [path(a, "up", 0.0, 40.0), path(b, "up", 0.0, 10.0)];
         let r = run_once(&sel, &request(&clean, "[]", true), 1000.0, &mut ct);
-        assert_eq!(r.broken, vec![(a, vec![]), (b, vec![])], "clean paths fail nothing");
+        assert_eq!(
+            r.broken,
+            vec![(a, vec![]), (b, vec![])],
+            "clean paths fail nothing"
+        );
         let voice = flow(17, 40000, 5004);
         let web = flow(6, 40001, 443);
         for f in [&voice, &web] {
@@ -556,34 +590,85 @@ mod tests {
         }
         let unknown = flow(6, 50000, 22);
         let voice_unknown = flow(17, 50001, 5010);
-        ct.entries = vec![entry(&voice, b), entry(&web, b), entry(&unknown, b), entry(&voice_unknown, b)];
+        ct.entries = vec![
+            entry(&voice, b),
+            entry(&web, b),
+            entry(&unknown, b),
+            entry(&voice_unknown, b),
+        ];
 
         // 3 % loss on b: voice fails it; the known voice flow moves, the
         // unknown one is swept; the default flows stay.
         let lossy = [path(a, "up", 0.0, 40.0), path(b, "up", 3.0, 10.0)];
-        let r = run_once(&sel, &request(&lossy, r#"[[1048592,[]],[1048593,[]]]"#, true), 2000.0, &mut ct);
+        let r = run_once(
+            &sel,
+            &request(&lossy, r#"[[1048592,[]],[1048593,[]]]"#, true),
+            2000.0,
+            &mut ct,
+        );
         assert_eq!(r.broken, vec![(a, vec![]), (b, vec!["voice".to_string()])]);
-        let moved: Vec<(u16, u32, u32)> = r.moves[0].iter().map(|m| (m.class, m.from, m.to)).collect();
+        let moved: Vec<(u16, u32, u32)> =
+            r.moves[0].iter().map(|m| (m.class, m.from, m.to)).collect();
         assert_eq!(moved, vec![(0, b, a)], "voice moved by resteer");
-        assert_eq!(r.marks, Some(MarkReport { updated: 1, ..MarkReport::default() }));
+        assert_eq!(
+            r.marks,
+            Some(MarkReport {
+                updated: 1,
+                ..MarkReport::default()
+            })
+        );
         assert_eq!(
             r.sweeps,
-            vec![Sweep { id: b, matched: 1, updated: 1, classes: vec!["voice".to_string()], failed: vec!["voice".to_string()] }],
+            vec![Sweep {
+                id: b,
+                matched: 1,
+                updated: 1,
+                classes: vec!["voice".to_string()],
+                failed: vec!["voice".to_string()]
+            }],
             "the voice flow the selector never saw is swept"
         );
         let marks: Vec<u32> = ct.entries.iter().map(|e| e.mark).collect();
         assert_eq!(marks, vec![a, b, b, 0], "conntrack marks: got {:x?}", marks);
 
         // The same failure again: nothing new to sweep.
-        let r = run_once(&sel, &request(&lossy, r#"[[1048593,["voice"]]]"#, true), 3000.0, &mut ct);
-        assert!(r.sweeps.is_empty() && r.moves[0].is_empty(), "repeat: got {:?}", r);
+        let r = run_once(
+            &sel,
+            &request(&lossy, r#"[[1048593,["voice"]]]"#, true),
+            3000.0,
+            &mut ct,
+        );
+        assert!(
+            r.sweeps.is_empty() && r.moves[0].is_empty(),
+            "repeat: got {:?}",
+            r
+        );
 
         // b goes down: the default flow moves, the rest on b is remarked.
         let down = [path(a, "up", 0.0, 40.0), path(b, "down", 3.0, 10.0)];
-        let r = run_once(&sel, &request(&down, r#"[[1048593,["voice"]]]"#, true), 4000.0, &mut ct);
+        let r = run_once(
+            &sel,
+            &request(&down, r#"[[1048593,["voice"]]]"#, true),
+            4000.0,
+            &mut ct,
+        );
         assert_eq!(r.broken[1], (b, vec![EVERY_CLASS.to_string()]));
-        assert_eq!(r.moves[0].len(), 1, "the known default flow moved: got {:?}", r.moves);
-        assert_eq!(r.sweeps, vec![Sweep { id: b, matched: 1, updated: 1, classes: vec!["*".to_string()], failed: vec!["*".to_string()] }]);
+        assert_eq!(
+            r.moves[0].len(),
+            1,
+            "the known default flow moved: got {:?}",
+            r.moves
+        );
+        assert_eq!(
+            r.sweeps,
+            vec![Sweep {
+                id: b,
+                matched: 1,
+                updated: 1,
+                classes: vec!["*".to_string()],
+                failed: vec!["*".to_string()]
+            }]
+        );
         let marks: Vec<u32> = ct.entries.iter().map(|e| e.mark).collect();
         assert_eq!(marks, vec![a, a, 0, 0], "conntrack marks: got {:x?}", marks);
     }
@@ -591,8 +676,15 @@ mod tests {
     #[test]
     fn no_sweep_before_the_tunnel_states_are_known() {
         let sel = Mutex::new(Selector::new(parse_policy(POLICY).unwrap()));
-        let mut ct = Table { entries: vec![entry(&flow(6, 50000, 22), 7)] };
-        let r = run_once(&sel, &request(&[path(7, "down", 0.0, 10.0)], "[]", false), 0.0, &mut ct);
+        let mut ct = Table {
+            entries: vec![entry(&flow(6, 50000, 22), 7)],
+        };
+        let r = run_once(
+            &sel,
+            &request(&[path(7, "down", 0.0, 10.0)], "[]", false),
+            0.0,
+            &mut ct,
+        );
         assert!(r.sweeps.is_empty(), "sweeps: got {:?}", r.sweeps);
         assert_eq!(ct.entries[0].mark, 7, "the flow keeps its path");
         assert_eq!(r.broken, vec![(7, vec!["*".to_string()])], "still judged");
@@ -601,46 +693,100 @@ mod tests {
     #[test]
     fn sweeps_follow_the_listed_order_and_dscp_classes_match_on_the_tuple() {
         let sel = Mutex::new(Selector::new(parse_policy(POLICY).unwrap()));
-        let mut ct = Table { entries: vec![entry(&flow(6, 1, 80), 9), entry(&flow(6, 2, 80), 3)] };
+        let mut ct = Table {
+            entries: vec![entry(&flow(6, 1, 80), 9), entry(&flow(6, 2, 80), 3)],
+        };
         // Listed 9 before 3; both lose 4.5 %: video (DSCP, so every tuple) and voice fail.
         let paths = [path(9, "up", 4.5, 10.0), path(3, "up", 4.5, 10.0)];
         let r = run_once(&sel, &request(&paths, "[]", true), 0.0, &mut ct);
         let order: Vec<u32> = r.sweeps.iter().map(|s| s.id).collect();
         assert_eq!(order, vec![9, 3], "sweep order: got {:?}", order);
-        assert_eq!(r.sweeps[0].classes, vec!["video".to_string()], "a TCP/80 flow is taken for video");
-        assert_eq!(r.broken[0], (9, vec!["voice".to_string(), "video".to_string()]));
+        assert_eq!(
+            r.sweeps[0].classes,
+            vec!["video".to_string()],
+            "a TCP/80 flow is taken for video"
+        );
+        assert_eq!(
+            r.broken[0],
+            (9, vec!["voice".to_string(), "video".to_string()])
+        );
     }
 
     #[test]
     fn bad_requests_name_the_key() {
         let cases = [
             ("[]", "request: expected an object; got an array"),
-            (r#"{"paths":[[]],"broken":[],"sweep":true,"x":1}"#, "request: unknown key \"x\""),
-            (r#"{"paths":[],"broken":[],"sweep":true}"#, "paths: expected an array of 1 path lists"),
-            (r#"{"paths":[[{"id":0}]],"broken":[],"sweep":true}"#, "paths[0][0].id: expected an integer 1-4294967295; got 0"),
-            (r#"{"paths":[[]],"broken":[[0,[]]],"sweep":true}"#, "broken[0][0]: expected an integer"),
-            (r#"{"paths":[[]],"broken":[[1,[2]]],"sweep":true}"#, "broken[0][1][0]: expected a class name"),
-            (r#"{"paths":[[]],"broken":[],"sweep":1}"#, "sweep: expected true or false; got 1"),
+            (
+                r#"{"paths":[[]],"broken":[],"sweep":true,"x":1}"#,
+                "request: unknown key \"x\"",
+            ),
+            (
+                r#"{"paths":[],"broken":[],"sweep":true}"#,
+                "paths: expected an array of 1 path lists",
+            ),
+            (
+                r#"{"paths":[[{"id":0}]],"broken":[],"sweep":true}"#,
+                "paths[0][0].id: expected an integer 1-4294967295; got 0",
+            ),
+            (
+                r#"{"paths":[[]],"broken":[[0,[]]],"sweep":true}"#,
+                "broken[0][0]: expected an integer",
+            ),
+            (
+                r#"{"paths":[[]],"broken":[[1,[2]]],"sweep":true}"#,
+                "broken[0][1][0]: expected a class name",
+            ),
+            (
+                r#"{"paths":[[]],"broken":[],"sweep":1}"#,
+                "sweep: expected true or false; got 1",
+            ),
             (r#"{"paths":[[]],"broken":[]}"#, "sweep: missing"),
         ];
         for (text, want) in cases {
             match parse_request(text, 1) {
                 Ok(_) => panic!("{}: accepted; want an error starting {:?}", text, want),
-                Err(e) => assert!(e.starts_with(want), "{}: got {:?}; want it to start with {:?}", text, e, want),
+                Err(e) => assert!(
+                    e.starts_with(want),
+                    "{}: got {:?}; want it to start with {:?}",
+                    text,
+                    e,
+                    want
+                ),
             }
         }
     }
 
     #[test]
     fn the_table_answers_like_the_kernel() {
-        let mut t = Table { entries: vec![entry(&flow(6, 1, 80), 5)] };
+        let mut t = Table {
+            entries: vec![entry(&flow(6, 1, 80), 5)],
+        };
         let mut icmp = flow(1, 0, 0).key();
         icmp[2..6].fill(0);
         let r = t
-            .set_marks(&[(flow(6, 1, 80).key(), 6), (flow(6, 2, 80).key(), 6), (icmp, 6)])
+            .set_marks(&[
+                (flow(6, 1, 80).key(), 6),
+                (flow(6, 2, 80).key(), 6),
+                (icmp, 6),
+            ])
             .unwrap();
-        assert_eq!(r, MarkReport { updated: 1, missing: 1, failed: 0, skipped: 1 });
+        assert_eq!(
+            r,
+            MarkReport {
+                updated: 1,
+                missing: 1,
+                failed: 0,
+                skipped: 1
+            }
+        );
         assert_eq!(t.dump(6, u32::MAX, 10).unwrap().len(), 1);
-        assert_eq!(t.remark(6, 0).unwrap(), RemarkReport { matched: 1, updated: 1, failed: 0 });
+        assert_eq!(
+            t.remark(6, 0).unwrap(),
+            RemarkReport {
+                matched: 1,
+                updated: 1,
+                failed: 0
+            }
+        );
     }
 }
