@@ -2,10 +2,11 @@
 // reference on the same seeded workload of 1 000 000 flow decisions, for a
 // small site (flow table bound 16 384) and a large one (262 144, the default
 // bound). Each selector runs in its own child process, so RSS is its own, and
-// the rounds alternate between them so that load from other processes hits
-// all alike; the median round is reported. It reports decisions per second
-// (time inside decideBatch), the ratio, the mean time of a probe round and
-// of the refresh inside it, and RSS; it never fails on time.
+// the rounds alternate between them (each round starting with another) so
+// that load from other processes hits all alike; the median round is
+// reported, and ratios also paired within rounds. It reports decisions per
+// second (time inside decideBatch), the ratio, the mean time of a probe
+// round and of the refresh inside it, and RSS; it never fails on time.
 //
 // Three runs per round: the native selector refreshed as steerd does it now
 // (one steerRefresh call: paths, resteer, SLA judgement, marks, sweeps), the
@@ -275,7 +276,8 @@ function main(): void {
   for (const scenario of scenarios) {
     const results: Record<Impl, RunResult[]> = { native: [], 'native-per-step': [], reference: [] };
     for (let round = 0; round < rounds; round++) {
-      for (const impl of impls) {
+      // Each round starts with another run, so no run always goes first.
+      for (const impl of impls.map((_, i) => impls[(i + round) % impls.length]!)) {
         const r = spawnSync(process.execPath, [
           '--expose-gc', self, '--child', impl, '--max-flows', String(scenario.maxFlows), '--decisions', String(decisions), '--seed', String(seed),
         ], { encoding: 'utf8', maxBuffer: 1 << 20 });
