@@ -102,6 +102,43 @@ export declare function selectorExpire(selector: Selector, nowMs: number): numbe
 /** The selector's counters. */
 export declare function selectorStats(selector: Selector): SelectorStats;
 
+// One refresh of steerd's selectors in one call (src/steer.rs): each
+// selector takes its site's path set and moves the flows that must leave;
+// every path is judged against every class's SLA; the moved flows get their
+// new conntrack marks; and a path that now fails classes it did not fail
+// before is swept (its flows of those classes, or all when it is down, get
+// mark 0 and are decided again at their next packet). A conntrack failure
+// does not throw: it is in `error`, and what came after it was not done.
+
+/** What steerd asks of one refresh, as JSON text. */
+interface SteerRefreshRequest {
+  /** Per selector, in the order of `selectors`: its whole path set (PathInput in daemons/steerd/types.ts). */
+  paths: unknown[][];
+  /** Per path id: the classes it failed at the previous refresh ('*': it was down). */
+  broken: Array<[number, string[]]>;
+  /** Whether a path whose failed classes grew is swept (false until steerd knows the tunnel states). */
+  sweep: boolean;
+}
+
+interface SteerRefreshReport {
+  /** Per selector: the flows it moved, as 48-byte move records (as selectorResteer answers). */
+  moves: Buffer[];
+  /** The moved flows' conntrack updates; null when they failed (see error). */
+  marks: CtMarkReport | null;
+  /** Every path of every selector, in the order listed, with the classes it fails now ('*': down). */
+  broken: Array<{ id: number; classes: string[] }>;
+  /** The sweeps done, in order: classes of the flows found, and the classes the path newly fails (['*'] for a down path). */
+  sweeps: Array<{ id: number; matched: number; updated: number; classes: string[]; failed: string[] }>;
+  /** `native: steerRefresh: conntrack: ...` when writing to conntrack failed, else null. */
+  error: string | null;
+}
+
+/** Refreshes every selector with its paths (requestJson: a SteerRefreshRequest) at nfqNowMs(), on the kernel's conntrack table. */
+export declare function steerRefresh(selectors: Selector[], requestJson: string): SteerRefreshReport;
+
+/** steerRefresh at time nowMs on an in-memory conntrack table of ctDump records, for tests and benchmarks; answers the table afterwards too. */
+export declare function debugSteerRefresh(selectors: Selector[], requestJson: string, nowMs: number, conntrack: Buffer): SteerRefreshReport & { conntrack: Buffer };
+
 /** Reads one raw packet as the fast path does, for tests; never throws on packet content. */
 export declare function debugParsePacket(packet: Buffer): ParsedPacket;
 

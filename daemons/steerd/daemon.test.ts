@@ -12,9 +12,9 @@ import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { Store } from '../lib/store/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
-import type { CtFlow, FastPath, MarkReport, QueueStats, RemarkReport } from './fastpath.js';
+import type { CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
 import type { SteerRuleset } from './nft.js';
-import { ReferenceSelector } from './reference.js';
+import { ReferenceSelector, referenceRefresh } from './reference.fixture.js';
 import type { Move, PathSelector, SelectorPolicy } from './types.js';
 import { makeFlow } from './wire.js';
 
@@ -36,17 +36,24 @@ const markB = 0x100011;
 
 class FakeFastPath implements FastPath {
   time = 1000;
-  selectors: Array<{ selector: ReferenceSelector; prefixes: readonly string[] }> = [];
+  selectors: Array<{ selector: ReferenceSelector; policy: SelectorPolicy; prefixes: readonly string[] }> = [];
   opened: Array<[number, number, number]> = [];
   marks: Move[] = [];
   remarks: Array<[number, number]> = [];
   ct: CtFlow[] = [];
   closed = false;
-  now(): number { return this.time; }
+  /** FastPath methods steerd called that reach the native module in production (stats aside). */
+  calls: string[] = [];
+  now(): number { this.calls.push('now'); return this.time; }
   createSelector(policy: SelectorPolicy): PathSelector {
     const s = new ReferenceSelector(policy);
-    this.selectors.push({ selector: s, prefixes: [] });
+    this.selectors.push({ selector: s, policy, prefixes: [] });
     return s;
+  }
+  refresh(selectors: readonly PathSelector[], request: RefreshRequest): RefreshReport {
+    this.calls.push('refresh');
+    const sites = selectors.map((s) => this.selectors.find((x) => x.selector === s)!);
+    return referenceRefresh(sites, request, this.time, this.conntrack);
   }
   open(first: number, count: number, maxLen: number): void { this.opened.push([first, count, maxLen]); }
   route(selector: PathSelector, prefixes: readonly string[]): void {
@@ -55,22 +62,36 @@ class FakeFastPath implements FastPath {
   }
   stats(): QueueStats[] { return []; }
   close(): void { this.closed = true; }
+  /** Conntrack as the refresh reaches it, inside its one call. */
+  readonly conntrack = {
+    setMarks: (moves: readonly Move[]): MarkReport => {
+      this.marks.push(...moves);
+      for (const m of moves) {
+        const f = this.ct.find((c) => c.srcPort === m.flow.srcPort && c.dstPort === m.flow.dstPort && c.mark === m.from);
+        if (f) f.mark = m.to;
+      }
+      return { updated: moves.length, missing: 0, failed: 0, skipped: 0 };
+    },
+    remark: (mark: number, newMark: number): RemarkReport => {
+      this.remarks.push([mark, newMark]);
+      const hit = this.ct.filter((c) => c.mark === mark);
+      for (const c of hit) c.mark = newMark;
+      return { matched: hit.length, updated: hit.length, failed: 0 };
+    },
+    flows: (value: number, mask: number, max: number): CtFlow[] =>
+      this.ct.filter((c) => ((c.mark & mask) >>> 0) === ((value & mask) >>> 0)).slice(0, max),
+  };
   setMarks(moves: readonly Move[]): MarkReport {
-    this.marks.push(...moves);
-    for (const m of moves) {
-      const f = this.ct.find((c) => c.srcPort === m.flow.srcPort && c.dstPort === m.flow.dstPort && c.mark === m.from);
-      if (f) f.mark = m.to;
-    }
-    return { updated: moves.length, missing: 0, failed: 0, skipped: 0 };
+    this.calls.push('setMarks');
+    return this.conntrack.setMarks(moves);
   }
   remark(mark: number, newMark: number): RemarkReport {
-    this.remarks.push([mark, newMark]);
-    const hit = this.ct.filter((c) => c.mark === mark);
-    for (const c of hit) c.mark = newMark;
-    return { matched: hit.length, updated: hit.length, failed: 0 };
+    this.calls.push('remark');
+    return this.conntrack.remark(mark, newMark);
   }
   flows(value: number, mask: number, max: number): CtFlow[] {
-    return this.ct.filter((c) => ((c.mark & mask) >>> 0) === ((value & mask) >>> 0)).slice(0, max);
+    this.calls.push('flows');
+    return this.conntrack.flows(value, mask, max);
   }
   /** The office selector, as the fast path would reach it for 10.10.0.0/24. */
   office(): ReferenceSelector {
@@ -307,4 +328,26 @@ t.test('a path move is one path.move event per path and decision, and a flapping
   t.match(all[1]!.detail, { from: pathB, to: pathA, reason: 'down', flows: 10, decisions: 5 }, `the held decisions summed: ${JSON.stringify(all[1]!.detail)}`);
   const c = await b.client.request<{ moveEvents: { written: number; coalesced: number; errors: number } }>('steer.counters');
   t.same(c.moveEvents, { written: 2, coalesced: 5, errors: 0 }, 'steer.counters shows the event counts');
+});
+
+t.test('a refresh is one call into the fast path: paths, moves, SLA judgement, marks and sweeps together', async (t) => {
+  // Regression (issue 16): a refresh crossed into the native module for
+  // the clock, per site for setPaths and resteer, then for the marks and
+  // each sweep, and judged every SLA again in TypeScript in between.
+  const clock = new FakeClock();
+  const b = await box(t, false, { clock });
+  const office = await until('both office paths measured', async () => {
+    const rows = await b.client.request<Array<{ name: string; state: string }>>('steer.paths');
+    return rows.filter((r) => r.name.includes('/office/')).every((r) => r.state === 'up') ? b.fast.office() : undefined;
+  });
+  office.decide(makeFlow({ src: '10.20.0.5', dst: '10.10.0.9', protocol: 17, srcPort: 40000, dstPort: 5004 }), b.fast.time);
+  b.fast.ct = [{ family: 4, protocol: 6, src: '10.20.0.6', dst: '10.10.0.9', srcPort: 50000, dstPort: 22, mark: markB, packets: 1, bytes: 1 }];
+  const refreshes = async (): Promise<number> => (await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes;
+  const before = await refreshes();
+  b.fast.calls = [];
+  // B goes down: a move and a sweep in the same refresh.
+  b.probed.publish('path.state', { path: pathB, from: 'up', to: 'down', cause: 'test', reason: 'test' });
+  await until('the refresh', async () => ((await refreshes()) > before ? true : undefined));
+  t.same(b.fast.calls, ['refresh'], `fast path calls in one refresh: got ${JSON.stringify(b.fast.calls)}; want ["refresh"]`);
+  t.same([b.fast.marks.length, b.fast.remarks], [1, [[markB, 0]]], 'and within it the move and the sweep were made');
 });

@@ -18,12 +18,12 @@ import { socketPath } from '../lib/paths/index.js';
 import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
 import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
 import { MoveLog, type MoveReason, type PathMove } from './events.js';
-import { classOf, topFlows, type FlowRow } from './flows.js';
+import { topFlows, type FlowRow } from './flows.js';
 import { IptablesQueue } from './iptables.js';
 import { Nft, detectNftQueue, pathMarkMask, pathMarkValue, type QueueMethod } from './nft.js';
 import { reconcileRules, type RuleKernel } from './rules.js';
 import {
-  brokenFor, pairInterfaces, probeView, siteInputs, sitePlans, steerPolicy,
+  pairInterfaces, probeView, siteInputs, sitePlans, steerPolicy,
   type ProbeView, type SitePlan, type TunnelState,
 } from './sites.js';
 import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
@@ -283,48 +283,40 @@ export class Steerd {
    * New path states and metrics: every site's selector gets them, flows on
    * paths that went down or broke their class's SLA are moved (their
    * conntrack marks rewritten), and a path whose set of failed classes
-   * grew is swept so flows the selector never saw are decided again.
+   * grew is swept so flows the selector never saw are decided again — all
+   * in one call into the fast path, which also judges every SLA.
    */
   refresh(why: string): Promise<void> {
     const next = this.chain.then(() => {
       if (this.stopped) return;
       this.totals.refreshes++;
-      const now = this.fast.now();
-      const moves: Move[] = [];
       const tunnels = this.tunnelView();
-      const sweeps: Array<{ mark: number; classes: Set<string> }> = [];
-      const broken = new Map<number, Set<string>>();
-      for (const s of this.sites) {
-        s.inputs = siteInputs(this.config, s.plan, tunnels, this.probes);
-        s.selector.setPaths(s.inputs);
-        moves.push(...s.selector.resteer(now));
-        for (const p of s.inputs) {
-          const b = brokenFor(this.policy, p);
-          broken.set(p.id, b);
-          const before = this.broken.get(p.id) ?? new Set<string>();
-          const added = new Set([...b].filter((c) => !before.has(c)));
-          if (this.tunnelsKnown && added.size) sweeps.push({ mark: p.id, classes: b.has('*') ? b : added });
-        }
-      }
-      this.broken = broken;
+      for (const s of this.sites) s.inputs = siteInputs(this.config, s.plan, tunnels, this.probes);
+      const r = this.fast.refresh(this.sites.map((s) => s.selector), {
+        paths: this.sites.map((s) => s.inputs),
+        broken: [...this.broken].map(([id, classes]) => [id, [...classes]]),
+        // Sweeps wait for tunneld's answer, so a restart never sweeps on missing facts.
+        sweep: this.tunnelsKnown,
+      });
+      this.broken = new Map(r.broken.map((b) => [b.id, new Set(b.classes)]));
+      const moves = r.moves;
       if (moves.length) {
-        const r = this.fast.setMarks(moves);
+        if (!r.marks) throw new TernError('TERN_E_NATIVE_IO', r.error ?? 'steerd: refresh: conntrack marks of moved flows not written');
         this.totals.moves += moves.length;
-        this.totals.markUpdates += r.updated;
-        this.totals.markMissing += r.missing;
-        this.log.info({ why, moves: moves.length, ...r }, 'steerd: flows moved');
-        this.ctx.bus.publish('steer.moved', { why, moves: moves.map((m) => ({ ...m, fromPath: this.pathName(m.from), toPath: this.pathName(m.to) })).slice(0, 100), total: moves.length, marks: r });
+        this.totals.markUpdates += r.marks.updated;
+        this.totals.markMissing += r.marks.missing;
+        this.log.info({ why, moves: moves.length, ...r.marks }, 'steerd: flows moved');
+        this.ctx.bus.publish('steer.moved', { why, moves: moves.map((m) => ({ ...m, fromPath: this.pathName(m.from), toPath: this.pathName(m.to) })).slice(0, 100), total: moves.length, marks: r.marks });
       }
       const swept = new Map<number, { updated: number; classes: string[] }>();
-      for (const { mark, classes } of sweeps) {
-        const r = this.sweep(mark, classes);
-        if (r.matched) {
-          this.totals.sweeps++;
-          this.totals.swept += r.updated;
-          swept.set(mark, { updated: r.updated, classes: r.classes });
-          this.log.info({ why, path: this.pathName(mark), classes: [...classes], matched: r.matched, updated: r.updated }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
-        }
+      for (const w of r.sweeps) {
+        if (!w.matched) continue;
+        this.totals.sweeps++;
+        this.totals.swept += w.updated;
+        swept.set(w.id, { updated: w.updated, classes: w.classes });
+        this.log.info({ why, path: this.pathName(w.id), classes: w.failed, matched: w.matched, updated: w.updated }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
       }
+      if (r.error) throw new TernError('TERN_E_NATIVE_IO', r.error);
       for (const m of this.pathMoves(why, moves, swept)) this.moveLog.record(m);
     });
     this.chain = next.catch((err: unknown) => {
@@ -332,27 +324,6 @@ export class Steerd {
       this.log.error({ why, err: errorMessage(err) }, 'steerd: refresh failed');
     });
     return this.chain.then(() => undefined);
-  }
-
-  /**
-   * Flows still marked for a path that just failed some classes, whatever
-   * the selector knows of them: the flows of those classes ('*': all, the
-   * path is down) get mark 0, so their next packet is decided again. Flows
-   * the selector had seen were moved already by resteer; this catches the
-   * ones steered before a restart. Flows of classes the path still serves
-   * stay where they are.
-   */
-  private sweep(mark: number, classes: ReadonlySet<string>): { matched: number; updated: number; classes: string[] } {
-    if (classes.has('*')) {
-      const r = this.fast.remark(mark, 0);
-      return { matched: r.matched, updated: r.updated, classes: ['*'] };
-    }
-    const hit = this.fast.flows(mark, 0xffffffff, 1_000_000)
-      .map((f) => ({ f, cls: classOf(this.policy, f) }))
-      .filter(({ cls }) => classes.has(cls));
-    if (!hit.length) return { matched: 0, updated: 0, classes: [] };
-    const r = this.fast.setMarks(hit.map(({ f, cls }) => ({ flow: f, class: cls, from: mark, to: 0 })));
-    return { matched: hit.length, updated: r.updated, classes: [...new Set(hit.map(({ cls }) => cls))] };
   }
 
   /**

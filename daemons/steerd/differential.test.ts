@@ -6,10 +6,10 @@
 // (TERN_DIFF_SEED=<seed> runs that seed alone).
 import t from 'tap';
 import { NativeSelector } from './native.js';
-import { ReferenceSelector } from './reference.js';
+import { ReferenceSelector } from './reference.fixture.js';
 import type { PathInput, SelectorStats } from './types.js';
 import { FLOW_RECORD_SIZE, DECISION_SIZE, encodeFlows, readDecision, readTuple } from './wire.js';
-import { Rng, driftPaths, nudgePaths, randomFlows, randomPaths, randomPolicy } from './workload.js';
+import { Rng, driftPaths, nudgePaths, randomFlows, randomPaths, randomPolicy } from './workload.fixture.js';
 
 const DECISIONS_PER_SEED = 10_000;
 const seeds = process.env.TERN_DIFF_SEED ? [Number(process.env.TERN_DIFF_SEED)] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];

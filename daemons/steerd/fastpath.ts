@@ -2,11 +2,11 @@
 // NFQUEUE workers that run them on packets (native/src/nfq.rs), and the
 // conntrack marks that hold each flow's path (native/src/conntrack.rs).
 // The interface is what the daemon needs; tests pass a fake built on the
-// TypeScript reference selector.
+// TypeScript reference selector (reference.fixture.ts).
 import { loadNative, type NativeModule } from '../lib/native/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
-import { NativeSelector } from './native.js';
-import type { Move, PathSelector, SelectorPolicy } from './types.js';
+import { NativeSelector, readMoves } from './native.js';
+import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
 import { formatAddressBytes, makeFlow, writeKey, MOVE_SIZE } from './wire.js';
 
 export type QueueStats = ReturnType<NativeModule['nfqStats']>;
@@ -27,6 +27,39 @@ export interface CtFlow {
 export interface MarkReport { updated: number; missing: number; failed: number; skipped: number }
 export interface RemarkReport { matched: number; updated: number; failed: number }
 
+/** One refresh of every site's selector (native/index.d.ts, steerRefresh). */
+export interface RefreshRequest {
+  /** Per selector, in the order given: its whole path set. */
+  paths: PathInput[][];
+  /** Per path mark: the classes it failed at the previous refresh ('*': it was down). */
+  broken: Array<[number, string[]]>;
+  /** Whether a path whose failed classes grew is swept (false until the tunnel states are known). */
+  sweep: boolean;
+}
+
+/** One path swept: its flows of the classes it newly fails (every flow when down) got mark 0. */
+export interface SweepReport {
+  id: number;
+  matched: number;
+  updated: number;
+  /** The classes of the flows found; ['*'] for a down path. */
+  classes: string[];
+  /** The classes the path newly fails, as it was swept for; ['*'] when down. */
+  failed: string[];
+}
+
+export interface RefreshReport {
+  /** The flows the selectors moved, site by site. */
+  moves: Move[];
+  /** Their conntrack updates; null when writing them failed (see error). */
+  marks: MarkReport | null;
+  /** Every path with the classes it fails now ('*': down), judged once, in the selector. */
+  broken: Array<{ id: number; classes: string[] }>;
+  sweeps: SweepReport[];
+  /** A conntrack failure; what came after it (marks, then sweeps in order) was not done. */
+  error: string | null;
+}
+
 export interface FastPath {
   /** The time selectors decide at (the workers' clock), ms. */
   now(): number;
@@ -39,8 +72,13 @@ export interface FastPath {
   stats(): QueueStats[];
   /** Unbinds every queue (traffic then bypasses them). */
   close(): void;
-  /** Rewrites the conntrack marks of moved flows. */
-  setMarks(moves: readonly Move[]): MarkReport;
+  /**
+   * One refresh in one call: each selector takes its paths and moves the
+   * flows that must leave, every path is judged against every class's SLA,
+   * moved flows get their conntrack marks, and paths that newly fail
+   * classes are swept. Time is the workers' clock.
+   */
+  refresh(selectors: readonly PathSelector[], request: RefreshRequest): RefreshReport;
   /** Every flow marked `mark` gets `newMark`. */
   remark(mark: number, newMark: number): RemarkReport;
   /** Flows whose conntrack mark & mask == value & mask, at most max. */
@@ -127,8 +165,16 @@ export class NativeFastPath implements FastPath {
     this.queues = [];
   }
 
-  setMarks(moves: readonly Move[]): MarkReport {
-    return moves.length ? this.native.ctSetMarks(encodeMoves(moves)) : { updated: 0, missing: 0, failed: 0, skipped: 0 };
+  refresh(selectors: readonly PathSelector[], request: RefreshRequest): RefreshReport {
+    const native = selectors.map((s) => {
+      if (!(s instanceof NativeSelector)) {
+        throw new TernError('TERN_E_STEER_INPUT', 'steerd: fast path: refresh: expected selectors from createSelector');
+      }
+      return s;
+    });
+    const r = this.native.steerRefresh(native.map((s) => s.handle), JSON.stringify(request));
+    const moves = r.moves.flatMap((records, i) => (records.length ? readMoves(records, native[i]!.classNames) : []));
+    return { ...r, moves };
   }
 
   remark(mark: number, newMark: number): RemarkReport {

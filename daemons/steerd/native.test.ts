@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { loadNative } from '../lib/native/index.js';
 import { NativeSelector } from './native.js';
-import { mixHash } from './reference.js';
+import { mixHash } from './reference.fixture.js';
 import { decodeFlow, encodeFlow, makeFlow } from './wire.js';
-import { Rng } from './workload.js';
+import { Rng } from './workload.fixture.js';
 
 const native = loadNative();
 

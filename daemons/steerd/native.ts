@@ -46,13 +46,7 @@ export class NativeSelector implements PathSelector {
   }
 
   resteer(nowMs: number): Move[] {
-    const records = this.native.selectorResteer(this.handle, nowMs);
-    const moves: Move[] = [];
-    for (let at = 0; at < records.length; at += MOVE_SIZE) {
-      const m = readMove(records, at);
-      moves.push({ flow: readTuple(records, at), class: this.classNames[m.classIndex]!, from: m.from, to: m.to });
-    }
-    return moves;
+    return readMoves(this.native.selectorResteer(this.handle, nowMs), this.classNames);
   }
 
   expire(nowMs: number): number {
@@ -62,4 +56,14 @@ export class NativeSelector implements PathSelector {
   stats(): SelectorStats {
     return this.native.selectorStats(this.handle);
   }
+}
+
+/** Move records (selectorResteer, steerRefresh) with the class names of their selector. */
+export function readMoves(records: Buffer, classNames: readonly string[]): Move[] {
+  const moves: Move[] = [];
+  for (let at = 0; at < records.length; at += MOVE_SIZE) {
+    const m = readMove(records, at);
+    moves.push({ flow: readTuple(records, at), class: classNames[m.classIndex]!, from: m.from, to: m.to });
+  }
+  return moves;
 }

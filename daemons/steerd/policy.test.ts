@@ -7,7 +7,7 @@ import type { AppClass } from '../lib/config/index.js';
 import { parseConfig } from '../lib/config/load.js';
 import { NativeSelector } from './native.js';
 import { compileMatch, compilePolicy, defaultFlowLimits, wanPaths } from './policy.js';
-import { ReferenceSelector } from './reference.js';
+import { ReferenceSelector } from './reference.fixture.js';
 import { checkPolicy } from './validate.js';
 import { makeFlow } from './wire.js';
 

@@ -3,7 +3,7 @@
 // the rules say, not merely the same answer.
 import t, { type Test } from 'tap';
 import { NativeSelector } from './native.js';
-import { NO_PATH, ReferenceSelector, flowHash, mixHash, pairHash } from './reference.js';
+import { NO_PATH, ReferenceSelector, flowHash, mixHash, pairHash } from './reference.fixture.js';
 import type { ClassPolicy, ClassSteering, Flow, PathInput, PathSelector, SelectorPolicy } from './types.js';
 import { encodeFlows, makeFlow, readDecision } from './wire.js';
 

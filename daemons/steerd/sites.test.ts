@@ -4,8 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { parseConfig, type TernConfig } from '../lib/config/index.js';
 // The macvlan name paird makes (lib/kernel/names.ts) and the one steerd's rules match must agree.
 import { virtualMacIfname } from '../lib/kernel/names.js';
+import { brokenFor } from './reference.fixture.js';
 import {
-  brokenFor, pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
+  pairInterfaces, pairVirtualMacIfname, pathInput, probeView, siteInputs, sitePlans, steerPolicy, type ProbeView, type SteerPath,
 } from './sites.js';
 
 const home = fs.readFileSync(fileURLToPath(new URL('../../../docs/examples/home.yaml', import.meta.url)), 'utf8')

@@ -10,7 +10,6 @@ import type { TernConfig } from '../lib/config/index.js';
 import { virtualMacIfname } from '../lib/kernel/names.js';
 import { overlayPlan, type PathPlan } from '../lib/overlay/index.js';
 import { compilePolicy, defaultFlowLimits } from './policy.js';
-import { meetsSla } from './reference.js';
 import type { PathInput, PathState, SelectorPolicy } from './types.js';
 
 /** One overlay path steerd can put flows on. */
@@ -133,19 +132,6 @@ export function siteInputs(cfg: TernConfig, site: SitePlan, tunnels: ReadonlyMap
     const wan = cfg.wans.find((w) => w.name === p.localWan);
     return pathInput(p, wan?.cost ?? 10, wan?.metered ?? false, tunnels.get(p.name), probes.get(p.name));
   });
-}
-
-/**
- * The classes whose SLA a path breaks ('*' when it is down: every class
- * must leave it). A path whose set grows is swept (steerd.ts): flows the
- * selector never saw — steered before a restart — are decided again.
- */
-export function brokenFor(policy: SelectorPolicy, p: PathInput): Set<string> {
-  if (p.state === 'down') return new Set(['*']);
-  const out = new Set<string>();
-  for (const c of policy.classes) if (!meetsSla(p, c.sla)) out.add(c.name);
-  if (!meetsSla(p, policy.default.sla)) out.add('default');
-  return out;
 }
 
 /** Reads one probed metrics record leniently: the names probed uses, or the selector's. */

@@ -1,5 +1,5 @@
 // The selector's vocabulary, shared by the Rust selector's wrapper
-// (native.ts) and the TypeScript reference (reference.ts); SELECTION.md says
+// (native.ts) and the TypeScript reference (reference.fixture.ts); SELECTION.md says
 // what each field means to a decision.
 
 export type Mode = 'best' | 'weighted' | 'affinity' | 'spray';

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { loadNative } from '../lib/native/index.js';
 import { checkPaths, checkPolicy, byCodePoint } from './validate.js';
-import { Rng, randomPaths, randomPolicy } from './workload.js';
+import { Rng, randomPaths, randomPolicy } from './workload.fixture.js';
 
 const native = loadNative();
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { formatAddress } from '../lib/ip/index.js';
 import { loadNative } from '../lib/native/index.js';
 import { FLOW_RECORD_SIZE, addressBytes, decodeFlow, encodeFlow, flowRecordProblem, formatAddressBytes, makeFlow, readTuple } from './wire.js';
-import { Rng, randomFlows } from './workload.js';
+import { Rng, randomFlows } from './workload.fixture.js';
 
 t.test('addresses round-trip through their record bytes', async (t) => {
   const cases = ['0.0.0.0', '10.10.0.1', '255.255.255.255', '::', '::1', '2001:db8::1', 'fe80::1:2:3:4', '2001:db8:0:1:1:1:1:1'];

@@ -149,6 +149,34 @@ pub struct Entry {
 pub const ENTRY_SIZE: usize = 80;
 
 impl Entry {
+    /// Reads a record `to_record` wrote (family 4 or 6, zero padding).
+    pub fn from_record(r: &[u8]) -> Result<Entry, String> {
+        if r.len() != ENTRY_SIZE {
+            return Err(format!("expected {} bytes; got {}", ENTRY_SIZE, r.len()));
+        }
+        if r[0] != 4 && r[0] != 6 {
+            return Err(format!("family: expected 4 or 6; got {}", r[0]));
+        }
+        if r[38..40].iter().chain(&r[44..48]).any(|b| *b != 0) {
+            return Err("padding: expected bytes 38-39 and 44-47 to be zero".to_string());
+        }
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&r[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let mut key = [0u8; KEY_SIZE];
+        key.copy_from_slice(&r[..KEY_SIZE]);
+        Ok(Entry {
+            key,
+            mark: u32::from_le_bytes([r[40], r[41], r[42], r[43]]),
+            orig_packets: u64_at(48),
+            orig_bytes: u64_at(56),
+            repl_packets: u64_at(64),
+            repl_bytes: u64_at(72),
+        })
+    }
+
     pub fn to_record(&self) -> [u8; ENTRY_SIZE] {
         let mut r = [0u8; ENTRY_SIZE];
         r[..KEY_SIZE].copy_from_slice(&self.key);

@@ -139,6 +139,26 @@ impl Flow {
         r
     }
 
+    /// A flow known only by its key (a conntrack entry's original tuple):
+    /// ports present for the protocols that have them, DSCP 0, no bytes.
+    pub fn from_key(k: &FlowKey) -> Flow {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        src.copy_from_slice(&k[6..22]);
+        dst.copy_from_slice(&k[22..38]);
+        Flow {
+            family: k[0],
+            protocol: k[1],
+            src_port: u16::from_le_bytes([k[2], k[3]]),
+            dst_port: u16::from_le_bytes([k[4], k[5]]),
+            src,
+            dst,
+            dscp: 0,
+            has_ports: has_port_header(k[1]),
+            bytes: 0,
+        }
+    }
+
     pub fn key(&self) -> FlowKey {
         let mut k = [0u8; KEY_SIZE];
         k[0] = self.family;
@@ -165,7 +185,7 @@ const FNV_PRIME: u32 = 0x0100_0193;
 
 /// FNV-1a over `bytes`, then murmur3's finalizer so that every output bit
 /// depends on every input bit (FNV alone spreads poorly into `hash % total`).
-/// reference.ts computes the same with Math.imul.
+/// reference.fixture.ts computes the same with Math.imul.
 pub fn mix_hash(bytes: &[u8]) -> u32 {
     let mut h = FNV_OFFSET;
     for b in bytes {

@@ -21,6 +21,7 @@ mod policy;
 mod sdnotify;
 mod select;
 mod sock;
+mod steer;
 mod udp;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -79,6 +80,14 @@ static EXPORTS: &[Export] = &[
     Export {
         name: "selectorStats",
         body: selector_stats,
+    },
+    Export {
+        name: "steerRefresh",
+        body: steer::steer_refresh,
+    },
+    Export {
+        name: "debugSteerRefresh",
+        body: steer::debug_steer_refresh,
     },
     Export {
         name: "debugParsePacket",
@@ -388,6 +397,11 @@ fn selector_resteer(call: &Call) -> Result<napi_value, JsError> {
     let mut sel = selector(call)?;
     let now = now_arg(call, 1)?;
     let moves = sel.resteer(now);
+    call.buffer(&move_records(&moves))
+}
+
+/// Moves as 48-byte records: flow key, class u16, from u32, to u32.
+fn move_records(moves: &[select::Move]) -> Vec<u8> {
     let mut out = vec![0u8; moves.len() * MOVE_SIZE];
     for (m, o) in moves.iter().zip(out.chunks_exact_mut(MOVE_SIZE)) {
         o[..KEY_SIZE].copy_from_slice(&m.key);
@@ -395,7 +409,7 @@ fn selector_resteer(call: &Call) -> Result<napi_value, JsError> {
         o[40..44].copy_from_slice(&m.from.to_le_bytes());
         o[44..48].copy_from_slice(&m.to.to_le_bytes());
     }
-    call.buffer(&out)
+    out
 }
 
 /// `selectorExpire(selector: Selector, nowMs: number): number`

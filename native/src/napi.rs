@@ -100,6 +100,14 @@ extern "C" {
         index: u32,
         value: napi_value,
     ) -> napi_status;
+    fn napi_is_array(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
+    fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
+    fn napi_get_element(
+        env: napi_env,
+        object: napi_value,
+        index: u32,
+        result: *mut napi_value,
+    ) -> napi_status;
     fn napi_get_null(env: napi_env, result: *mut napi_value) -> napi_status;
     fn napi_get_undefined(env: napi_env, result: *mut napi_value) -> napi_status;
     fn napi_is_buffer(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
@@ -321,7 +329,61 @@ impl Call {
         what: &str,
         tag: &'static napi_type_tag,
     ) -> Result<&T, JsError> {
+        self.external_value(self.args[index], name, what, tag)
+    }
+
+    /// Argument `index` as an array of at most `max` externals made by
+    /// `external` with `tag`, each as its `T`; `what` names one element.
+    pub fn externals_arg<T: 'static>(
+        &self,
+        index: usize,
+        name: &str,
+        what: &str,
+        max: u32,
+        tag: &'static napi_type_tag,
+    ) -> Result<Vec<&T>, JsError> {
         let value = self.args[index];
+        let mut is_array = false;
+        // SAFETY: value is a live handle of this call.
+        check(
+            unsafe { napi_is_array(self.env, value, &mut is_array) },
+            "napi_is_array",
+        );
+        let expected = format!("an array of at most {} of {}", max, what);
+        if !is_array {
+            return Err(self.arg_error(name, &expected, type_name(self.type_of(value))));
+        }
+        let mut len = 0u32;
+        // SAFETY: value is an array, as just checked.
+        check(
+            unsafe { napi_get_array_length(self.env, value, &mut len) },
+            "napi_get_array_length",
+        );
+        if len > max {
+            return Err(self.arg_error(name, &expected, &format!("{} items", len)));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut item = ptr::null_mut();
+            // SAFETY: value is an array of len items; a hole reads as undefined.
+            check(
+                unsafe { napi_get_element(self.env, value, i, &mut item) },
+                "napi_get_element",
+            );
+            out.push(self.external_value(item, &format!("{}[{}]", name, i), what, tag)?);
+        }
+        Ok(out)
+    }
+
+    /// `value` (argument `name`, or an element of it) as the `T` inside an
+    /// external made by `external` with `tag`.
+    fn external_value<T: 'static>(
+        &self,
+        value: napi_value,
+        name: &str,
+        what: &str,
+        tag: &'static napi_type_tag,
+    ) -> Result<&T, JsError> {
         let kind = self.type_of(value);
         let mut tagged = false;
         if kind == NAPI_EXTERNAL {
@@ -347,7 +409,8 @@ impl Call {
         );
         // SAFETY: only `external::<T>` puts this tag on an external, and its
         // data is a Box<T> that lives until the finalizer runs, which cannot
-        // happen while the external is an argument of this call.
+        // happen while the external is reachable from an argument of this
+        // call (JS cannot run, so an array argument cannot change either).
         Ok(unsafe { &*(data as *const T) })
     }
 

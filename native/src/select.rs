@@ -2,7 +2,7 @@
 //! by its class's policy, keeps it there while the path stays healthy, and
 //! moves it at once when the path goes down or breaks the class's SLA.
 //!
-//! The rules are written out in daemons/steerd/SELECTION.md; reference.ts is
+//! The rules are written out in daemons/steerd/SELECTION.md; reference.fixture.ts is
 //! the same selector in plain TypeScript, and the differential test requires
 //! identical answers from both. Everything that decides is integer arithmetic
 //! or IEEE double `+ - * /` and comparisons, done in the same order as in the
@@ -134,7 +134,8 @@ const TIER_DOWN: u8 = 4;
 /// The tier of a path id that is not in the path set.
 const TIER_GONE: u8 = 5;
 
-fn meets(p: &Path, sla: &Sla) -> bool {
+/// Whether a path meets an SLA: every limit given holds.
+pub(crate) fn meets(p: &Path, sla: &Sla) -> bool {
     if let Some(m) = sla.max_loss_pct {
         if p.loss_pct > m {
             return false;
@@ -217,6 +218,19 @@ fn better(a: &Candidate, b: &Candidate) -> bool {
 }
 
 fn matches(m: &Match, flow: &Flow) -> bool {
+    if !matches_tuple(m, flow) {
+        return false;
+    }
+    if let Some(set) = m.dscp {
+        if set & (1 << flow.dscp) == 0 {
+            return false;
+        }
+    }
+    true
+}
+
+/// `matches` on the 5-tuple alone: a DSCP criterion is taken to match.
+fn matches_tuple(m: &Match, flow: &Flow) -> bool {
     if let Some(dst) = &m.dst {
         let a = Flow::address_value(flow.family, &flow.dst);
         if !dst.iter().any(|p| p.contains(flow.family, a)) {
@@ -244,12 +258,22 @@ fn matches(m: &Match, flow: &Flow) -> bool {
             return false;
         }
     }
-    if let Some(set) = m.dscp {
-        if set & (1 << flow.dscp) == 0 {
-            return false;
-        }
-    }
     true
+}
+
+/// The class of a flow known only by its 5-tuple (a conntrack entry: it
+/// keeps no DSCP, so a class matching on DSCP is taken to match when its
+/// other criteria do); the index into `policy.classes`, `default` last.
+pub(crate) fn class_of_tuple(policy: &Policy, flow: &Flow) -> usize {
+    let last = policy.classes.len() - 1;
+    policy.classes[..last]
+        .iter()
+        .position(|rule| {
+            rule.matcher
+                .as_ref()
+                .is_some_and(|m| matches_tuple(m, flow))
+        })
+        .unwrap_or(last)
 }
 
 pub struct Selector {

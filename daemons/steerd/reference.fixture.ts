@@ -2,14 +2,19 @@
 // (native/src/select.rs), written to be read. SELECTION.md is the contract;
 // differential.test.ts holds the two to identical answers, and the benchmark
 // measures the Rust against this. Floating-point sums are written in the same
-// order as in Rust so that both round alike.
-import { TernError } from '../lib/errors.js';
+// order as in Rust so that both round alike. Also steerd's refresh as the
+// daemon once did it in TypeScript (referenceRefresh), the oracle of
+// native/src/steer.rs. A fixture: tests and benchmarks only, never in the
+// image, and no production module may import it (imports.test.ts).
+import { TernError, errorMessage } from '../lib/errors.js';
+import type { CtFlow, MarkReport, RefreshReport, RefreshRequest, RemarkReport, SweepReport } from './fastpath.js';
+import { classOf } from './flows.js';
 import type {
-  Decision, Flow, Move, PathInput, PathSelector, SelectorStats, SlaPolicy,
+  Decision, Flow, Move, PathInput, PathSelector, SelectorPolicy, SelectorStats, SlaPolicy,
 } from './types.js';
 import { checkPaths, checkPolicy, type CheckedClass, type CheckedMatch, type CheckedPolicy, type CheckedPrefix } from './validate.js';
 import {
-  DECISION_SIZE, FLOW_RECORD_SIZE, KEY_SIZE, decodeFlow, encodeFlow, flowRecordProblem, readTuple, writeDecision, writeKey,
+  DECISION_SIZE, FLOW_RECORD_SIZE, KEY_SIZE, decodeFlow, encodeFlow, flowRecordProblem, makeFlow, portProtocols, readTuple, writeDecision, writeKey,
 } from './wire.js';
 
 /** The path id meaning "no path": there are no paths; the main table decides. */
@@ -526,4 +531,130 @@ export class ReferenceSelector implements PathSelector {
       }),
     };
   }
+}
+
+/**
+ * The classes whose SLA a path breaks ('*' when it is down: every class
+ * must leave it), in policy order with default last.
+ */
+export function brokenFor(policy: SelectorPolicy, p: PathInput): Set<string> {
+  if (p.state === 'down') return new Set(['*']);
+  const out = new Set<string>();
+  for (const c of policy.classes) if (!meetsSla(p, c.sla)) out.add(c.name);
+  if (!meetsSla(p, policy.default.sla)) out.add('default');
+  return out;
+}
+
+/** The conntrack operations a refresh uses. */
+export interface RefreshConntrack {
+  setMarks(moves: readonly Move[]): MarkReport;
+  remark(mark: number, newMark: number): RemarkReport;
+  flows(value: number, mask: number, max: number): CtFlow[];
+}
+
+/** A conntrack table in memory, answering as the kernel's (and native/src/steer.rs's Table) does. */
+export class MemoryConntrack implements RefreshConntrack {
+  constructor(public flowsHeld: CtFlow[] = []) {}
+
+  setMarks(moves: readonly Move[]): MarkReport {
+    const r = { updated: 0, missing: 0, failed: 0, skipped: 0 };
+    for (const m of moves) {
+      if (!portProtocols.has(m.flow.protocol)) {
+        r.skipped++;
+        continue;
+      }
+      const f = this.flowsHeld.find((c) => c.family === m.flow.family && c.protocol === m.flow.protocol && c.src === m.flow.src
+        && c.dst === m.flow.dst && c.srcPort === m.flow.srcPort && c.dstPort === m.flow.dstPort);
+      if (f) {
+        f.mark = m.to;
+        r.updated++;
+      } else {
+        r.missing++;
+      }
+    }
+    return r;
+  }
+
+  remark(mark: number, newMark: number): RemarkReport {
+    const hit = this.flowsHeld.filter((c) => c.mark === mark);
+    for (const c of hit) c.mark = newMark;
+    return { matched: hit.length, updated: hit.length, failed: 0 };
+  }
+
+  flows(value: number, mask: number, max: number): CtFlow[] {
+    return this.flowsHeld.filter((c) => ((c.mark & mask) >>> 0) === ((value & mask) >>> 0)).slice(0, max);
+  }
+}
+
+/** ctDump records (80 bytes) of flows, counters in the original direction: what debugSteerRefresh reads. */
+export function encodeCtFlows(flows: readonly CtFlow[]): Buffer {
+  const out = Buffer.alloc(flows.length * 80);
+  flows.forEach((f, i) => {
+    const at = i * 80;
+    writeKey(makeFlow({ src: f.src, dst: f.dst, protocol: f.protocol, srcPort: f.srcPort, dstPort: f.dstPort }), out, at);
+    out.writeUInt32LE(f.mark >>> 0, at + 40);
+    out.writeBigUInt64LE(BigInt(f.packets), at + 48);
+    out.writeBigUInt64LE(BigInt(f.bytes), at + 56);
+  });
+  return out;
+}
+
+/**
+ * One refresh the way steerd did it in TypeScript before issue 16 (one
+ * native call per step): per site, setPaths, resteer and the SLA judged
+ * here; then the moved flows' marks; then the sweeps of paths whose failed
+ * classes grew. Answers what steerRefresh answers.
+ */
+export function referenceRefresh(
+  sites: ReadonlyArray<{ selector: PathSelector; policy: SelectorPolicy }>,
+  request: RefreshRequest,
+  nowMs: number,
+  ct: RefreshConntrack,
+): RefreshReport {
+  const moves: Move[] = [];
+  const broken: Array<{ id: number; classes: string[] }> = [];
+  const tasks: Array<{ id: number; classes: Set<string>; policy: SelectorPolicy }> = [];
+  const before = new Map(request.broken.map(([id, classes]) => [id, new Set(classes)]));
+  sites.forEach(({ selector, policy }, i) => {
+    const inputs = request.paths[i]!;
+    selector.setPaths(inputs);
+    moves.push(...selector.resteer(nowMs));
+    for (const p of inputs) {
+      const b = brokenFor(policy, p);
+      broken.push({ id: p.id, classes: [...b] });
+      const was = before.get(p.id) ?? new Set<string>();
+      const added = new Set([...b].filter((c) => !was.has(c)));
+      if (request.sweep && added.size) tasks.push({ id: p.id, classes: b.has('*') ? b : added, policy });
+    }
+  });
+  const report: RefreshReport = { moves, marks: null, broken, sweeps: [], error: null };
+  try {
+    report.marks = moves.length ? ct.setMarks(moves) : { updated: 0, missing: 0, failed: 0, skipped: 0 };
+  } catch (err) {
+    report.error = `reference: conntrack: set the marks of moved flows: ${errorMessage(err)}`;
+    return report;
+  }
+  for (const task of tasks) {
+    try {
+      report.sweeps.push(sweep(ct, task));
+    } catch (err) {
+      report.error = `reference: conntrack: sweep path 0x${task.id.toString(16)}: ${errorMessage(err)}`;
+      break;
+    }
+  }
+  return report;
+}
+
+function sweep(ct: RefreshConntrack, task: { id: number; classes: Set<string>; policy: SelectorPolicy }): SweepReport {
+  const failed = [...task.classes];
+  if (task.classes.has('*')) {
+    const r = ct.remark(task.id, 0);
+    return { id: task.id, matched: r.matched, updated: r.updated, classes: ['*'], failed };
+  }
+  const hit = ct.flows(task.id, 0xffffffff, 1_000_000)
+    .map((f) => ({ f, cls: classOf(task.policy, f) }))
+    .filter(({ cls }) => task.classes.has(cls));
+  if (!hit.length) return { id: task.id, matched: 0, updated: 0, classes: [], failed };
+  const r = ct.setMarks(hit.map(({ f, cls }) => ({ flow: f, class: cls, from: task.id, to: 0 })));
+  return { id: task.id, matched: hit.length, updated: r.updated, classes: [...new Set(hit.map(({ cls }) => cls))], failed };
 }
