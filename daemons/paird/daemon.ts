@@ -10,7 +10,8 @@ import { errorMessage } from '../lib/errors.js';
 import { Rtnl, keyBytes, readKeyFile } from '../lib/kernel/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { pairdApi, type PairStatusT } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { addressBytes, formatAddressBytes, isLinkLocalV6 } from './addr.js';
 import { virtualMac, formatMac } from './garp.js';
 import { HealthInputs, type HealthItem, type ProbeVerdict } from './health.js';
@@ -352,7 +353,7 @@ class PairRuntime {
     this.instance?.setPriority(this.tracker.priority());
   }
 
-  status(): Record<string, unknown> {
+  status(): PairStatusT & Record<string, unknown> {
     const st = this.instance?.status();
     return {
       enabled: true,
@@ -532,8 +533,10 @@ export function createPaird(deps: PairdDeps = {}): DaemonSpec {
 
       await begin(cfg);
 
-      ctx.bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
-      ctx.bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
+      // As daemons/lib/api/paird.ts declares them.
+      const bus = contractBus(ctx, pairdApi);
+      bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
+      bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
 
       return {
         async reload(next: TernConfig): Promise<void> {

@@ -9,11 +9,12 @@ import fs from 'node:fs';
 import { BusClient } from '../lib/bus/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { loadConfig } from '../lib/config/index.js';
-import { TernError, errorMessage } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { Rtnl, type Family } from '../lib/kernel/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { steerdApi, type SteerCountersT } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
 import { MoveLog, type MoveReason, type PathMove } from './events.js';
 import { classOf, topFlows, type FlowRow } from './flows.js';
@@ -418,7 +419,7 @@ export class Steerd {
   }
 
   /** steer.counters: queues, and per site its selector's counters with path names. */
-  counters(): Record<string, unknown> {
+  counters(): SteerCountersT {
     return {
       method: this.method,
       queues: this.fast.stats(),
@@ -503,14 +504,6 @@ export async function uninstall(deps: Pick<SteerdDeps, 'rules' | 'nft' | 'iptabl
   }
 }
 
-function limitParam(params: unknown): number {
-  const limit = (params as { limit?: unknown } | undefined)?.limit ?? 20;
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-    throw new TernError('TERN_E_BUS_INVALID_PARAMS', `steerd: steer.flows: params.limit: expected an integer 1-10000; got ${JSON.stringify(limit)}`);
-  }
-  return limit;
-}
-
 /** The daemon: what tern-steerd runs (main.ts). */
 export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
   return {
@@ -518,17 +511,19 @@ export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
     async start(ctx: DaemonContext): Promise<DaemonHooks> {
       const d = new Steerd(ctx, deps);
       await d.start();
-      ctx.bus.method('steer.counters', () => d.counters());
-      ctx.bus.method('steer.paths', () => d.paths());
-      ctx.bus.method('steer.flows', (params) => d.flows(limitParam(params)));
-      ctx.bus.method('steer.reload', async () => {
+      // Params checked against daemons/lib/api/steerd.ts before these run.
+      const bus = contractBus(ctx, steerdApi);
+      bus.method('steer.counters', () => d.counters());
+      bus.method('steer.paths', () => d.paths());
+      bus.method('steer.flows', (params) => d.flows(params?.limit ?? 20));
+      bus.method('steer.reload', async () => {
         // The steering sections only: the runner's daemon.reload takes the whole file.
         const loaded = await loadConfig(ctx.paths.configFile);
         return d.reload({ ...ctx.config, appClasses: loaded.config.appClasses, policies: loaded.config.policies });
       });
       return {
         reload: async (config) => { await d.reload(config); },
-        status: () => ({ method: (d.counters() as { method: string }).method, sites: d.paths().length, totals: d.totals }),
+        status: () => ({ method: d.counters().method, sites: d.paths().length, totals: d.totals }),
         stop: () => d.stop(),
       };
     },

@@ -7,7 +7,8 @@ import { TernError, errorMessage } from '../lib/errors.js';
 import { componentLogger } from '../lib/log/index.js';
 import { Rtnl, createWireGuardBackend, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix, overlayPlan } from '../lib/overlay/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { tunneldApi } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { desiredState, dhcpWans, pathEndpoint, pathTableAction, type DesiredInputs } from './desired.js';
 import { EndpointDrifts, stubbornDriftReadings } from './drift.js';
 import { DhcpGateways } from './gateways.js';
@@ -86,6 +87,8 @@ export const spec: DaemonSpec = {
   name: 'tunneld',
   async start(ctx: DaemonContext): Promise<DaemonHooks> {
     const log = componentLogger(ctx.logger, 'tunneld');
+    // Methods and topics as daemons/lib/api/tunneld.ts declares them.
+    const bus = contractBus(ctx, tunneldApi);
     const rtnl = new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') });
     let wg: WireGuardBackend;
     try {
@@ -185,7 +188,7 @@ export const spec: DaemonSpec = {
         const old = statuses.get(p.name);
         statuses.set(p.name, s);
         if (!old || old.state !== s.state) {
-          ctx.bus.publish('paths.changed', s);
+          bus.publish('paths.changed', s);
           log.info({ path: s.name, state: s.state, endpoint: s.endpoint }, 'tunneld: path state');
         }
       }
@@ -239,8 +242,8 @@ export const spec: DaemonSpec = {
       }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: resync failed'));
     }, resyncMs);
 
-    ctx.bus.method('paths.list', () => [...statuses.values()]);
-    ctx.bus.method('tunnels.list', async () => {
+    bus.method('paths.list', () => [...statuses.values()]);
+    bus.method('tunnels.list', async () => {
       const out = [];
       for (const name of await wg.list()) {
         const d = await wg.get(name).catch(() => undefined);
@@ -249,7 +252,7 @@ export const spec: DaemonSpec = {
       }
       return out;
     });
-    ctx.bus.method('overlay.info', () => ({
+    bus.method('overlay.info', () => ({
       site: ctx.config.identity.site,
       publicKey: key.publicKey,
       backend: wg.kind,
@@ -257,7 +260,7 @@ export const spec: DaemonSpec = {
       lastReconcile: lastReport ?? null,
     }));
     // Public facts only: no bus method returns a secret (docs/bus.md, "Secrets").
-    ctx.bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
+    bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
       name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked, publicKey: u.publicKey,
     })));
 

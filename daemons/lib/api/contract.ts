@@ -216,7 +216,7 @@ export function typeText(schema: TSchema, depth = 0): string {
     case 'Object': {
       const props = s.properties as Record<string, TSchema>;
       const keys = Object.keys(props);
-      if (keys.length === 0) return '{}';
+      if (keys.length === 0) return s.additionalProperties === false ? '{}' : '{...}';
       const open = s.additionalProperties === false ? '' : ', ...';
       return `{${keys.map((k) => `${k}${props[k]![OptionalKind] === 'Optional' ? '?' : ''}: ${inner(props[k]!)}`).join(', ')}${open}}`;
     }

@@ -7,6 +7,19 @@ import { Figure, Opt, Params, PathId, Reply, Verdict, WallMs } from './schema.js
 
 const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
 
+const echoCounts = {
+  sent: Count(), sendErrors: Count(), answered: Count(), late: Count(), timeouts: Count(), duplicates: Count(),
+  stale: Count('replies for probes no longer waited for, or never sent'), foreign: Count('replies that do not echo what was sent'),
+};
+
+export const SessionCounters = Reply({
+  ...echoCounts, malformed: Count(), badProcessingTime: Count(), beforeFirstAnswer: Count('timed out before the first answer: no data, not loss'),
+}, { title: 'SessionCounters', description: 'a path\'s STAMP session since it was made' });
+export const PathSocketCounters = Reply({
+  opens: Count(), openErrors: Count(), sendErrors: Count(), received: Count(), port: Type.Integer({ minimum: 0, maximum: 65535, description: '0 while not open' }),
+}, { title: 'PathSocketCounters', description: 'a path\'s UDP socket' });
+export const EchoCounters = Reply(echoCounts, { title: 'EchoCounters', description: 'a WAN target\'s ICMP echo session' });
+
 /** The figures of one probing window, common to paths and WAN targets. */
 const windowFields = {
   windowSec: Type.Number(),
@@ -58,7 +71,7 @@ export const WanTargetMetrics = Reply({
   state: Verdict,
   ...windowFields,
   rttAvgMs: Figure('average RTT of the window\'s answered probes'),
-  counters: Type.Record(Type.String(), Type.Number()),
+  counters: EchoCounters,
 }, { title: 'WanTargetMetrics' });
 
 export const WanMetrics = Reply({
@@ -114,10 +127,7 @@ export const probedApi = defineContract({
     'paths.metrics': {
       summary: 'every path\'s current window (or one path\'s), with its session and socket counters',
       params: Type.Union([Params({ path: Opt(PathId) }), Type.Undefined()]),
-      result: Type.Array(Type.Intersect([PathMetrics, Reply({
-        counters: Type.Record(Type.String(), Type.Number(), { description: 'the STAMP session\'s counters' }),
-        socket: Type.Record(Type.String(), Type.Number(), { description: 'the path socket\'s counters' }),
-      })])),
+      result: Type.Array(Type.Intersect([PathMetrics, Reply({ counters: SessionCounters, socket: PathSocketCounters })])),
     },
     'wans.metrics': {
       summary: 'every WAN\'s figures (or one WAN\'s), per target too',
@@ -137,7 +147,7 @@ export const probedApi = defineContract({
     'history.subjects': { summary: 'the subjects with history', result: Type.Array(Type.String()) },
     'reflector.stats': {
       summary: 'the reflector\'s counters (received, replied, malformed, rateLimited, foreign, ...) and table sizes',
-      result: Type.Record(Type.String(), Type.Number()),
+      result: Type.Record(Type.String(), Type.Unknown()),
     },
   },
   topics: {

@@ -2,9 +2,9 @@
 // kernel's capabilities, and the rate changes.
 import { Type } from '@sinclair/typebox';
 import { defineContract } from './contract.js';
-import { Figure, Opt, Params, Reply } from './schema.js';
+import { Figure, Open, Opt, Params, Reply } from './schema.js';
 
-const Unknowns = Type.Record(Type.String(), Type.Unknown());
+const Unknowns = Open();
 
 export const QosWan = Reply({
   wan: Type.String(),

@@ -19,6 +19,9 @@ export function Reply<P extends TProperties>(props: P, opts: ObjectOptions = {})
   return Type.Object(props, opts);
 }
 
+/** An object not declared further (its fields are the producer's; listed in its README). */
+export const Open = (description?: string) => Type.Object({}, description ? { description } : {});
+
 /** A number, or null while there is no figure (nothing answered yet). */
 export const Figure = (description?: string) => Type.Union([Type.Number(), Type.Null()], description ? { description } : {});
 

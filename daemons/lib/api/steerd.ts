@@ -3,7 +3,7 @@
 // the moves it makes.
 import { Type } from '@sinclair/typebox';
 import { defineContract } from './contract.js';
-import { Figure, Opt, Params, PathId, Reply, Verdict } from './schema.js';
+import { Figure, Open, Opt, Params, PathId, Reply, Verdict } from './schema.js';
 import { TunnelState } from './tunneld.js';
 
 /** What steerd keeps of probed's path.metrics: the verdict and the figures the SLAs read. */
@@ -48,10 +48,10 @@ export const FlowRow = Reply({
 
 export const SteerCounters = Reply({
   method: Type.String({ description: 'how packets reach the queue: nft or iptables' }),
-  queues: Type.Array(Type.Record(Type.String(), Type.Unknown())),
-  totals: Type.Record(Type.String(), Type.Number()),
-  moveEvents: Type.Record(Type.String(), Type.Number()),
-  sites: Type.Array(Reply({ site: Type.String(), paths: Type.Array(Type.Record(Type.String(), Type.Unknown())) })),
+  queues: Type.Array(Open('one NFQUEUE\'s counters')),
+  totals: Open('refreshes, moves, mark updates, sweeps, ...'),
+  moveEvents: Open('the move log\'s counters'),
+  sites: Type.Array(Reply({ site: Type.String(), paths: Type.Array(Open('the selector\'s view of one path')) })),
 }, { title: 'SteerCounters' });
 
 export const steerdApi = defineContract({
@@ -73,7 +73,7 @@ export const steerdApi = defineContract({
   topics: {
     'steer.moved': {
       when: 'flows moved to other paths (at most 100 listed)',
-      payload: Reply({ why: Type.String(), moves: Type.Array(Type.Record(Type.String(), Type.Unknown())), total: Type.Integer(), marks: Type.Record(Type.String(), Type.Number()) }),
+      payload: Reply({ why: Type.String(), moves: Type.Array(Open('a flow, its class, from and to (mark and path)')), total: Type.Integer(), marks: Open('the conntrack mark updates') }),
     },
     'steer.counters': { when: 'every housekeeping round', payload: SteerCounters },
     'steer.policy': { when: 'after a reload', payload: Reply({ classes: Type.Array(Type.String()), sites: Type.Array(Type.String()) }) },
