@@ -44,3 +44,15 @@ export type PairdMethods = ContractMethods<typeof pairdApi> & RunnerMethods;
 export type PairdTopics = ContractTopics<typeof pairdApi> & RunnerTopics;
 export type QosdMethods = ContractMethods<typeof qosdApi> & RunnerMethods;
 export type QosdTopics = ContractTopics<typeof qosdApi> & RunnerTopics;
+
+/** Any method some daemon's socket serves. */
+export type AnyDaemonMethod = { [D in keyof DaemonMethods]: keyof DaemonMethods[D] & string }[keyof DaemonMethods];
+
+/** Each daemon's socket's methods by daemon name. */
+export interface DaemonMethods {
+  tunneld: TunneldMethods;
+  probed: ProbedMethods;
+  steerd: SteerdMethods;
+  paird: PairdMethods;
+  qosd: QosdMethods;
+}
