@@ -126,12 +126,12 @@ export const probedApi = defineContract({
   methods: {
     'paths.metrics': {
       summary: 'every path\'s current window (or one path\'s), with its session and socket counters',
-      params: Type.Union([Params({ path: Opt(PathId) }), Type.Undefined()]),
+      params: Type.Union([Params({ path: Opt(Type.String({ description: 'a path id; none: every path' })) }), Type.Undefined()]),
       result: Type.Array(Type.Intersect([PathMetrics, Reply({ counters: SessionCounters, socket: PathSocketCounters })])),
     },
     'wans.metrics': {
       summary: 'every WAN\'s figures (or one WAN\'s), per target too',
-      params: Type.Union([Params({ wan: Opt(Type.String({ minLength: 1 })) }), Type.Undefined()]),
+      params: Type.Union([Params({ wan: Opt(Type.String({ description: 'a WAN name; none: every WAN' })) }), Type.Undefined()]),
       result: Type.Array(WanMetrics),
     },
     'history.query': {
