@@ -17,7 +17,7 @@ export const errorCodes = {
   TERN_E_BUS_PARSE: 'a bus message was not valid JSON (JSON-RPC -32700)',
   TERN_E_BUS_INVALID_REQUEST: 'a bus message was JSON but not a valid JSON-RPC 2.0 request (JSON-RPC -32600)',
   TERN_E_BUS_METHOD_NOT_FOUND: 'a bus request named a method the daemon does not serve (JSON-RPC -32601)',
-  TERN_E_BUS_INVALID_PARAMS: 'a bus request had parameters of the wrong shape (JSON-RPC -32602)',
+  TERN_E_BUS_INVALID_PARAMS: 'a bus request had parameters of the wrong shape (JSON-RPC -32602); for a method with a contract (daemons/lib/api) the message names the field (JSON pointer) and what was expected',
   TERN_E_BUS_INTERNAL: 'a bus method handler failed unexpectedly (JSON-RPC -32603)',
   TERN_E_BUS_TOO_LARGE: 'a bus message exceeded the maximum message size; the connection is closed',
   TERN_E_BUS_INCOMPLETE: 'a bus client began a message and did not finish it (no newline) within the time allowed; the connection is closed (JSON-RPC -32002)',
@@ -26,6 +26,7 @@ export const errorCodes = {
   TERN_E_BUS_CLOSED: 'the bus connection closed before the reply arrived',
   TERN_E_BUS_CONNECT: 'the bus socket could not be reached (daemon not running, or no permission)',
   TERN_E_BUS_LISTEN: 'the bus socket could not be bound (another instance running, or bad runtime directory)',
+  TERN_E_BUS_CONTRACT: 'a bus result or notification did not match its contract (daemons/lib/api): refused at the boundary; the message names the method or topic, the field (JSON pointer) and what was expected',
   TERN_E_BUS_USAGE: 'Tern code used the bus library wrongly (invalid option, method registered twice or under a reserved rpc. name, bad topic name, unserializable value)',
 
   // store (SQLite)

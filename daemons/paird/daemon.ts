@@ -12,10 +12,11 @@ import { Rtnl, keyBytes, readKeyFile } from '../lib/kernel/index.js';
 import { siteKeyFile } from '../lib/keys/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { pairdApi, probedApi, tunneldApi, type PairStatusT } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { addressBytes, formatAddressBytes, isLinkLocalV6 } from './addr.js';
 import { virtualMac, formatMac } from './garp.js';
-import { HealthInputs, type HealthItem, type ProbeVerdict } from './health.js';
+import { HealthInputs, type HealthItem } from './health.js';
 import { HookRunner, hooksDirName } from './hooks.js';
 import { PairInstance, noLocalAddress, type RoleChange } from './instance.js';
 import { LinkMonitor, type LinkSource } from './link.js';
@@ -137,8 +138,8 @@ class PairRuntime {
   private sync: PairSync | undefined;
   private readonly peerPath: PeerPath;
   private readonly hooks: HookRunner;
-  private probed: BusClient | undefined;
-  private tunneld: BusClient | undefined;
+  private probed: { close(): Promise<void> } | undefined;
+  private tunneld: { close(): Promise<void> } | undefined;
   private peerFacts: PeerWanFacts;
   private readonly vmac: string | undefined;
   private readonly box: string;
@@ -354,7 +355,7 @@ class PairRuntime {
     this.instance?.setPriority(this.tracker.priority());
   }
 
-  status(): Record<string, unknown> {
+  status(): PairStatusT & Record<string, unknown> {
     const st = this.instance?.status();
     return {
       enabled: true,
@@ -442,44 +443,28 @@ class PairRuntime {
     const clientOpts = (daemon: string, override: string | undefined) => ({
       socketPath: override ?? socketPath(this.ctx.paths, daemon), clock: this.ctx.clock, logger: this.log, timeoutMs: 2000, reconnect: busRetry,
     });
-    this.probed = new BusClient(clientOpts('probed', this.deps.probedSocket));
-    this.tunneld = new BusClient(clientOpts('tunneld', this.deps.tunneldSocket));
-    const verdict = (v: unknown): ProbeVerdict | null =>
-      (v === 'up' || v === 'down' || v === 'degraded' || v === 'unknown' ? v : null);
-    const probed = this.probed;
-    const tunneld = this.tunneld;
-    void probed.subscribe(['wan.state', 'path.state'], (params, topic) => {
-      const p = params as Record<string, unknown> | undefined;
-      if (!p || typeof p !== 'object') return;
-      if (topic === 'wan.state' && typeof p.wan === 'string' && p.target === undefined) this.health.setProbed(p.wan, verdict(p.to));
-      if (topic === 'path.state' && typeof p.path === 'string') this.health.setProbed(p.path, verdict(p.to));
-    });
+    // Typed and checked by probed's and tunneld's contracts (daemons/lib/api): a
+    // verdict in another shape is refused on arrival, never acted on.
+    const probed = BusClient.for({ ...clientOpts('probed', this.deps.probedSocket), contract: probedApi });
+    const tunneld = BusClient.for({ ...clientOpts('tunneld', this.deps.tunneldSocket), contract: tunneldApi });
+    this.probed = probed;
+    this.tunneld = tunneld;
+    const warn = (what: string) => (err: unknown): void => this.log.warn({ err: errorMessage(err) }, `paird: ${what}`);
+    // A target's own transition (target set) is not the WAN's verdict.
+    void probed.subscribeTopic('wan.state', (s) => { if (s.target === undefined) this.health.setProbed(s.wan, s.to); }).catch(warn('probed: subscribe wan.state'));
+    void probed.subscribeTopic('path.state', (s) => this.health.setProbed(s.path, s.to)).catch(warn('probed: subscribe path.state'));
     probed.on('connected', () => {
       void (async () => {
-        const wans = await probed.request<unknown>('wans.metrics').catch(() => []);
-        for (const w of Array.isArray(wans) ? wans : []) {
-          const x = w as Record<string, unknown>;
-          if (typeof x.wan === 'string') this.health.setProbed(x.wan, verdict(x.state));
-        }
-        const paths = await probed.request<unknown>('paths.metrics').catch(() => []);
-        for (const q of Array.isArray(paths) ? paths : []) {
-          const x = q as Record<string, unknown>;
-          if (typeof x.path === 'string') this.health.setProbed(x.path, verdict(x.state));
-        }
+        for (const w of await probed.call('wans.metrics').catch(() => [])) this.health.setProbed(w.wan, w.state);
+        for (const p of await probed.call('paths.metrics').catch(() => [])) this.health.setProbed(p.path, p.state);
       })();
     });
     // Without probed its verdicts would go stale: carrier and tunneld decide again.
     probed.on('disconnected', () => this.health.clearProbed());
-    void tunneld.subscribe(['paths.changed'], (params) => {
-      const p = params as Record<string, unknown> | undefined;
-      if (p && typeof p.name === 'string' && typeof p.state === 'string') this.health.setTunnel(p.name, p.state);
-    });
+    void tunneld.subscribeTopic('paths.changed', (p) => this.health.setTunnel(p.name, p.state)).catch(warn('tunneld: subscribe paths.changed'));
     tunneld.on('connected', () => {
-      void tunneld.request<unknown>('paths.list').then((rows) => {
-        for (const r of Array.isArray(rows) ? rows : []) {
-          const x = r as Record<string, unknown>;
-          if (typeof x.name === 'string' && typeof x.state === 'string') this.health.setTunnel(x.name, x.state);
-        }
+      void tunneld.call('paths.list').then((rows) => {
+        for (const r of rows) this.health.setTunnel(r.name, r.state);
       }, () => undefined);
     });
     probed.connect().catch(() => undefined);
@@ -536,8 +521,10 @@ export function createPaird(deps: PairdDeps = {}): DaemonSpec {
 
       await begin(cfg);
 
-      ctx.bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
-      ctx.bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
+      // As daemons/lib/api/paird.ts declares them.
+      const bus = contractBus(ctx, pairdApi);
+      bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
+      bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
 
       return {
         async reload(next: TernConfig): Promise<void> {

@@ -14,7 +14,7 @@
 //            wan.metrics    every WAN round (1 / the WAN's rate), one per WAN that has figures
 //            wan.state      at once, for the WAN and for each of its targets (target set);
 //                           cause 'gateway' when a DHCP WAN's gateway went away
-import { invalidParams } from '../lib/bus/index.js';
+import { probedApi, type ProbedMethods as ProbedApiMethods, type WanStateT } from '../lib/api/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { errorMessage } from '../lib/errors.js';
@@ -22,41 +22,26 @@ import { Rtnl, type DhcpWan } from '../lib/kernel/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { overlayPlan, type OverlayPlan } from '../lib/overlay/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { GatewayWatcher } from './gateway.js';
-import { History, type HistoryQuery, type Resolution } from '../lib/history/index.js';
+import { History } from '../lib/history/index.js';
 import { nativeIcmp, type IcmpTransport, type IcmpTransportFactory } from './icmp.js';
 import type { PathProbeSettings } from './monitor.js';
-import { PathProber, type PathMetricsMessage, type PathStateMessage } from './paths.js';
+import { PathProber, type PathStateMessage } from './paths.js';
 import { Reflector } from './reflector.js';
 import { canonicalAddress, ReflectorServer, udpPathSockets, type PathSocketFactory } from './transport.js';
 import { TunneldWatcher, pathInfos, plannedPaths, type TunneldPath } from './tunnels.js';
-import { WanMonitor, type WanMetrics, type WanProbeSettings } from './wan.js';
+import { WanMonitor, type WanProbeSettings } from './wan.js';
 import { HistoryWriter } from './writer.js';
 
 export type { PathMetricsMessage, PathStateMessage } from './paths.js';
 export type { WanMetrics } from './wan.js';
 
-/** wan.state: a WAN's or one of its targets' transition. */
-export interface WanStateMessage {
-  wan: string;
-  /** Set for a target's own transition; absent for the WAN's. */
-  target?: string;
-  from: string;
-  to: string;
-  cause: string;
-  reason: string;
-  ts: number;
-}
+/** wan.state: a WAN's or one of its targets' transition (daemons/lib/api/probed.ts WanState). */
+export type WanStateMessage = WanStateT;
 
-/** What probed's bus offers (for clients' typed calls). */
-export type ProbedMethods = {
-  'paths.metrics': { params: { path?: string } | undefined; result: PathMetricsMessage[] };
-  'wans.metrics': { params: { wan?: string } | undefined; result: WanMetrics[] };
-  'history.query': { params: HistoryQuery; result: Awaited<ReturnType<History['query']>> };
-  'history.subjects': { params: undefined; result: string[] };
-  'reflector.stats': { params: undefined; result: Record<string, unknown> };
-};
+/** What probed's bus offers: declared once in daemons/lib/api/probed.ts. */
+export type ProbedMethods = ProbedApiMethods;
 
 /** What a path id pattern of probes.pathClasses matches: each of the three parts, or * for any. */
 export function pathMatches(pattern: string, path: string): boolean {
@@ -199,7 +184,7 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
     async start(ctx: DaemonContext): Promise<DaemonHooks> {
       const log = componentLogger(ctx.logger, 'probed');
       const clock = ctx.clock;
-      const bus = ctx.bus;
+      const bus = contractBus(ctx, probedApi);
       let cfg = ctx.config;
       let plan = overlayPlan(cfg);
       const store = await ctx.store();
@@ -398,32 +383,14 @@ export function createProbed(deps: ProbedDeps = {}): DaemonSpec {
       await watchGateways();
       startWans();
 
-      // Bus methods.
-      const optionalName = (method: string, key: string) => (params: unknown): Record<string, string> | undefined => {
-        if (params === undefined || params === null) return undefined;
-        if (typeof params !== 'object' || Array.isArray(params)) throw invalidParams(method, `want {${key}?: string}`);
-        const v = (params as Record<string, unknown>)[key];
-        if (v !== undefined && typeof v !== 'string') throw invalidParams(method, `${key} must be a string`);
-        return v === undefined ? undefined : { [key]: v };
-      };
-      bus.method('paths.metrics', (p) => prober.metrics((p as { path?: string } | undefined)?.path), optionalName('paths.metrics', 'path'));
-      bus.method('wans.metrics', (p) => {
-        const wan = (p as { wan?: string } | undefined)?.wan;
-        return [...wans.values()].map((w) => w.monitor.metrics()).filter((m) => wan === undefined || m.wan === wan);
-      }, optionalName('wans.metrics', 'wan'));
+      // Bus methods; their params are checked against daemons/lib/api/probed.ts first.
+      bus.method('paths.metrics', (p) => prober.metrics(p?.path));
+      bus.method('wans.metrics', (p) => [...wans.values()].map((w) => w.monitor.metrics()).filter((m) => p?.wan === undefined || m.wan === p.wan));
       bus.method('history.query', async (q) => {
         // What is queued is not in the database yet: write it first, so a
         // report includes the last second.
         await writer.flush();
-        return hist.query(q as HistoryQuery);
-      }, (params: unknown): HistoryQuery => {
-        const o = params as Record<string, unknown> | undefined;
-        if (!o || typeof o !== 'object') throw invalidParams('history.query', 'want {subject, from, to, resolution?}');
-        if (typeof o.subject !== 'string' || !o.subject) throw invalidParams('history.query', 'subject must be a path id, WAN name or wan@target');
-        if (typeof o.from !== 'number' || typeof o.to !== 'number') throw invalidParams('history.query', 'from and to must be wall-clock ms');
-        const r = o.resolution;
-        if (r !== undefined && !['auto', 'raw', 'minute', 'hour'].includes(r as string)) throw invalidParams('history.query', 'resolution must be auto, raw, minute or hour');
-        return { subject: o.subject, from: o.from, to: o.to, ...(r !== undefined ? { resolution: r as 'auto' | Resolution } : {}) };
+        return hist.query(q);
       });
       bus.method('history.subjects', () => hist.subjects());
       bus.method('reflector.stats', () => ({ ...reflector.counters(), ...reflector.tableSizes(), ...reflectorServer.stats(), knownPeers: known.size }));

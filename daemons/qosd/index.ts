@@ -5,7 +5,8 @@ import { TernError, errorMessage, isTernError } from '../lib/errors.js';
 import { Rtnl, Tc } from '../lib/kernel/index.js';
 import { componentLogger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { qosdApi } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { LatencyMonitor, RateController, ThroughputMeter, type Decision, type LatencyReading, type Reason } from './autorate.js';
 import { KernelProber, detect, noShaperError, type CapabilityProber, type Detection } from './capabilities.js';
 import type { LinkOps, TcOps } from './kernel.js';
@@ -310,7 +311,9 @@ export async function startQosd(ctx: DaemonContext, deps: QosdDeps = {}): Promis
     return { intervalMs: a.intervalMs, latencyTargetMs: a.latencyTargetMs, reading: a.reading, sampleAgeMs: Number.isFinite(age) ? age : null, up: dirStatus('up'), down: dirStatus('down') };
   };
 
-  ctx.bus.method('qos.status', async () => {
+  // As daemons/lib/api/qosd.ts declares them; params are checked before these run.
+  const bus = contractBus(ctx, qosdApi);
+  bus.method('qos.status', async () => {
     const wans: WanStatus[] = [];
     for (const w of plan.wans) {
       const rt = runtime.get(w.wan);
@@ -337,12 +340,8 @@ export async function startQosd(ctx: DaemonContext, deps: QosdDeps = {}): Promis
       probed: { connected: feed.connected, rejected: feed.rejectedCount },
     };
   });
-  ctx.bus.method('qos.capabilities', async (params) => {
-    const refresh = (params as { refresh?: unknown } | undefined)?.refresh;
-    if (refresh !== undefined && typeof refresh !== 'boolean') {
-      throw new TernError('TERN_E_BUS_INVALID_PARAMS', `qosd: qos.capabilities: refresh: got ${JSON.stringify(refresh)}; want true, false or nothing`);
-    }
-    if (refresh) {
+  bus.method('qos.capabilities', async (params) => {
+    if (params?.refresh) {
       await serial(async () => {
         const before = JSON.stringify(detection.choice);
         detection = await detect({ runDir, prober, now: ctx.clock.now(), refresh: true, log });

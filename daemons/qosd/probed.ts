@@ -1,6 +1,7 @@
 // The latency facts autorate consumes: probed's `wan.metrics` notifications
 // on its bus socket, checked on arrival (a malformed fact is logged and
 // dropped, never acted on).
+import type { WanMetricsT } from '../lib/api/index.js';
 import { BusClient } from '../lib/bus/index.js';
 import type { Clock } from '../lib/clock/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
@@ -9,18 +10,12 @@ import type { Logger } from '../lib/log/index.js';
 /** The topic probed publishes after every WAN probe round. */
 export const wanMetricsTopic = 'wan.metrics';
 
-/** params of a wan.metrics notification (see README.md); probed may send more, qosd reads these. */
-export interface WanMetrics {
-  wan: string;
-  /** RTT of the latest probe round (ms), not a window average; null while no probe was answered. */
-  rttMs: number | null;
-  /** probed's unloaded-RTT estimate (ms), when it keeps one. */
-  rttBaselineMs?: number;
-  lossPct: number | null;
-  jitterMs: number | null;
-  /** Wall-clock ms (Date.now()) when the round finished. */
-  ts: number;
-}
+/**
+ * What qosd reads of a wan.metrics notification (daemons/lib/api/probed.ts):
+ * rttMs is the latest probe round's RTT, not a window average (glossary).
+ * Checked again here, with autorate's own bounds (TERN_E_QOS_INPUT).
+ */
+export type WanMetrics = Pick<WanMetricsT, 'wan' | 'rttMs' | 'rttBaselineMs' | 'lossPct' | 'jitterMs' | 'ts'>;
 
 const num = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PathMetricsT, PathStateT } from '../lib/api/index.js';
 import { BusClient, BusServer } from '../lib/bus/index.js';
 import { FakeClock, type Clock } from '../lib/clock/index.js';
 import { silentLogger } from '../lib/log/index.js';
@@ -121,6 +122,24 @@ interface Box {
   stop(): Promise<void>;
 }
 
+/** A path.metrics payload as probed publishes it (daemons/lib/api/probed.ts), with the figures given. */
+function metrics(path: string, f: { state: 'up' | 'degraded' | 'down' | 'unknown'; lossPct: number; rttMs: number; jitterMs: number; mos: number }): PathMetricsT {
+  const [localWan = '', site = '', remoteWan = ''] = path.split('/');
+  return {
+    path, site, localWan, remoteWan, ts: 1, ratePerSec: 5, windowSec: 10, probes: 50, answered: 50, lost: 0, lostFwd: 0, lostRev: 0, lostUnknown: 0,
+    lossFwdPct: null, lossRevPct: null, rttMinMs: f.rttMs, rttMaxMs: f.rttMs, rttStddevMs: 0, ...f,
+  };
+}
+
+/** paths.metrics adds each path's session counters to its path.metrics. */
+const sessionCounters = { sent: 50, sendErrors: 0, answered: 50, late: 0, timeouts: 0, duplicates: 0, stale: 0, foreign: 0, malformed: 0, badProcessingTime: 0, beforeFirstAnswer: 0 };
+
+/** A path.state payload as probed publishes it. */
+function transition(path: string, from: PathStateT['from'], to: PathStateT['to'], cause: string, reason: string): PathStateT {
+  const [localWan = '', site = '', remoteWan = ''] = path.split('/');
+  return { path, site, localWan, remoteWan, from, to, cause, reason, ts: 1, consecutiveLost: 0, consecutiveAnswered: 0, sentSinceReply: 0 };
+}
+
 async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; clock?: Clock; enableAccounting?: () => void; config?: string } = {}): Promise<Box> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-steerd-'));
   const env = { TERN_ETC_DIR: path.join(dir, 'etc'), TERN_RUN_DIR: path.join(dir, 'run'), TERN_STATE_DIR: path.join(dir, 'state') };
@@ -130,9 +149,9 @@ async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; cl
   tunneld.method('paths.list', () => [pathA, pathB, 'inet/cloud/inet'].map((name) => ({ name, state: 'up' })));
   const probed = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock') });
   probed.method('paths.metrics', () => [
-    { path: pathA, state: 'up', lossPct: 0, rttMs: 40, jitterMs: 1, mos: 4.3 },
-    { path: pathB, state: 'up', lossPct: 0, rttMs: 10, jitterMs: 1, mos: 4.4 },
-  ]);
+    metrics(pathA, { state: 'up', lossPct: 0, rttMs: 40, jitterMs: 1, mos: 4.3 }),
+    metrics(pathB, { state: 'up', lossPct: 0, rttMs: 10, jitterMs: 1, mos: 4.4 }),
+  ].map((m) => ({ ...m, counters: sessionCounters, socket: { opens: 1, openErrors: 0, sendErrors: 0, received: 50, port: 40000 } })));
   if (opts.tunneld !== false) await tunneld.listen();
   await probed.listen();
   const fast = new FakeFastPath();
@@ -203,7 +222,7 @@ t.test('metrics steer new flows, and a path going down moves its flows and sweep
   ];
 
   // 3 % loss on B: only voice must leave it.
-  b.probed.publish('path.metrics', { path: pathB, state: 'up', lossPct: 3, rttMs: 10, jitterMs: 1, mos: 4.2 });
+  b.probed.publish('path.metrics', metrics(pathB, { state: 'up', lossPct: 3, rttMs: 10, jitterMs: 1, mos: 4.2 }));
   const moved = await until('voice moved', () => (b.fast.marks.length ? b.fast.marks : undefined));
   t.same(moved.map((m) => [m.class, m.from, m.to, m.flow.dstPort]), [['voice', markB, markA, 5004]], 'resteer moved the voice flow only');
   t.same(b.fast.remarks, [], 'no path-wide sweep for a class SLA breach');
@@ -211,7 +230,7 @@ t.test('metrics steer new flows, and a path going down moves its flows and sweep
 
   // B goes down: the default flow moves, the unknown one is swept to be decided again.
   b.fast.marks = [];
-  b.probed.publish('path.state', { path: pathB, from: 'up', to: 'down', cause: 'consecutive-lost', reason: '3 consecutive probes lost' });
+  b.probed.publish('path.state', transition(pathB, 'up', 'down', 'consecutive-lost', '3 consecutive probes lost'));
   await until('sweep of B', () => (b.fast.remarks.length ? true : undefined));
   t.same(b.fast.marks.map((m) => [m.flow.dstPort, m.from, m.to]), [[443, markB, markA]], 'the known default flow moved by its tuple');
   t.same(b.fast.remarks, [[markB, 0]], 'then everything still on B is decided again');
@@ -230,7 +249,7 @@ t.test('metrics steer new flows, and a path going down moves its flows and sweep
 t.test('a restart that cannot reach tunneld yet sweeps nothing', async (t) => {
   const b = await box(t, false, { tunneld: false });
   b.fast.ct = [{ family: 4, protocol: 6, src: '10.20.0.6', dst: '10.10.0.9', srcPort: 50000, dstPort: 22, mark: markB, packets: 1, bytes: 1 }];
-  b.probed.publish('path.metrics', { path: pathB, state: 'up', lossPct: 0, rttMs: 11, jitterMs: 1, mos: 4.4 });
+  b.probed.publish('path.metrics', metrics(pathB, { state: 'up', lossPct: 0, rttMs: 11, jitterMs: 1, mos: 4.4 }));
   await new Promise((r) => setTimeout(r, 200));
   t.same(b.fast.remarks, [], 'no sweep before the tunnel states are known');
   t.equal(b.fast.ct[0]!.mark, markB, 'the flow keeps its path');
@@ -300,7 +319,7 @@ t.test('a path move is one path.move event per path and decision, and a flapping
   };
   const setB = async (state: 'up' | 'down'): Promise<void> => {
     const before = (await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes;
-    b.probed.publish('path.state', { path: pathB, from: state === 'up' ? 'down' : 'up', to: state, cause: 'test', reason: 'test' });
+    b.probed.publish('path.state', transition(pathB, state === 'up' ? 'down' : 'up', state, 'test', 'test'));
     await until(`B ${state}`, async () => ((await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes > before ? true : undefined));
   };
 
@@ -351,3 +370,32 @@ t.test('a refresh is one call into the fast path: paths, moves, SLA judgement, m
   t.same(b.fast.calls, ['refresh'], `fast path calls in one refresh: got ${JSON.stringify(b.fast.calls)}; want ["refresh"]`);
   t.same([b.fast.marks.length, b.fast.remarks], [1, [[markB, 0]]], 'and within it the move and the sweep were made');
 });
+
+// Issue 16: steerd takes probed's results in one shape, path.metrics as the
+// contract declares it. The old alternatives (rttAvgMs or latencyMs for
+// rttMs, a bare {path, state}) are refused where they arrive and change nothing.
+t.test('a probe result in any other shape is refused at the boundary', async (t) => {
+  const b = await box(t, false);
+  type Row = { name: string; state: string; probe: { rttMs: number | null } | null };
+  await until('both office paths measured', async () => {
+    const rows = await b.client.request<Row[]>('steer.paths');
+    return rows.filter((r) => r.name.includes('/office/')).every((r) => r.state === 'up') ? true : undefined;
+  });
+  const refreshes = async (): Promise<number> => (await b.client.request<{ totals: { refreshes: number } }>('steer.counters')).totals.refreshes;
+  const before = await refreshes();
+  const { rttMs: _rtt, ...old } = metrics(pathB, { state: 'down', lossPct: 100, rttMs: 0, jitterMs: 0, mos: 1 });
+  b.probed.publish('path.metrics', { ...old, rttAvgMs: 900 });
+  b.probed.publish('path.metrics', { ...old, latencyMs: 900 });
+  b.probed.publish('path.metrics', { path: pathB, state: 'down' });
+  // The marker: a good payload after the bad ones, on the same connection.
+  b.probed.publish('path.metrics', metrics(pathB, { state: 'up', lossPct: 0, rttMs: 12, jitterMs: 1, mos: 4.4 }));
+  const rowB = await until('the good payload taken', async () => {
+    const r = (await b.client.request<Row[]>('steer.paths')).find((x) => x.name === pathB);
+    return r?.probe?.rttMs === 12 ? r : undefined;
+  });
+  t.equal(rowB.state, 'up', `path B: got ${rowB.state}; want up (the down payloads in other shapes refused)`);
+  const after = await refreshes();
+  t.equal(after - before, 1, `refreshes: got ${after - before}; want 1 (the good payload only)`);
+  await b.stop();
+});
+

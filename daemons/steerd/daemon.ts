@@ -15,7 +15,8 @@ import { Rtnl, type Family } from '../lib/kernel/index.js';
 import { queueBase, queueCount } from '../lib/kernel/names.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { probedApi, steerdApi, type PathMetricsT, type PathStateT, type ProbedMethods, type ProbedTopics, type SteerCountersT } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
 import { MoveLog, type MoveReason, type PathMove } from './events.js';
 import { topFlows, type FlowRow } from './flows.js';
@@ -188,6 +189,7 @@ export class Steerd {
 
   private connectPeers(): void {
     const connect = this.deps.connect ?? ((daemon: string) => new BusClient({
+      ...(daemon === 'probed' ? { contract: probedApi } : {}),
       socketPath: socketPath(this.ctx.paths, daemon),
       clock: this.ctx.clock,
       logger: componentLogger(this.ctx.logger, `bus-${daemon}`),
@@ -195,12 +197,14 @@ export class Steerd {
       reconnect: { initialMs: 200, maxMs: 2000 },
     }));
     const tunneld = connect('tunneld');
-    const probed = connect('probed');
+    // probed's payloads are checked against its contract on arrival (one shape, daemons/lib/api/probed.ts).
+    const probed = connect('probed') as unknown as BusClient<ProbedMethods, ProbedTopics>;
     this.clients.push(tunneld, probed);
     tunneld.on('connected', () => { void this.pollTunnels(); });
     probed.on('connected', () => { void this.pollProbes(probed); });
     void tunneld.subscribe(['paths.changed'], (params) => this.onTunnel(params)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: subscribe'));
-    void probed.subscribe(['path.metrics', 'path.state'], (params, topic) => this.onProbe(params, topic)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: probed: subscribe'));
+    void probed.subscribeTopic('path.metrics', (m) => this.onMetrics(m)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.metrics'));
+    void probed.subscribeTopic('path.state', (s) => this.onState(s)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.state'));
     tunneld.connect().catch(() => undefined);
     probed.connect().catch(() => undefined);
     this.tunneld = tunneld;
@@ -232,51 +236,34 @@ export class Steerd {
     if (this.setTunnel(params) && this.tunnelsKnown) void this.refresh('tunneld paths.changed');
   }
 
-  private async pollProbes(probed: BusClient): Promise<void> {
+  private async pollProbes(probed: BusClient<ProbedMethods, ProbedTopics>): Promise<void> {
     try {
-      const res = await probed.request<unknown>('paths.metrics');
-      if (this.takeProbes(res)) await this.refresh('probed paths.metrics');
+      // Every entry is a path.metrics payload (the client checks the result against the contract).
+      const list = await probed.call('paths.metrics');
+      let changed = false;
+      for (const m of list) changed = this.setProbe(m.path, probeView(m)) || changed;
+      if (changed) await this.refresh('probed paths.metrics');
     } catch (err) {
-      this.log.debug({ err: errorMessage(err) }, 'steerd: probed: paths.metrics');
+      this.log.warn({ err: errorMessage(err) }, 'steerd: probed: paths.metrics');
     }
   }
 
-  /** Takes probed's metrics in any of the shapes it may send: one record, an array, {paths: [...]}, or name → record. */
-  private takeProbes(doc: unknown): boolean {
-    const records: Array<[string, Record<string, unknown>]> = [];
-    const one = (name: unknown, v: unknown): void => {
-      if (typeof name === 'string' && v && typeof v === 'object') records.push([name, v as Record<string, unknown>]);
-    };
-    const named = (v: unknown): void => {
-      const o = v as Record<string, unknown>;
-      one(o?.path ?? o?.name ?? o?.subject, v);
-    };
-    if (Array.isArray(doc)) doc.forEach(named);
-    else if (doc && typeof doc === 'object') {
-      const o = doc as Record<string, unknown>;
-      if (Array.isArray(o.paths)) o.paths.forEach(named);
-      else if (typeof o.path === 'string' || typeof o.name === 'string' || typeof o.subject === 'string') named(doc);
-      else for (const [k, v] of Object.entries(o)) one(k, v);
-    }
-    let changed = false;
-    for (const [name, rec] of records) {
-      // A state transition carries only `to`; keep the metrics seen last.
-      const view = probeView(typeof rec.to === 'string' && rec.state === undefined ? { ...this.probeRecord(name), state: rec.to } : rec);
-      if (!view) continue;
-      const before = this.probes.get(name);
-      this.probes.set(name, view);
-      if (JSON.stringify(before) !== JSON.stringify(view)) changed = true;
-    }
-    return changed;
+  /** A path's probe view; true when it changed. */
+  private setProbe(path: string, view: ProbeView): boolean {
+    const before = this.probes.get(path);
+    this.probes.set(path, view);
+    return JSON.stringify(before) !== JSON.stringify(view);
   }
 
-  private probeRecord(name: string): Record<string, unknown> {
-    const v = this.probes.get(name);
-    return v ? { state: v.state, lossPct: v.lossPct, rttMs: v.rttMs, jitterMs: v.jitterMs, mos: v.mos } : {};
+  private onMetrics(m: PathMetricsT): void {
+    if (this.setProbe(m.path, probeView(m))) void this.refresh('probed path.metrics');
   }
 
-  private onProbe(params: unknown, topic: string): void {
-    if (this.takeProbes(params)) void this.refresh(`probed ${topic}`);
+  /** A transition, at once: the new verdict with the figures of the last path.metrics (the next round brings new ones). */
+  private onState(s: PathStateT): void {
+    const last = this.probes.get(s.path);
+    const view: ProbeView = { state: s.to, lossPct: last?.lossPct ?? null, rttMs: last?.rttMs ?? null, jitterMs: last?.jitterMs ?? null, mos: last?.mos ?? null };
+    if (this.setProbe(s.path, view)) void this.refresh('probed path.state');
   }
 
   /**
@@ -389,7 +376,7 @@ export class Steerd {
   }
 
   /** steer.counters: queues, and per site its selector's counters with path names. */
-  counters(): Record<string, unknown> {
+  counters(): SteerCountersT {
     return {
       method: this.method,
       queues: this.fast.stats(),
@@ -474,14 +461,6 @@ export async function uninstall(deps: Pick<SteerdDeps, 'rules' | 'nft' | 'iptabl
   }
 }
 
-function limitParam(params: unknown): number {
-  const limit = (params as { limit?: unknown } | undefined)?.limit ?? 20;
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-    throw new TernError('TERN_E_BUS_INVALID_PARAMS', `steerd: steer.flows: params.limit: expected an integer 1-10000; got ${JSON.stringify(limit)}`);
-  }
-  return limit;
-}
-
 /** The daemon: what tern-steerd runs (main.ts). */
 export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
   return {
@@ -489,17 +468,19 @@ export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
     async start(ctx: DaemonContext): Promise<DaemonHooks> {
       const d = new Steerd(ctx, deps);
       await d.start();
-      ctx.bus.method('steer.counters', () => d.counters());
-      ctx.bus.method('steer.paths', () => d.paths());
-      ctx.bus.method('steer.flows', (params) => d.flows(limitParam(params)));
-      ctx.bus.method('steer.reload', async () => {
+      // Params checked against daemons/lib/api/steerd.ts before these run.
+      const bus = contractBus(ctx, steerdApi);
+      bus.method('steer.counters', () => d.counters());
+      bus.method('steer.paths', () => d.paths());
+      bus.method('steer.flows', (params) => d.flows(params?.limit ?? 20));
+      bus.method('steer.reload', async () => {
         // The steering sections only: the runner's daemon.reload takes the whole file.
         const loaded = await loadConfig(ctx.paths.configFile);
         return d.reload({ ...ctx.config, appClasses: loaded.config.appClasses, policies: loaded.config.policies });
       });
       return {
         reload: async (config) => { await d.reload(config); },
-        status: () => ({ method: (d.counters() as { method: string }).method, sites: d.paths().length, totals: d.totals }),
+        status: () => ({ method: d.counters().method, sites: d.paths().length, totals: d.totals }),
         stop: () => d.stop(),
       };
     },

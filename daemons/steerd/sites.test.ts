@@ -1,4 +1,5 @@
 import t from 'tap';
+import { probedApi } from '../lib/api/index.js';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseConfig, type TernConfig } from '../lib/config/index.js';
@@ -67,11 +68,27 @@ t.test('which classes a path fails', async (t) => {
   t.same([...brokenFor(policy, { ...p, state: 'down' })], ['*'], 'a down path fails every class');
 });
 
-t.test('probed\'s records are read leniently', async (t) => {
-  t.same(probeView({ path: 'x', state: 'up', lossPct: 1, rttMs: 20, jitterMs: 2, mos: 4.1 }), { state: 'up', lossPct: 1, rttMs: 20, jitterMs: 2, mos: 4.1 });
-  t.same(probeView({ state: 'degraded', rttAvgMs: 30, lossPct: null }), { state: 'degraded', lossPct: null, rttMs: 30, jitterMs: null, mos: null });
-  t.equal(probeView({ state: 'sideways' }), undefined, 'an unknown state is no view');
-  t.equal(probeView({ lossPct: 3 }), undefined, 'no state, no view');
+// Issue 16: one shape, probed's path.metrics as its contract declares it; the
+// others (rttAvgMs or latencyMs for rttMs, an unknown verdict, no verdict)
+// are refused where they arrive (subscribeTopic / call), before probeView.
+t.test('probed\'s path.metrics is read in its one shape', async (t) => {
+  const m = {
+    path: 'x', site: 'home', localWan: 'a', remoteWan: 'b', state: 'up' as const, ts: 1, ratePerSec: 5, windowSec: 10, probes: 50, answered: 50,
+    lost: 0, lostFwd: 0, lostRev: 0, lostUnknown: 0, lossPct: 1, lossFwdPct: 0.5, lossRevPct: 0.5, rttMs: 20, rttMinMs: 19, rttMaxMs: 22, rttStddevMs: 1, jitterMs: 2, mos: 4.1,
+  };
+  t.same(probeView(m), { state: 'up', lossPct: 1, rttMs: 20, jitterMs: 2, mos: 4.1 });
+  const intake = probedApi.topics['path.metrics'].payload;
+  t.equal(intake.mismatch(m), undefined, 'what probed publishes is taken');
+  const { rttMs: _rtt, ...noRtt } = m;
+  const refused: Array<[string, unknown, string]> = [
+    ['rttAvgMs instead of rttMs', { ...noRtt, rttAvgMs: 30 }, '/rttMs'],
+    ['latencyMs instead of rttMs', { ...noRtt, latencyMs: 30 }, '/rttMs'],
+    ['an unknown verdict', { ...m, state: 'sideways' }, '/state'],
+    ['no verdict', { path: 'x', lossPct: 3 }, '/site'],
+  ];
+  for (const [name, payload, pointer] of refused) {
+    t.equal(intake.mismatch(payload)?.pointer, pointer, `${name}: got pointer ${intake.mismatch(payload)?.pointer}; want refused at ${pointer}`);
+  }
 });
 
 t.test('with PAIR, the pair interface and the virtual-MAC macvlan are where LAN hosts\' packets also arrive', async (t) => {

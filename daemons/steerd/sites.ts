@@ -6,6 +6,7 @@
 // Each site has a selector of its own: a flow to the office may only take a
 // path to the office, so the choice is among that site's paths alone. The
 // fast path finds the site by destination prefix.
+import type { PathMetricsT, SteerProbeT, TunnelStateT } from '../lib/api/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { virtualMacIfname } from '../lib/kernel/names.js';
 import { overlayPlan, type PathPlan } from '../lib/overlay/index.js';
@@ -34,16 +35,10 @@ export interface SitePlan {
 }
 
 /** Tunnel state as tunneld publishes it (paths.list, paths.changed). */
-export type TunnelState = 'up' | 'down' | 'connecting';
+export type TunnelState = TunnelStateT;
 
 /** What probed measured on a path (path.metrics / paths.metrics); nulls: not measured yet. */
-export interface ProbeView {
-  state: 'unknown' | 'up' | 'degraded' | 'down';
-  lossPct: number | null;
-  rttMs: number | null;
-  jitterMs: number | null;
-  mos: number | null;
-}
+export type ProbeView = SteerProbeT;
 
 /** The macvlan paird carries the VIPs on with pair.virtualMac (lib/kernel/names.ts, shared with paird). */
 export const pairVirtualMacIfname = virtualMacIfname;
@@ -134,23 +129,9 @@ export function siteInputs(cfg: TernConfig, site: SitePlan, tunnels: ReadonlyMap
   });
 }
 
-/** Reads one probed metrics record leniently: the names probed uses, or the selector's. */
-export function probeView(m: Record<string, unknown>): ProbeView | undefined {
-  const num = (...keys: string[]): number | null => {
-    for (const k of keys) {
-      const v = m[k];
-      if (typeof v === 'number' && Number.isFinite(v)) return v;
-    }
-    return null;
-  };
-  const s = m.state;
-  const state = s === 'up' || s === 'degraded' || s === 'down' || s === 'unknown' ? s : undefined;
-  if (!state) return undefined;
-  return {
-    state,
-    lossPct: num('lossPct'),
-    rttMs: num('rttAvgMs', 'rttMs', 'latencyMs'),
-    jitterMs: num('jitterMs'),
-    mos: num('mos'),
-  };
+/** What steerd keeps of one path.metrics payload. */
+export function probeView(m: PathMetricsT): ProbeView {
+  // One shape, probed's path.metrics as daemons/lib/api/probed.ts declares
+  // it (checked on arrival): its fields are taken as they are named there.
+  return { state: m.state, lossPct: m.lossPct, rttMs: m.rttMs, jitterMs: m.jitterMs, mos: m.mos };
 }

@@ -8,7 +8,8 @@ import { componentLogger } from '../lib/log/index.js';
 import { Rtnl, createWireGuardBackend, readInotifyCeiling, wireguardGoCeilingProblem, type DeviceState, type WireGuardBackend } from '../lib/kernel/index.js';
 import { ifnamePrefix } from '../lib/kernel/names.js';
 import { overlayPlan } from '../lib/overlay/index.js';
-import type { DaemonContext, DaemonHooks, DaemonSpec } from '../lib/runner/index.js';
+import { tunneldApi } from '../lib/api/index.js';
+import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { desiredState, dhcpWans, pathEndpoint, pathTableAction, type DesiredInputs } from './desired.js';
 import { EndpointDrifts, stubbornDriftReadings } from './drift.js';
 import { DhcpGateways } from './gateways.js';
@@ -87,6 +88,8 @@ export const spec: DaemonSpec = {
   name: 'tunneld',
   async start(ctx: DaemonContext): Promise<DaemonHooks> {
     const log = componentLogger(ctx.logger, 'tunneld');
+    // Methods and topics as daemons/lib/api/tunneld.ts declares them.
+    const bus = contractBus(ctx, tunneldApi);
     const rtnl = new Rtnl({ logger: componentLogger(ctx.logger, 'rtnl') });
     let wg: WireGuardBackend;
     try {
@@ -186,7 +189,7 @@ export const spec: DaemonSpec = {
         const old = statuses.get(p.name);
         statuses.set(p.name, s);
         if (!old || old.state !== s.state) {
-          ctx.bus.publish('paths.changed', s);
+          bus.publish('paths.changed', s);
           log.info({ path: s.name, state: s.state, endpoint: s.endpoint }, 'tunneld: path state');
         }
       }
@@ -240,8 +243,8 @@ export const spec: DaemonSpec = {
       }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'tunneld: resync failed'));
     }, resyncMs);
 
-    ctx.bus.method('paths.list', () => [...statuses.values()]);
-    ctx.bus.method('tunnels.list', async () => {
+    bus.method('paths.list', () => [...statuses.values()]);
+    bus.method('tunnels.list', async () => {
       const out = [];
       for (const name of await wg.list()) {
         const d = await wg.get(name).catch(() => undefined);
@@ -250,7 +253,7 @@ export const spec: DaemonSpec = {
       }
       return out;
     });
-    ctx.bus.method('overlay.info', () => ({
+    bus.method('overlay.info', () => ({
       site: ctx.config.identity.site,
       publicKey: key.publicKey,
       backend: wg.kind,
@@ -258,7 +261,7 @@ export const spec: DaemonSpec = {
       lastReconcile: lastReport ?? null,
     }));
     // Public facts only: no bus method returns a secret (docs/bus.md, "Secrets").
-    ctx.bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
+    bus.method('ra.list', () => ctx.config.remoteUsers.map((u) => ({
       name: u.name, address: u.address, allowedPrefixes: u.allowedPrefixes, revoked: u.revoked, publicKey: u.publicKey,
     })));
 

@@ -27,13 +27,13 @@ import { tar, type TarEntry } from './tar.js';
 export { Redactor, knownSecrets, redactedMark } from './redact.js';
 export { tar, type TarEntry } from './tar.js';
 
-/** Bus methods copied into the bundle, per daemon, when the daemon serves them. */
+/** Bus methods copied into the bundle, per daemon, when the daemon serves them (contract names only). */
 const dumps: Record<string, readonly string[]> = {
   tunneld: ['paths.list', 'tunnels.list', 'overlay.info', 'ra.list'],
-  probed: [...methods.probedPaths, ...methods.probedWans],
-  paird: methods.pair,
-  qosd: methods.qos,
-  steerd: [...methods.steering, ...methods.flows],
+  probed: [methods.probedPaths, methods.probedWans],
+  paird: [methods.pair],
+  qosd: [methods.qos],
+  steerd: [methods.steering, methods.flows],
 };
 
 /** Commands whose output goes into net/, run in the appliance's namespace. */

@@ -82,12 +82,11 @@ export async function fetchSeries(ctx: CtlContext, cfg: TernConfig | undefined, 
     const known = await knownSubjects(db);
     const subjects = reportSubjects(cfg, known, opts);
     const live = await ctx.daemons.liveness('probed');
-    const method = live.state === 'running' ? await ctx.daemons.pick('probed', methods.probedHistory) : undefined;
-    if (method) {
+    if (live.state === 'running') {
       try {
         const series = await Promise.all(subjects.map(async ({ subject, kind }) => {
-          const r = await ctx.daemons.call<{ resolution: Resolution; points: HistoryPoint[]; totals: HistoryPoint }>(
-            'probed', method, { subject, from: opts.from, to: opts.to, resolution: opts.resolution }, { timeoutMs: Math.max(ctx.timeoutMs, 10_000) });
+          const r = await ctx.daemons.ask('probed', methods.probedHistory,
+            { subject, from: opts.from, to: opts.to, resolution: opts.resolution }, { timeoutMs: Math.max(ctx.timeoutMs, 10_000) });
           return { subject, kind, resolution: r.resolution, points: r.points, totals: r.totals };
         }));
         return { series, source: 'probed', known, ...(db ? { db } : {}) };

@@ -10,6 +10,7 @@ import { LineDecoder, checkMaxMessageBytes, defaultMaxMessageBytes, encodeLine }
 import { fromErrorObject, parseMessage, type AnyMethods, type JsonRpcParams, type MethodMap } from './protocol.js';
 import { anyMatches, patternProblem } from './topics.js';
 import { socketPathProblem } from './socketfile.js';
+import { checkParams, contractError, type Contract, type ContractMethods, type ContractTopics } from '../api/contract.js';
 
 /** How the client waits between reconnection attempts. */
 export interface ReconnectOptions {
@@ -44,6 +45,22 @@ export interface BusClientOptions {
   random?: () => number;
   /** Opens the socket (default net.createConnection); tests may wrap it. */
   connectSocket?: (socketPath: string) => net.Socket;
+}
+
+/**
+ * Options with the contract of the daemon asked (daemons/lib/api): call()
+ * is typed by it, params are checked before they leave and results when
+ * they arrive, and subscribeTopic() hands on only payloads that match.
+ */
+export interface ContractClientOptions<C extends Contract> extends BusClientOptions {
+  contract: C;
+  /**
+   * Check each result against the contract (default true). Off for a
+   * reader that shows whatever part of a reply it got (ternctl): the
+   * daemons check their own results in tests, and params are checked
+   * either way.
+   */
+  checkResults?: boolean;
 }
 
 export interface RequestOptions {
@@ -100,8 +117,12 @@ export function backoffDelay(attempt: number, opts: ReconnectOptions, random: ()
  * Requests made while waiting to retry fail at once with TERN_E_BUS_CONNECT
  * rather than queue; a request on a client never connected connects first.
  */
-export class BusClient<M extends MethodMap<M> = AnyMethods> extends EventEmitter<BusClientEvents> {
+export class BusClient<M extends MethodMap<M> = AnyMethods, T extends object = Record<string, unknown>> extends EventEmitter<BusClientEvents> {
   readonly socketPath: string;
+  /** The contract of the daemon asked, when given. */
+  readonly contract: Contract | undefined;
+  private readonly checkResults: boolean;
+  private violations = 0;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly timeoutMs: number;
@@ -126,9 +147,16 @@ export class BusClient<M extends MethodMap<M> = AnyMethods> extends EventEmitter
   private readonly subs = new Set<Subscription>();
   private readonly topicRefs = new Map<string, number>();
 
-  constructor(opts: BusClientOptions) {
+  /** A client typed and checked by the contract of the daemon it asks. */
+  static for<C extends Contract>(opts: ContractClientOptions<C>): BusClient<ContractMethods<C>, ContractTopics<C>> {
+    return new BusClient<ContractMethods<C>, ContractTopics<C>>(opts);
+  }
+
+  constructor(opts: BusClientOptions & { contract?: Contract; checkResults?: boolean }) {
     super();
     this.socketPath = path.resolve(opts.socketPath);
+    this.contract = opts.contract;
+    this.checkResults = opts.checkResults ?? true;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? silentLogger();
     this.timeoutMs = positiveMs('timeoutMs', opts.timeoutMs ?? 2000);
@@ -187,10 +215,54 @@ export class BusClient<M extends MethodMap<M> = AnyMethods> extends EventEmitter
     return (await this.send(method, params, opts.timeoutMs ?? this.timeoutMs)) as R;
   }
 
-  /** request() with the types declared in M: `client.call('paths.list', {...})`. */
-  call<K extends keyof M & string>(method: K, ...args: CallArgs<M[K]['params']>): Promise<M[K]['result']> {
+  /**
+   * request() with the types declared in M: `client.call('paths.list', {...})`.
+   * With a contract, params are checked before they leave
+   * (TERN_E_BUS_INVALID_PARAMS) and the result when it arrives
+   * (TERN_E_BUS_CONTRACT, naming the field): what the caller gets is what
+   * the contract says.
+   */
+  async call<K extends keyof M & string>(method: K, ...args: CallArgs<M[K]['params']>): Promise<M[K]['result']> {
     const [params, opts] = args;
-    return this.request<M[K]['result']>(method, params as JsonRpcParams | undefined, opts);
+    const declared = this.contract?.methods[method];
+    // rpc.* are the bus's own (rpc.ping, rpc.methods): every socket serves them.
+    if (this.contract && !declared && !method.startsWith('rpc.')) {
+      throw usage(`${method}: not in the ${this.contract.daemon} contract (daemons/lib/api); want one of ${Object.keys(this.contract.methods).join(', ')}`);
+    }
+    if (declared) checkParams(declared, params);
+    const result = await this.request<M[K]['result']>(method, params as JsonRpcParams | undefined, opts);
+    const m = this.checkResults ? declared?.result.mismatch(result) : undefined;
+    if (m) {
+      this.violations++;
+      throw contractError(`bus client: ${this.contract!.daemon}`, `result of ${method}`, m);
+    }
+    return result;
+  }
+
+  /**
+   * Subscribe to one topic of the contract; handler gets only payloads that
+   * match it. One that does not is logged (the first of every 100),
+   * counted in contractViolations and dropped: a consumer never acts on a
+   * message whose shape it was not promised.
+   */
+  subscribeTopic<K extends keyof T & string>(topic: K, handler: (payload: T[K], topic: K) => void | Promise<void>): Promise<Unsubscribe> {
+    const declared = this.contract?.topics[topic];
+    if (!declared) return Promise.reject(usage(`subscribeTopic ${topic}: ${this.contract ? `not in the ${this.contract.daemon} contract` : 'the client has no contract'}`));
+    return this.subscribe([topic], (params) => {
+      const m = declared.payload.mismatch(params);
+      if (m) {
+        if (this.violations++ % 100 === 0) {
+          this.log.warn({ topic, ...m, violations: this.violations }, contractError(`bus client: ${this.contract!.daemon}`, `topic ${topic}`, m).message + '; dropped');
+        }
+        return undefined;
+      }
+      return handler(params as T[K], topic);
+    });
+  }
+
+  /** Results and payloads refused for not matching the contract. */
+  get contractViolations(): number {
+    return this.violations;
   }
 
   /**

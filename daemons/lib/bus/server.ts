@@ -23,6 +23,7 @@ import {
 } from './protocol.js';
 import { anyMatches, patternProblem, topicProblem } from './topics.js';
 import { lookupGroupId, prepareSocketPath } from './socketfile.js';
+import { checkParams, contractError, type Contract } from '../api/contract.js';
 
 /** What a method handler learns about the call besides its params. */
 export interface RequestContext {
@@ -120,6 +121,19 @@ export interface BusServerOptions {
   group?: string | number | false;
   /** Where group names are looked up (default /etc/group). */
   groupFile?: string;
+  /**
+   * The socket's contract (daemons/lib/api): only its methods may be
+   * registered, and their params are checked against it before the handler
+   * runs. Default none: nothing is checked but what method() is given.
+   */
+  contract?: Contract;
+  /**
+   * With a contract: also check each result (a mismatch is answered with
+   * TERN_E_BUS_CONTRACT) and each published payload (a mismatch is not
+   * sent). Costs a check per message, so on in tests and development:
+   * default true when TERN_BUS_CHECK=1 or under tap (TAP=1).
+   */
+  checkResults?: boolean;
 }
 
 /** Counters a daemon can put in its status output. */
@@ -150,6 +164,8 @@ export interface BusServerStats {
   peakBufferedBytes: number;
   /** True while the server is shedding connections at its limits (see bus.shedding). */
   shedding: boolean;
+  /** Results and payloads that did not match the contract (checked with checkResults only). */
+  contractViolations: number;
 }
 
 /** Why the server refused or closed a connection at one of its limits. */
@@ -229,6 +245,9 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   private readonly group: string | number | false | undefined;
   private readonly groupFile: string;
   private readonly methods = new Map<string, MethodEntry>();
+  private readonly contract: Contract | undefined;
+  private readonly checkResults: boolean;
+  private contractViolations = 0;
   private readonly conns = new Set<Connection>();
   private server: net.Server | undefined;
   private inode: number | undefined;
@@ -283,13 +302,16 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     }
     this.group = opts.group;
     this.groupFile = opts.groupFile ?? '/etc/group';
+    this.contract = opts.contract;
+    this.checkResults = opts.checkResults ?? (process.env.TERN_BUS_CHECK === '1' || process.env.TAP === '1');
     this.addBuiltins();
   }
 
   /**
-   * Serve method name with handler. validate, when given, checks the raw
-   * params first; without it the handler gets params as sent (possibly
-   * undefined), so declare one for any method that takes params.
+   * Serve method name with handler. With a contract, name must be one of
+   * its methods and the params are checked against it first; validate, when
+   * given, checks the raw params (after the contract); without either the
+   * handler gets params as sent (possibly undefined).
    */
   method<K extends keyof M & string>(
     name: K,
@@ -299,9 +321,14 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
     if (typeof name !== 'string' || name.length === 0) throw usage(`method name is ${JSON.stringify(name)}; want a non-empty string`);
     if (name.startsWith(builtinPrefix)) throw usage(`method ${name}: names starting with ${builtinPrefix} are reserved for the bus`);
     if (this.methods.has(name)) throw usage(`method ${name} is already registered; want each method declared once`);
+    const declared = this.contract?.methods[name];
+    if (this.contract && !declared) {
+      throw usage(`method ${name} is not in the ${this.contract.daemon} contract; declare it in daemons/lib/api first`);
+    }
     this.methods.set(name, {
       run: (raw, ctx) => {
         let params: M[K]['params'];
+        if (declared) raw = checkParams(declared, raw);
         if (validate) {
           try {
             params = validate(raw);
@@ -311,7 +338,15 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
         } else {
           params = raw as M[K]['params'];
         }
-        return handler(params, ctx);
+        if (!declared || !this.checkResults) return handler(params, ctx);
+        return Promise.resolve(handler(params, ctx)).then((result) => {
+          const m = declared.result.mismatch(result === undefined ? null : result);
+          if (!m) return result;
+          this.contractViolations++;
+          const err = contractError(`bus server: ${this.daemon}`, `result of ${name}`, m);
+          this.log.error({ method: name, ...m }, `${err.message}; the contract in daemons/lib/api and the daemon disagree`);
+          throw err;
+        });
       },
     });
     return this;
@@ -332,6 +367,17 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
   publish<K extends keyof T & string>(topic: K, params: T[K]): number {
     const problem = topicProblem(topic);
     if (problem) throw usage(`publish: topic: ${problem}`);
+    if (this.contract) {
+      const declared = this.contract.topics[topic];
+      if (!declared) throw usage(`publish ${topic}: the topic is not in the ${this.contract.daemon} contract; declare it in daemons/lib/api first`);
+      const m = this.checkResults ? declared.payload.mismatch(params) : undefined;
+      if (m) {
+        // Not sent: a subscriber would refuse it anyway, and this is a bug to see in tests.
+        this.contractViolations++;
+        this.log.error({ topic, ...m }, `${contractError(`bus server: ${this.daemon}`, `topic ${topic}`, m).message}; not published`);
+        return 0;
+      }
+    }
     if (params !== undefined && (typeof params !== 'object' || params === null)) {
       throw usage(`publish ${topic}: params is ${params === null ? 'null' : typeof params}; want an object, an array or undefined`);
     }
@@ -372,6 +418,7 @@ export class BusServer<M extends MethodMap<M> = AnyMethods, T extends object = R
       peakConnections: this.peakConnections,
       peakBufferedBytes: this.peakBuffered,
       shedding: this.shedWindow !== undefined,
+      contractViolations: this.contractViolations,
     };
   }
 

@@ -3,6 +3,7 @@
 // systemd watchdog fed, reload on SIGHUP and stop cleanly on SIGTERM.
 import fs from 'node:fs';
 import { BusServer } from '../bus/index.js';
+import { servedContract, type Contract, type ContractMethods, type ContractTopics, type RunnerMethods, type RunnerTopics } from '../api/index.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock/index.js';
 import { loadConfig, type LoadedConfig, type TernConfig } from '../config/index.js';
 import { TernError, errorMessage, isTernError } from '../errors.js';
@@ -41,6 +42,16 @@ export interface DaemonSpec {
   /** Short name: 'tunneld' runs as tern-tunneld with socket tunneld.sock. */
   name: string;
   start(ctx: DaemonContext): Promise<DaemonHooks>;
+}
+
+/**
+ * ctx.bus typed by the daemon's contract: handlers get the params the
+ * contract declares and must return its result. Throws TERN_E_BUS_USAGE
+ * when the runner opened the socket for another contract.
+ */
+export function contractBus<C extends Contract>(ctx: Pick<DaemonContext, 'bus' | 'name'>, api: C): BusServer<ContractMethods<C> & RunnerMethods, ContractTopics<C> & RunnerTopics> {
+  if (api.daemon !== ctx.name) throw new TernError('TERN_E_BUS_USAGE', `runner: ${ctx.name}: the bus serves the ${ctx.name} contract, not ${api.daemon}'s`);
+  return ctx.bus as unknown as BusServer<ContractMethods<C> & RunnerMethods, ContractTopics<C> & RunnerTopics>;
 }
 
 /** How the runner tells systemd about state; default the native sd_notify. */
@@ -111,7 +122,12 @@ export async function runDaemon(spec: DaemonSpec, opts: RunOptions = {}): Promis
       log.info({ rssBefore: r.rssBefore, rssAfter: r.rssAfter, collected: r.collected, trimmed: r.trimmed }, 'runner: memory: reclaimed after the bus stopped shedding');
     }, (err: unknown) => log.error({ err: errorMessage(err) }, 'runner: memory: reclaim failed'));
   };
-  const bus = new BusServer({ socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock, health, onSheddingEnd });
+  // The socket serves the daemon's contract (daemons/lib/api) and the runner's: params are
+  // checked before any handler runs, results and payloads too in tests (TERN_BUS_CHECK=1).
+  const bus = new BusServer({
+    socketPath: socketPath(paths, spec.name), logger: componentLogger(root, 'bus'), clock, health, onSheddingEnd,
+    contract: servedContract(spec.name), checkResults: env.TERN_BUS_CHECK === '1' || env.TAP === '1',
+  });
   let storePromise: Promise<Store> | undefined;
   const ctx: DaemonContext = {
     name: spec.name,

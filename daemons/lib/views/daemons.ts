@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { servedContract, type DaemonMethods } from '../api/index.js';
 import { BusClient } from '../bus/index.js';
 import { systemClock, type Clock } from '../clock/index.js';
 import { TernError, errorMessage, isTernError } from '../errors.js';
@@ -15,6 +16,10 @@ import type net from 'node:net';
 /** Every daemon ternctl knows, in the order status shows them. */
 export const knownDaemons = ['tunneld', 'probed', 'steerd', 'paird', 'qosd'] as const;
 export type DaemonName = (typeof knownDaemons)[number];
+
+/** The params and result of a daemon's method, by its contract. */
+export type ParamsOf<D extends DaemonName, K extends keyof DaemonMethods[D]> = DaemonMethods[D][K] extends { params: infer P } ? P : never;
+export type ResultOf<D extends DaemonName, K extends keyof DaemonMethods[D]> = DaemonMethods[D][K] extends { result: infer R } ? R : never;
 
 /** running: answered; not running: no socket or nothing listening; not responding: no answer in time. */
 export type LivenessState = 'running' | 'not running' | 'not responding' | 'permission denied';
@@ -77,15 +82,28 @@ export class Daemons {
   }
 
   /**
-   * Call a method of a daemon. Throws TERN_E_CTL_DAEMON (not running, not
-   * responding), TERN_E_CTL_PERMISSION, or the daemon's own error.
+   * Call a method of a daemon, typed by its contract (daemons/lib/api).
+   * Throws TERN_E_CTL_DAEMON (not running, not responding),
+   * TERN_E_CTL_PERMISSION, TERN_E_BUS_USAGE for a method the contract does
+   * not declare (nothing is sent), or the daemon's own error.
+   */
+  ask<D extends DaemonName, K extends keyof DaemonMethods[D] & string>(
+    daemon: D, method: K, params?: ParamsOf<D, K>, opts: { timeoutMs?: number } = {},
+  ): Promise<ResultOf<D, K>> {
+    return this.call<ResultOf<D, K>>(daemon, method, params as Record<string, unknown> | undefined, opts);
+  }
+
+  /**
+   * call() untyped: for a daemon with a contract the method must be one of
+   * it (its params are checked before they are sent).
    */
   async call<T = unknown>(daemon: string, method: string, params?: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<T> {
     const known = this.down.get(daemon);
     if (known) throw known;
     const client = this.client(daemon);
     try {
-      return await client.request<T>(method, params, { timeoutMs: opts.timeoutMs ?? this.timeoutMs });
+      const o = { timeoutMs: opts.timeoutMs ?? this.timeoutMs };
+      return (client.contract ? await client.call(method, params, o) : await client.request<T>(method, params, o)) as T;
     } catch (err) {
       const e = this.explain(daemon, method, err, opts.timeoutMs ?? this.timeoutMs);
       if (e.code === 'TERN_E_CTL_DAEMON' || e.code === 'TERN_E_CTL_PERMISSION') this.down.set(daemon, e);
@@ -176,7 +194,9 @@ export class Daemons {
   private client(daemon: string): BusClient {
     let c = this.clients.get(daemon);
     if (!c) {
+      const contract = servedContract(daemon);
       c = new BusClient({
+        ...(contract ? { contract, checkResults: false } : {}),
         socketPath: this.socket(daemon),
         timeoutMs: this.timeoutMs,
         connectTimeoutMs: this.connectTimeoutMs,

@@ -1,10 +1,10 @@
 // Package views is what ternctl and the exporter show, gathered from
 // whichever daemons answer: paths from
 // the config plan, tunneld and probed; WANs from the config and probed; PAIR,
-// QoS and flows from paird, qosd and steerd. Each daemon's method names are
-// listed here once (the first one a daemon serves is used, so ternctl keeps
-// working while a daemon's API grows); a daemon that does not answer leaves
-// its columns empty and says why in `sources`.
+// QoS and flows from paird, qosd and steerd. The methods asked are the
+// daemons' contracts' (daemons/lib/api), named here once; a daemon that does
+// not answer leaves its columns empty and says why in `sources`.
+import type { AnyDaemonMethod, PathMetricsT, PathTunnelT, WanMetricsT } from '../api/index.js';
 import { loadConfig, type LoadedConfig, type TernConfig } from '../config/index.js';
 import { TernError, errorMessage, isTernError } from '../errors.js';
 import { overlayPlan } from '../overlay/index.js';
@@ -20,18 +20,18 @@ export interface ViewContext {
   daemons: Daemons;
 }
 
-/** Bus methods ternctl reads, per daemon, in order of preference. */
+/** Bus methods ternctl reads: each one its daemon's contract declares (the compiler checks). */
 export const methods = {
-  tunneldPaths: ['paths.list'],
-  probedPaths: ['paths.metrics', 'paths.health', 'metrics.paths', 'paths.list', 'paths.state'],
-  probedWans: ['wans.metrics', 'wans.health', 'wans.list', 'metrics.wans', 'wans.state'],
-  probedHistory: ['history.query'],
-  pair: ['pair.status', 'vrrp.status', 'pair.state'],
-  qos: ['qos.status', 'qos.list', 'shapers.list'],
-  flows: ['steer.flows', 'flows.top', 'flows.list'],
-  steering: ['steer.counters', 'steer.status'],
-  steerPaths: ['steer.paths'],
-} as const;
+  tunneldPaths: 'paths.list',
+  probedPaths: 'paths.metrics',
+  probedWans: 'wans.metrics',
+  probedHistory: 'history.query',
+  pair: 'pair.status',
+  qos: 'qos.status',
+  flows: 'steer.flows',
+  steering: 'steer.counters',
+  steerPaths: 'steer.paths',
+} as const satisfies Record<string, AnyDaemonMethod>;
 
 export type HealthWord = 'up' | 'degraded' | 'down' | 'unknown';
 
@@ -102,11 +102,13 @@ export function listOf(v: unknown, ...keys: string[]): Obj[] {
 const healthWord = (v: unknown): HealthWord | null =>
   v === 'up' || v === 'degraded' || v === 'down' || v === 'unknown' ? v : null;
 
-/** A daemon record's metrics may be flat or under `metrics`/`window`. */
-function metricsOf(o: Obj): Obj {
-  for (const k of ['metrics', 'window']) if (isObj(o[k])) return { ...o, ...(o[k] as Obj) };
-  return o;
+/** The records of a list reply (contracts: an array of objects); ternctl shows whatever part of it came. */
+function records<T>(v: unknown): Array<Partial<T>> {
+  return Array.isArray(v) ? (v.filter(isObj) as Array<Partial<T>>) : [];
 }
+
+const figure = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** The running config, or undefined with the reason (permission errors are kept as such). */
 export async function runningConfig(ctx: ViewContext): Promise<{ loaded?: LoadedConfig; error?: TernError }> {
@@ -125,16 +127,11 @@ export async function requireConfig(ctx: ViewContext): Promise<LoadedConfig> {
   return r.loaded;
 }
 
-async function fromDaemon(ctx: ViewContext, daemon: string, candidates: readonly string[], sources: Sources, key: string, params?: Obj): Promise<unknown> {
+async function fromDaemon(ctx: ViewContext, daemon: string, method: string, sources: Sources, key: string, params?: Obj): Promise<unknown> {
   const live = await ctx.daemons.liveness(daemon);
   if (live.state !== 'running') {
     const installed = (installedDaemons() as string[]).includes(daemon);
     sources[key] = live.state === 'not running' && !installed ? `${daemon} not installed` : `${daemon} ${live.state}`;
-    return undefined;
-  }
-  const method = await ctx.daemons.pick(daemon, candidates);
-  if (!method) {
-    sources[key] = `${daemon} serves none of ${candidates.join(', ')}`;
     return undefined;
   }
   try {
@@ -178,30 +175,29 @@ export async function collectPaths(ctx: ViewContext, cfg: TernConfig | undefined
       sources.config = `overlay plan: ${errorMessage(err)}`;
     }
   }
-  for (const t of listOf(tun, 'paths')) {
-    const name = str(t, 'name', 'path');
+  for (const t of records<PathTunnelT>(tun)) {
+    const name = text(t.name);
     if (!name) continue;
-    const p = get(name, str(t, 'site') ?? '', str(t, 'localWan') ?? '', str(t, 'remoteWan') ?? '');
-    const state = str(t, 'state');
-    p.tunnel = state === 'up' || state === 'down' || state === 'connecting' ? state : null;
-    p.ifname = str(t, 'ifname') ?? p.ifname;
-    p.handshakeAgeMs = num(t, 'handshakeAgeMs');
-    p.endpoint = str(t, 'endpoint');
-    p.rxBytes = num(t, 'rxBytes');
-    p.txBytes = num(t, 'txBytes');
+    const p = get(name, text(t.site) ?? '', text(t.localWan) ?? '', text(t.remoteWan) ?? '');
+    p.tunnel = t.state === 'up' || t.state === 'down' || t.state === 'connecting' ? t.state : null;
+    p.ifname = text(t.ifname) ?? p.ifname;
+    p.handshakeAgeMs = figure(t.handshakeAgeMs);
+    p.endpoint = text(t.endpoint);
+    p.rxBytes = figure(t.rxBytes);
+    p.txBytes = figure(t.txBytes);
   }
-  for (const raw of listOf(probe, 'paths')) {
-    const m = metricsOf(raw);
-    const name = str(m, 'path', 'name', 'subject');
+  for (const m of records<PathMetricsT>(probe)) {
+    const name = text(m.path);
     if (!name) continue;
     const p = get(name);
-    p.health = healthWord(m.state ?? m.health);
-    p.lossPct = num(m, 'lossPct');
-    p.lossFwdPct = num(m, 'lossFwdPct');
-    p.lossRevPct = num(m, 'lossRevPct');
-    p.rttMs = num(m, 'rttAvgMs', 'rttMs', 'rtt');
-    p.jitterMs = num(m, 'jitterMs', 'jitter');
-    p.mos = num(m, 'mos');
+    // The path verdict is `state` on the bus; ternctl's column is HEALTH (docs/glossary.md).
+    p.health = healthWord(m.state);
+    p.lossPct = figure(m.lossPct);
+    p.lossFwdPct = figure(m.lossFwdPct);
+    p.lossRevPct = figure(m.lossRevPct);
+    p.rttMs = figure(m.rttMs);
+    p.jitterMs = figure(m.jitterMs);
+    p.mos = figure(m.mos);
   }
   const paths = [...byName.values()].sort((a, b) => a.site.localeCompare(b.site) || a.name.localeCompare(b.name));
   return { paths, sources };
@@ -215,19 +211,19 @@ export async function collectWans(ctx: ViewContext, cfg: TernConfig | undefined)
     name: w.name, interface: w.interface, address: w.address ?? (w.dhcp ? 'dhcp' : null),
     health: null, lossPct: null, rttMs: null, jitterMs: null,
   }));
-  for (const raw of listOf(probe, 'wans')) {
-    const m = metricsOf(raw);
-    const name = str(m, 'wan', 'name', 'subject');
+  for (const m of records<WanMetricsT>(probe)) {
+    const name = text(m.wan);
     if (!name) continue;
     let w = wans.find((x) => x.name === name);
     if (!w) {
-      w = { name, interface: str(m, 'interface') ?? '', address: null, health: null, lossPct: null, rttMs: null, jitterMs: null };
+      w = { name, interface: '', address: null, health: null, lossPct: null, rttMs: null, jitterMs: null };
       wans.push(w);
     }
-    w.health = healthWord(m.state ?? m.health);
-    w.lossPct = num(m, 'lossPct');
-    w.rttMs = num(m, 'rttAvgMs', 'rttMs', 'rtt');
-    w.jitterMs = num(m, 'jitterMs', 'jitter');
+    w.health = healthWord(m.state);
+    w.lossPct = figure(m.lossPct);
+    // The window average, as for paths (wan.metrics rttMs is the latest round: docs/glossary.md).
+    w.rttMs = figure(m.rttAvgMs);
+    w.jitterMs = figure(m.jitterMs);
   }
   return { wans, sources };
 }
@@ -284,10 +280,9 @@ function whyOf(r: Obj): string | null {
   return str(r, 'why', 'reason');
 }
 
-/** A daemon's answer to one of candidates (or its daemon.status extras), for the pair/qos/flows screens. */
-export async function collectRaw(ctx: ViewContext, daemon: string, candidates: readonly string[], params?: Obj): Promise<{ value: unknown; method: string | null; sources: Sources }> {
+/** A daemon's answer to method, for the pair/qos/flows screens. */
+export async function collectRaw(ctx: ViewContext, daemon: string, method: string, params?: Obj): Promise<{ value: unknown; method: string | null; sources: Sources }> {
   const sources: Sources = {};
-  const method = (await ctx.daemons.liveness(daemon)).state === 'running' ? await ctx.daemons.pick(daemon, candidates) : undefined;
-  const value = await fromDaemon(ctx, daemon, candidates, sources, daemon, params);
-  return { value, method: value === undefined ? null : method ?? null, sources };
+  const value = await fromDaemon(ctx, daemon, method, sources, daemon, params);
+  return { value, method: value === undefined ? null : method, sources };
 }
