@@ -365,7 +365,7 @@ t.test('a refresh is one call into the fast path: paths, moves, SLA judgement, m
   const before = await refreshes();
   b.fast.calls = [];
   // B goes down: a move and a sweep in the same refresh.
-  b.probed.publish('path.state', { path: pathB, from: 'up', to: 'down', cause: 'test', reason: 'test' });
+  b.probed.publish('path.state', transition(pathB, 'up', 'down', 'test', 'test'));
   await until('the refresh', async () => ((await refreshes()) > before ? true : undefined));
   t.same(b.fast.calls, ['refresh'], `fast path calls in one refresh: got ${JSON.stringify(b.fast.calls)}; want ["refresh"]`);
   t.same([b.fast.marks.length, b.fast.remarks], [1, [[markB, 0]]], 'and within it the move and the sweep were made');
