@@ -27,7 +27,8 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
   throw new Error(`daemon.test: gave up waiting for ${what}`);
 }
 
-const port = 20000 + Math.floor(Math.random() * 40000);
+// Below 51819: overlay.remoteUserPort and the tunnel ports (listenPort 51820 + 16n + 4a + b) are refused as the probe port.
+const port = 20000 + Math.floor(Math.random() * 30000);
 const configText = `
 version: 1
 identity: { site: home, name: home }

@@ -85,6 +85,7 @@ async function until<T>(what: string, fn: () => T | undefined | false | Promise<
   throw new Error(`gateway.test: gave up waiting for ${what}`);
 }
 
+// The probe port is below 51819: overlay.remoteUserPort and the tunnel ports (listenPort 51820 + 16n + 4a + b) are refused as it.
 const configText = (wan: string, probes = ''): string => `
 version: 1
 identity: { site: home, name: home }
@@ -100,7 +101,7 @@ overlay:
       wans:
         - { name: isp-a, endpoint: 198.51.100.10:51820 }
 probes:
-  port: ${20000 + Math.floor(Math.random() * 40000)}
+  port: ${20000 + Math.floor(Math.random() * 30000)}
   wanRatePerSec: 10
 ${probes}`;
 const dhcpWan = '{ name: inet, interface: wan0, dhcp: true }';

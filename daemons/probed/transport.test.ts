@@ -27,7 +27,7 @@ async function until(what: string, fn: () => boolean, ms = 5000): Promise<void> 
  */
 async function reflectorOn(known?: Set<string>, opts: Omit<ReflectorServerOptions, 'reflector' | 'port'> = {}): Promise<{ server: ReflectorServer; reflector: Reflector; port: number }> {
   for (let i = 0; ; i++) {
-    const port = 20000 + Math.floor(Math.random() * 40000);
+    const port = 20000 + Math.floor(Math.random() * 30000);
     const reflector = new Reflector({ port, isKnownPeer: (a) => known?.has(a) ?? true });
     const server = new ReflectorServer({ ...opts, reflector, port });
     try {
