@@ -635,7 +635,7 @@ t.test('a DHCP WAN: probed waits for its gateway, probes it once a lease brings 
   }, patience(3000));
   const e1 = await echoes();
   const t1 = first.targets[0]!;
-  t.comment(`probed: dhcp: ${gw1}: ${t1.counters.sent} probes sent, ${t1.counters.answered} answered, state ${first.state}, rtt ${fmt(first.rttAvgMs, 3)} ms; ispc counted ${e1.gw1 - e0.gw1}`);
+  t.comment(`probed: dhcp: ${gw1}: ${t1.counters.sent} probes sent, ${t1.counters.answered} answered, state ${first.state}, rtt ${fmt(first.rttMs, 3)} ms; ispc counted ${e1.gw1 - e0.gw1}`);
   t.same(first.targets.map((x) => x.target), [gw1], 'the gateway of the lease is the target');
   t.ok(t1.counters.answered >= 10 && t1.counters.answered <= t1.counters.sent, `got ${t1.counters.answered} of ${t1.counters.sent} answered; want replies counted`);
   t.ok(e1.gw1 - e0.gw1 >= t1.counters.answered, `ispc counted ${e1.gw1 - e0.gw1} echo requests to ${gw1}; want at least the ${t1.counters.answered} answered`);

@@ -342,7 +342,7 @@ t.test('autorate: the ISP drops from 50 to 20 Mbit/s and back; the download shap
   const sent = probes.sent - probesBefore.sent;
   const answered = probes.answered - probesBefore.answered;
   const grew = (dir: 'egress' | 'ingress', name: string): number => classBytes(after, dir, name) - classBytes(before, dir, name);
-  const rtts = facts.map((f) => f.rttMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
+  const rtts = facts.map((f) => f.rttLatestMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
   report(t, `autorate's input, real probed (EF, ${probeRatePerSec}/s): ${facts.length} wan.metrics facts, RTT median ${rtts[rtts.length >> 1]?.toFixed(2)} ms, max ${rtts.at(-1)?.toFixed(2)} ms, baseline ${wm.rttBaselineMs?.toFixed(3)} ms; ${answered}/${sent} probes answered; realtime class grew ${grew('egress', 'realtime')} B egress, ${grew('ingress', 'realtime')} B ingress`);
   t.ok(facts.length >= 15 * probeRatePerSec, `wan.metrics facts from probed: got ${facts.length}; want one per round (~${probeRatePerSec}/s over the test)`);
   t.ok(sent >= 220 && answered >= sent * 0.9, `probed's probes of the gateway: got ${answered}/${sent} answered; want the 220 rounds waited for at least, nearly all answered`);

@@ -21,7 +21,7 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
   });
   const probed = await fakeDaemon(app, 'probed', (ctx) => {
     ctx.bus.method('paths.metrics', () => [{ path: 'isp-a/home/inet', state: 'degraded', lossPct: 7.5, lossFwdPct: 5, lossRevPct: 2.5, rttMs: 12, jitterMs: 1.5, mos: 4.1 }]);
-    ctx.bus.method('wans.metrics', () => [{ wan: 'isp-a', state: 'up', lossPct: 0, rttMs: 4, rttAvgMs: 3, jitterMs: 0.2 }]);
+    ctx.bus.method('wans.metrics', () => [{ wan: 'isp-a', state: 'up', lossPct: 0, rttMs: 3, rttLatestMs: 4, jitterMs: 0.2 }]);
     return {};
   });
   const paird = await fakeDaemon(app, 'paird', (ctx) => {

@@ -70,7 +70,7 @@ t.test('window: RTT statistics, loss and direction', async (t) => {
   const checks: Array<[string, number | null, number]> = [
     ['probes', m.probes, 10], ['answered', m.answered, 8], ['lost', m.lost, 2], ['lostFwd', m.lostFwd, 1],
     ['lostRev', m.lostRev, 1], ['lostUnknown', m.lostUnknown, 0], ['lossPct', m.lossPct, 20], ['lossFwdPct', m.lossFwdPct, 10],
-    ['lossRevPct', m.lossRevPct, 100 / 9], ['rttMinMs', m.rttMinMs, 10], ['rttAvgMs', m.rttAvgMs, 25], ['rttMaxMs', m.rttMaxMs, 40],
+    ['lossRevPct', m.lossRevPct, 100 / 9], ['rttMinMs', m.rttMinMs, 10], ['rttMs', m.rttMs, 25], ['rttMaxMs', m.rttMaxMs, 40],
     ['rttStddevMs', m.rttStddevMs, Math.sqrt(125)], ['jitterMs', m.jitterMs, 1],
   ];
   for (const [name, got, want] of checks) t.ok(near(got, want, 1e-9), `${name}: got ${got}; want ${want}`);

@@ -82,7 +82,8 @@ export interface WindowMetrics {
   lossFwdPct: number | null;
   lossRevPct: number | null;
   rttMinMs: number | null;
-  rttAvgMs: number | null;
+  /** Average RTT of the window's answered probes. */
+  rttMs: number | null;
   rttMaxMs: number | null;
   /** Population standard deviation of the window's RTTs. */
   rttStddevMs: number | null;
@@ -175,7 +176,7 @@ export class MetricsWindow {
       lostUnknown: lost - dir.fwd - dir.rev,
       ...ratios,
       rttMinMs: answered ? min : null,
-      rttAvgMs: avg,
+      rttMs: avg,
       rttMaxMs: answered ? max : null,
       rttStddevMs: avg !== null ? Math.sqrt(sq / answered) : null,
       jitterMs,

@@ -80,7 +80,7 @@ t.test('metrics every probe round; 10 % forward loss shows as forward loss and d
   t.equal(m.lostRev, 0, `got ${m.lostRev} reverse losses; want 0`);
   t.equal(m.lostFwd + m.lostUnknown, m.lost, 'every loss is forward or (at the window edge) unknown');
   t.ok(m.lostFwd >= m.lost - 1, `got lostFwd ${m.lostFwd} of ${m.lost}; want all but maybe the newest`);
-  t.equal(m.rttAvgMs, 20, `got RTT ${m.rttAvgMs}; want 20`);
+  t.equal(m.rttMs, 20, `got RTT ${m.rttMs}; want 20`);
   t.equal(l.mon.state, 'degraded', `got ${l.mon.state}; want degraded at 10 % loss over a 5 % threshold`);
   l.mon.stop();
 });

@@ -307,7 +307,7 @@ function message(p: Probed, m: PathMetrics): PathMetricsMessage {
     lossPct: m.lossPct,
     lossFwdPct: m.lossFwdPct,
     lossRevPct: m.lossRevPct,
-    rttMs: m.rttAvgMs,
+    rttMs: m.rttMs,
     rttMinMs: m.rttMinMs,
     rttMaxMs: m.rttMaxMs,
     rttStddevMs: m.rttStddevMs,

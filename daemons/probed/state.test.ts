@@ -3,7 +3,7 @@ import { isTernError } from '../lib/errors.js';
 import { HealthStateMachine, WanHealth, type StateOptions, type Transition } from './state.js';
 
 const opts: StateOptions = { downAfter: 3, upAfter: 10, degraded: { lossPct: 5, latencyMs: 250, jitterMs: 50 } };
-const good = { probes: 50, lossPct: 0, rttAvgMs: 20, jitterMs: 1 };
+const good = { probes: 50, lossPct: 0, rttMs: 20, jitterMs: 1 };
 
 /** Feed outcomes ('a' answered, 'l' lost); return [probe index (1-based), transition] pairs. */
 function run(m: HealthStateMachine, outcomes: string): Array<[number, Transition]> {
@@ -67,13 +67,13 @@ t.test('degraded has hysteresis: over a threshold to enter, under 80 % of all to
     { name: 'loss 4.5 %: under the threshold, above 4 %', m: { ...good, lossPct: 4.5 }, want: 'degraded' },
     { name: 'loss 4 %: cleared', m: { ...good, lossPct: 4 }, want: 'up' },
     { name: 'loss exactly 5 % is not above', m: { ...good, lossPct: 5 }, want: 'up' },
-    { name: 'rtt 260 ms', m: { ...good, rttAvgMs: 260 }, want: 'degraded' },
-    { name: 'rtt 210 ms (> 200)', m: { ...good, rttAvgMs: 210 }, want: 'degraded' },
-    { name: 'rtt 200 ms, jitter 45 ms (> 40)', m: { ...good, rttAvgMs: 200, jitterMs: 45 }, want: 'degraded' },
-    { name: 'all under 80 %', m: { ...good, rttAvgMs: 200, jitterMs: 40 }, want: 'up' },
+    { name: 'rtt 260 ms', m: { ...good, rttMs: 260 }, want: 'degraded' },
+    { name: 'rtt 210 ms (> 200)', m: { ...good, rttMs: 210 }, want: 'degraded' },
+    { name: 'rtt 200 ms, jitter 45 ms (> 40)', m: { ...good, rttMs: 200, jitterMs: 45 }, want: 'degraded' },
+    { name: 'all under 80 %', m: { ...good, rttMs: 200, jitterMs: 40 }, want: 'up' },
     { name: 'jitter 51 ms', m: { ...good, jitterMs: 51 }, want: 'degraded' },
-    { name: 'too few probes to judge', m: { probes: 4, lossPct: 0, rttAvgMs: 1, jitterMs: 0 }, want: 'degraded' },
-    { name: 'enough probes, clean', m: { probes: 5, lossPct: 0, rttAvgMs: 1, jitterMs: 0 }, want: 'up' },
+    { name: 'too few probes to judge', m: { probes: 4, lossPct: 0, rttMs: 1, jitterMs: 0 }, want: 'degraded' },
+    { name: 'enough probes, clean', m: { probes: 5, lossPct: 0, rttMs: 1, jitterMs: 0 }, want: 'up' },
   ];
   const m = new HealthStateMachine('p', opts);
   m.probe(true);
@@ -89,7 +89,7 @@ t.test('down masks degraded; a recovered path with a lossy window comes back deg
   const note = (tr: Transition | undefined): void => { if (tr) seen.push(`${tr.from}->${tr.to}`); };
   note(m.probe(true));
   for (let i = 0; i < 3; i++) note(m.probe(false));
-  note(m.metrics({ probes: 50, lossPct: 60, rttAvgMs: 20, jitterMs: 1 }));
+  note(m.metrics({ probes: 50, lossPct: 60, rttMs: 20, jitterMs: 1 }));
   t.equal(m.state, 'down', `got ${m.state} while down with bad metrics; want down`);
   for (let i = 0; i < 10; i++) note(m.probe(true));
   t.equal(m.state, 'degraded', `got ${m.state} after recovery with 60 % loss in the window; want degraded`);
@@ -128,7 +128,7 @@ t.test('a WAN with every target degraded is degraded; one good target makes it u
   w.probe('b', true);
   w.metrics('a', { ...good, lossPct: 20 });
   t.equal(w.state, 'up', `got ${w.state}; want up while b is clean`);
-  const trs = w.metrics('b', { ...good, rttAvgMs: 400 });
+  const trs = w.metrics('b', { ...good, rttMs: 400 });
   t.equal(w.state, 'degraded', `got ${w.state}; want degraded`);
   t.equal(trs[trs.length - 1]!.cause, 'targets');
 });

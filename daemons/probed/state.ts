@@ -75,7 +75,7 @@ export interface StateOptions {
 }
 
 /** The window figures the degraded judgement reads. */
-export type JudgedMetrics = Pick<WindowMetrics, 'probes' | 'lossPct' | 'rttAvgMs' | 'jitterMs'>;
+export type JudgedMetrics = Pick<WindowMetrics, 'probes' | 'lossPct' | 'rttMs' | 'jitterMs'>;
 
 interface CheckedOptions {
   downAfter: number;
@@ -173,18 +173,18 @@ export class HealthStateMachine {
     if (!this.degradedFlag) {
       const over: string[] = [];
       if (m.lossPct !== null && m.lossPct > t.lossPct) over.push(`loss ${fmt(m.lossPct)}% > ${t.lossPct}%`);
-      if (m.rttAvgMs !== null && m.rttAvgMs > t.latencyMs) over.push(`rtt ${fmt(m.rttAvgMs)} ms > ${t.latencyMs} ms`);
+      if (m.rttMs !== null && m.rttMs > t.latencyMs) over.push(`rtt ${fmt(m.rttMs)} ms > ${t.latencyMs} ms`);
       if (m.jitterMs !== null && m.jitterMs > t.jitterMs) over.push(`jitter ${fmt(m.jitterMs)} ms > ${t.jitterMs} ms`);
       if (!over.length) return undefined;
       this.degradedFlag = true;
       return this.settle('thresholds-exceeded', over.join(', '));
     }
     const c = this.o.clearRatio;
-    const clear = (m.lossPct ?? 0) <= t.lossPct * c && (m.rttAvgMs ?? 0) <= t.latencyMs * c && (m.jitterMs ?? 0) <= t.jitterMs * c;
+    const clear = (m.lossPct ?? 0) <= t.lossPct * c && (m.rttMs ?? 0) <= t.latencyMs * c && (m.jitterMs ?? 0) <= t.jitterMs * c;
     if (!clear) return undefined;
     this.degradedFlag = false;
     return this.settle('thresholds-cleared',
-      `loss ${fmt(m.lossPct ?? 0)}%, rtt ${fmt(m.rttAvgMs ?? 0)} ms, jitter ${fmt(m.jitterMs ?? 0)} ms all at or below ${c * 100}% of their thresholds`);
+      `loss ${fmt(m.lossPct ?? 0)}%, rtt ${fmt(m.rttMs ?? 0)} ms, jitter ${fmt(m.jitterMs ?? 0)} ms all at or below ${c * 100}% of their thresholds`);
   }
 
   /** Recompute the visible state; a transition only when it changed. */

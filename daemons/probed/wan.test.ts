@@ -88,23 +88,23 @@ t.test('the WAN is down only when all its targets are', async (t) => {
   s.m.stop();
 });
 
-t.test('qosd figures: rttMs of the latest round, rttBaselineMs, lossPct, jitterMs, ts', async (t) => {
+t.test('qosd figures: rttLatestMs of the latest round, rttBaselineMs, lossPct, jitterMs, ts', async (t) => {
   const s = setup(['198.18.1.1'], { '198.18.1.1': 10 });
   t.equal(s.m.round(), undefined, 'no round figures before any reply');
   t.notOk('rttBaselineMs' in s.m.metrics(), 'no baseline key before any reply (qosd takes absent, not null)');
   s.m.start();
   for (let i = 0; i < 10; i++) { s.clock.advance(200); s.m.round(); }
   const m = s.m.round() ?? s.m.metrics();
-  t.match(m, { wan: 'ispa', state: 'up', rttAvgMs: 10, rttBaselineMs: 10, lossPct: 0, jitterMs: 0, ts: Number });
+  t.match(m, { wan: 'ispa', state: 'up', rttMs: 10, rttLatestMs: 10, rttBaselineMs: 10, lossPct: 0, jitterMs: 0, ts: Number });
   t.ok(m.probes >= 9, `got ${m.probes} probes in the window; want about 10`);
   // Latency under load: the round's RTT moves at once, the window's average slowly.
   s.f.rtt['198.18.1.1'] = 50;
   s.clock.advance(100); // the reply in flight, still 10 ms
-  t.equal(s.m.round()?.rttMs, 10);
+  t.equal(s.m.round()?.rttLatestMs, 10);
   s.clock.advance(200); // the next probe, at 50 ms
   const r = s.m.round();
-  t.equal(r?.rttMs, 50, `got round rtt ${r?.rttMs}; want the latest reply's 50 ms`);
-  t.ok(r!.rttAvgMs! < 20, `got window average ${r!.rttAvgMs}; want it still near 10 ms`);
+  t.equal(r?.rttLatestMs, 50, `got round rtt ${r?.rttLatestMs}; want the latest reply's 50 ms`);
+  t.ok(r!.rttMs! < 20, `got window average ${r!.rttMs}; want it still near 10 ms`);
   t.equal(r?.rttBaselineMs, 10, 'the baseline keeps the idle RTT');
   s.m.stop();
 });

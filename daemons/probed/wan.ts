@@ -39,7 +39,7 @@ export interface WanTargetMetrics extends WindowMetrics {
   counters: EchoCounters;
 }
 
-/** The WAN's figures: qosd reads {wan, rttMs, rttBaselineMs?, lossPct, jitterMs, ts}. */
+/** The WAN's figures: qosd reads {wan, rttLatestMs, rttBaselineMs?, lossPct, jitterMs, ts}. */
 export interface WanMetrics {
   wan: string;
   state: HealthState;
@@ -49,13 +49,13 @@ export interface WanMetrics {
   /** Decided probes counted (of the targets that count, see above). */
   probes: number;
   lossPct: number | null;
+  /** Average RTT of the window's answered probes (as rttMs on path.metrics). */
+  rttMs: number | null;
   /**
    * RTT of the latest round: the mean of the replies that came in it (what
    * autorate reacts to); the window's average when none came in it.
    */
-  rttMs: number | null;
-  /** Average RTT of the window's answered probes. */
-  rttAvgMs: number | null;
+  rttLatestMs: number | null;
   rttMinMs: number | null;
   rttMaxMs: number | null;
   /** Lowest RTT of the last baselineMinutes; absent until a reply came. */
@@ -228,15 +228,15 @@ export class WanMonitor {
       probes += t.probes;
       lost += t.lost;
       answered += t.answered;
-      if (t.answered && t.rttAvgMs !== null) {
-        rttSum += t.rttAvgMs * t.answered;
+      if (t.answered && t.rttMs !== null) {
+        rttSum += t.rttMs * t.answered;
         jitterSum += (t.jitterMs ?? 0) * t.answered;
         min = min === null ? t.rttMinMs : Math.min(min, t.rttMinMs!);
         max = max === null ? t.rttMaxMs : Math.max(max, t.rttMaxMs!);
       }
     }
     const lossPct = probes ? (100 * lost) / probes : null;
-    const rttAvgMs = answered ? rttSum / answered : null;
+    const rttMs = answered ? rttSum / answered : null;
     const jitterMs = answered ? jitterSum / answered : null;
     const baseline = this.baseline(now);
     return {
@@ -246,13 +246,13 @@ export class WanMonitor {
       windowSec: this.settings.windowSec,
       probes,
       lossPct,
-      rttMs: this.lastRoundRtt ?? rttAvgMs,
-      rttAvgMs,
+      rttMs,
+      rttLatestMs: this.lastRoundRtt ?? rttMs,
       rttMinMs: min,
       rttMaxMs: max,
       ...(baseline !== null ? { rttBaselineMs: baseline } : {}),
       jitterMs,
-      mos: lossPct === null ? null : mos({ rttMs: rttAvgMs ?? 0, jitterMs: jitterMs ?? 0, lossPct }),
+      mos: lossPct === null ? null : mos({ rttMs: rttMs ?? 0, jitterMs: jitterMs ?? 0, lossPct }),
       targets,
     };
   }
@@ -270,7 +270,7 @@ export class WanMonitor {
       this.lastRoundRtt = null;
     }
     const m = this.metrics();
-    return m.rttMs === null || m.lossPct === null || m.jitterMs === null ? undefined : m;
+    return m.rttLatestMs === null || m.lossPct === null || m.jitterMs === null ? undefined : m;
   }
 
   /** Replies from addresses that are not targets (counted, dropped). */

@@ -125,7 +125,7 @@ t.test('autorate: bufferbloat in wan.metrics cuts the rate, publishes qos.rate, 
   t.teardown(() => sub.close());
   await until('qosd subscribed to probed', () => (probed.stats().subscribers > 0 ? true : undefined));
   let ts = b.clock.now();
-  const fact = (rttMs: number): void => { probed.publish('wan.metrics', { wan: 'isp', rttMs, lossPct: 0, jitterMs: 0, ts: ts += 1 }); };
+  const fact = (rttMs: number): void => { probed.publish('wan.metrics', { wan: 'isp', rttLatestMs: rttMs, lossPct: 0, jitterMs: 0, ts: ts += 1 }); };
   const step = async (downBytes: number, rttMs: number): Promise<void> => {
     // Three replies per step: bufferbloat needs three delayed ones among the latest six.
     for (let i = 0; i < 3; i++) fact(rttMs);

@@ -272,7 +272,7 @@ export async function startQosd(ctx: DaemonContext, deps: QosdDeps = {}): Promis
   const onMetrics = (m: WanMetrics): void => {
     const a = autorate.get(m.wan);
     // A round without an answered probe says nothing about the queue.
-    if (a && m.rttMs !== null) a.monitor.add({ rttMs: m.rttMs, ts: m.ts, ...(m.rttBaselineMs !== undefined ? { rttBaselineMs: m.rttBaselineMs } : {}) });
+    if (a && m.rttLatestMs !== null) a.monitor.add({ rttMs: m.rttLatestMs, ts: m.ts, ...(m.rttBaselineMs !== undefined ? { rttBaselineMs: m.rttBaselineMs } : {}) });
   };
   const feed = new ProbedFeed({ socketPath: socketPath(ctx.paths, 'probed'), onMetrics, logger: componentLogger(ctx.logger, 'probed-feed'), clock: ctx.clock });
 

@@ -8,22 +8,22 @@ import { BusServer } from '../lib/bus/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { ProbedFeed, parseWanMetrics, type WanMetrics } from './probed.js';
 
-const good = { wan: 'ispa', rttMs: 12.5, lossPct: 0, jitterMs: 0.4, ts: 1_700_000_000_000 };
+const good = { wan: 'ispa', rttLatestMs: 12.5, lossPct: 0, jitterMs: 0.4, ts: 1_700_000_000_000 };
 
 t.test('valid facts parse; bad ones fail naming the field', async (t) => {
   t.same(parseWanMetrics(good), good);
   t.same(parseWanMetrics({ ...good, rttBaselineMs: 10, extra: 1 }), { ...good, rttBaselineMs: 10 }, 'unknown fields are dropped');
-  t.same(parseWanMetrics({ ...good, rttMs: null, lossPct: null, jitterMs: null, rttBaselineMs: null }), { ...good, rttMs: null, lossPct: null, jitterMs: null },
+  t.same(parseWanMetrics({ ...good, rttLatestMs: null, lossPct: null, jitterMs: null, rttBaselineMs: null }), { ...good, rttLatestMs: null, lossPct: null, jitterMs: null },
     'null figures (no probe answered yet) are facts, not errors');
   const bad: Array<[string, unknown, RegExp]> = [
     ['not an object', 'ispa 12', /got "ispa 12"; want an object/],
     ['array', [good], /want an object/],
     ['no wan', { ...good, wan: undefined }, /wan: got undefined; want a WAN name/],
     ['bad wan', { ...good, wan: 'ISP A' }, /wan: got "ISP A"/],
-    ['negative rtt', { ...good, rttMs: -1 }, /rttMs: got -1/],
-    ['rtt as text', { ...good, rttMs: '12' }, /rttMs: got "12"/],
+    ['negative rtt', { ...good, rttLatestMs: -1 }, /rttLatestMs: got -1/],
+    ['rtt as text', { ...good, rttLatestMs: '12' }, /rttLatestMs: got "12"/],
     ['NaN jitter', { ...good, jitterMs: NaN }, /jitterMs: got NaN; want a number of ms, 0-60000, or null/],
-    ['no rtt', { ...good, rttMs: undefined }, /rttMs: got undefined/],
+    ['no rtt', { ...good, rttLatestMs: undefined }, /rttLatestMs: got undefined/],
     ['loss above 100', { ...good, lossPct: 120 }, /lossPct: got 120/],
     ['bad baseline', { ...good, rttBaselineMs: 'low' }, /rttBaselineMs: got "low"/],
     ['no ts', { ...good, ts: undefined }, /ts: got undefined/],
@@ -48,10 +48,10 @@ t.test('the feed subscribes to probed\'s socket and hands on only valid facts', 
   await feed.start();
   for (let i = 0; i < 100 && server.stats().subscribers === 0; i++) await new Promise((r) => setTimeout(r, 20));
   server.publish('wan.metrics', good);
-  server.publish('wan.metrics', { ...good, rttMs: 'fast' });
-  server.publish('wan.metrics', { ...good, rttMs: 40, ts: good.ts + 100 });
+  server.publish('wan.metrics', { ...good, rttLatestMs: 'fast' });
+  server.publish('wan.metrics', { ...good, rttLatestMs: 40, ts: good.ts + 100 });
   for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
-  t.same(got.map((m) => m.rttMs), [12.5, 40]);
+  t.same(got.map((m) => m.rttLatestMs), [12.5, 40]);
   t.equal(feed.rejectedCount, 1);
   t.ok(feed.connected);
 });

@@ -12,10 +12,11 @@ export const wanMetricsTopic = 'wan.metrics';
 
 /**
  * What qosd reads of a wan.metrics notification (daemons/lib/api/probed.ts):
- * rttMs is the latest probe round's RTT, not a window average (glossary).
+ * rttLatestMs, the latest probe round's RTT, not rttMs, the window average
+ * (docs/glossary.md): autorate reacts to a queue within a round.
  * Checked again here, with autorate's own bounds (TERN_E_QOS_INPUT).
  */
-export type WanMetrics = Pick<WanMetricsT, 'wan' | 'rttMs' | 'rttBaselineMs' | 'lossPct' | 'jitterMs' | 'ts'>;
+export type WanMetrics = Pick<WanMetricsT, 'wan' | 'rttLatestMs' | 'rttBaselineMs' | 'lossPct' | 'jitterMs' | 'ts'>;
 
 const num = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 
@@ -36,12 +37,12 @@ export function parseWanMetrics(p: unknown): WanMetrics {
     return v as number;
   };
   if (typeof o.wan !== 'string' || !/^[a-z][a-z0-9-]{0,14}$/.test(o.wan)) bad('wan', 'a WAN name');
-  const rttMs = nullable('rttMs', 60000, 'a number of ms, 0-60000');
+  const rttLatestMs = nullable('rttLatestMs', 60000, 'a number of ms, 0-60000');
   if (o.rttBaselineMs !== undefined && o.rttBaselineMs !== null && !num(o.rttBaselineMs, 0, 60000)) bad('rttBaselineMs', 'a number of ms, 0-60000, or absent');
   const lossPct = nullable('lossPct', 100, 'a percentage 0-100');
   const jitterMs = nullable('jitterMs', 60000, 'a number of ms, 0-60000');
   if (!num(o.ts, 0, 8.64e15)) bad('ts', 'wall-clock ms');
-  const out: WanMetrics = { wan: o.wan as string, rttMs, lossPct, jitterMs, ts: o.ts as number };
+  const out: WanMetrics = { wan: o.wan as string, rttLatestMs, lossPct, jitterMs, ts: o.ts as number };
   if (typeof o.rttBaselineMs === 'number') out.rttBaselineMs = o.rttBaselineMs;
   return out;
 }

@@ -70,7 +70,7 @@ export const WanTargetMetrics = Reply({
   target: Type.String(),
   state: Verdict,
   ...windowFields,
-  rttAvgMs: Figure('average RTT of the window\'s answered probes'),
+  rttMs: Figure('average RTT of the window\'s answered probes'),
   counters: EchoCounters,
 }, { title: 'WanTargetMetrics' });
 
@@ -81,8 +81,8 @@ export const WanMetrics = Reply({
   windowSec: Type.Number(),
   probes: Count(),
   lossPct: Figure(),
-  rttMs: Figure('RTT of the latest round (what autorate reacts to); the window average when no reply came in it'),
-  rttAvgMs: Figure('average RTT of the window\'s answered probes'),
+  rttMs: Figure('average RTT of the window\'s answered probes, as on path.metrics'),
+  rttLatestMs: Figure('RTT of the latest round (what autorate reacts to); the window average when no reply came in it'),
   rttMinMs: Figure(),
   rttMaxMs: Figure(),
   rttBaselineMs: Opt(Type.Number({ description: 'lowest RTT of the last 10 minutes; absent until a reply came' })),

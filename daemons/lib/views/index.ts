@@ -221,8 +221,7 @@ export async function collectWans(ctx: ViewContext, cfg: TernConfig | undefined)
     }
     w.health = healthWord(m.state);
     w.lossPct = figure(m.lossPct);
-    // The window average, as for paths (wan.metrics rttMs is the latest round: docs/glossary.md).
-    w.rttMs = figure(m.rttAvgMs);
+    w.rttMs = figure(m.rttMs);
     w.jitterMs = figure(m.jitterMs);
   }
   return { wans, sources };
