@@ -72,17 +72,3 @@ t.test('connection errors are told apart by errno', async (t) => {
   }
 });
 
-t.test('pick() follows what a daemon serves', async (t) => {
-  const app = tempAppliance();
-  t.teardown(app.cleanup);
-  const d = await fakeDaemon(app, 'probed', (ctx) => {
-    ctx.bus.method('wans.metrics', () => []);
-    return {};
-  });
-  t.teardown(() => d.stop());
-  const daemons = new Daemons({ paths: app.paths });
-  t.teardown(() => daemons.close());
-  t.equal(await daemons.pick('probed', ['wans.health', 'wans.metrics']), 'wans.metrics');
-  t.equal(await daemons.pick('probed', ['nothing.here']), undefined);
-  t.equal(await daemons.pick('paird', ['pair.status']), undefined, 'an absent daemon serves nothing');
-});

@@ -130,12 +130,6 @@ export class Daemons {
     return p;
   }
 
-  /** The first of candidates the daemon serves, if any: lets ternctl follow daemons as their APIs grow. */
-  async pick(daemon: string, candidates: readonly string[]): Promise<string | undefined> {
-    const have = await this.methods(daemon);
-    return candidates.find((m) => have.has(m));
-  }
-
   /**
    * Is the daemon there, and what does daemon.status say. Never throws.
    * Asked once per run (see fresh()).
