@@ -9,7 +9,7 @@ type Obj = Record<string, unknown>;
 const protocols: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6', 47: 'gre', 50: 'esp', 132: 'sctp' };
 const protoName = (n: number | null): string => (n === null ? '-' : protocols[n] ?? String(n));
 
-/** One flow, whatever shape steerd gives it (flat, or with a tuple object). */
+/** One flow of steer.flows (FlowRow in daemons/lib/api/steerd.ts), as ternctl shows it. */
 export interface FlowLine {
   src: string;
   dst: string;
@@ -22,16 +22,15 @@ export interface FlowLine {
 }
 
 export function flowLine(o: Obj): FlowLine {
-  const t = (o.tuple && typeof o.tuple === 'object' ? o.tuple : o) as Obj;
-  const port = (k: string): string => (num(t, k) === null ? '' : `:${num(t, k)}`);
+  const port = (k: 'srcPort' | 'dstPort'): string => (num(o, k) === null ? '' : `:${num(o, k)}`);
   return {
-    src: `${str(t, 'src', 'srcAddr', 'source') ?? '?'}${port('sport') || port('srcPort')}`,
-    dst: `${str(t, 'dst', 'dstAddr', 'destination') ?? '?'}${port('dport') || port('dstPort')}`,
-    proto: str(t, 'proto', 'protocol') ?? protoName(num(t, 'proto', 'protocol')),
-    appClass: str(o, 'appClass', 'class') ?? '-',
-    path: str(o, 'path', 'pathName') ?? (num(o, 'path') !== null ? `#${num(o, 'path')}` : '-'),
-    bytes: num(o, 'bytes', 'byteCount'),
-    packets: num(o, 'packets', 'packetCount'),
+    src: `${str(o, 'src') ?? '?'}${port('srcPort')}`,
+    dst: `${str(o, 'dst') ?? '?'}${port('dstPort')}`,
+    proto: protoName(num(o, 'protocol')),
+    appClass: str(o, 'class') ?? '-',
+    path: str(o, 'path') ?? '-',
+    bytes: num(o, 'bytes'),
+    packets: num(o, 'packets'),
     raw: o,
   };
 }

@@ -31,7 +31,18 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     }));
     return {};
   });
-  t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop()]));
+  // steer.counters as steerd serves it: decisions are each site's selector's, moves the daemon's totals.
+  const steerd = await fakeDaemon(app, 'steerd', (ctx) => {
+    ctx.bus.method('steer.counters', () => ({
+      method: 'nft', queues: [],
+      totals: { moves: 9, markUpdates: 9, markMissing: 0, sweeps: 1, swept: 2, refreshes: 30, refreshErrors: 0 },
+      moveEvents: { written: 1, coalesced: 0, errors: 0 },
+      sites: [{ site: 'home', decisions: 700 }, { site: 'cloud', decisions: 42 }],
+    }));
+    ctx.bus.method('steer.flows', () => ({ total: 5, flows: [] }));
+    return {};
+  });
+  t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop(), steerd.stop()]));
   const ac = new AbortController();
   // Patient: tests share a loaded machine.
   const ctx = { paths: app.paths, clock: systemClock, daemons: new Daemons({ paths: app.paths, timeoutMs: 20_000 }), signal: ac.signal };
@@ -62,6 +73,9 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     'tern_pair_sync_refused_total{reason="wrongSource"} 40',
     'tern_qos_configured_rate_bits_per_second{wan="isp-a",direction="up"} 50000000',
     'tern_config_pending 0',
+    'tern_steer_flows 5',
+    'tern_steer_moves_total 9',
+    'tern_steer_decisions_total 742',
   ];
   for (const w of want) t.ok(s.text.split('\n').includes(w), `the scrape has: ${w}`);
   t.match(s.text, /^tern_daemon_up\{daemon="qosd",installed="(true|false)"\} 0$/m, 'a daemon that is not there: up 0');

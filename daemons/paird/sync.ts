@@ -273,7 +273,7 @@ export class PairSync {
   }
 
   /** The public parts of the state, for pair.status. */
-  status(): Record<string, unknown> {
+  status(): SyncCounters & { keyId: string; boot: string; counter: number; session: { boot: string; counter: number } | null; destinations: string[] } {
     return {
       keyId: this.key.id,
       boot: this.boot,

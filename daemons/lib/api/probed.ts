@@ -3,9 +3,8 @@
 // the history behind the loss report, the reflector's counters.
 import { Type } from '@sinclair/typebox';
 import { defineContract } from './contract.js';
-import { Figure, Opt, Params, PathId, Reply, Verdict, WallMs } from './schema.js';
+import { Count, Figure, Opt, Params, PathId, Reply, Verdict, WallMs } from './schema.js';
 
-const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
 
 const echoCounts = {
   sent: Count(), sendErrors: Count(), answered: Count(), late: Count(), timeouts: Count(), duplicates: Count(),

@@ -2,9 +2,38 @@
 // kernel's capabilities, and the rate changes.
 import { Type } from '@sinclair/typebox';
 import { defineContract } from './contract.js';
-import { Figure, Open, Opt, Params, Reply } from './schema.js';
+import { Count, Figure, Open, Opt, Params, Reply } from './schema.js';
 
 const Unknowns = Open();
+
+const kernelCounters = {
+  bytes: Opt(Count()), packets: Opt(Count()), drops: Opt(Count()), backlog: Opt(Count('bytes queued now')),
+};
+
+export const QosDirection = Reply({
+  dev: Type.String({ description: 'the device shaped: the WAN, or its IFB for ingress' }),
+  rateMbps: Type.Number({ description: 'the rate shaped now (autorate\'s when it runs)' }),
+  configuredMbps: Type.Number(),
+  kernelRateMbps: Type.Union([Type.Number(), Type.Null()], { description: 'what the kernel reports; null when Tern\'s root qdisc is not found' }),
+  ...kernelCounters,
+  classes: Type.Array(Reply({
+    name: Type.String(),
+    dscp: Type.Array(Type.Integer()),
+    classid: Opt(Type.String({ description: 'HTB: the class' })),
+    tin: Opt(Type.Integer({ description: 'cake: the tin' })),
+    prio: Opt(Type.Integer()),
+    rateMbps: Opt(Type.Number()),
+    ceilMbps: Opt(Type.Number()),
+    leaf: Opt(Type.String()),
+    ...kernelCounters,
+  })),
+}, { title: 'QosDirection', description: 'one direction of a WAN\'s shaping, with the kernel\'s counters' });
+
+const AutorateDirection = Reply({
+  rateMbps: Type.Number(), minMbps: Type.Number(), maxMbps: Type.Number(),
+  steps: Count('rate changes so far'),
+  last: Type.Union([Open('the last decision: direction, rates, reason, RTT figures'), Type.Null()]),
+});
 
 export const QosWan = Reply({
   wan: Type.String(),
@@ -15,9 +44,16 @@ export const QosWan = Reply({
   overheadBytes: Type.Number(),
   state: Type.Union([Type.Literal('shaped'), Type.Literal('error'), Type.Literal('waiting')]),
   error: Type.Union([Type.String(), Type.Null()]),
-  egress: Unknowns,
-  ingress: Type.Union([Unknowns, Type.Null()]),
-  autorate: Type.Union([Unknowns, Type.Null()]),
+  egress: QosDirection,
+  ingress: Type.Union([QosDirection, Type.Null()]),
+  autorate: Type.Union([Reply({
+    intervalMs: Type.Number(),
+    latencyTargetMs: Type.Number(),
+    reading: Type.Union([Open('the latency autorate read: rttMs, baselineMs, deltaMs, samples'), Type.Null()]),
+    sampleAgeMs: Type.Union([Type.Number(), Type.Null()]),
+    up: AutorateDirection,
+    down: AutorateDirection,
+  }), Type.Null()]),
   lastApply: Type.Union([Unknowns, Type.Null()]),
 }, { title: 'QosWan' });
 

@@ -22,6 +22,9 @@ export function Reply<P extends TProperties>(props: P, opts: ObjectOptions = {})
 /** An object not declared further (its fields are the producer's; listed in its README). */
 export const Open = (description?: string) => Type.Object({}, description ? { description } : {});
 
+/** A count: an integer, never negative. */
+export const Count = (description?: string) => Type.Integer({ minimum: 0, ...(description ? { description } : {}) });
+
 /** A number, or null while there is no figure (nothing answered yet). */
 export const Figure = (description?: string) => Type.Union([Type.Number(), Type.Null()], description ? { description } : {});
 

@@ -3,7 +3,7 @@
 // the moves it makes.
 import { Type } from '@sinclair/typebox';
 import { defineContract } from './contract.js';
-import { Figure, Open, Opt, Params, PathId, Reply, Verdict } from './schema.js';
+import { Count, Figure, Opt, Params, PathId, Reply, Verdict } from './schema.js';
 import { TunnelState } from './tunneld.js';
 
 /** What steerd keeps of probed's path.metrics: the verdict and the figures the SLAs read. */
@@ -46,12 +46,54 @@ export const FlowRow = Reply({
   bytes: Type.Number(),
 }, { title: 'FlowRow' });
 
+const Counts = <K extends string>(keys: readonly K[], description?: string) =>
+  Reply(Object.fromEntries(keys.map((k) => [k, Count()])) as Record<K, ReturnType<typeof Count>>, description ? { description } : {});
+
+/** Packets the fast path could not read, by reason (each still got a verdict). */
+const ParseErrors = Counts(['truncated', 'badVersion', 'badHeader', 'extensionChain'] as const, 'packets that could not be read, by reason');
+
+export const QueueCounters = Reply({
+  queue: Type.Integer({ description: 'the NFQUEUE number' }),
+  ...Counts(['routes', 'packets', 'verdicts', 'batches', 'largestBatch', 'steered', 'unrouted', 'noPath', 'malformed', 'poisoned', 'panics',
+    'recvErrors', 'sendErrors', 'verdictErrors'] as const).properties,
+  parseErrors: ParseErrors,
+}, { title: 'QueueCounters', description: 'one NFQUEUE worker\'s counters' });
+
+export const SelectorCounters = Reply({
+  ...Counts(['flows', 'maxFlows', 'decisions', 'newFlows', 'moves', 'evictions', 'expirations'] as const).properties,
+  parseErrors: ParseErrors,
+  classes: Type.Array(Reply({ name: Type.String(), ...Counts(['flows', 'newFlows', 'packets', 'bytes', 'moves'] as const).properties })),
+  paths: Type.Array(Reply({
+    id: Type.Integer(),
+    name: Type.String({ description: 'the path id, or mark 0x.. for one steerd no longer plans' }),
+    wan: Type.String(),
+    state: Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down'), Type.Null()], { description: 'the selector state; null for a path no longer planned' }),
+    ...Counts(['flows', 'newFlows', 'packets', 'bytes'] as const).properties,
+  })),
+}, { title: 'SelectorCounters', description: 'one site\'s selector' });
+
+export const FlowMove = Reply({
+  flow: Reply({
+    family: Type.Union([Type.Literal(4), Type.Literal(6)]),
+    protocol: Type.Integer(),
+    src: Type.String(),
+    dst: Type.String(),
+    srcPort: Type.Integer(),
+    dstPort: Type.Integer(),
+  }),
+  class: Type.String({ description: 'the app class' }),
+  from: Type.Integer({ description: 'the path mark it left' }),
+  to: Type.Integer({ description: 'the path mark it took' }),
+  fromPath: Type.String({ description: 'the path id it left (or mark 0x..)' }),
+  toPath: Type.String(),
+}, { title: 'FlowMove' });
+
 export const SteerCounters = Reply({
-  method: Type.String({ description: 'how packets reach the queue: nft or iptables' }),
-  queues: Type.Array(Open('one NFQUEUE\'s counters')),
-  totals: Open('refreshes, moves, mark updates, sweeps, ...'),
-  moveEvents: Open('the move log\'s counters'),
-  sites: Type.Array(Reply({ site: Type.String(), paths: Type.Array(Open('the selector\'s view of one path')) })),
+  method: Type.Union([Type.Literal('nft'), Type.Literal('iptables')], { description: 'how packets reach the queue' }),
+  queues: Type.Array(QueueCounters),
+  totals: Counts(['moves', 'markUpdates', 'markMissing', 'sweeps', 'swept', 'refreshes', 'refreshErrors'] as const, 'the daemon\'s totals since start'),
+  moveEvents: Counts(['written', 'coalesced', 'errors'] as const, 'the move log: path.move events written, coalesced into a later one, failed'),
+  sites: Type.Array(Type.Intersect([Reply({ site: Type.String() }), SelectorCounters])),
 }, { title: 'SteerCounters' });
 
 export const steerdApi = defineContract({
@@ -73,7 +115,12 @@ export const steerdApi = defineContract({
   topics: {
     'steer.moved': {
       when: 'flows moved to other paths (at most 100 listed)',
-      payload: Reply({ why: Type.String(), moves: Type.Array(Open('a flow, its class, from and to (mark and path)')), total: Type.Integer(), marks: Open('the conntrack mark updates') }),
+      payload: Reply({
+        why: Type.String(),
+        moves: Type.Array(FlowMove),
+        total: Count('flows moved, listed or not'),
+        marks: Counts(['updated', 'missing', 'failed', 'skipped'] as const, 'the conntrack mark updates: missing = no such flow in conntrack, skipped = no ports to address it by'),
+      }),
     },
     'steer.counters': { when: 'every housekeeping round', payload: SteerCounters },
     'steer.policy': { when: 'after a reload', payload: Reply({ classes: Type.Array(Type.String()), sites: Type.Array(Type.String()) }) },

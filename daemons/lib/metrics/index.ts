@@ -10,7 +10,7 @@ import type { Clock } from '../clock/index.js';
 import { readPending } from '../config/transaction/index.js';
 import { ternVersion } from '../version.js';
 import { installedDaemons } from '../views/daemons.js';
-import { collectPair, collectPaths, collectRaw, collectWans, isObj, methods, num, runningConfig, type ViewContext } from '../views/index.js';
+import { collectPair, collectPaths, collectRaw, collectWans, isObj, listOf, methods, num, runningConfig, type ViewContext } from '../views/index.js';
 import { qosSummary } from '../views/qos.js';
 
 /** What a scrape needs: the views' context and a clock (for its duration). */
@@ -141,12 +141,14 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
     set(qosConf, { wan: w.wan, direction: 'down' }, w.configuredDownBps);
   }
 
+  // steer.counters as daemons/lib/api/steerd.ts declares it: the daemon's totals, and each site's selector.
   const s = steer.value && typeof steer.value === 'object' ? (steer.value as Record<string, unknown>) : undefined;
-  const totals = s && typeof s.totals === 'object' && s.totals ? (s.totals as Record<string, unknown>) : s;
+  const totals = s && typeof s.totals === 'object' && s.totals ? (s.totals as Record<string, unknown>) : undefined;
+  const sites = listOf(s, 'sites');
   set(gauge('tern_steer_flows', 'Steered flows conntrack holds now'), {}, num(flows.value as Record<string, unknown> | undefined, 'total'));
-  const moves = num(totals, 'moves', 'movesTotal');
+  const moves = num(totals, 'moves');
   if (moves !== null) counter('tern_steer_moves_total', 'Flows moved to another path (SLA broken or path down)').inc(moves);
-  const decisions = num(totals, 'decisions', 'decisionsTotal');
+  const decisions = sites.length ? sites.reduce((sum, site) => sum + (num(site, 'decisions') ?? 0), 0) : null;
   if (decisions !== null) counter('tern_steer_decisions_total', 'Path decisions made for new flows').inc(decisions);
   // The kernel's qdisc counters: they restart when qosd rebuilds a shaper, which Prometheus reads as a counter reset.
   const dropped = counter('tern_qos_dropped_packets_total', 'Packets the shaper dropped', ['wan', 'direction']);

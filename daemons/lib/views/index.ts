@@ -73,30 +73,27 @@ export type Sources = Record<string, string>;
 type Obj = Record<string, unknown>;
 export const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** The first of keys that holds a finite number. */
-export function num(o: Obj | undefined, ...keys: string[]): number | null {
-  if (!o) return null;
-  for (const k of keys) {
-    const v = o[k];
-    if (typeof v === 'number' && Number.isFinite(v)) return v;
-  }
-  return null;
+// A daemon's answer is read by the one name its contract gives each field
+// (daemons/lib/api), without trusting it: ternctl shows what it can of a
+// daemon of another version, and a missing or mistyped field is shown as
+// unknown, never guessed from another name.
+
+/** o[key] when it is a finite number. */
+export function num(o: Obj | undefined, key: string): number | null {
+  const v = o?.[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
-/** The first of keys that holds a string. */
-export function str(o: Obj | undefined, ...keys: string[]): string | null {
-  if (!o) return null;
-  for (const k of keys) if (typeof o[k] === 'string') return o[k] as string;
-  return null;
+/** o[key] when it is a string. */
+export function str(o: Obj | undefined, key: string): string | null {
+  const v = o?.[key];
+  return typeof v === 'string' ? v : null;
 }
 
-/** A list a daemon returned as an array, or as {paths|wans|items|…: [...]}. */
-export function listOf(v: unknown, ...keys: string[]): Obj[] {
-  if (Array.isArray(v)) return v.filter(isObj);
-  if (isObj(v)) {
-    for (const k of [...keys, 'items', 'list']) if (Array.isArray(v[k])) return (v[k] as unknown[]).filter(isObj);
-  }
-  return [];
+/** The objects of the list v[key] (or of v, when the answer is the list). */
+export function listOf(v: unknown, key: string): Obj[] {
+  const list = Array.isArray(v) ? v : isObj(v) ? v[key] : undefined;
+  return Array.isArray(list) ? list.filter(isObj) : [];
 }
 
 const healthWord = (v: unknown): HealthWord | null =>
@@ -255,28 +252,30 @@ export async function collectPair(ctx: ViewContext, cfg: TernConfig | undefined)
     }
   }
   if (!isObj(raw)) return { pair: null, configured, sources };
+  // pair.status (PairStatus in daemons/lib/api/paird.ts), or daemon.status's pair.
   const r = isObj(raw.pair) ? (raw.pair as Obj) : raw;
   const lt = isObj(r.lastTransition) ? (r.lastTransition as Obj) : undefined;
+  const peer = isObj(r.peer) ? (r.peer as Obj) : undefined;
   return {
     configured,
     sources,
     pair: {
       raw: r,
-      role: str(r, 'role', 'state'),
-      priority: num(r, 'effectivePriority', 'priority'),
-      basePriority: num(r, 'basePriority', 'configuredPriority') ?? cfg?.pair?.priority ?? null,
-      vips: Array.isArray(r.vips) ? (r.vips as unknown[]).map(String) : cfg?.pair?.vips ?? [],
+      role: str(r, 'role'),
+      priority: num(r, 'priority'),
+      basePriority: num(r, 'basePriority') ?? cfg?.pair?.priority ?? null,
+      vips: cfg?.pair?.vips ?? [],
       reason: whyOf(r),
       lastChange: lt ? { at: num(lt, 'at'), from: str(lt, 'from'), to: str(lt, 'to'), reason: str(lt, 'reason'), detail: str(lt, 'detail') } : null,
-      peer: isObj(r.peer) ? { box: str(r.peer as Obj, 'box', 'name'), role: str(r.peer as Obj, 'role'), priority: num(r.peer as Obj, 'priority'), address: str(r.peer as Obj, 'from', 'lanAddress', 'address') } : null,
+      // Where its messages come from, not the address it claims.
+      peer: peer ? { box: str(peer, 'box'), role: str(peer, 'role'), priority: num(peer, 'priority'), address: str(peer, 'from') } : null,
     },
   };
 }
 
-/** Why the priority is what it is: paird's why (a list of reasons) or a reason text. */
+/** Why the priority is below the configured one: paird's why, a line per tracked item. */
 function whyOf(r: Obj): string | null {
-  if (Array.isArray(r.why)) return r.why.length ? r.why.map(String).join('; ') : null;
-  return str(r, 'why', 'reason');
+  return Array.isArray(r.why) && r.why.length ? r.why.map(String).join('; ') : null;
 }
 
 /** A daemon's answer to method, for the pair/qos/flows screens. */

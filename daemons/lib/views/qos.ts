@@ -48,16 +48,17 @@ export async function qosSummary(ctx: ViewContext, cfg: TernConfig | undefined):
   const { value, sources } = await collectRaw(ctx, 'qosd', methods.qos);
   const live = value && typeof value === 'object' && typeof (value as Record<string, unknown>).enabled === 'boolean' ? (value as Record<string, boolean>).enabled : undefined;
   const enabled = live ?? cfg?.qos.enabled ?? false;
-  const shapers = listOf(value, 'wans', 'shapers');
-  const names = new Set<string>([...(cfg?.wans.map((w) => w.name) ?? []), ...shapers.map((l) => str(l, 'wan', 'name') ?? '')].filter(Boolean));
+  // qos.status as daemons/lib/api/qosd.ts declares it; read without trusting it (ternctl shows what it can).
+  const shapers = listOf(value, 'wans');
+  const names = new Set<string>([...(cfg?.wans.map((w) => w.name) ?? []), ...shapers.map((l) => str(l, 'wan') ?? '')].filter(Boolean));
   const wans = [...names].map((name): QosWanLine => {
     const w = cfg?.wans.find((x) => x.name === name);
     const q = cfg?.qos.wans.find((x) => x.wan === name);
-    const l = shapers.find((x) => (str(x, 'wan', 'name') ?? '') === name);
+    const l = shapers.find((x) => (str(x, 'wan') ?? '') === name);
     const egress = l && typeof l.egress === 'object' && l.egress ? (l.egress as Record<string, unknown>) : undefined;
     const ingress = l && typeof l.ingress === 'object' && l.ingress ? (l.ingress as Record<string, unknown>) : undefined;
-    const up = num(l, 'upBps', 'egressBps') ?? (num(egress, 'rateMbps') ?? num(l, 'upMbps', 'egressMbps') ?? NaN) * 1e6;
-    const down = num(l, 'downBps', 'ingressBps') ?? (num(ingress, 'rateMbps') ?? num(l, 'downMbps', 'ingressMbps') ?? NaN) * 1e6;
+    const up = (num(egress, 'rateMbps') ?? NaN) * 1e6;
+    const down = (num(ingress, 'rateMbps') ?? NaN) * 1e6;
     const line: QosWanLine = {
       wan: name,
       enabled: enabled && (q?.enabled ?? true),
