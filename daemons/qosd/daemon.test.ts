@@ -12,7 +12,7 @@ import { silentLogger } from '../lib/log/index.js';
 import { runDaemon, type RunningDaemon } from '../lib/runner/index.js';
 import { TC_H_ROOT, tcHandle } from '../lib/kernel/index.js';
 import type { CapabilityProber, Feature } from './capabilities.js';
-import { startQosd, type RateEvent } from './index.js';
+import { qosdSpec, type RateEvent } from './daemon.js';
 import { FakeKernel } from './testkit.js';
 import type { WanStatus } from './status.js';
 
@@ -58,7 +58,7 @@ async function box(t: Tap.Test, text: string, kernel = new FakeKernel([{ name: '
   return {
     dir, config, runDir, clock, kernel,
     async start() {
-      const d = await runDaemon({ name: 'qosd', start: (ctx) => startQosd(ctx, { tc: kernel, links: kernel, prober }) }, {
+      const d = await runDaemon(qosdSpec({ tc: kernel, links: kernel, prober }), {
         paths: { etcDir: path.join(dir, 'etc'), runDir, stateDir: path.join(dir, 'state'), configFile: config },
         clock, logger: silentLogger(), notify: () => undefined, env: {},
       });
