@@ -6,19 +6,13 @@
 import { loadNative, type NativeModule } from '../lib/native/index.js';
 import { TernError, errorMessage } from '../lib/errors.js';
 import { NativeSelector, readMoves } from './native.js';
-import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
+import type { FlowTuple, Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
 import { formatAddressBytes, makeFlow, writeKey, MOVE_SIZE } from './wire.js';
 
 export type QueueStats = ReturnType<NativeModule['nfqStats']>;
 
 /** One steered flow as conntrack holds it. */
-export interface CtFlow {
-  family: 4 | 6;
-  protocol: number;
-  src: string;
-  dst: string;
-  srcPort: number;
-  dstPort: number;
+export interface CtFlow extends FlowTuple {
   mark: number;
   packets: number;
   bytes: number;

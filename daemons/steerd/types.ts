@@ -1,6 +1,7 @@
 // The selector's vocabulary, shared by the Rust selector's wrapper
 // (native.ts) and the TypeScript reference (reference.fixture.ts); SELECTION.md says
 // what each field means to a decision.
+import type { NativeModule } from '../lib/native/index.js';
 
 export type Mode = 'best' | 'weighted' | 'affinity' | 'spray';
 export type PathState = 'up' | 'degraded' | 'down';
@@ -122,41 +123,14 @@ export interface Move {
   to: number;
 }
 
-export interface ClassStats {
-  name: string;
-  /** Flows of this class in the table now. */
-  flows: number;
-  newFlows: number;
-  packets: number;
-  bytes: number;
-  moves: number;
-}
-
-export interface PathStats {
-  id: number;
-  wan: string;
-  /** Flows on this path in the table now. */
-  flows: number;
-  newFlows: number;
-  packets: number;
-  bytes: number;
-}
-
-export interface SelectorStats {
-  flows: number;
-  maxFlows: number;
-  decisions: number;
-  newFlows: number;
-  moves: number;
-  evictions: number;
-  expirations: number;
-  /** Packets the fast path could not read, by reason; always 0 in the reference. */
-  parseErrors: { truncated: number; badVersion: number; badHeader: number; extensionChain: number };
-  /** In policy order, default last. */
-  classes: ClassStats[];
-  /** By path id. */
-  paths: PathStats[];
-}
+/**
+ * A selector's counters, as the native selector reports them (declared once,
+ * in native/index.d.ts; the TypeScript reference fills the same shape, with
+ * parseErrors always 0). Classes in policy order, default last; paths by id.
+ */
+export type SelectorStats = ReturnType<NativeModule['selectorStats']>;
+export type ClassStats = SelectorStats['classes'][number];
+export type PathStats = SelectorStats['paths'][number];
 
 /** What both selectors offer; see SELECTION.md. */
 export interface PathSelector {

@@ -33,12 +33,17 @@ export const SteerPath = Reply({
   probe: Type.Union([SteerProbe, Type.Null()]),
 }, { title: 'SteerPath' });
 
-export const FlowRow = Reply({
-  protocol: Type.Integer(),
+/** A flow's identity: the fields of its original-direction tuple. */
+const tupleFields = {
+  protocol: Type.Integer({ description: 'IP protocol number' }),
   src: Type.String(),
   dst: Type.String(),
-  srcPort: Type.Integer(),
+  srcPort: Type.Integer({ description: '0 for a protocol without ports' }),
   dstPort: Type.Integer(),
+};
+
+export const FlowRow = Reply({
+  ...tupleFields,
   class: Type.String({ description: 'the app class' }),
   path: Type.String({ description: 'the path id, main, or mark 0x..' }),
   mark: Type.Integer(),
@@ -73,14 +78,7 @@ export const SelectorCounters = Reply({
 }, { title: 'SelectorCounters', description: 'one site\'s selector' });
 
 export const FlowMove = Reply({
-  flow: Reply({
-    family: Type.Union([Type.Literal(4), Type.Literal(6)]),
-    protocol: Type.Integer(),
-    src: Type.String(),
-    dst: Type.String(),
-    srcPort: Type.Integer(),
-    dstPort: Type.Integer(),
-  }),
+  flow: Reply({ family: Type.Union([Type.Literal(4), Type.Literal(6)]), ...tupleFields }),
   class: Type.String({ description: 'the app class' }),
   from: Type.Integer({ description: 'the path mark it left' }),
   to: Type.Integer({ description: 'the path mark it took' }),
