@@ -30,7 +30,7 @@ class FakeSocket implements AdvertSocket {
   }
   beacon(intervalMs: number, maxStallMs: number): void { this.beacons.push([intervalMs, maxStallMs]); }
   stats() {
-    return { device: 'lan0', family: 4 as const, receiving: !this.closed, received: 0, delivered: 0, dropped: 0, truncated: 0, receiveErrors: 0, sent: this.sent.length, sendErrors: 0, beaconSent: 0, lastError: null };
+    return { device: 'lan0', ifindex: 2, family: 4 as const, receiving: !this.closed, received: 0, delivered: 0, dropped: 0, truncated: 0, receiveErrors: 0, sent: this.sent.length, sendErrors: 0, beaconSent: 0, lastError: null };
   }
   close(): void { this.closed = true; }
 }

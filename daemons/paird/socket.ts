@@ -24,21 +24,8 @@ export interface MalformedDatagram {
   detail: string;
 }
 
-export interface AdvertSocketStats {
-  device: string;
-  family: Family;
-  receiving: boolean;
-  received: number;
-  delivered: number;
-  dropped: number;
-  truncated: number;
-  receiveErrors: number;
-  sent: number;
-  sendErrors: number;
-  /** Adverts the native beacon resent while JS was late. */
-  beaconSent: number;
-  lastError: string | null;
-}
+/** The native socket's counters (declared in native/index.d.ts), its family as paird names it. */
+export type AdvertSocketStats = Omit<ReturnType<NativeModule['vrrpStats']>, 'family'> & { family: Family };
 
 /** The socket the election uses; tests pass a fake. */
 export interface AdvertSocket {
