@@ -120,13 +120,14 @@ async function start(t: Test, app: { env: Record<string, string> }, k: FakeKerne
   return { daemon, client, clock, lookups, stop };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
+/** Waits (bounded: 400 tries) for fn to give a value; the error says what was awaited and what there was. */
+async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, got: () => unknown = () => 'nothing'): Promise<T> {
   for (let i = 0; i < 400; i++) {
     const v = await fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 10));
   }
-  throw new Error(`daemon.test: gave up waiting for ${what}`);
+  throw new Error(`daemon.test: gave up waiting for ${what}: got ${JSON.stringify(got())}`);
 }
 
 /** Kernel changes of a kind, in order: create, destroy, configure, up, route, rule. */
@@ -145,9 +146,9 @@ const endpoints: Record<string, string> = { inet: '198.18.3.2', 'dc-a': '198.18.
 const endpoint = (p: PathPlan): string => `${endpoints[p.remoteWan]}:${p.endpointPort}`;
 
 /** Every path read once more (a poll) and, when the reading asks for one, its pass done. */
-async function pollOnce(r: Running, done: () => boolean | Promise<boolean>): Promise<void> {
+async function pollOnce(r: Running, what: string, done: () => boolean | Promise<boolean>, got?: () => unknown): Promise<void> {
   r.clock.advance(1000);
-  await until('the poll and its pass', async () => ((await done()) ? true : undefined));
+  await until(what, async () => ((await done()) ? true : undefined), got);
 }
 
 t.test('a start makes one device per (local WAN, remote WAN) path, with its port, mark and peer, and the WAN tables and rules first', async (t) => {
@@ -176,10 +177,10 @@ t.test('a start makes one device per (local WAN, remote WAN) path, with its port
 
   // The first poll reads every device: no handshake yet, so every path is down and its table stays empty.
   let rows: PathStatus[] = [];
-  await pollOnce(r, async () => {
+  await pollOnce(r, 'every path read: connecting', async () => {
     rows = await r.client.request<PathStatus[]>('paths.list');
     return rows.length === 6 && rows.every((p) => p.state === 'connecting');
-  });
+  }, () => rows.map((p) => [p.name, p.state]));
   t.same(rows.map((p) => [p.name, p.ifname, p.listenPort, p.endpoint]), plan.paths.map((p) => [p.name, p.ifname, p.listenPort, endpoint(p)]),
     'paths.list: every path with its device, port and endpoint');
   const info = await r.client.request<{ site: string; siteNumber: number; backend: string; lastReconcile: { errors: string[] } }>('overlay.info');
@@ -194,7 +195,7 @@ t.test('a restart over the same kernel adopts it: no device made again, no route
   const app = appliance(t, configText());
   const first = await start(t, app, k);
   k.handshake(plan.paths[0]!.ifname, first.clock.now());
-  await pollOnce(first, () => table(k, plan.paths[0]!.table).length > 0);
+  await pollOnce(first, 'the first path\'s table filled', () => table(k, plan.paths[0]!.table).length > 0, () => table(k, plan.paths[0]!.table));
   await first.stop();
   t.same(k.closed, { rtnl: 1, wg: 1 }, `closed at stop: got ${JSON.stringify(k.closed)}; want the rtnl handle and the backend once each`);
   const before = { routes: table(k, 254).concat(...plan.paths.map((p) => table(k, p.table))), rules: k.rulesList.length, devices: devices(k) };
@@ -262,12 +263,13 @@ t.test('a handshake is published as paths.changed, and the path\'s table filled'
   const seen: PathStatus[] = [];
   await r.client.subscribe(['paths.changed'], (params) => { seen.push(params as PathStatus); });
   const p = plan.paths[2]!;
-  await pollOnce(r, () => seen.length >= 6);
+  await pollOnce(r, 'paths.changed for every path', () => seen.length >= 6, () => seen.map((s) => [s.name, s.state]));
   t.same(seen.map((s) => [s.name, s.state]).sort(), plan.paths.map((x) => [x.name, 'connecting']).sort(), 'the first reading: every path connecting');
   t.same(table(k, p.table), [], 'its table empty while it is not up');
   seen.length = 0;
   k.handshake(p.ifname, r.clock.now());
-  await pollOnce(r, () => seen.length > 0 && table(k, p.table).length > 0);
+  await pollOnce(r, `paths.changed for ${p.name} and its table filled`, () => seen.length > 0 && table(k, p.table).length > 0,
+    () => ({ published: seen.map((s) => [s.name, s.state]), table: table(k, p.table) }));
   t.same(seen.map((s) => [s.name, s.state, s.handshakeAgeMs]), [[p.name, 'up', 1000]], `published: got ${JSON.stringify(seen.map((s) => [s.name, s.state]))}; want ${p.name} up`);
   t.same(table(k, p.table), [`10.3.0.0/16 dev ${p.ifname}`, `100.64.0.3/32 dev ${p.ifname}`], `its table: got ${JSON.stringify(table(k, p.table))}`);
   const st = await r.client.request<{ paths: { total: number; up: number } }>('daemon.status');
