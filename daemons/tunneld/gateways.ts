@@ -5,7 +5,7 @@
 // lease alive. Checking the routes is shared with probed
 // (daemons/lib/kernel/gateway).
 //
-// Cadence: read on tunneld's 1 s poll (index.ts), the tick that already
+// Cadence: read on tunneld's 1 s poll (daemon.ts), the tick that already
 // reads every path's handshake; a lease that changes or goes is in the WAN
 // table within about a second. rtnl has no route monitor. On a box whose
 // routes make a reading dear, the next one waits 49 times as long as the

@@ -5,119 +5,12 @@
 // changes nothing.
 import t, { type Test } from 'tap';
 import { parseConfig } from '../lib/config/index.js';
-import {
-  canonicalNetwork, generatePrivateKey,
-  type ConfigureResult, type DesiredDevice, type DeviceState, type LinkInfo, type RouteInfo, type RouteSpec, type Rtnl, type RuleInfo, type RuleSpec, type WireGuardBackend,
-} from '../lib/kernel/index.js';
+import { generatePrivateKey, type RuleInfo } from '../lib/kernel/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { desiredState, type DesiredInputs } from './desired.js';
+import { FakeKernel } from './kernel.fixture.js';
 import { reconcile, routeKey } from './reconcile.js';
 import type { PathReading } from './status.js';
-
-/** The kernel as far as the reconciler sees it: links, addresses, routes and rules, with every change counted. */
-class FakeKernel {
-  links = new Map<string, LinkInfo>();
-  addrs: Array<{ ifname: string; cidr: string }> = [];
-  routes: RouteInfo[] = [];
-  rulesList: RuleInfo[] = [];
-  ops: string[] = [];
-
-  constructor(devices: string[]) {
-    for (const d of devices) this.addLink(d, null);
-  }
-
-  /** A new WireGuard interface is down until brought up, as both backends create it. */
-  addLink(name: string, kind: string | null): void {
-    this.links.set(name, { name, index: this.links.size + 1, kind, up: kind !== 'wireguard', mtu: 1420 });
-  }
-
-  /** Route changes (what `ip monitor route` would print), but for the WAN guards: they have a test of their own. */
-  routeOps(): string[] { return this.ops.filter((o) => o.startsWith('route') && !o.includes('unreachable')); }
-
-  /** Changes of WAN guard routes. */
-  guardOps(): string[] { return this.ops.filter((o) => o.startsWith('route') && o.includes('unreachable')); }
-
-  private static metricOf(spec: { dst: string; metric?: number }): number {
-    // The kernel stores an IPv6 route without a metric at 1024.
-    return spec.metric ?? (spec.dst.includes(':') ? 1024 : 0);
-  }
-
-  rtnl(): Rtnl {
-    const k = this;
-    const same = (r: RouteInfo, spec: RouteSpec): boolean =>
-      r.table === spec.table && r.dst === canonicalNetwork(spec.dst) && (spec.type === undefined || r.type === spec.type) && (spec.metric === undefined && !spec.dst.includes(':') ? true : r.metric === FakeKernel.metricOf(spec));
-    const fake = {
-      links: async () => [...k.links.values()],
-      link: async (name: string) => k.links.get(name),
-      addresses: async (ifname?: string) => k.addrs.filter((a) => ifname === undefined || a.ifname === ifname).map((a) => ({ ...a, index: 0, family: a.cidr.includes(':') ? 6 : 4 })),
-      addAddress: async (ifname: string, cidr: string) => { k.addrs.push({ ifname, cidr }); },
-      deleteAddress: async (ifname: string, cidr: string) => { k.addrs = k.addrs.filter((a) => !(a.ifname === ifname && a.cidr === cidr)); },
-      setLinkMtu: async () => undefined,
-      setLinkUp: async (name: string) => { k.links.get(name)!.up = true; k.ops.push(`up ${name}`); },
-      routesIn: async (tables: Iterable<number>) => {
-        const want = new Set(tables);
-        return k.routes.filter((r) => want.has(r.table)).map((r) => ({ ...r }));
-      },
-      replaceRoute: async (spec: RouteSpec) => {
-        if (spec.dev !== undefined && !k.links.has(spec.dev)) throw new Error(`kernel: route replace ${spec.dst}: ENODEV`);
-        // As the kernel: a gateway must be on the link by the table itself
-        // (a host route) or by main's connected routes (here: none of the
-        // gateways); IPv6 link-local gateways are taken as they are.
-        if (spec.gateway && !/^fe80:/i.test(spec.gateway) && !k.routes.some((r) => r.table === spec.table && r.gateway === null && r.dev === spec.dev && r.dst.split('/')[0] === spec.gateway)) {
-          throw new Error(`kernel: route replace ${spec.dst} table ${spec.table}: Nexthop has invalid gateway`);
-        }
-        const type = spec.type ?? 'unicast';
-        const v6 = spec.dst.includes(':');
-        const r: RouteInfo = {
-          family: v6 ? 6 : 4, dst: canonicalNetwork(spec.dst), table: spec.table, type,
-          // As the kernel lists it: an IPv6 route with no next hop is on lo.
-          dev: spec.dev ?? (v6 && type !== 'unicast' ? 'lo' : null), gateway: spec.gateway ?? null, src: spec.src ?? null, metric: FakeKernel.metricOf(spec),
-        };
-        k.routes = k.routes.filter((x) => !(x.table === r.table && x.dst === r.dst && x.metric === r.metric));
-        k.routes.push(r);
-        k.ops.push(`route replace ${type === 'unicast' ? '' : `${type} `}${r.dst} table ${r.table} via ${r.gateway} dev ${r.dev}`);
-      },
-      deleteRoute: async (spec: RouteSpec) => {
-        const hit = k.routes.find((r) => same(r, spec));
-        if (!hit) throw new Error(`kernel: route delete ${spec.dst}: ESRCH`);
-        k.routes = k.routes.filter((r) => r !== hit);
-        k.ops.push(`route delete ${hit.type === 'unicast' ? '' : `${hit.type} `}${hit.dst} table ${hit.table}`);
-      },
-      rules: async (family?: 4 | 6) => k.rulesList.filter((r) => family === undefined || r.family === family).map((r) => ({ ...r })),
-      addRule: async (spec: RuleSpec) => {
-        const family = spec.family ?? 4;
-        if (k.rulesList.some((r) => r.family === family && r.priority === spec.priority && r.fwmark === (spec.fwmark ?? null) && r.table === spec.table)) return false;
-        k.rulesList.push({ family, priority: spec.priority, action: 'lookup', table: spec.table, fwmark: spec.fwmark ?? null, fwmask: null, from: null, to: null });
-        k.ops.push(`rule add v${family} fwmark 0x${spec.fwmark?.toString(16)} table ${spec.table}`);
-        return true;
-      },
-      deleteRule: async (spec: RuleSpec) => {
-        const before = k.rulesList.length;
-        k.rulesList = k.rulesList.filter((r) => !(r.family === spec.family && r.priority === spec.priority && r.fwmark === (spec.fwmark ?? null) && r.table === spec.table));
-        if (k.rulesList.length === before) throw new Error('kernel: rule delete: ENOENT');
-        k.ops.push(`rule delete v${spec.family} fwmark 0x${spec.fwmark?.toString(16)} table ${spec.table}`);
-      },
-    };
-    return fake as unknown as Rtnl;
-  }
-
-  wg(): WireGuardBackend {
-    const k = this;
-    const fake = {
-      kind: 'kernel' as const,
-      list: async () => [...k.links.values()].filter((l) => l.kind === 'wireguard').map((l) => l.name),
-      create: async (ifname: string) => { k.addLink(ifname, 'wireguard'); k.ops.push(`create ${ifname}`); },
-      destroy: async (ifname: string) => { k.links.delete(ifname); k.routes = k.routes.filter((r) => r.dev !== ifname); },
-      configure: async (ifname: string, d: DesiredDevice): Promise<ConfigureResult> => {
-        k.ops.push(`configure ${ifname} fwmark 0x${(d.fwmark ?? 0).toString(16)} endpoint ${d.peers.map((p) => p.endpoint ?? 'none').join(',')}`);
-        return { device: [], added: [], updated: [], removed: [], requests: 0 };
-      },
-      get: async (ifname: string): Promise<DeviceState> => ({ ifname, hasPrivateKey: true, publicKey: null, listenPort: 0, fwmark: 0, peers: [] }),
-      close: () => undefined,
-    };
-    return fake as unknown as WireGuardBackend;
-  }
-}
 
 const text = `
 version: 1

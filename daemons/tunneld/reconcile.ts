@@ -21,8 +21,12 @@ export interface ReconcileReport {
   errors: string[];
 }
 
+/** The rtnetlink calls a pass makes: links, addresses, routes and rules. */
+export type ReconcileRtnl = Pick<Rtnl, 'links' | 'link' | 'addresses' | 'addAddress' | 'deleteAddress' | 'setLinkMtu' | 'setLinkUp'
+  | 'routesIn' | 'replaceRoute' | 'deleteRoute' | 'rules' | 'addRule' | 'deleteRule'>;
+
 export interface ReconcileDeps {
-  rtnl: Rtnl;
+  rtnl: ReconcileRtnl;
   wg: WireGuardBackend;
   logger: Logger;
 }
