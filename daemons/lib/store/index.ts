@@ -106,15 +106,11 @@ export class Store implements Queryable {
   }
 
   get<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      this.db.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(queryError(sql, err)) : resolve(row)));
-    });
+    return getRow<T>(this.db, sql, params);
   }
 
   all<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T[]> {
-    return new Promise((resolve, reject) => {
-      this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(queryError(sql, err)) : resolve(rows)));
-    });
+    return allRows<T>(this.db, sql, params);
   }
 
   /**
@@ -200,9 +196,24 @@ function checkMigrations(migrations: Migration[]): void {
   });
 }
 
-function queryError(sql: string, err: Error): TernError {
+/** TERN_E_STORE_QUERY naming the statement; who says it (`store: query`, `ternctl: state`) leads. */
+export function queryError(sql: string, err: Error, who = 'store: query'): TernError {
   const head = sql.replace(/\s+/g, ' ').trim().slice(0, 60);
-  return new TernError('TERN_E_STORE_QUERY', `store: query: ${err.message} (in: ${head})`, { cause: err });
+  return new TernError('TERN_E_STORE_QUERY', `${who}: ${err.message} (in: ${head})`, { cause: err });
+}
+
+/** One row of a read, for the read-write store and ternctl's read-only connection alike. */
+export function getRow<T>(db: sqlite3.Database, sql: string, params: SqlParams, who?: string): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    db.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(queryError(sql, err, who)) : resolve(row)));
+  });
+}
+
+/** Every row of a read. */
+export function allRows<T>(db: sqlite3.Database, sql: string, params: SqlParams, who?: string): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(queryError(sql, err, who)) : resolve(rows)));
+  });
 }
 
 /**

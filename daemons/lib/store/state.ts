@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import sqlite3 from 'sqlite3';
 import { TernError, errorMessage, isPermissionError, permissionError } from '../errors.js';
 import type { RuntimePaths } from '../paths/index.js';
-import { Store, coreMigrations, type Migration, type Queryable, type RunResult, type SqlParams } from './index.js';
+import { Store, allRows, coreMigrations, getRow, type Migration, type Queryable, type RunResult, type SqlParams } from './index.js';
 
 /**
  * Every migration of the shared state database. All daemons open the same
@@ -67,15 +67,11 @@ export class ReadOnlyDb implements Queryable {
   }
 
   get<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) => {
-      this.db.get(sql, params, (err: Error | null, row: T | undefined) => (err ? reject(queryError(sql, err)) : resolve(row)));
-    });
+    return getRow<T>(this.db, sql, params, stateWho);
   }
 
   all<T = Record<string, unknown>>(sql: string, params: SqlParams = []): Promise<T[]> {
-    return new Promise((resolve, reject) => {
-      this.db.all(sql, params, (err: Error | null, rows: T[]) => (err ? reject(queryError(sql, err)) : resolve(rows)));
-    });
+    return allRows<T>(this.db, sql, params, stateWho);
   }
 
   transaction<T>(_fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -92,6 +88,4 @@ export class ReadOnlyDb implements Queryable {
   }
 }
 
-function queryError(sql: string, err: Error): TernError {
-  return new TernError('TERN_E_STORE_QUERY', `ternctl: state: ${err.message} (in: ${sql.replace(/\s+/g, ' ').trim().slice(0, 60)})`, { cause: err });
-}
+const stateWho = 'ternctl: state';
