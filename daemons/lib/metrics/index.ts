@@ -67,47 +67,42 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   gauge('tern_config_pending', '1 while a config apply waits for confirmation (it rolls back otherwise)').set(pending ? 1 : 0);
   if (pending) gauge('tern_config_rollback_timestamp_seconds', 'When the pending config apply rolls back unless confirmed').set(pending.deadline / 1000);
 
-  const wl = ['wan'] as const;
-  const wanUp = gauge('tern_wan_up', '1 when probing finds the WAN up or degraded, 0 when down', wl);
-  const wanDegraded = gauge('tern_wan_degraded', '1 when the WAN is up but above a degraded threshold', wl);
-  const wanLoss = gauge('tern_wan_loss_ratio', 'Probe loss over the measurement window (0-1)', wl);
-  const wanRtt = gauge('tern_wan_rtt_seconds', 'Average probe round-trip time over the window', wl);
-  const wanJitter = gauge('tern_wan_jitter_seconds', 'RFC 3550 jitter of the probes', wl);
-  for (const w of wans.wans) {
-    if (w.health && w.health !== 'unknown') {
-      wanUp.set({ wan: w.name }, w.health === 'down' ? 0 : 1);
-      wanDegraded.set({ wan: w.name }, w.health === 'degraded' ? 1 : 0);
-    }
-    set(wanLoss, { wan: w.name }, ratio(w.lossPct));
-    set(wanRtt, { wan: w.name }, seconds(w.rttMs));
-    set(wanJitter, { wan: w.name }, seconds(w.jitterMs));
-  }
+  /** What probing says of a WAN or a path alike: its verdict, loss, RTT and jitter. */
+  const probeGauges = <L extends string>(kind: 'wan' | 'path', what: string, labels: readonly L[]) => {
+    const up = gauge(`tern_${kind}_up`, `1 when probing finds the ${what} up or degraded, 0 when down`, labels);
+    const degraded = gauge(`tern_${kind}_degraded`, `1 when the ${what} is up but above a degraded threshold`, labels);
+    const loss = gauge(`tern_${kind}_loss_ratio`, 'Probe loss over the measurement window (0-1)', labels);
+    const rtt = gauge(`tern_${kind}_rtt_seconds`, 'Average probe round-trip time over the window', labels);
+    const jitter = gauge(`tern_${kind}_jitter_seconds`, 'RFC 3550 jitter of the probes', labels);
+    return (l: Partial<Record<L, string>>, v: { health: string | null; lossPct: number | null; rttMs: number | null; jitterMs: number | null }): void => {
+      if (v.health && v.health !== 'unknown') {
+        up.set(l, v.health === 'down' ? 0 : 1);
+        degraded.set(l, v.health === 'degraded' ? 1 : 0);
+      }
+      set(loss, l, ratio(v.lossPct));
+      set(rtt, l, seconds(v.rttMs));
+      set(jitter, l, seconds(v.jitterMs));
+    };
+  };
+
+  const wanProbe = probeGauges('wan', 'WAN', ['wan'] as const);
+  for (const w of wans.wans) wanProbe({ wan: w.name }, w);
 
   const pl = ['path', 'site', 'local_wan', 'remote_wan'] as const;
-  const pathUp = gauge('tern_path_up', '1 when probing finds the path up or degraded, 0 when down', pl);
-  const pathDegraded = gauge('tern_path_degraded', '1 when the path is up but above a degraded threshold', pl);
+  const pathProbe = probeGauges('path', 'path', pl);
   const tunnelUp = gauge('tern_path_tunnel_up', "1 when the path's WireGuard handshake is fresh", pl);
-  const pathLoss = gauge('tern_path_loss_ratio', 'Probe loss over the measurement window (0-1)', pl);
   const pathLossFwd = gauge('tern_path_loss_forward_ratio', 'Loss on the way to the remote site (0-1)', pl);
   const pathLossRev = gauge('tern_path_loss_reverse_ratio', 'Loss on the way back from the remote site (0-1)', pl);
-  const pathRtt = gauge('tern_path_rtt_seconds', 'Average probe round-trip time over the window', pl);
-  const pathJitter = gauge('tern_path_jitter_seconds', 'RFC 3550 jitter of the probes', pl);
   const pathMos = gauge('tern_path_mos', 'Estimated voice quality (MOS, 1-5)', pl);
   const handshake = gauge('tern_path_handshake_age_seconds', 'Time since the last WireGuard handshake', pl);
   const rx = counter('tern_tunnel_rx_bytes_total', 'Bytes received on the path (WireGuard peer counter)', pl);
   const tx = counter('tern_tunnel_tx_bytes_total', 'Bytes sent on the path (WireGuard peer counter)', pl);
   for (const p of paths.paths) {
     const l = { path: p.name, site: p.site, local_wan: p.localWan, remote_wan: p.remoteWan };
-    if (p.health && p.health !== 'unknown') {
-      pathUp.set(l, p.health === 'down' ? 0 : 1);
-      pathDegraded.set(l, p.health === 'degraded' ? 1 : 0);
-    }
+    pathProbe(l, p);
     if (p.tunnel) tunnelUp.set(l, p.tunnel === 'up' ? 1 : 0);
-    set(pathLoss, l, ratio(p.lossPct));
     set(pathLossFwd, l, ratio(p.lossFwdPct));
     set(pathLossRev, l, ratio(p.lossRevPct));
-    set(pathRtt, l, seconds(p.rttMs));
-    set(pathJitter, l, seconds(p.jitterMs));
     set(pathMos, l, p.mos);
     set(handshake, l, seconds(p.handshakeAgeMs));
     if (p.rxBytes !== null) rx.inc(l, p.rxBytes);
