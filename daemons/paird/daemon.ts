@@ -486,78 +486,111 @@ function sameExceptTracking(a: TernConfig, b: TernConfig): boolean {
   return strip(a) === strip(b) && a.pair?.priority !== 255 && b.pair?.priority !== 255;
 }
 
-/** The paird daemon spec, with its I/O swappable for tests. */
-export function createPaird(deps: PairdDeps = {}): DaemonSpec {
+const enabled = (c: TernConfig): boolean => c.pair !== undefined && c.pair.enabled;
+
+/**
+ * tern-paird: the PAIR runtime while pair.enabled, standalone otherwise; a
+ * reload that changes only tracking retunes the running election, any other
+ * change restarts it (keeping the VIPs when they stay on the same link).
+ */
+export class Paird {
+  private readonly log: Logger;
+  private cfg: TernConfig;
+  private runtime: PairRuntime | undefined;
+
+  constructor(private readonly ctx: DaemonContext, private readonly deps: PairdDeps = {}) {
+    this.log = componentLogger(ctx.logger, 'paird');
+    this.cfg = ctx.config;
+  }
+
+  async start(): Promise<void> {
+    await this.begin(this.cfg);
+  }
+
+  async reload(next: TernConfig): Promise<void> {
+    const running = this.runtime;
+    if (running && enabled(next) && sameExceptTracking(this.cfg, next) && running.syncKeyId === this.syncKeyIdOf(next)) {
+      running.retrack(next);
+      this.cfg = next;
+      return;
+    }
+    if (running) {
+      this.runtime = undefined;
+      await this.leave(running, next);
+    }
+    this.cfg = next;
+    await this.begin(next);
+  }
+
+  /** pair.status: the election, or standalone. */
+  pairStatus(): PairStatusT {
+    return this.runtime?.status() ?? { enabled: false, role: 'standalone', box: this.cfg.identity.name };
+  }
+
+  peerWan(): PeerWanFacts | null {
+    return this.runtime?.peerWan() ?? null;
+  }
+
+  status(): Record<string, unknown> {
+    return { pair: this.pairStatus() };
+  }
+
+  async stop(): Promise<void> {
+    const r = this.runtime;
+    this.runtime = undefined;
+    await r?.stop();
+  }
+
+  private async begin(c: TernConfig): Promise<void> {
+    if (!enabled(c)) {
+      this.log.info(c.pair ? 'paird: pair.enabled is false: standalone' : 'paird: no pair section: standalone');
+      return;
+    }
+    const r = new PairRuntime(c, this.ctx, this.deps, this.log);
+    try {
+      await r.start();
+    } catch (err) {
+      await r.halt().catch(() => undefined);
+      throw err;
+    }
+    this.runtime = r;
+  }
+
+  /** Ends the old runtime for next: VIPs next keeps on the same link are left for it to adopt. */
+  private async leave(old: PairRuntime, next: TernConfig): Promise<void> {
+    const keep = enabled(next) && (next.pair!.interface ?? next.lan.interface) === old.ifname && next.pair!.virtualMac === (this.cfg.pair?.virtualMac ?? false);
+    // VIPs the new config drops come off; the rest are adopted.
+    const dropped = keep ? old.settings.vips.filter((v) => !pairSettings(next.pair!).vips.includes(v)) : [];
+    if (keep && dropped.length === 0) await old.halt();
+    else await old.stop();
+  }
+
+  /** A new site key (file or content) restarts pair sync with the rest of the runtime. */
+  private syncKeyIdOf(c: TernConfig): string | null {
+    try {
+      return (this.deps.syncKey ?? loadSyncKey)(c, this.ctx.paths.keysDir).id;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** The daemon: what tern-paird runs (main.ts), with its I/O swappable for tests. */
+export function pairdSpec(deps: PairdDeps = {}): DaemonSpec {
   return {
     name: 'paird',
     async start(ctx: DaemonContext): Promise<DaemonHooks> {
-      const log = componentLogger(ctx.logger, 'paird');
-      let cfg = ctx.config;
-      let runtime: PairRuntime | undefined;
-      const enabled = (c: TernConfig): boolean => c.pair !== undefined && c.pair.enabled;
-      // A new site key (file or content) restarts pair sync with the rest of the runtime.
-      const syncKeyIdOf = (c: TernConfig): string | null => {
-        try {
-          return (deps.syncKey ?? loadSyncKey)(c, ctx.paths.keysDir).id;
-        } catch {
-          return null;
-        }
-      };
-
-      const begin = async (c: TernConfig): Promise<void> => {
-        if (!enabled(c)) {
-          log.info(c.pair ? 'paird: pair.enabled is false: standalone' : 'paird: no pair section: standalone');
-          return;
-        }
-        const r = new PairRuntime(c, ctx, deps, log);
-        try {
-          await r.start();
-        } catch (err) {
-          await r.halt().catch(() => undefined);
-          throw err;
-        }
-        runtime = r;
-      };
-
-      await begin(cfg);
-
+      const d = new Paird(ctx, deps);
+      await d.start();
       // As daemons/lib/api/paird.ts declares them.
       const bus = contractBus(ctx, pairdApi);
-      bus.method('pair.status', () => runtime?.status() ?? { enabled: false, role: 'standalone', box: cfg.identity.name });
-      bus.method('pair.peerWan', () => runtime?.peerWan() ?? null);
-
+      bus.method('pair.status', () => d.pairStatus());
+      bus.method('pair.peerWan', () => d.peerWan());
       return {
-        async reload(next: TernConfig): Promise<void> {
-          if (runtime && enabled(next) && sameExceptTracking(cfg, next) && runtime.syncKeyId === syncKeyIdOf(next)) {
-            runtime.retrack(next);
-            cfg = next;
-            return;
-          }
-          if (runtime) {
-            const old = runtime;
-            runtime = undefined;
-            const keep = enabled(next) && (next.pair!.interface ?? next.lan.interface) === old.ifname && next.pair!.virtualMac === (cfg.pair?.virtualMac ?? false);
-            if (keep) {
-              // VIPs the new config drops come off; the rest are adopted.
-              const dropped = old.settings.vips.filter((v) => !pairSettings(next.pair!).vips.includes(v));
-              if (dropped.length > 0) await old.stop();
-              else await old.halt();
-            } else {
-              await old.stop();
-            }
-          }
-          cfg = next;
-          await begin(next);
-        },
-        status: () => ({ pair: runtime?.status() ?? { enabled: false, role: 'standalone' } }),
-        async stop(): Promise<void> {
-          const r = runtime;
-          runtime = undefined;
-          await r?.stop();
-        },
+        reload: (next) => d.reload(next),
+        status: () => d.status(),
+        stop: () => d.stop(),
       };
     },
   };
 }
-
-export const spec: DaemonSpec = createPaird();

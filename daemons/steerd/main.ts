@@ -3,7 +3,8 @@
 // chain, the path rules) and exits; the package's removal runs it.
 import { errorMessage } from '../lib/errors.js';
 import { main } from '../lib/runner/index.js';
-import { spec, uninstall } from './index.js';
+import { uninstall } from './daemon.js';
+import { spec } from './index.js';
 
 if (process.argv.includes('--uninstall')) {
   try {
