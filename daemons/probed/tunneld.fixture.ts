@@ -1,0 +1,14 @@
+// tunneld's paths.list rows for tests: what tunneld makes of a planned path
+// (daemons/tunneld/status.ts), whole, as its contract declares
+// (daemons/lib/api/tunneld.ts PathTunnel).
+import type { PathTunnelT } from '../lib/api/index.js';
+import type { PathPlan } from '../lib/overlay/index.js';
+
+export function pathTunnel(p: PathPlan, state: PathTunnelT['state'] = 'up'): PathTunnelT {
+  return {
+    name: p.name, site: p.site, localWan: p.localWan, remoteWan: p.remoteWan, ifname: p.ifname, state,
+    handshakeAgeMs: state === 'up' ? 1000 : null, endpoint: null, endpointWanted: null, endpointDrifts: 0,
+    rxBytes: 0, txBytes: 0, listenPort: p.listenPort, table: p.table, mark: p.mark,
+    probeAddress: `${p.remoteLinkAddress}%${p.ifname}`,
+  };
+}
