@@ -4,7 +4,10 @@
 import type { PathTunnelT } from '../lib/api/index.js';
 import type { PathPlan } from '../lib/overlay/index.js';
 
-export function pathTunnel(p: PathPlan, state: PathTunnelT['state'] = 'up'): PathTunnelT {
+/** The plan's facts a row is made of. */
+export type PlannedTunnel = Pick<PathPlan, 'name' | 'site' | 'localWan' | 'remoteWan' | 'ifname' | 'listenPort' | 'table' | 'mark' | 'remoteLinkAddress'>;
+
+export function pathTunnel(p: PlannedTunnel, state: PathTunnelT['state'] = 'up'): PathTunnelT {
   return {
     name: p.name, site: p.site, localWan: p.localWan, remoteWan: p.remoteWan, ifname: p.ifname, state,
     handshakeAgeMs: state === 'up' ? 1000 : null, endpoint: null, endpointWanted: null, endpointDrifts: 0,
