@@ -128,7 +128,7 @@ export class Probed {
   /** tunneld never answered within its grace: the planned paths are probed. */
   private usePlan = false;
 
-  private icmp: IcmpTransportFactory | undefined;
+  private readonly icmp: IcmpTransportFactory;
   private readonly wans = new Map<string, WanRunner>();
   /** WANs waiting for their DHCP gateway: name → the status text. */
   private readonly waiting = new Map<string, string>();
@@ -168,6 +168,7 @@ export class Probed {
       logger: this.log,
       onList: (list) => this.onTunneldList(list),
     });
+    this.icmp = (deps.icmp ?? (() => nativeIcmp()))();
     // DHCP WANs without targets of their own probe their learned gateway.
     this.gateways = new GatewayWatcher({
       read: (tables) => {
@@ -193,17 +194,17 @@ export class Probed {
     this.writer.start();
     await this.reflectorServer.start();
     this.startPaths();
-    this.icmp = (this.deps.icmp ?? (() => nativeIcmp()))();
     // A gateway already there at start is probed at once, not after a tick.
     await this.watchGateways();
     this.startWans();
   }
 
   async reload(next: TernConfig): Promise<void> {
+    const plan = overlayPlan(next);
     if (next.probes.port !== this.config.probes.port) await this.moveReflector(next.probes.port);
     const rateChanged = next.probes.pathRatePerSec !== this.config.probes.pathRatePerSec;
     this.config = next;
-    this.plan = overlayPlan(next);
+    this.plan = plan;
     this.known = knownPeers(this.plan, this.tunneldPaths);
     this.history = this.newHistory(next);
     this.writer.setHistory(this.history);
@@ -429,7 +430,7 @@ export class Probed {
     try {
       for (const f of families) {
         const own = src.address && (src.address.includes(':') ? 6 : 4) === f ? src.address : f === 6 ? '::' : '0.0.0.0';
-        const t = this.icmp!({ source: own, mark: src.mark, device: src.device, dscp: src.dscp });
+        const t = this.icmp({ source: own, mark: src.mark, device: src.device, dscp: src.dscp });
         transports[f] = t;
         opened.push(t);
       }
