@@ -12,10 +12,12 @@ import { silentLogger } from '../lib/log/index.js';
 import { overlayPlan } from '../lib/overlay/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { Store } from '../lib/store/index.js';
-import { createProbed, pathMatches, pathSettings, wanPlans, type PathMetricsMessage, type PathStateMessage, type WanMetrics, type WanStateMessage } from './daemon.js';
+import { probedSpec, type PathMetricsMessage, type PathStateMessage, type WanMetrics, type WanStateMessage } from './daemon.js';
+import { pathMatches, pathSettings, wanPlans } from './plans.js';
 import type { IcmpReply, IcmpTransportFactory } from './icmp.js';
 import { Reflector } from './reflector.js';
 import type { PathSocketFactory } from './transport.js';
+import { pathTunnel } from './tunneld.fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 8000): Promise<T> {
@@ -103,10 +105,7 @@ t.test('the daemon probes tunneld\'s paths and the WAN, publishes, records, relo
 
   // tunneld, faked: the planned paths.
   const tunneld = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'tunneld.sock'), group: false });
-  tunneld.method('paths.list', () => plan.paths.map((p) => ({
-    name: p.name, site: p.site, localWan: p.localWan, remoteWan: p.remoteWan, ifname: p.ifname, state: 'up',
-    probeAddress: `${p.remoteLinkAddress}%${p.ifname}`,
-  })));
+  tunneld.method('paths.list', () => plan.paths.map((p) => pathTunnel(p)));
   await tunneld.listen();
 
   // The far ends: one reflector, reached through fake sockets that can be cut.
@@ -142,7 +141,7 @@ t.test('the daemon probes tunneld\'s paths and the WAN, publishes, records, relo
     };
   };
 
-  const d = await runDaemon(createProbed({ pathSockets: () => sockets, icmp: () => icmp, tunneldGraceMs: 60_000 }), { env, logger: silentLogger() });
+  const d = await runDaemon(probedSpec({ pathSockets: () => sockets, icmp: () => icmp, tunneldGraceMs: 60_000 }), { env, logger: silentLogger() });
   let stopped = false;
   t.teardown(async () => { if (!stopped) await d.stop(); await tunneld.close(); });
   t.same(opened, [{ source: '198.18.9.2', mark: 0x10000 + 1000, device: 'eth0', dscp: 46 }], 'the WAN socket is bound to the WAN and marks its probes EF');

@@ -10,7 +10,8 @@ import { loadConfig } from '../lib/config/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { overlayPlan } from '../lib/overlay/index.js';
 import { runDaemon } from '../lib/runner/index.js';
-import { createProbed, dhcpWans, wanPlans, type WanMetrics, type WanStateMessage } from './daemon.js';
+import { probedSpec, type WanMetrics, type WanStateMessage } from './daemon.js';
+import { dhcpWans, wanPlans } from './plans.js';
 import { GatewayWatcher } from './gateway.js';
 import type { IcmpReply, IcmpTransportFactory } from './icmp.js';
 import type { PathSocketFactory } from './transport.js';
@@ -163,7 +164,7 @@ async function dhcpDaemon(t: Test, text: string) {
     setImmediate(() => onOpen?.());
     return { send: () => undefined, close: () => undefined, counters: () => ({ opens: 1, openErrors: 0, sendErrors: 0, received: 0, port: 1 }) };
   };
-  const d = await runDaemon(createProbed({
+  const d = await runDaemon(probedSpec({
     pathSockets: () => noPaths,
     icmp: () => icmp,
     tunneldGraceMs: 60_000,

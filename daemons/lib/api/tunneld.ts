@@ -8,12 +8,15 @@ export const TunnelState = Type.Union([Type.Literal('up'), Type.Literal('down'),
   title: 'TunnelState', description: 'WireGuard\'s view of a path: up (fresh handshake), connecting (no handshake yet), down',
 });
 
+/** What probed builds a path socket from (site, WANs, interface, probe address): never empty. */
+const NonEmpty = (description?: string) => Type.String({ minLength: 1, ...(description ? { description } : {}) });
+
 export const PathTunnel = Reply({
   name: PathId,
-  site: Type.String(),
-  localWan: Type.String(),
-  remoteWan: Type.String(),
-  ifname: Type.String(),
+  site: NonEmpty(),
+  localWan: NonEmpty(),
+  remoteWan: NonEmpty(),
+  ifname: NonEmpty(),
   state: TunnelState,
   handshakeAgeMs: Type.Union([Type.Number(), Type.Null()], { description: 'ms since the last handshake; null when none' }),
   endpoint: Type.Union([Type.String(), Type.Null()]),
@@ -24,7 +27,7 @@ export const PathTunnel = Reply({
   listenPort: Type.Integer(),
   table: Type.Integer(),
   mark: Type.Integer(),
-  probeAddress: Type.String({ description: 'where probes of this path go: the far end\'s link-local address%ifname' }),
+  probeAddress: NonEmpty('where probes of this path go: the far end\'s link-local address%ifname'),
 }, { title: 'PathTunnel', description: 'one overlay path as tunneld sees it' });
 
 export const WireGuardPeer = Reply({
