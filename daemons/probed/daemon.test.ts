@@ -17,7 +17,7 @@ import { pathMatches, pathSettings, wanPlans } from './plans.js';
 import type { IcmpReply, IcmpTransportFactory } from './icmp.js';
 import { Reflector } from './reflector.js';
 import type { PathSocketFactory } from './transport.js';
-import { pathTunnel } from './tunneld.fixture.js';
+import { pathTunnel } from '../lib/testkit/tunneld.fixture.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 8000): Promise<T> {

@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import t, { type Test } from 'tap';
 import { BusServer } from '../lib/bus/index.js';
 import { createLogger } from '../lib/log/index.js';
-import { pathTunnel, type PlannedTunnel } from './tunneld.fixture.js';
+import { pathTunnel, type PlannedTunnel } from '../lib/testkit/tunneld.fixture.js';
 import { TunneldWatcher, type TunneldPath } from './tunnels.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,8 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PathMetricsT, PathStateT } from '../lib/api/index.js';
+import type { PathMetricsT, PathStateT, PathTunnelT } from '../lib/api/index.js';
 import { BusClient, BusServer } from '../lib/bus/index.js';
+import { loadConfig } from '../lib/config/index.js';
+import { overlayPlan } from '../lib/overlay/index.js';
+import { pathTunnel } from '../lib/testkit/tunneld.fixture.js';
 import { FakeClock, type Clock } from '../lib/clock/index.js';
 import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
@@ -117,6 +120,8 @@ interface Box {
   applied: SteerRuleset[];
   ipt: string[];
   tunneld: BusServer;
+  /** tunneld's rows, whole, as the fake serves them. */
+  tunnelRows: PathTunnelT[];
   probed: BusServer;
   client: BusClient;
   stop(): Promise<void>;
@@ -146,7 +151,10 @@ async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; cl
   fs.mkdirSync(env.TERN_ETC_DIR, { recursive: true });
   fs.writeFileSync(path.join(env.TERN_ETC_DIR, 'tern.yaml'), opts.config ?? config);
   const tunneld = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'tunneld.sock') });
-  tunneld.method('paths.list', () => [pathA, pathB, 'inet/cloud/inet'].map((name) => ({ name, state: 'up' })));
+  // Whole rows, as tunneld's contract declares them: steerd refuses any other shape.
+  const plan = overlayPlan((await loadConfig(path.join(env.TERN_ETC_DIR, 'tern.yaml'))).config);
+  const tunnelRows = plan.paths.map((p) => pathTunnel(p));
+  tunneld.method('paths.list', () => tunnelRows);
   const probed = new BusServer({ socketPath: path.join(env.TERN_RUN_DIR, 'probed.sock') });
   probed.method('paths.metrics', () => [
     metrics(pathA, { state: 'up', lossPct: 0, rttMs: 40, jitterMs: 1, mos: 4.3 }),
@@ -183,7 +191,7 @@ async function box(t: Tap.Test, hasQueue: boolean, opts: { tunneld?: boolean; cl
   t.teardown(stop);
   return {
     configFile: path.join(env.TERN_ETC_DIR, 'tern.yaml'), dbFile: path.join(env.TERN_STATE_DIR, 'tern.db'),
-    fast, applied, ipt, tunneld, probed, client, stop,
+    fast, applied, ipt, tunneld, tunnelRows, probed, client, stop,
   };
 }
 
@@ -399,3 +407,21 @@ t.test('a probe result in any other shape is refused at the boundary', async (t)
   await b.stop();
 });
 
+
+t.test('a tunnel state in any other shape is refused at the boundary; the states steerd had stay', async (t) => {
+  const b = await box(t, false);
+  type Row = { name: string; state: string; tunnel: string | null };
+  const rowOf = async (name: string): Promise<Row | undefined> => (await b.client.request<Row[]>('steer.paths')).find((r) => r.name === name);
+  await until('path B up, its tunnel known', async () => ((await rowOf(pathB))?.tunnel === 'up' ? true : undefined));
+  const whole = b.tunnelRows.find((r) => r.name === pathB)!;
+  // What steerd once took from anyone: a name and a state, nothing else.
+  b.tunneld.publish('paths.changed', { name: pathB, state: 'down' });
+  b.tunneld.publish('paths.changed', { ...whole, state: 'gone' });
+  b.tunneld.publish('paths.changed', { ...whole, state: 'down', listenPort: 'x' });
+  // The marker: a good payload after the bad ones, on the same connection (path A, so B's row shows what the bad ones did).
+  b.tunneld.publish('paths.changed', { ...b.tunnelRows.find((r) => r.name === pathA)!, state: 'connecting' });
+  await until('the good payload taken', async () => ((await rowOf(pathA))?.tunnel === 'connecting' ? true : undefined));
+  const rowB = await rowOf(pathB);
+  t.equal(rowB?.tunnel, 'up', `path B's tunnel: got ${rowB?.tunnel}; want up (the down payloads in other shapes refused)`);
+  await b.stop();
+});

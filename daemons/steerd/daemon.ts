@@ -9,13 +9,16 @@ import fs from 'node:fs';
 import { BusClient } from '../lib/bus/index.js';
 import type { TernConfig } from '../lib/config/index.js';
 import { loadConfig } from '../lib/config/index.js';
-import { TernError, errorMessage } from '../lib/errors.js';
+import { TernError, errorMessage, isTernError } from '../lib/errors.js';
 import { recordEvent } from '../lib/events/index.js';
 import { Rtnl, type Family } from '../lib/kernel/index.js';
 import { queueBase, queueCount } from '../lib/kernel/names.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
-import { probedApi, steerdApi, type PathMetricsT, type PathStateT, type ProbedMethods, type ProbedTopics, type SteerCountersT } from '../lib/api/index.js';
+import {
+  probedApi, steerdApi, tunneldApi, type PathMetricsT, type PathStateT, type PathTunnelT, type ProbedMethods, type ProbedTopics, type SteerCountersT,
+  type TunneldMethods, type TunneldTopics,
+} from '../lib/api/index.js';
 import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
 import { MoveLog, type MoveReason, type PathMove } from './events.js';
@@ -96,7 +99,7 @@ export class Steerd {
   /** Per path mark: the classes its state keeps away (for sweeps on growth). */
   private broken = new Map<number, Set<string>>();
   private readonly clients: BusClient[] = [];
-  private tunneld: BusClient | undefined;
+  private tunneld: BusClient<TunneldMethods, TunneldTopics> | undefined;
   private timers: ReturnType<DaemonContext['clock']['setInterval']>[] = [];
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -189,20 +192,21 @@ export class Steerd {
 
   private connectPeers(): void {
     const connect = this.deps.connect ?? ((daemon: string) => new BusClient({
-      ...(daemon === 'probed' ? { contract: probedApi } : {}),
+      contract: daemon === 'probed' ? probedApi : tunneldApi,
       socketPath: socketPath(this.ctx.paths, daemon),
       clock: this.ctx.clock,
       logger: componentLogger(this.ctx.logger, `bus-${daemon}`),
       timeoutMs: 3000,
       reconnect: { initialMs: 200, maxMs: 2000 },
     }));
-    const tunneld = connect('tunneld');
-    // probed's payloads are checked against its contract on arrival (one shape, daemons/lib/api/probed.ts).
+    // Results and payloads are checked against each daemon's contract on arrival (daemons/lib/api):
+    // one shape, and a message that does not match is refused whole, never half read.
+    const tunneld = connect('tunneld') as unknown as BusClient<TunneldMethods, TunneldTopics>;
     const probed = connect('probed') as unknown as BusClient<ProbedMethods, ProbedTopics>;
     this.clients.push(tunneld, probed);
     tunneld.on('connected', () => { void this.pollTunnels(); });
     probed.on('connected', () => { void this.pollProbes(probed); });
-    void tunneld.subscribe(['paths.changed'], (params) => this.onTunnel(params)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: subscribe'));
+    void tunneld.subscribeTopic('paths.changed', (p) => this.onTunnel(p)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: subscribe'));
     void probed.subscribeTopic('path.metrics', (m) => this.onMetrics(m)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.metrics'));
     void probed.subscribeTopic('path.state', (s) => this.onState(s)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.state'));
     tunneld.connect().catch(() => undefined);
@@ -213,26 +217,25 @@ export class Steerd {
   private async pollTunnels(): Promise<void> {
     if (!this.tunneld || this.stopped) return;
     try {
-      const rows = await this.tunneld.request<unknown>('paths.list');
-      if (!Array.isArray(rows)) return;
+      const rows = await this.tunneld.call('paths.list');
       let changed = !this.tunnelsKnown;
       for (const r of rows) changed = this.setTunnel(r) || changed;
       this.tunnelsKnown = true;
       if (changed) await this.refresh('tunneld paths.list');
     } catch (err) {
-      this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: paths.list');
+      // Unreachable is routine (tunneld restarting); a refused answer is a version mismatch worth seeing.
+      if (isTernError(err, 'TERN_E_BUS_CONTRACT')) this.log.warn({ err: errorMessage(err) }, 'steerd: tunneld: paths.list refused: tunnel states kept as they were');
+      else this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: paths.list');
     }
   }
 
-  private setTunnel(row: unknown): boolean {
-    const r = row as { name?: unknown; state?: unknown };
-    if (typeof r?.name !== 'string' || (r.state !== 'up' && r.state !== 'down' && r.state !== 'connecting')) return false;
+  private setTunnel(r: PathTunnelT): boolean {
     const before = this.tunnels.get(r.name);
     this.tunnels.set(r.name, r.state);
     return before !== r.state;
   }
 
-  private onTunnel(params: unknown): void {
+  private onTunnel(params: PathTunnelT): void {
     if (this.setTunnel(params) && this.tunnelsKnown) void this.refresh('tunneld paths.changed');
   }
 

@@ -1,8 +1,8 @@
 // tunneld's paths.list rows for tests: what tunneld makes of a planned path
 // (daemons/tunneld/status.ts), whole, as its contract declares
 // (daemons/lib/api/tunneld.ts PathTunnel).
-import type { PathTunnelT } from '../lib/api/index.js';
-import type { PathPlan } from '../lib/overlay/index.js';
+import type { PathTunnelT } from '../api/index.js';
+import type { PathPlan } from '../overlay/index.js';
 
 /** The plan's facts a row is made of. */
 export type PlannedTunnel = Pick<PathPlan, 'name' | 'site' | 'localWan' | 'remoteWan' | 'ifname' | 'listenPort' | 'table' | 'mark' | 'remoteLinkAddress'>;
