@@ -5,6 +5,7 @@ import { FlagsGet, createGenericNetlink, genl, type GenericNetlinkSocket } from 
 import { TernError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log/index.js';
 import { kernelError, hasErrno } from '../net/errno.js';
+import { RequestQueue } from '../net/netlink-client.js';
 import { Rtnl } from '../rtnl/rtnl.js';
 import { checkIfname } from '../net/validate.js';
 import {
@@ -42,18 +43,13 @@ export async function openWgGenlSocket(timeoutMs = 5000): Promise<WgGenlSocket> 
   }
   const id = familyId;
   // One request at a time, for the same reasons as Rtnl: one dump per socket, one multipart slot.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn);
-    queue = run.catch(() => undefined);
-    return run;
-  };
+  const queue = new RequestQueue();
   return {
-    getDevice: (request) => serial(async () => {
+    getDevice: (request) => queue.run(async () => {
       const [msgs] = await s.request(id, WG_CMD_GET_DEVICE, WG_GENL_VERSION, request, { flags: FlagsGet.DUMP, timeout: timeoutMs });
       return msgs.map((m) => m.data);
     }),
-    setDevice: (request) => serial(async () => {
+    setDevice: (request) => queue.run(async () => {
       await s.request(id, WG_CMD_SET_DEVICE, WG_GENL_VERSION, request, { timeout: timeoutMs });
     }),
     close: () => s.socket.close(),
