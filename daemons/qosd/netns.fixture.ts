@@ -1,6 +1,6 @@
 // Run by shaper-netns.test.ts inside a throwaway namespace: capability
 // detection and a Shaper on the real kernel there, driven by calls.
-import { serveAgent } from '../lib/kernel/tc/agent.js';
+import { serveAgent } from '../lib/kernel/testing/netns-agent.js';
 import { Rtnl, Tc } from '../lib/kernel/index.js';
 import { KernelProber, detectCapabilities, type ShapingChoice } from './capabilities.js';
 import { qosPlan } from './plan.js';

@@ -3,8 +3,7 @@
 // fq_codel, which also makes a stale capability a real kernel error.
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { NetnsAgent } from '../lib/kernel/tc/agent.js';
-import { TestNetns } from '../lib/kernel/testing/index.js';
+import { NetnsAgent, TestNetns } from '../lib/kernel/testing/index.js';
 import type { Capabilities } from './capabilities.js';
 import type { ApplyReport } from './shaper.js';
 

@@ -1,58 +1,44 @@
 // A thin typed client over the netlink package's rtnetlink: links,
 // addresses, routes and policy rules of the network namespace the process
 // runs in, with inputs checked before sending and replies checked on reading.
-import { AttrStream, FlagsNew, createRtNetlink, parseAttributes, type RtNetlinkSocket, type rt, type ifla } from 'netlink';
+import { AttrStream, FlagsNew, parseAttributes, type rt, type ifla } from 'netlink';
 import { TernError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log/index.js';
 import { kernelError, errnoText, hasErrno } from '../net/errno.js';
+import { NetlinkClient, openRtNetlinkSocket, type NetlinkClientOptions, type RequestOpts } from '../net/netlink-client.js';
 import { afOf, familyOf, formatCidr, formatIp, maskBytes, parseCidr, parseIp, type Family } from '../net/ip.js';
 import type { LinkRef } from '../tc/tc.js';
 import { checkIfname, checkInt, checkMtu, checkRulePriority, checkTable, checkU32 } from '../net/validate.js';
-
-type Opts = { flags?: number; timeout?: number };
 
 /**
  * The part of the netlink package's RtNetlinkSocket this client uses; tests
  * pass a fake that records requests and returns canned replies.
  */
 export interface RtnlSocket {
-  getLinks(data?: rt.Link, attrs?: ifla.LinkAttrs, opts?: Opts): Promise<rt.LinkMessage[]>;
-  getLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: Opts): Promise<rt.LinkMessage[]>;
-  newLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: Opts): Promise<rt.LinkMessage[]>;
-  setLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: Opts): Promise<rt.LinkMessage[]>;
-  delLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: Opts): Promise<rt.LinkMessage[]>;
-  getAddresses(data?: rt.Address, attrs?: rt.AddressAttrs, opts?: Opts): Promise<rt.AddressMessage[]>;
-  newAddress(data: rt.Address, attrs?: rt.AddressAttrs, opts?: Opts): Promise<rt.AddressMessage[]>;
-  delAddress(data: rt.Address, attrs?: rt.AddressAttrs, opts?: Opts): Promise<rt.AddressMessage[]>;
-  getRoutes(data?: rt.Route, attrs?: rt.RouteAttrs, opts?: Opts): Promise<rt.RouteMessage[]>;
-  newRoute(data: rt.Route, attrs?: rt.RouteAttrs, opts?: Opts): Promise<rt.RouteMessage[]>;
-  delRoute(data: rt.Route, attrs?: rt.RouteAttrs, opts?: Opts): Promise<rt.RouteMessage[]>;
-  getRules(data?: rt.Rule, attrs?: rt.RuleAttrs, opts?: Opts): Promise<rt.RuleMessage[]>;
-  newRule(data: rt.Rule, attrs?: rt.RuleAttrs, opts?: Opts): Promise<rt.RuleMessage[]>;
-  delRule(data: rt.Rule, attrs?: rt.RuleAttrs, opts?: Opts): Promise<rt.RuleMessage[]>;
+  getLinks(data?: rt.Link, attrs?: ifla.LinkAttrs, opts?: RequestOpts): Promise<rt.LinkMessage[]>;
+  getLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: RequestOpts): Promise<rt.LinkMessage[]>;
+  newLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: RequestOpts): Promise<rt.LinkMessage[]>;
+  setLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: RequestOpts): Promise<rt.LinkMessage[]>;
+  delLink(data: rt.Link, attrs?: ifla.LinkAttrs, opts?: RequestOpts): Promise<rt.LinkMessage[]>;
+  getAddresses(data?: rt.Address, attrs?: rt.AddressAttrs, opts?: RequestOpts): Promise<rt.AddressMessage[]>;
+  newAddress(data: rt.Address, attrs?: rt.AddressAttrs, opts?: RequestOpts): Promise<rt.AddressMessage[]>;
+  delAddress(data: rt.Address, attrs?: rt.AddressAttrs, opts?: RequestOpts): Promise<rt.AddressMessage[]>;
+  getRoutes(data?: rt.Route, attrs?: rt.RouteAttrs, opts?: RequestOpts): Promise<rt.RouteMessage[]>;
+  newRoute(data: rt.Route, attrs?: rt.RouteAttrs, opts?: RequestOpts): Promise<rt.RouteMessage[]>;
+  delRoute(data: rt.Route, attrs?: rt.RouteAttrs, opts?: RequestOpts): Promise<rt.RouteMessage[]>;
+  getRules(data?: rt.Rule, attrs?: rt.RuleAttrs, opts?: RequestOpts): Promise<rt.RuleMessage[]>;
+  newRule(data: rt.Rule, attrs?: rt.RuleAttrs, opts?: RequestOpts): Promise<rt.RuleMessage[]>;
+  delRule(data: rt.Rule, attrs?: rt.RuleAttrs, opts?: RequestOpts): Promise<rt.RuleMessage[]>;
   close(): void;
 }
 
 /** The real socket, bound in the network namespace of this process. */
 export function openRtnlSocket(): RtnlSocket {
-  const s: RtNetlinkSocket = createRtNetlink();
-  return {
-    getLinks: (d, a, o) => s.getLinks(d, a, o),
-    getLink: (d, a, o) => s.getLink(d, a, o),
-    newLink: (d, a, o) => s.newLink(d, a, o),
-    setLink: (d, a, o) => s.setLink(d, a, o),
-    delLink: (d, a, o) => s.delLink(d, a, o),
-    getAddresses: (d, a, o) => s.getAddresses(d, a, o),
-    newAddress: (d, a, o) => s.newAddress(d, a, o),
-    delAddress: (d, a, o) => s.delAddress(d, a, o),
-    getRoutes: (d, a, o) => s.getRoutes(d, a, o),
-    newRoute: (d, a, o) => s.newRoute(d, a, o),
-    delRoute: (d, a, o) => s.delRoute(d, a, o),
-    getRules: (d, a, o) => s.getRules(d, a, o),
-    newRule: (d, a, o) => s.newRule(d, a, o),
-    delRule: (d, a, o) => s.delRule(d, a, o),
-    close: () => s.socket.close(),
-  };
+  return openRtNetlinkSocket([
+    'getLinks', 'getLink', 'newLink', 'setLink', 'delLink',
+    'getAddresses', 'newAddress', 'delAddress',
+    'getRoutes', 'newRoute', 'delRoute',
+    'getRules', 'newRule', 'delRule',
+  ]);
 }
 
 export interface LinkInfo {
@@ -128,13 +114,7 @@ export interface RuleInfo {
   to: string | null;
 }
 
-export interface RtnlOptions {
-  /** Default: a real rtnetlink socket opened on first use. */
-  socket?: RtnlSocket;
-  logger?: Logger;
-  /** Per-request timeout (ms) handed to the netlink package; default 5000. */
-  timeoutMs?: number;
-}
+export type RtnlOptions = NetlinkClientOptions<RtnlSocket>;
 
 const IFLA_INFO_KIND = 1;
 // RTPROT_STATIC marks routes Tern installs, as opposed to boot/kernel routes.
@@ -181,49 +161,9 @@ function checkLinkRef(link: LinkRef): number {
 const linkRefText = (link: LinkRef): string => `${String(link?.name)} (index ${String(link?.ifindex)})`;
 
 /** The rtnetlink client. One socket per instance; call close() when done. */
-export class Rtnl {
-  private sock: RtnlSocket | undefined;
-  private readonly log: Logger;
-  private readonly timeoutMs: number;
-  private queue: Promise<void> = Promise.resolve();
-
+export class Rtnl extends NetlinkClient<RtnlSocket> {
   constructor(opts: RtnlOptions = {}) {
-    this.sock = opts.socket;
-    this.log = opts.logger ?? silentLogger();
-    this.timeoutMs = opts.timeoutMs ?? 5000;
-  }
-
-  close(): void {
-    this.sock?.close();
-    this.sock = undefined;
-  }
-
-  private socket(): RtnlSocket {
-    this.sock ??= openRtnlSocket();
-    return this.sock;
-  }
-
-  /**
-   * Runs one request at a time. The kernel refuses a second dump on a
-   * socket while one runs (EBUSY), and the netlink package groups multipart
-   * replies in a single slot, so overlapping requests would fail or mix.
-   */
-  private serial<T>(fn: (s: RtnlSocket) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => fn(this.socket()));
-    this.queue = run.then(() => undefined, () => undefined);
-    return run;
-  }
-
-  private opts(flags = 0): Opts {
-    return { flags, timeout: this.timeoutMs };
-  }
-
-  private async call<T>(op: string, subject: string | undefined, fn: (s: RtnlSocket) => Promise<T>): Promise<T> {
-    try {
-      return await this.serial(fn);
-    } catch (err) {
-      throw kernelError(op, err, subject === undefined ? {} : { subject });
-    }
+    super(opts, openRtnlSocket);
   }
 
   private noDevice(op: string, name: string): TernError {

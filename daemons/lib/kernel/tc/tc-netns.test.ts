@@ -3,8 +3,7 @@
 // and real packets classified, redirected and counted.
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
-import { TestNetns } from '../testing/index.js';
-import { NetnsAgent } from './agent.js';
+import { NetnsAgent, TestNetns } from '../testing/index.js';
 import { dscpKey, matchAll } from './filter.js';
 import { INGRESS_HANDLE, TC_H_INGRESS, TC_H_ROOT, tcHandle, u32Node } from './handle.js';
 import type { ClassInfo, FilterInfo, LinkRef, QdiscInfo } from './tc.js';

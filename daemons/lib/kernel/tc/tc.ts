@@ -1,10 +1,10 @@
 // A typed traffic-control client over the netlink package's rtnetlink:
 // qdiscs, classes and filters of the network namespace the process runs in,
 // with options built and read as bytes here (options.ts, filter.ts).
-import { FlagsNew, createRtNetlink, type RtNetlinkSocket, type rt } from 'netlink';
+import { FlagsNew, type rt } from 'netlink';
 import { TernError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log/index.js';
 import { kernelError, hasErrno } from '../net/errno.js';
+import { NetlinkClient, openRtNetlinkSocket, type NetlinkClientOptions, type RequestOpts } from '../net/netlink-client.js';
 import { decodeFilterOptions, encodeFilterOptions, filterInfo, parseFilterInfo, protocolName, type FilterOptions, type FilterProtocol, type U32Info } from './filter.js';
 import { formatHandle, formatU32Handle } from './handle.js';
 import {
@@ -13,37 +13,27 @@ import {
 } from './options.js';
 import { parseCakeTins, parseStats2, type CakeTinStats, type TcStats } from './stats.js';
 
-type Opts = { flags?: number; timeout?: number };
-
 /** The part of RtNetlinkSocket tc needs; tests pass a fake that records requests. */
 export interface TcSocket {
-  newQdisc(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  delQdisc(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  getQdiscs(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  newTrafficClass(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  delTrafficClass(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  getTrafficClasses(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  newTrafficFilter(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  delTrafficFilter(data: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
-  getTrafficFilters(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: Opts): Promise<rt.TcMessage[]>;
+  newQdisc(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  delQdisc(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  getQdiscs(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  newTrafficClass(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  delTrafficClass(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  getTrafficClasses(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  newTrafficFilter(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  delTrafficFilter(data: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
+  getTrafficFilters(data?: rt.Tc, attrs?: rt.TcAttrs, opts?: RequestOpts): Promise<rt.TcMessage[]>;
   close(): void;
 }
 
 /** The real socket, bound in the network namespace of this process. */
 export function openTcSocket(): TcSocket {
-  const s: RtNetlinkSocket = createRtNetlink();
-  return {
-    newQdisc: (d, a, o) => s.newQdisc(d, a, o),
-    delQdisc: (d, a, o) => s.delQdisc(d, a, o),
-    getQdiscs: (d, a, o) => s.getQdiscs(d, a, o),
-    newTrafficClass: (d, a, o) => s.newTrafficClass(d, a, o),
-    delTrafficClass: (d, a, o) => s.delTrafficClass(d, a, o),
-    getTrafficClasses: (d, a, o) => s.getTrafficClasses(d, a, o),
-    newTrafficFilter: (d, a, o) => s.newTrafficFilter(d, a, o),
-    delTrafficFilter: (d, a, o) => s.delTrafficFilter(d, a, o),
-    getTrafficFilters: (d, a, o) => s.getTrafficFilters(d, a, o),
-    close: () => s.socket.close(),
-  };
+  return openRtNetlinkSocket([
+    'newQdisc', 'delQdisc', 'getQdiscs',
+    'newTrafficClass', 'delTrafficClass', 'getTrafficClasses',
+    'newTrafficFilter', 'delTrafficFilter', 'getTrafficFilters',
+  ]);
 }
 
 /** A device by index (what the kernel takes) and name (what messages say). */
@@ -114,13 +104,7 @@ export interface FilterInfo {
   options: U32Info | null;
 }
 
-export interface TcOptions {
-  /** Default: a real rtnetlink socket opened on first use. */
-  socket?: TcSocket;
-  logger?: Logger;
-  /** Per-request timeout (ms) handed to the netlink package; default 5000. */
-  timeoutMs?: number;
-}
+export type TcOptions = NetlinkClientOptions<TcSocket>;
 
 function checkDev(op: string, dev: LinkRef | undefined): LinkRef {
   if (!dev || !Number.isInteger(dev.ifindex) || dev.ifindex < 1 || dev.ifindex > 0x7fffffff || typeof dev.name !== 'string') {
@@ -137,45 +121,9 @@ function checkHandle(op: string, what: string, v: unknown): number {
 }
 
 /** The tc client. One socket per instance; call close() when done. */
-export class Tc {
-  private sock: TcSocket | undefined;
-  private readonly log: Logger;
-  private readonly timeoutMs: number;
-  private queue: Promise<void> = Promise.resolve();
-
+export class Tc extends NetlinkClient<TcSocket> {
   constructor(opts: TcOptions = {}) {
-    this.sock = opts.socket;
-    this.log = opts.logger ?? silentLogger();
-    this.timeoutMs = opts.timeoutMs ?? 5000;
-  }
-
-  close(): void {
-    this.sock?.close();
-    this.sock = undefined;
-  }
-
-  private socket(): TcSocket {
-    this.sock ??= openTcSocket();
-    return this.sock;
-  }
-
-  /** One request at a time: the kernel refuses a second dump on a busy socket (EBUSY). */
-  private serial<T>(fn: (s: TcSocket) => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => fn(this.socket()));
-    this.queue = run.then(() => undefined, () => undefined);
-    return run;
-  }
-
-  private async call<T>(op: string, dev: string | undefined, fn: (s: TcSocket) => Promise<T>): Promise<T> {
-    try {
-      return await this.serial(fn);
-    } catch (err) {
-      throw kernelError(op, err, dev === undefined ? {} : { subject: dev });
-    }
-  }
-
-  private opts(flags = 0): Opts {
-    return { flags, timeout: this.timeoutMs };
+    super(opts, openTcSocket);
   }
 
   /** Qdiscs of one device, or of every device. */

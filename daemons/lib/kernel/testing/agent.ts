@@ -3,14 +3,13 @@
 // one JSON line per call on stdin, one JSON line per reply on stdout. It also
 // records UAPI requests (verb and peer public keys, never private keys), so
 // tests can count what configure() sent.
-import readline from 'node:readline';
-import { TernError } from '../../errors.js';
 import { ifnamePrefix } from '../names.js';
 import { Rtnl } from '../rtnl/rtnl.js';
 import { hexToKey } from '../wireguard/keys.js';
 import { createUapiTransport, type UapiTransport } from '../wireguard/uapi-socket.js';
 import { UserspaceBackend } from '../wireguard/userspace.js';
 import { detectWireGuard, kernelProbe } from '../wireguard/detect.js';
+import { serveAgent } from './netns-agent.js';
 
 /** One UAPI request as recorded: its verb and the peers it named. */
 export interface UapiRecord {
@@ -41,45 +40,7 @@ const agent = {
   uapiLog: () => records.splice(0),
   detect: () => detectWireGuard(kernelProbe(rtnl)),
 };
-const targets: Record<string, Record<string, unknown>> = {
-  rtnl: rtnl as unknown as Record<string, unknown>,
-  wg: wg as unknown as Record<string, unknown>,
-  agent,
-};
-
-interface Call {
-  id: number;
-  target: string;
-  method: string;
-  args: unknown[];
-}
-
-const reply = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  let call: Call;
-  try {
-    call = JSON.parse(line) as Call;
-  } catch {
-    return reply({ id: -1, error: { code: 'TERN_E_KERNEL_ARG', message: 'agent: bad request line' } });
-  }
-  const target = targets[call.target];
-  const fn = target?.[call.method];
-  if (typeof fn !== 'function') {
-    return reply({ id: call.id, error: { code: 'TERN_E_KERNEL_ARG', message: `agent: no method ${call.target}.${call.method}` } });
-  }
-  Promise.resolve()
-    .then(() => (fn as (...a: unknown[]) => unknown).apply(target, call.args))
-    .then(
-      (result) => reply({ id: call.id, result: result === undefined ? null : result }),
-      (err: unknown) => reply({
-        id: call.id,
-        error: err instanceof TernError
-          ? { code: err.code, message: err.message, details: err.details ?? {} }
-          : { code: 'UNEXPECTED', message: err instanceof Error ? err.stack ?? err.message : String(err) },
-      }),
-    );
-}).on('close', () => {
+serveAgent({ rtnl, wg, agent }, () => {
   wg.close();
   rtnl.close();
 });

@@ -3,15 +3,14 @@
 // netlink family (messages in genl.ts).
 import { FlagsGet, createGenericNetlink, genl, type GenericNetlinkSocket } from 'netlink';
 import { TernError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log/index.js';
 import { kernelError, hasErrno } from '../net/errno.js';
-import { Rtnl } from '../rtnl/rtnl.js';
+import { RequestQueue } from '../net/netlink-client.js';
 import { checkIfname } from '../net/validate.js';
+import { BaseBackend, type BaseBackendOptions } from './backend.js';
 import {
   WG_CMD_GET_DEVICE, WG_CMD_SET_DEVICE, WG_GENL_NAME, WG_GENL_VERSION, decodeDevice, encodeGetDevice, encodeSetDevice,
 } from './genl.js';
-import { isEmptyChange, planChange, publicState, summarize } from './plan.js';
-import type { ConfigureResult, DesiredDevice, DeviceState, WireGuardBackend } from './types.js';
+import type { DeviceChange, DeviceSnapshot, WireGuardBackend } from './types.js';
 
 /** Carries WireGuard genetlink payloads (attributes after the genl header); tests pass a recorder. */
 export interface WgGenlSocket {
@@ -42,58 +41,39 @@ export async function openWgGenlSocket(timeoutMs = 5000): Promise<WgGenlSocket> 
   }
   const id = familyId;
   // One request at a time, for the same reasons as Rtnl: one dump per socket, one multipart slot.
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = queue.then(fn);
-    queue = run.catch(() => undefined);
-    return run;
-  };
+  const queue = new RequestQueue();
   return {
-    getDevice: (request) => serial(async () => {
+    getDevice: (request) => queue.run(async () => {
       const [msgs] = await s.request(id, WG_CMD_GET_DEVICE, WG_GENL_VERSION, request, { flags: FlagsGet.DUMP, timeout: timeoutMs });
       return msgs.map((m) => m.data);
     }),
-    setDevice: (request) => serial(async () => {
+    setDevice: (request) => queue.run(async () => {
       await s.request(id, WG_CMD_SET_DEVICE, WG_GENL_VERSION, request, { timeout: timeoutMs });
     }),
     close: () => s.socket.close(),
   };
 }
 
-export interface KernelBackendOptions {
-  /** Interface name prefix of Tern's tunnels; list() returns only these. */
-  prefix: string;
-  rtnl?: Rtnl;
+export interface KernelBackendOptions extends BaseBackendOptions {
   /** Default: openWgGenlSocket() on first use. */
   genl?: WgGenlSocket;
-  logger?: Logger;
 }
 
 const KIND = 'wireguard';
 
-export class KernelBackend implements WireGuardBackend {
+export class KernelBackend extends BaseBackend implements WireGuardBackend {
   readonly kind = 'kernel' as const;
-  private readonly prefix: string;
-  private readonly rtnl: Rtnl;
-  private readonly ownRtnl: boolean;
   private genl: WgGenlSocket | undefined;
-  private readonly log: Logger;
 
   constructor(opts: KernelBackendOptions) {
-    if (typeof opts.prefix !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(opts.prefix)) {
-      throw new TernError('TERN_E_KERNEL_ARG', `wireguard: kernel backend: got prefix ${JSON.stringify(opts.prefix)}; want 1-8 letters, digits, '-' or '_'`);
-    }
-    this.prefix = opts.prefix;
-    this.ownRtnl = opts.rtnl === undefined;
-    this.rtnl = opts.rtnl ?? new Rtnl();
+    super('kernel', opts);
     this.genl = opts.genl;
-    this.log = opts.logger ?? silentLogger();
   }
 
-  close(): void {
+  override close(): void {
     this.genl?.close();
     this.genl = undefined;
-    if (this.ownRtnl) this.rtnl.close();
+    super.close();
   }
 
   private async socket(): Promise<WgGenlSocket> {
@@ -102,10 +82,7 @@ export class KernelBackend implements WireGuardBackend {
   }
 
   async create(ifname: string): Promise<void> {
-    checkIfname(ifname);
-    if (await this.rtnl.link(ifname)) {
-      throw new TernError('TERN_E_KERNEL_WG_BACKEND', `wireguard: create ${ifname}: an interface of that name already exists in this namespace`);
-    }
+    await this.checkNameFree(ifname);
     await this.rtnl.addLink(ifname, KIND);
     this.log.info({ ifname }, 'wireguard: interface created (kernel)');
   }
@@ -119,7 +96,7 @@ export class KernelBackend implements WireGuardBackend {
     return (await this.rtnl.links()).filter((l) => l.kind === KIND && l.name.startsWith(this.prefix)).map((l) => l.name);
   }
 
-  private async read(ifname: string): Promise<ReturnType<typeof decodeDevice>> {
+  protected async read(ifname: string): Promise<DeviceSnapshot> {
     const s = await this.socket();
     let replies: Buffer[];
     try {
@@ -130,14 +107,7 @@ export class KernelBackend implements WireGuardBackend {
     return decodeDevice(ifname, replies);
   }
 
-  async get(ifname: string): Promise<DeviceState> {
-    return publicState(await this.read(ifname));
-  }
-
-  async configure(ifname: string, desired: DesiredDevice): Promise<ConfigureResult> {
-    const current = await this.read(ifname);
-    const change = planChange(ifname, current, desired);
-    if (isEmptyChange(change)) return summarize(change, current, 0);
+  protected async send(ifname: string, change: DeviceChange): Promise<number> {
     const requests = encodeSetDevice(ifname, change);
     const s = await this.socket();
     for (const r of requests) {
@@ -147,9 +117,7 @@ export class KernelBackend implements WireGuardBackend {
         throw kernelError(`set ${ifname}`, err, { component: 'wireguard', subject: ifname });
       }
     }
-    const result = summarize(change, current, requests.length);
-    this.log.info({ ifname, ...result }, 'wireguard: interface configured');
-    return result;
+    return requests.length;
   }
 
   async destroy(ifname: string): Promise<void> {

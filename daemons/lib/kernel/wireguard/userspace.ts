@@ -5,58 +5,37 @@
 // they were (see wggo.ts for why the process outlives the daemon).
 import fs from 'node:fs';
 import { TernError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log/index.js';
 import { hasErrno } from '../net/errno.js';
-import { Rtnl } from '../rtnl/rtnl.js';
 import { checkIfname } from '../net/validate.js';
-import { isEmptyChange, planChange, publicState, summarize } from './plan.js';
+import { BaseBackend, type BaseBackendOptions } from './backend.js';
 import { GET_REQUEST, parseGetReply, parseSetReply, serializeSet } from './uapi.js';
 import { DEFAULT_UAPI_DIR, createUapiTransport, uapiSocketPath, type UapiTransport } from './uapi-socket.js';
 import { WireguardGo, type WireguardGoOptions } from './wggo.js';
-import type { ConfigureResult, DesiredDevice, DeviceSnapshot, DeviceState, WireGuardBackend } from './types.js';
+import type { DeviceChange, DeviceSnapshot, WireGuardBackend } from './types.js';
 
-export interface UserspaceBackendOptions {
-  /** Interface name prefix of Tern's tunnels, e.g. 'tn'; list() returns only these. */
-  prefix: string;
-  /** Default: a new Rtnl in this process's namespace. */
-  rtnl?: Rtnl;
+export interface UserspaceBackendOptions extends BaseBackendOptions {
   /** Default: Unix sockets in uapiDir. */
   uapi?: UapiTransport;
   /** Default /var/run/wireguard (where wireguard-go puts them; not configurable there). */
   uapiDir?: string;
   /** Default: a WireguardGo with its defaults. */
   wireguardGo?: WireguardGo | WireguardGoOptions;
-  logger?: Logger;
 }
 
 // wireguard-go's interfaces are TUN devices; a link of another kind with a Tern name is not ours.
 const TUN = 'tun';
 
-export class UserspaceBackend implements WireGuardBackend {
+export class UserspaceBackend extends BaseBackend implements WireGuardBackend {
   readonly kind = 'userspace' as const;
-  private readonly prefix: string;
-  private readonly rtnl: Rtnl;
-  private readonly ownRtnl: boolean;
   private readonly uapi: UapiTransport;
   private readonly uapiDir: string;
   private readonly wggo: WireguardGo;
-  private readonly log: Logger;
 
   constructor(opts: UserspaceBackendOptions) {
-    if (typeof opts.prefix !== 'string' || !/^[A-Za-z0-9_-]{1,8}$/.test(opts.prefix)) {
-      throw new TernError('TERN_E_KERNEL_ARG', `wireguard: userspace backend: got prefix ${JSON.stringify(opts.prefix)}; want 1-8 letters, digits, '-' or '_'`);
-    }
-    this.prefix = opts.prefix;
-    this.ownRtnl = opts.rtnl === undefined;
-    this.rtnl = opts.rtnl ?? new Rtnl();
+    super('userspace', opts);
     this.uapiDir = opts.uapiDir ?? DEFAULT_UAPI_DIR;
     this.uapi = opts.uapi ?? createUapiTransport({ dir: this.uapiDir });
     this.wggo = opts.wireguardGo instanceof WireguardGo ? opts.wireguardGo : new WireguardGo(opts.wireguardGo ?? {});
-    this.log = opts.logger ?? silentLogger();
-  }
-
-  close(): void {
-    if (this.ownRtnl) this.rtnl.close();
   }
 
   private socketPath(ifname: string): string {
@@ -64,10 +43,7 @@ export class UserspaceBackend implements WireGuardBackend {
   }
 
   async create(ifname: string): Promise<void> {
-    checkIfname(ifname);
-    if (await this.rtnl.link(ifname)) {
-      throw new TernError('TERN_E_KERNEL_WG_BACKEND', `wireguard: create ${ifname}: an interface of that name already exists in this namespace`);
-    }
+    await this.checkNameFree(ifname);
     // The socket path is shared by every namespace: a live socket means the name is taken elsewhere.
     if (fs.existsSync(this.socketPath(ifname))) {
       const live = await this.uapi(ifname, GET_REQUEST).then(() => true, () => false);
@@ -100,7 +76,7 @@ export class UserspaceBackend implements WireGuardBackend {
    * path is machine-wide, so without the check a wrong name would read (and
    * configure() would change) another namespace's interface.
    */
-  private async read(ifname: string): Promise<DeviceSnapshot> {
+  protected async read(ifname: string): Promise<DeviceSnapshot> {
     const link = await this.rtnl.link(checkIfname(ifname));
     if (!link || link.kind !== TUN) {
       throw new TernError('TERN_E_KERNEL_WG_BACKEND', `wireguard: get ${ifname}: no wireguard-go interface of that name in this namespace`);
@@ -108,18 +84,9 @@ export class UserspaceBackend implements WireGuardBackend {
     return parseGetReply(ifname, await this.uapi(ifname, GET_REQUEST));
   }
 
-  async get(ifname: string): Promise<DeviceState> {
-    return publicState(await this.read(ifname));
-  }
-
-  async configure(ifname: string, desired: DesiredDevice): Promise<ConfigureResult> {
-    const current = await this.read(ifname);
-    const change = planChange(ifname, current, desired);
-    if (isEmptyChange(change)) return summarize(change, current, 0);
+  protected async send(ifname: string, change: DeviceChange): Promise<number> {
     parseSetReply(ifname, await this.uapi(ifname, serializeSet(change)));
-    const result = summarize(change, current, 1);
-    this.log.info({ ifname, ...result }, 'wireguard: interface configured');
-    return result;
+    return 1;
   }
 
   async destroy(ifname: string): Promise<void> {

@@ -1,7 +1,8 @@
 // For integration tests that need the kernel of a throwaway namespace: a
 // process started there (`ip netns exec NS node fixture.js`) serves method
 // calls on the objects it was given, one JSON line each way; the test side
-// turns them into promises with TernErrors kept.
+// turns them into promises with TernErrors kept. The one framing of every
+// such agent: tc's and qosd's fixtures, and agent.ts (Rtnl and WireGuard).
 import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { TernError, type ErrorCode } from '../../errors.js';
@@ -69,10 +70,15 @@ export class NetnsAgent {
     }));
   }
 
-  /** Starts `node fixture` inside namespace ns. */
+  /** Starts `node fixture` inside namespace ns; env adds variables. */
   static start(ns: string, fixture: string, env: Record<string, string> = {}): NetnsAgent {
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, fixture], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     return new NetnsAgent(child);
+  }
+
+  /** The fixture's pid (ip netns exec replaces itself with node, so it is the spawned pid). */
+  get pid(): number {
+    return this.child.pid as number;
   }
 
   call<T = unknown>(target: string, method: string, ...args: unknown[]): Promise<T> {
@@ -81,6 +87,12 @@ export class NetnsAgent {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.child.stdin!.write(`${JSON.stringify({ id, target, method, args })}\n`);
     });
+  }
+
+  /** SIGKILL, as a crash would; resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** Closes stdin so the fixture exits by itself. */
