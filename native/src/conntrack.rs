@@ -18,7 +18,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::io;
 
 use crate::flow::{has_port_header, FlowKey, KEY_SIZE};
-use crate::napi::{napi_value, Call, JsError, CODE_IO};
+use crate::napi::{napi_value, Call, JsError};
 
 /// ctnetlink's subsystem (NFNL_SUBSYS_CTNETLINK), what nfct_open calls CONNTRACK.
 const CONNTRACK: u8 = 1;
@@ -416,10 +416,7 @@ pub fn remark(mark: u32, new_mark: u32) -> io::Result<RemarkReport> {
 const MOVE_SIZE: usize = 48;
 
 fn io_error(call: &Call, e: io::Error) -> JsError {
-    JsError::new(
-        CODE_IO,
-        format!("native: {}: conntrack: {}", call.function(), e),
-    )
+    call.io_error(&format!("conntrack: {}", e))
 }
 
 fn u32_arg(call: &Call, index: usize, name: &str) -> Result<u32, JsError> {

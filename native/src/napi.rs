@@ -552,6 +552,12 @@ impl Call {
         )
     }
 
+    /// A system call of the export failed: `native: <function>: <message>`,
+    /// code TERN_E_NATIVE_IO.
+    pub fn io_error(&self, message: &str) -> JsError {
+        JsError::new(CODE_IO, format!("native: {}: {}", self.function, message))
+    }
+
     /// An error about the content of an argument: `native: <function>: <message>`.
     pub fn input_error(&self, message: &str) -> JsError {
         JsError::new(CODE_ARG, format!("native: {}: {}", self.function, message))
