@@ -435,12 +435,7 @@ fn run(
         .map(|m| call.buffer(&crate::move_records(m)))
         .collect::<Result<Vec<_>, _>>()?;
     let marks = match &report.marks {
-        Some(r) => call.object(&[
-            ("updated", n(r.updated)?),
-            ("missing", n(r.missing)?),
-            ("failed", n(r.failed)?),
-            ("skipped", n(r.skipped)?),
-        ])?,
+        Some(r) => r.to_js(call)?,
         None => call.null()?,
     };
     let mut broken = Vec::with_capacity(report.broken.len());

@@ -502,49 +502,40 @@ mod tests {
         assert_eq!(read_ancillary(&other, other.len()).ttl, Some(1));
     }
 
+    /// SCM_TIMESTAMPNS of `sec`.`nsec` (32 bytes) then `kind` (IP_TTL or
+    /// IPV6_HOPLIMIT) of `ttl` (24 bytes padded): 56 bytes, as the kernel
+    /// gives an ICMP or UDP socket.
+    fn timestamp_and_ttl(sec: i64, nsec: i64, level: i32, kind: i32, ttl: i32) -> Vec<u8> {
+        let mut b = Vec::new();
+        push_cmsg(&mut b, SOL_SOCKET, SO_TIMESTAMPNS, &[sec.to_ne_bytes(), nsec.to_ne_bytes()].concat());
+        push_cmsg(&mut b, level, kind, &ttl.to_ne_bytes());
+        b
+    }
+
+    fn rx_and_ttl(b: &[u8], len: usize) -> (Option<u64>, Option<u8>) {
+        let a = read_ancillary(b, len);
+        (a.rx_real, a.ttl)
+    }
+
     /// What the kernel gives an IPv4 ICMP socket: SCM_TIMESTAMPNS then IP_TTL.
     #[test]
     fn control_messages() {
-        let mut control: Control = [0u64; 16];
-        // SCM_TIMESTAMPNS: header (len 32, level 1, type 35) then a timespec.
-        control[0] = 32;
-        control[1] = (SOL_SOCKET as u32 as u64) | ((SO_TIMESTAMPNS as u32 as u64) << 32);
-        control[2] = 12;
-        control[3] = 345;
-        // IP_TTL: header (len 20, level 0, type 2) then an int, padded to 24.
-        control[4] = 20;
-        control[5] = (IPPROTO_IP as u32 as u64) | ((IP_TTL as u32 as u64) << 32);
-        control[6] = 57;
-        let read = |len: usize| {
-            let a = read_ancillary(control_bytes(&control), len);
-            (a.rx_real, a.ttl)
-        };
-        assert_eq!(read(56), (Some(12_000_000_345), Some(57)));
-        assert_eq!(read(32), (Some(12_000_000_345), None), "only what the kernel filled is read");
-        control[0] = 4000;
-        let read = |len: usize| {
-            let a = read_ancillary(control_bytes(&control), len);
-            (a.rx_real, a.ttl)
-        };
-        assert_eq!(read(56), (None, None), "a length past the buffer stops the walk");
+        let mut b = timestamp_and_ttl(12, 345, IPPROTO_IP, IP_TTL, 57);
+        assert_eq!(b.len(), 56);
+        assert_eq!(rx_and_ttl(&b, 56), (Some(12_000_000_345), Some(57)));
+        assert_eq!(rx_and_ttl(&b, 32), (Some(12_000_000_345), None), "only what the kernel filled is read");
+        b[0..8].copy_from_slice(&4000u64.to_ne_bytes());
+        assert_eq!(rx_and_ttl(&b, 56), (None, None), "a length past the buffer stops the walk");
     }
 
     /// What the kernel gives an IPv6 UDP socket: SCM_TIMESTAMPNS then IPV6_HOPLIMIT.
     #[test]
     fn control_with_timestamp_and_hop_limit() {
-        let mut control: Control = [0u64; 16];
-        control[0] = 32;
-        control[1] = (SOL_SOCKET as u32 as u64) | ((SO_TIMESTAMPNS as u32 as u64) << 32);
-        control[2] = 1_700_000_000;
-        control[3] = 5;
-        control[4] = 20;
-        control[5] = (IPPROTO_IPV6 as u32 as u64) | ((IPV6_HOPLIMIT as u32 as u64) << 32);
-        control[6] = 64;
-        let a = read_ancillary(control_bytes(&control), 56);
-        assert_eq!((a.rx_real, a.ttl), (Some(1_700_000_000_000_000_005), Some(64)));
-        control[3] = 1_000_000_000; // nanoseconds out of range: no timestamp
-        let a = read_ancillary(control_bytes(&control), 56);
-        assert_eq!((a.rx_real, a.ttl), (None, Some(64)));
+        let b = timestamp_and_ttl(1_700_000_000, 5, IPPROTO_IPV6, IPV6_HOPLIMIT, 64);
+        assert_eq!(rx_and_ttl(&b, 56), (Some(1_700_000_000_000_000_005), Some(64)));
+        // nanoseconds out of range: no timestamp
+        let b = timestamp_and_ttl(1_700_000_000, 1_000_000_000, IPPROTO_IPV6, IPV6_HOPLIMIT, 64);
+        assert_eq!(rx_and_ttl(&b, 56), (None, Some(64)));
     }
 
     #[test]

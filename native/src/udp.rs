@@ -579,11 +579,17 @@ pub fn udp_open(call: &Call) -> Result<napi_value, JsError> {
     call.number(id as f64)
 }
 
+/// The `address` and `port` arguments at `index` and `index + 1`.
+fn endpoint_arg(call: &Call, index: usize) -> Result<(String, u16), JsError> {
+    let address = address_arg(call, index, "address")?;
+    let port = integer_arg(call, index + 1, "port", u16::MAX as f64)? as u16;
+    Ok((address, port))
+}
+
 /// `udpConnect(set: UdpSet, socket: number, address: string, port: number): void`
 pub fn udp_connect(call: &Call) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
-    let address = address_arg(call, 2, "address")?;
-    let port = integer_arg(call, 3, "port", u16::MAX as f64)? as u16;
+    let (address, port) = endpoint_arg(call, 2)?;
     UDP.with(call, |s| {
         s.connect(id, &address, port).map_err(|e| call.io_error(&e))
     })?;
@@ -597,41 +603,48 @@ pub fn udp_local_port(call: &Call) -> Result<napi_value, JsError> {
     call.number(port as f64)
 }
 
-/// `udpSend(set: UdpSet, socket: number, bytes: Buffer): void` (a connected socket)
-pub fn udp_send(call: &Call) -> Result<napi_value, JsError> {
+/// Which of the three sends a call is: they take the same first arguments.
+#[derive(Clone, Copy, PartialEq)]
+enum SendKind {
+    /// `udpSend`: to a connected socket's peer.
+    Connected,
+    /// `udpSendTo`: to `address`:`port`.
+    To,
+    /// `udpSendFrom`: to `address`:`port` from address `from`.
+    From,
+}
+
+/// The body of udpSend, udpSendTo and udpSendFrom: socket and bytes, then
+/// the destination and the source as `kind` takes them.
+fn send_call(call: &Call, kind: SendKind) -> Result<napi_value, JsError> {
     let id = socket_arg(call, 1)?;
     let bytes = call.buffer_arg(2, "bytes")?;
+    let to = if kind == SendKind::Connected { None } else { Some(endpoint_arg(call, 3)?) };
+    let from = if kind == SendKind::From { Some(address_arg(call, 5, "from")?) } else { None };
     UDP.with(call, |s| {
-        s.send(id, bytes, None).map_err(|e| call.io_error(&e))
+        let sent = match (&to, &from) {
+            (Some((address, port)), Some(from)) => s.send_from(id, bytes, (address, *port), from),
+            (Some((address, port)), None) => s.send(id, bytes, Some((address, *port))),
+            (None, _) => s.send(id, bytes, None),
+        };
+        sent.map_err(|e| call.io_error(&e))
     })?;
     call.undefined()
+}
+
+/// `udpSend(set: UdpSet, socket: number, bytes: Buffer): void` (a connected socket)
+pub fn udp_send(call: &Call) -> Result<napi_value, JsError> {
+    send_call(call, SendKind::Connected)
 }
 
 /// `udpSendTo(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number): void`
 pub fn udp_send_to(call: &Call) -> Result<napi_value, JsError> {
-    let id = socket_arg(call, 1)?;
-    let bytes = call.buffer_arg(2, "bytes")?;
-    let address = address_arg(call, 3, "address")?;
-    let port = integer_arg(call, 4, "port", u16::MAX as f64)? as u16;
-    UDP.with(call, |s| {
-        s.send(id, bytes, Some((&address, port)))
-            .map_err(|e| call.io_error(&e))
-    })?;
-    call.undefined()
+    send_call(call, SendKind::To)
 }
 
 /// `udpSendFrom(set: UdpSet, socket: number, bytes: Buffer, address: string, port: number, from: string): void`
 pub fn udp_send_from(call: &Call) -> Result<napi_value, JsError> {
-    let id = socket_arg(call, 1)?;
-    let bytes = call.buffer_arg(2, "bytes")?;
-    let address = address_arg(call, 3, "address")?;
-    let port = integer_arg(call, 4, "port", u16::MAX as f64)? as u16;
-    let from = address_arg(call, 5, "from")?;
-    UDP.with(call, |s| {
-        s.send_from(id, bytes, (&address, port), &from)
-            .map_err(|e| call.io_error(&e))
-    })?;
-    call.undefined()
+    send_call(call, SendKind::From)
 }
 
 /// `udpPoll(set: UdpSet, max: number): UdpBatch`
@@ -673,16 +686,15 @@ pub fn udp_close(call: &Call) -> Result<napi_value, JsError> {
 /// `udpStats(set: UdpSet): UdpStats`
 pub fn udp_stats(call: &Call) -> Result<napi_value, JsError> {
     let (sockets, c) = UDP.with(call, |s| Ok((s.len(), s.counters)))?;
-    let n = |v: u64| call.number(v as f64);
-    call.object(&[
-        ("sockets", n(sockets as u64)?),
-        ("opened", n(c.opened)?),
-        ("closed", n(c.closed)?),
-        ("received", n(c.received)?),
-        ("truncated", n(c.truncated)?),
-        ("receiveErrors", n(c.receive_errors)?),
-        ("sent", n(c.sent)?),
-        ("sendErrors", n(c.send_errors)?),
+    call.counts(&[
+        ("sockets", sockets as u64),
+        ("opened", c.opened),
+        ("closed", c.closed),
+        ("received", c.received),
+        ("truncated", c.truncated),
+        ("receiveErrors", c.receive_errors),
+        ("sent", c.sent),
+        ("sendErrors", c.send_errors),
     ])
 }
 
