@@ -8,7 +8,7 @@
 //! wrong in the others. The wrappers return `io::Error` as the call left it;
 //! each caller words the error for its own feature.
 
-use std::ffi::{c_char, c_int, c_long, c_void, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::io;
 use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -41,10 +41,11 @@ pub const POLLNVAL: i16 = 0x20;
 pub const CLOCK_REALTIME: c_int = 0;
 pub const CLOCK_MONOTONIC: c_int = 1;
 
+/// time_t and long are 64 bits on both targets (x86_64, arm64).
 #[repr(C)]
 struct Timespec {
-    tv_sec: c_long,
-    tv_nsec: c_long,
+    tv_sec: i64,
+    tv_nsec: i64,
 }
 
 #[repr(C)]
@@ -112,7 +113,7 @@ pub fn clock_now(clock: c_int) -> (i64, i64) {
     let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid timespec; CLOCK_MONOTONIC and CLOCK_REALTIME always exist.
     unsafe { clock_gettime(clock, &mut ts) };
-    (i64::from(ts.tv_sec), i64::from(ts.tv_nsec))
+    (ts.tv_sec, ts.tv_nsec)
 }
 
 /// `clock` now, in nanoseconds.
