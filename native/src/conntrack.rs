@@ -18,7 +18,7 @@ use std::ffi::{c_int, c_uint, c_void};
 use std::io;
 
 use crate::flow::{has_port_header, FlowKey, KEY_SIZE};
-use crate::napi::{napi_value, Call, JsError, CODE_IO};
+use crate::napi::{napi_value, Call, JsError};
 
 /// ctnetlink's subsystem (NFNL_SUBSYS_CTNETLINK), what nfct_open calls CONNTRACK.
 const CONNTRACK: u8 = 1;
@@ -415,11 +415,27 @@ pub fn remark(mark: u32, new_mark: u32) -> io::Result<RemarkReport> {
 /// Bytes of one move record (lib.rs `selectorResteer`): key, class u16, from u32, to u32.
 const MOVE_SIZE: usize = 48;
 
+impl MarkReport {
+    /// As JS gets it: a `CtMarkReport` (ctSetMarks, and steerRefresh's `marks`).
+    pub fn to_js(&self, call: &Call) -> Result<napi_value, JsError> {
+        call.counts(&[
+            ("updated", self.updated),
+            ("missing", self.missing),
+            ("failed", self.failed),
+            ("skipped", self.skipped),
+        ])
+    }
+}
+
+impl RemarkReport {
+    /// As JS gets it: a `CtRemarkReport` (ctRemark).
+    pub fn to_js(&self, call: &Call) -> Result<napi_value, JsError> {
+        call.counts(&[("matched", self.matched), ("updated", self.updated), ("failed", self.failed)])
+    }
+}
+
 fn io_error(call: &Call, e: io::Error) -> JsError {
-    JsError::new(
-        CODE_IO,
-        format!("native: {}: conntrack: {}", call.function(), e),
-    )
+    call.io_error(&format!("conntrack: {}", e))
 }
 
 fn u32_arg(call: &Call, index: usize, name: &str) -> Result<u32, JsError> {
@@ -454,12 +470,7 @@ pub fn ct_set_marks(call: &Call) -> Result<napi_value, JsError> {
         moves.push((key, u32::from_le_bytes([r[44], r[45], r[46], r[47]])));
     }
     let report = set_marks(&moves).map_err(|e| io_error(call, e))?;
-    call.object(&[
-        ("updated", call.number(report.updated as f64)?),
-        ("missing", call.number(report.missing as f64)?),
-        ("failed", call.number(report.failed as f64)?),
-        ("skipped", call.number(report.skipped as f64)?),
-    ])
+    report.to_js(call)
 }
 
 /// `ctRemark(mark: number, newMark: number): CtRemarkReport`
@@ -467,11 +478,7 @@ pub fn ct_remark(call: &Call) -> Result<napi_value, JsError> {
     let mark = u32_arg(call, 0, "mark")?;
     let new_mark = u32_arg(call, 1, "newMark")?;
     let report = remark(mark, new_mark).map_err(|e| io_error(call, e))?;
-    call.object(&[
-        ("matched", call.number(report.matched as f64)?),
-        ("updated", call.number(report.updated as f64)?),
-        ("failed", call.number(report.failed as f64)?),
-    ])
+    report.to_js(call)
 }
 
 /// `ctDump(mark: number, mask: number, max: number): Buffer` of 80-byte records.

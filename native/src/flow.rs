@@ -621,7 +621,7 @@ mod tests {
     /// buckets so that clusters are long and wrap around the end.
     #[test]
     fn index_matches_a_model() {
-        let mut rng = crate::testing::Rng::new(0x1de7);
+        let mut rng = crate::testkit::Rng::new(0x1de7);
         let mut index = Index::new(8);
         let mut model: Vec<(u32, u32)> = Vec::new();
         let mut next_slot = 0u32;

@@ -34,46 +34,31 @@
 //! the kernel's timestamp is CLOCK_REALTIME and is moved onto the monotonic
 //! clock by its age at the moment it is read.
 //!
-//! The socket-address, control-message and clock helpers here are also
-//! udp.rs's (STAMP sockets), so both read timestamps the same way.
+//! The socket-address, control-message and clock helpers are sys.rs's,
+//! shared with udp.rs (STAMP sockets), so both read timestamps the same way.
 
-use std::ffi::{c_char, c_int, c_long, c_void, CString};
+use std::ffi::{c_int, CString};
 use std::io;
-use std::mem;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::handle::HandleKind;
-use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
+use crate::napi::{napi_type_tag, napi_value, Call, JsError};
+use crate::sys::{
+    self, address_of, clock_ns, interface_index, monotonic_ns, ns_to_ms, read_ancillary, rx_monotonic, set_option,
+    setopt, sockaddr, Control, AF_INET, AF_INET6, CLOCK_REALTIME, IPPROTO_IP, IPPROTO_IPV6, IPV6_RECVHOPLIMIT,
+    IP_RECVTTL, SOCK_DGRAM, SOCK_RAW, SOL_SOCKET, SO_BINDTODEVICE, SO_TIMESTAMPNS,
+};
 
-// Linux (asm-generic) constants; the same on x86_64 and arm64.
-pub(crate) const AF_INET: c_int = 2;
-pub(crate) const AF_INET6: c_int = 10;
-pub(crate) const SOCK_DGRAM: c_int = 2;
-const SOCK_RAW: c_int = 3;
-pub(crate) const SOCK_NONBLOCK: c_int = 0o4000;
-pub(crate) const SOCK_CLOEXEC: c_int = 0o2000000;
-pub(crate) const IPPROTO_IP: c_int = 0;
+// Linux (asm-generic) constants only ICMP uses; the same on x86_64 and arm64.
 const IPPROTO_ICMP: c_int = 1;
-pub(crate) const IPPROTO_IPV6: c_int = 41;
 const IPPROTO_ICMPV6: c_int = 58;
-pub(crate) const SOL_SOCKET: c_int = 1;
 const SOL_RAW: c_int = 255;
-const SO_BINDTODEVICE: c_int = 25;
-pub(crate) const SO_TIMESTAMPNS: c_int = 35;
 const SO_MARK: c_int = 36;
 const IP_TOS: c_int = 1;
-pub(crate) const IP_TTL: c_int = 2;
-pub(crate) const IP_RECVTTL: c_int = 12;
-pub(crate) const IPV6_RECVHOPLIMIT: c_int = 51;
-pub(crate) const IPV6_HOPLIMIT: c_int = 52;
 const IPV6_TCLASS: c_int = 67;
 const ICMP_FILTER: c_int = 1;
 const ICMP6_FILTER: c_int = 1;
-pub(crate) const MSG_DONTWAIT: c_int = 0x40;
-pub(crate) const MSG_TRUNC: c_int = 0x20;
-pub(crate) const CLOCK_REALTIME: c_int = 0;
-const CLOCK_MONOTONIC: c_int = 1;
 
 /// ICMP echo types: request and reply for IPv4 and IPv6.
 const ECHO_REQUEST_V4: u8 = 8;
@@ -98,86 +83,6 @@ pub const ECHO_HEADER_BYTES: usize = 8;
 pub const MIN_PAYLOAD_BYTES: usize = 16;
 /// Largest payload: an IPv4 datagram of 65535 minus IP and ICMP headers.
 pub const MAX_PAYLOAD_BYTES: usize = 65_507;
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: c_long,
-    tv_nsec: c_long,
-}
-
-#[repr(C)]
-pub(crate) struct Iovec {
-    pub(crate) iov_base: *mut c_void,
-    pub(crate) iov_len: usize,
-}
-
-#[repr(C)]
-pub(crate) struct Msghdr {
-    pub(crate) msg_name: *mut c_void,
-    pub(crate) msg_namelen: u32,
-    pub(crate) msg_iov: *mut Iovec,
-    pub(crate) msg_iovlen: usize,
-    pub(crate) msg_control: *mut c_void,
-    pub(crate) msg_controllen: usize,
-    pub(crate) msg_flags: c_int,
-}
-
-#[repr(C)]
-struct Cmsghdr {
-    cmsg_len: usize,
-    cmsg_level: c_int,
-    cmsg_type: c_int,
-}
-
-/// sockaddr_in6 is the larger of the two; a sockaddr_in fits in its front.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub(crate) struct SockaddrIn6 {
-    pub(crate) family: u16,
-    pub(crate) port: u16,
-    pub(crate) flowinfo: u32,
-    pub(crate) addr: [u8; 16],
-    pub(crate) scope_id: u32,
-}
-
-extern "C" {
-    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
-    fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
-    fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
-    fn sendto(
-        fd: c_int,
-        buf: *const c_void,
-        len: usize,
-        flags: c_int,
-        addr: *const c_void,
-        alen: u32,
-    ) -> isize;
-    fn recvmsg(fd: c_int, msg: *mut Msghdr, flags: c_int) -> isize;
-    fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-    fn if_nametoindex(name: *const c_char) -> u32;
-}
-
-pub(crate) fn clock_ns(clock: c_int) -> u64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec; CLOCK_MONOTONIC and CLOCK_REALTIME always exist.
-    unsafe { clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
-
-/// CLOCK_MONOTONIC now, in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    clock_ns(CLOCK_MONOTONIC)
-}
-
-pub(crate) fn ns_to_ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
 
 /// The Internet checksum (RFC 1071) of `bytes`.
 pub fn checksum(bytes: &[u8]) -> u16 {
@@ -322,69 +227,6 @@ pub fn parse_address(text: &str) -> Result<(IpAddr, u32), String> {
     Ok((ip, scope_id))
 }
 
-pub(crate) fn interface_index(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("interface name {:?} holds a NUL", name))?;
-    // SAFETY: c is a NUL-terminated string.
-    let index = unsafe { if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(format!(
-            "no interface {:?}: {}",
-            name,
-            io::Error::last_os_error()
-        ));
-    }
-    Ok(index)
-}
-
-pub(crate) fn sockaddr(ip: IpAddr, port: u16, scope_id: u32) -> (SockaddrIn6, u32) {
-    let mut sa = SockaddrIn6 {
-        family: 0,
-        port: port.to_be(),
-        flowinfo: 0,
-        addr: [0; 16],
-        scope_id: 0,
-    };
-    match ip {
-        IpAddr::V4(v4) => {
-            sa.family = AF_INET as u16;
-            // sockaddr_in: family, port, then the address where flowinfo sits.
-            sa.flowinfo = u32::from_ne_bytes(v4.octets());
-            (sa, 16)
-        }
-        IpAddr::V6(v6) => {
-            sa.family = AF_INET6 as u16;
-            sa.addr = v6.octets();
-            sa.scope_id = scope_id;
-            (sa, mem::size_of::<SockaddrIn6>() as u32)
-        }
-    }
-}
-
-pub(crate) fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
-    match sa.family as c_int {
-        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(sa.flowinfo.to_ne_bytes()))),
-        AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(sa.addr))),
-        _ => None,
-    }
-}
-
-pub(crate) fn setopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> io::Result<()> {
-    // SAFETY: value points to size_of::<T>() readable bytes.
-    let r = unsafe {
-        setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// What `EchoSocket::open` is asked for.
 pub struct OpenOptions<'a> {
     /// The WAN's address; the unspecified address (0.0.0.0, ::) leaves the
@@ -465,30 +307,24 @@ impl EchoSocket {
         } else {
             (AF_INET, IPPROTO_ICMP)
         };
-        let flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
-        let mut raw = o.raw_only;
-        // SAFETY: plain socket(2) calls; the descriptor is owned at once.
-        let mut fd = if raw {
-            -1
+        let dgram = if o.raw_only {
+            None
         } else {
-            unsafe { socket(domain, SOCK_DGRAM | flags, proto) }
+            Some(sys::open_socket(domain, SOCK_DGRAM, proto))
         };
-        if fd < 0 {
-            let dgram_err = io::Error::last_os_error();
-            raw = true;
-            // SAFETY: as above.
-            fd = unsafe { socket(domain, SOCK_RAW | flags, proto) };
-            if fd < 0 {
-                let raw_err = io::Error::last_os_error();
-                return Err(if o.raw_only {
-                    format!("raw socket: {}", raw_err)
-                } else {
+        let (fd, raw) = match dgram {
+            Some(Ok(fd)) => (fd, false),
+            Some(Err(dgram_err)) => {
+                let fd = sys::open_socket(domain, SOCK_RAW, proto).map_err(|raw_err| {
                     format!("ping socket: {}; raw socket: {} (needs CAP_NET_RAW or net.ipv4.ping_group_range)", dgram_err, raw_err)
-                });
+                })?;
+                (fd, true)
             }
-        }
-        // SAFETY: fd is a fresh descriptor nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            None => {
+                let fd = sys::open_socket(domain, SOCK_RAW, proto).map_err(|raw_err| format!("raw socket: {}", raw_err))?;
+                (fd, true)
+            }
+        };
         let s = fd.as_raw_fd();
         let one: c_int = 1;
         if o.mark != 0 {
@@ -497,41 +333,20 @@ impl EchoSocket {
         }
         if !o.device.is_empty() {
             let name = CString::new(o.device).map_err(|_| "device: holds a NUL".to_string())?;
-            let bytes = name.as_bytes_with_nul();
-            // SAFETY: bytes is readable for its length.
-            let r = unsafe {
-                setsockopt(
-                    s,
-                    SOL_SOCKET,
-                    SO_BINDTODEVICE,
-                    bytes.as_ptr().cast(),
-                    bytes.len() as u32,
-                )
-            };
-            if r < 0 {
-                return Err(format!(
-                    "SO_BINDTODEVICE {}: {}",
-                    o.device,
-                    io::Error::last_os_error()
-                ));
-            }
+            set_option(s, SOL_SOCKET, SO_BINDTODEVICE, name.as_bytes_with_nul(), &format!("SO_BINDTODEVICE {}", o.device))?;
         }
         if tclass != 0 {
             if v6 {
-                setopt(s, IPPROTO_IPV6, IPV6_TCLASS, &tclass)
-                    .map_err(|e| format!("IPV6_TCLASS {:#04x}: {}", tclass, e))?;
+                set_option(s, IPPROTO_IPV6, IPV6_TCLASS, &tclass, &format!("IPV6_TCLASS {:#04x}", tclass))?;
             } else {
-                setopt(s, IPPROTO_IP, IP_TOS, &tclass)
-                    .map_err(|e| format!("IP_TOS {:#04x}: {}", tclass, e))?;
+                set_option(s, IPPROTO_IP, IP_TOS, &tclass, &format!("IP_TOS {:#04x}", tclass))?;
             }
         }
-        setopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one)
-            .map_err(|e| format!("SO_TIMESTAMPNS: {}", e))?;
+        set_option(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, "SO_TIMESTAMPNS")?;
         if v6 {
-            setopt(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one)
-                .map_err(|e| format!("IPV6_RECVHOPLIMIT: {}", e))?;
+            set_option(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, "IPV6_RECVHOPLIMIT")?;
         } else {
-            setopt(s, IPPROTO_IP, IP_RECVTTL, &one).map_err(|e| format!("IP_RECVTTL: {}", e))?;
+            set_option(s, IPPROTO_IP, IP_RECVTTL, &one, "IP_RECVTTL")?;
         }
         if raw {
             // Let only echo replies through: a raw socket otherwise gets
@@ -539,22 +354,17 @@ impl EchoSocket {
             if v6 {
                 let mut block = [0xffff_ffffu32; 8];
                 block[(ECHO_REPLY_V6 >> 5) as usize] &= !(1u32 << (ECHO_REPLY_V6 & 31));
-                setopt(s, IPPROTO_ICMPV6, ICMP6_FILTER, &block)
-                    .map_err(|e| format!("ICMP6_FILTER: {}", e))?;
+                set_option(s, IPPROTO_ICMPV6, ICMP6_FILTER, &block, "ICMP6_FILTER")?;
             } else {
                 let block: u32 = !(1u32 << ECHO_REPLY_V4);
-                setopt(s, SOL_RAW, ICMP_FILTER, &block)
-                    .map_err(|e| format!("ICMP_FILTER: {}", e))?;
+                set_option(s, SOL_RAW, ICMP_FILTER, &block, "ICMP_FILTER")?;
             }
         }
         // A ping socket is bound even to the unspecified address: that is
         // when the kernel gives it its echo id.
         if !source.is_unspecified() || !raw {
             let (sa, len) = sockaddr(source, 0, scope);
-            // SAFETY: sa holds len valid bytes of a sockaddr.
-            if unsafe { bind(s, (&sa as *const SockaddrIn6).cast(), len) } < 0 {
-                return Err(format!("bind {}: {}", o.source, io::Error::last_os_error()));
-            }
+            sys::bind_to(s, &sa, len).map_err(|e| format!("bind {}: {}", o.source, e))?;
         }
         let token = random_u64();
         let mut sock = EchoSocket {
@@ -576,26 +386,7 @@ impl EchoSocket {
 
     /// The port of a ping socket is its echo id.
     fn bound_port(&self) -> u16 {
-        let mut sa = SockaddrIn6 {
-            family: 0,
-            port: 0,
-            flowinfo: 0,
-            addr: [0; 16],
-            scope_id: 0,
-        };
-        let mut len = mem::size_of::<SockaddrIn6>() as u32;
-        // SAFETY: sa has room for len bytes.
-        if unsafe {
-            getsockname(
-                self.fd.as_raw_fd(),
-                (&mut sa as *mut SockaddrIn6).cast(),
-                &mut len,
-            )
-        } < 0
-        {
-            return 0;
-        }
-        u16::from_be(sa.port)
+        sys::local_address(self.fd.as_raw_fd()).map_or(0, |sa| u16::from_be(sa.port))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -633,20 +424,9 @@ impl EchoSocket {
         let packet =
             encode_echo_request(self.v6, self.id, seq, self.token, sent, self.payload_bytes);
         let (sa, len) = sockaddr(ip, 0, scope);
-        // SAFETY: packet and sa are readable for the lengths given.
-        let n = unsafe {
-            sendto(
-                self.fd.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                MSG_DONTWAIT,
-                (&sa as *const SockaddrIn6).cast(),
-                len,
-            )
-        };
-        if n < 0 {
+        if let Err(e) = sys::send_to(self.fd.as_raw_fd(), &packet, &sa, len) {
             self.counters.send_errors += 1;
-            return Err(format!("sendto {}: {}", target, io::Error::last_os_error()));
+            return Err(format!("sendto {}: {}", target, e));
         }
         if !self.raw && self.id == 0 {
             // An unbound ping socket gets its id on the first send.
@@ -662,47 +442,25 @@ impl EchoSocket {
         let mut out = Vec::new();
         // Room for the largest reply we can provoke (IPv4 header + echo).
         let mut buf = vec![0u8; 60 + ECHO_HEADER_BYTES + self.payload_bytes];
-        let mut control = [0u64; 16];
+        let mut control: Control = [0u64; 16];
         for _ in 0..max {
-            let mut from = SockaddrIn6 {
-                family: 0,
-                port: 0,
-                flowinfo: 0,
-                addr: [0; 16],
-                scope_id: 0,
-            };
-            let mut iov = Iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: buf.len(),
-            };
-            let mut msg = Msghdr {
-                msg_name: (&mut from as *mut SockaddrIn6).cast(),
-                msg_namelen: mem::size_of::<SockaddrIn6>() as u32,
-                msg_iov: &mut iov,
-                msg_iovlen: 1,
-                msg_control: control.as_mut_ptr().cast(),
-                msg_controllen: mem::size_of_val(&control),
-                msg_flags: 0,
-            };
-            // SAFETY: every pointer in msg refers to a live buffer of the stated size.
-            let n = unsafe { recvmsg(self.fd.as_raw_fd(), &mut msg, MSG_DONTWAIT) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
+            let m = match sys::receive(self.fd.as_raw_fd(), &mut buf, &mut control) {
+                Ok(m) => m,
+                Err(err) => match err.kind() {
                     io::ErrorKind::WouldBlock => break,
                     io::ErrorKind::Interrupted => continue,
                     _ => return Err(format!("recvmsg: {}", err)),
-                }
-            }
+                },
+            };
             let now_mono = monotonic_ns();
             let now_real = clock_ns(CLOCK_REALTIME);
             self.counters.received += 1;
-            if msg.msg_flags & MSG_TRUNC != 0 {
+            if m.truncated {
                 self.counters.truncated += 1;
                 continue;
             }
-            let data = &buf[..n as usize];
-            let (rx_real, cmsg_ttl) = read_control(&control, msg.msg_controllen);
+            let data = &buf[..m.len];
+            let anc = read_ancillary(sys::control_bytes(&control), m.control_len);
             let framing = if self.raw && !self.v6 {
                 Framing::Ipv4Header
             } else {
@@ -711,8 +469,8 @@ impl EchoSocket {
             let id = if self.raw { Some(self.id) } else { None };
             match decode_echo_reply(data, self.v6, framing, id, self.token) {
                 Ok(mut reply) => {
-                    reply.ttl = reply.ttl.or(cmsg_ttl);
-                    let from = match address_of(&from) {
+                    reply.ttl = reply.ttl.or(anc.ttl);
+                    let from = match address_of(&m.from) {
                         Some(a) => a,
                         None => {
                             self.counters.malformed += 1;
@@ -722,7 +480,7 @@ impl EchoSocket {
                     out.push(Received {
                         from,
                         reply,
-                        rx_ns: rx_monotonic(rx_real, now_real, now_mono),
+                        rx_ns: rx_monotonic(anc.rx_real, now_real, now_mono),
                         bytes: data.len(),
                     });
                 }
@@ -734,63 +492,6 @@ impl EchoSocket {
         }
         Ok(out)
     }
-}
-
-/// The kernel's receive time (CLOCK_REALTIME) moved onto CLOCK_MONOTONIC by
-/// its age now. Without a timestamp, or when the wall clock stepped so the
-/// age makes no sense (negative, over a minute), the time of reading stands in.
-pub fn rx_monotonic(rx_real: Option<u64>, now_real: u64, now_mono: u64) -> u64 {
-    match rx_real {
-        Some(rx)
-            if rx <= now_real && now_real - rx < 60_000_000_000 && now_real - rx <= now_mono =>
-        {
-            now_mono - (now_real - rx)
-        }
-        _ => now_mono,
-    }
-}
-
-/// SCM_TIMESTAMPNS (ns, CLOCK_REALTIME) and IP_TTL / IPV6_HOPLIMIT from a
-/// control buffer of `len` bytes.
-pub(crate) fn read_control(control: &[u64; 16], len: usize) -> (Option<u64>, Option<u8>) {
-    let bytes: &[u8] = {
-        // SAFETY: control is 128 initialised bytes; viewing them as u8 is sound.
-        unsafe {
-            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), mem::size_of_val(control))
-        }
-    };
-    let len = len.min(bytes.len());
-    let hdr = mem::size_of::<Cmsghdr>();
-    let align = |n: usize| (n + mem::size_of::<usize>() - 1) & !(mem::size_of::<usize>() - 1);
-    let mut at = 0;
-    let (mut ts, mut ttl) = (None, None);
-    while at + hdr <= len {
-        let cmsg_len = usize::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
-        let level = i32::from_ne_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes"));
-        let kind = i32::from_ne_bytes(bytes[at + 12..at + 16].try_into().expect("4 bytes"));
-        if cmsg_len < hdr || at + cmsg_len > len {
-            break;
-        }
-        let data = &bytes[at + align(hdr)..at + cmsg_len];
-        match (level, kind) {
-            (SOL_SOCKET, SO_TIMESTAMPNS) if data.len() >= 16 => {
-                let sec = i64::from_ne_bytes(data[0..8].try_into().expect("8 bytes"));
-                let nsec = i64::from_ne_bytes(data[8..16].try_into().expect("8 bytes"));
-                if sec >= 0 && (0..1_000_000_000).contains(&nsec) {
-                    ts = Some((sec as u64) * 1_000_000_000 + nsec as u64);
-                }
-            }
-            (IPPROTO_IP, IP_TTL) | (IPPROTO_IPV6, IPV6_HOPLIMIT) if data.len() >= 4 => {
-                let v = i32::from_ne_bytes(data[0..4].try_into().expect("4 bytes"));
-                if (1..=255).contains(&v) {
-                    ttl = Some(v as u8);
-                }
-            }
-            _ => {}
-        }
-        at += align(cmsg_len);
-    }
-    (ts, ttl)
 }
 
 // --- The JS functions (registered in lib.rs) --------------------------------
@@ -806,10 +507,6 @@ pub(crate) static ICMP: HandleKind<EchoSocket> = HandleKind::new(
     "an ICMP socket from icmpOpen",
     "the socket is closed",
 );
-
-pub(crate) fn io_error(call: &Call, message: String) -> JsError {
-    JsError::new(CODE_IO, format!("native: {}: {}", call.function(), message))
-}
 
 pub(crate) fn integer_arg(call: &Call, index: usize, name: &str, max: f64) -> Result<f64, JsError> {
     let n = call.number_arg(index, name)?;
@@ -848,7 +545,7 @@ pub fn icmp_open(call: &Call) -> Result<napi_value, JsError> {
         dscp,
         raw_only: false,
     };
-    let sock = EchoSocket::open(&opts).map_err(|e| io_error(call, e))?;
+    let sock = EchoSocket::open(&opts).map_err(|e| call.io_error(&e))?;
     ICMP.wrap(call, sock)
 }
 
@@ -857,7 +554,7 @@ pub fn icmp_send(call: &Call) -> Result<napi_value, JsError> {
     let target = call.string_arg(1, "target")?;
     let seq = integer_arg(call, 2, "seq", u16::MAX as f64)? as u16;
     let sent = ICMP.with(call, |s| {
-        s.send(&target, seq).map_err(|e| io_error(call, e))
+        s.send(&target, seq).map_err(|e| call.io_error(&e))
     })?;
     call.number(ns_to_ms(sent))
 }
@@ -865,7 +562,7 @@ pub fn icmp_send(call: &Call) -> Result<napi_value, JsError> {
 /// `icmpReceive(socket: IcmpSocket, max: number): IcmpReply[]`
 pub fn icmp_receive(call: &Call) -> Result<napi_value, JsError> {
     let max = integer_arg(call, 1, "max", 65_536.0)? as usize;
-    let got = ICMP.with(call, |s| s.receive(max).map_err(|e| io_error(call, e)))?;
+    let got = ICMP.with(call, |s| s.receive(max).map_err(|e| call.io_error(&e)))?;
     let mut items = Vec::with_capacity(got.len());
     for r in &got {
         items.push(call.object(&[
@@ -908,7 +605,11 @@ pub fn icmp_close(call: &Call) -> Result<napi_value, JsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Rng;
+    use crate::sys::MSG_DONTWAIT;
+    use crate::testkit::Rng;
+    use std::ffi::c_void;
+    use std::mem;
+    use std::net::Ipv4Addr;
 
     /// The request bytes of id 0x1234, seq 1, token 0x0102030405060708, sent
     /// at 1 ms, 16 bytes of payload; the checksum was computed independently
@@ -1142,44 +843,6 @@ mod tests {
         for bad in ["", "198.18.1", "1.2.3.4%lo", "fe80::1%no-such-if0", "::g"] {
             assert!(parse_address(bad).is_err(), "{:?} must not parse", bad);
         }
-        let (sa, len) = sockaddr(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)), 0x1234, 0);
-        // SAFETY: sa is plain old data of 28 bytes.
-        let bytes: [u8; 28] = unsafe { mem::transmute(sa) };
-        assert_eq!(len, 16);
-        assert_eq!(
-            &bytes[..8],
-            &[2, 0, 0x12, 0x34, 10, 1, 2, 3],
-            "sockaddr_in: family (host order), port and address (network order)"
-        );
-        assert_eq!(
-            address_of(&sa),
-            Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)))
-        );
-    }
-
-    #[test]
-    fn kernel_timestamps_move_onto_the_monotonic_clock() {
-        let s = 1_000_000_000u64;
-        assert_eq!(
-            rx_monotonic(Some(100 * s - 3_000), 100 * s, 50 * s),
-            50 * s - 3_000,
-            "3 µs old"
-        );
-        assert_eq!(
-            rx_monotonic(None, 100 * s, 50 * s),
-            50 * s,
-            "no timestamp: the time of reading"
-        );
-        assert_eq!(
-            rx_monotonic(Some(101 * s), 100 * s, 50 * s),
-            50 * s,
-            "from the future (clock stepped back)"
-        );
-        assert_eq!(
-            rx_monotonic(Some(10 * s), 100 * s, 50 * s),
-            50 * s,
-            "older than a minute (clock stepped forward)"
-        );
     }
 
     #[test]
@@ -1244,23 +907,13 @@ mod tests {
     /// CAP_NET_RAW (the lab and CI run as root); skipped without it.
     #[test]
     fn dscp_marks_the_request_and_linux_echoes_it_in_the_reply() {
-        // SAFETY: plain socket(2); owned at once.
-        let cap = unsafe {
-            socket(
-                AF_INET,
-                SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                IPPROTO_ICMP,
-            )
+        let cap = match sys::open_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP) {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("skipped: raw socket: {} (needs CAP_NET_RAW)", e);
+                return;
+            }
         };
-        if cap < 0 {
-            eprintln!(
-                "skipped: raw socket: {} (needs CAP_NET_RAW)",
-                io::Error::last_os_error()
-            );
-            return;
-        }
-        // SAFETY: a fresh descriptor.
-        let cap = unsafe { OwnedFd::from_raw_fd(cap) };
         for raw_only in [false, true] {
             let opts = OpenOptions {
                 source: "127.0.0.1",
@@ -1337,31 +990,5 @@ mod tests {
             Err(e) if e.contains("bind") => eprintln!("IPv6 part skipped: {}", e),
             Err(e) => panic!("open ::1 with dscp 46: {}", e),
         }
-    }
-
-    #[test]
-    fn control_messages() {
-        let mut control = [0u64; 16];
-        // SCM_TIMESTAMPNS: header (len 32, level 1, type 35) then a timespec.
-        control[0] = 32;
-        control[1] = (SOL_SOCKET as u32 as u64) | ((SO_TIMESTAMPNS as u32 as u64) << 32);
-        control[2] = 12;
-        control[3] = 345;
-        // IP_TTL: header (len 20, level 0, type 2) then an int, padded to 24.
-        control[4] = 20;
-        control[5] = (IPPROTO_IP as u32 as u64) | ((IP_TTL as u32 as u64) << 32);
-        control[6] = 57;
-        assert_eq!(read_control(&control, 56), (Some(12_000_000_345), Some(57)));
-        assert_eq!(
-            read_control(&control, 32),
-            (Some(12_000_000_345), None),
-            "only what the kernel filled is read"
-        );
-        control[0] = 4000;
-        assert_eq!(
-            read_control(&control, 56),
-            (None, None),
-            "a length past the buffer stops the walk"
-        );
     }
 }

@@ -22,6 +22,9 @@ mod sdnotify;
 mod select;
 mod sock;
 mod steer;
+mod sys;
+#[cfg(test)]
+mod testkit;
 mod udp;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -522,29 +525,4 @@ pub unsafe extern "C" fn napi_register_module_v1(
     exports: napi::napi_value,
 ) -> napi::napi_value {
     napi::register(env, exports, EXPORTS)
-}
-
-/// Helpers for the crate's own tests.
-#[cfg(test)]
-mod testing {
-    /// xorshift64*: a seeded generator, so a failing fuzz case can be replayed.
-    pub struct Rng(u64);
-
-    impl Rng {
-        pub fn new(seed: u64) -> Rng {
-            Rng(seed.max(1))
-        }
-
-        pub fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        /// A number in [0, n).
-        pub fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
 }

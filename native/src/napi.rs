@@ -523,6 +523,15 @@ impl Call {
         Ok(obj)
     }
 
+    /// A plain JS object of named counts, in order (stats and reports).
+    pub fn counts(&self, fields: &[(&str, u64)]) -> Result<napi_value, JsError> {
+        let mut props = Vec::with_capacity(fields.len());
+        for &(name, n) in fields {
+            props.push((name, self.number(n as f64)?));
+        }
+        self.object(&props)
+    }
+
     /// A JS array of the given values.
     pub fn array(&self, items: &[napi_value]) -> Result<napi_value, JsError> {
         let mut arr = ptr::null_mut();
@@ -550,6 +559,12 @@ impl Call {
                 self.function, name, what, got
             ),
         )
+    }
+
+    /// A system call of the export failed: `native: <function>: <message>`,
+    /// code TERN_E_NATIVE_IO.
+    pub fn io_error(&self, message: &str) -> JsError {
+        JsError::new(CODE_IO, format!("native: {}: {}", self.function, message))
     }
 
     /// An error about the content of an argument: `native: <function>: <message>`.

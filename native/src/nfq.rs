@@ -38,17 +38,17 @@ use std::thread::JoinHandle;
 
 use crate::handle::HandleKind;
 use crate::json::{self, Value};
-use crate::napi::{napi_type_tag, napi_value, Call, JsError, CODE_IO};
+use crate::napi::{napi_type_tag, napi_value, Call, JsError};
 use crate::packet::ParseError;
 use crate::policy::{parse_prefix, Prefix};
 use crate::select::Selector;
+use crate::sys::{self, Pollfd, CLOCK_MONOTONIC, POLLIN, SOL_SOCKET};
 
 // Netlink and netfilter constants (Linux UAPI; the same on every architecture).
 const NETLINK_NETFILTER: c_int = 12;
 const NLM_F_ACK: u16 = 4;
 const NLMSG_ERROR: u16 = 2;
 const NETLINK_NO_ENOBUFS: c_int = 5;
-const SOL_SOCKET: c_int = 1;
 const SO_RCVBUFFORCE: c_int = 33;
 const NFNL_SUBSYS_QUEUE: u16 = 3;
 const NFQNL_MSG_PACKET: u16 = 0;
@@ -72,11 +72,9 @@ const F_GETFL: c_int = 3;
 const F_SETFL: c_int = 4;
 const O_NONBLOCK: c_int = 0o4000;
 const O_CLOEXEC: c_int = 0o2000000;
-const POLLIN: i16 = 1;
 const EAGAIN: i32 = 11;
 const EINTR: i32 = 4;
 const ENOBUFS: i32 = 105;
-const CLOCK_MONOTONIC: c_int = 1;
 
 /// Packets are copied whole: only first packets of flows come here, and the
 /// parser refuses a packet whose length field points past what it was given.
@@ -105,19 +103,6 @@ pub struct Nlmsghdr {
 struct Nlattr {
     len: u16,
     kind: u16,
-}
-
-#[repr(C)]
-struct Pollfd {
-    fd: c_int,
-    events: i16,
-    revents: i16,
-}
-
-#[repr(C)]
-struct Timespec {
-    tv_sec: i64,
-    tv_nsec: i64,
 }
 
 /// libmnl's socket; opaque.
@@ -160,25 +145,17 @@ extern "C" {
     fn nfq_nlmsg_verdict_put_mark(nlh: *mut Nlmsghdr, mark: u32);
     fn nfq_nlmsg_parse(nlh: *const Nlmsghdr, attr: *mut *const Nlattr) -> c_int;
     // libc
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
     fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int;
-    fn poll(fds: *mut Pollfd, nfds: u64, timeout: c_int) -> c_int;
     fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn close(fd: c_int) -> c_int;
-    fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
 }
 
 /// CLOCK_MONOTONIC in milliseconds: the time every steered selector decides
 /// at, on the worker threads and from JS (`nfqNowMs`) alike.
 pub fn now_ms() -> f64 {
-    let mut ts = Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec; CLOCK_MONOTONIC always exists.
-    unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6
+    let (sec, nsec) = sys::clock_now(CLOCK_MONOTONIC);
+    sec as f64 * 1000.0 + nsec as f64 / 1e6
 }
 
 fn errno() -> i32 {
@@ -451,13 +428,7 @@ impl Socket {
                 4,
             );
             // Best effort: without CAP_NET_ADMIN the default buffer stays.
-            setsockopt(
-                fd,
-                SOL_SOCKET,
-                SO_RCVBUFFORCE,
-                &RCVBUF_BYTES as *const c_int as *const c_void,
-                4,
-            );
+            let _ = sys::setopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &RCVBUF_BYTES);
             let flags = fcntl(fd, F_GETFL, 0);
             if flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 {
                 return Err(io::Error::last_os_error());
@@ -511,10 +482,9 @@ impl Socket {
             },
         ];
         let nfds = if wake >= 0 { 2 } else { 1 };
-        // SAFETY: fds holds nfds valid entries.
-        let n = unsafe { poll(fds.as_mut_ptr(), nfds, timeout_ms) };
-        if n <= 0 {
-            return (false, false);
+        match sys::poll_fds(&mut fds[..nfds], timeout_ms) {
+            Ok(n) if n > 0 => {}
+            _ => return (false, false),
         }
         (fds[0].revents != 0, nfds == 2 && fds[1].revents != 0)
     }
@@ -763,10 +733,7 @@ fn integer_arg(call: &Call, index: usize, name: &str, min: f64, max: f64) -> Res
 }
 
 fn io_error(call: &Call, what: &str, e: io::Error) -> JsError {
-    JsError::new(
-        CODE_IO,
-        format!("native: {}: {}: {}", call.function(), what, e),
-    )
+    call.io_error(&format!("{}: {}", what, e))
 }
 
 /// `nfqOpen(queueNum: number, maxLen: number): NfQueue`
@@ -900,7 +867,7 @@ pub fn nfq_now_ms(call: &Call) -> Result<napi_value, JsError> {
 mod tests {
     use super::*;
     use crate::policy::{check_paths, parse_policy};
-    use crate::testing::Rng;
+    use crate::testkit::Rng;
 
     const NLM_F_REQUEST: u16 = 1;
 

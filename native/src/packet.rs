@@ -227,7 +227,7 @@ fn parse_v6(p: &[u8]) -> Result<Parsed, ParseError> {
 mod tests {
     use super::*;
     use crate::flow::{PROTO_TCP, PROTO_UDP};
-    use crate::testing::Rng;
+    use crate::testkit::Rng;
 
     fn v4(protocol: u8, payload: &[u8], frag: u16, tos: u8) -> Vec<u8> {
         let total = 20 + payload.len();

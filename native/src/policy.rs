@@ -904,7 +904,7 @@ mod tests {
         const ROUNDS: usize = 100_000;
         let base = policy_with(VOICE);
         let alphabet = b"{}[]\",:0123456789.-+eE /ut\\nfalsx";
-        let mut rng = crate::testing::Rng::new(SEED);
+        let mut rng = crate::testkit::Rng::new(SEED);
         let (mut ok, mut refused) = (0usize, 0usize);
         for round in 0..ROUNDS {
             let mut text: Vec<u8> = base.clone().into_bytes();

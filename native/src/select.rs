@@ -816,6 +816,7 @@ mod tests {
     use super::*;
     use crate::flow::{PROTO_TCP, PROTO_UDP};
     use crate::policy::{check_paths, parse_policy};
+    use crate::testkit::{flow_v4, path_json as path};
 
     const DEFAULT: &str = r#""default":{"sla":{"maxLossPct":5},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":30000},"flows":{"max":4,"idleTimeoutMs":60000}"#;
 
@@ -824,34 +825,14 @@ mod tests {
         Selector::new(parse_policy(&text).unwrap_or_else(|e| panic!("policy {}: {}", text, e)))
     }
 
-    fn path(id: u32, wan: &str, state: &str, loss: f64, latency: f64) -> String {
-        format!(
-            r#"{{"id":{},"wan":"{}","weight":1,"cost":10,"metered":false,"state":"{}","lossPct":{},"latencyMs":{},"jitterMs":1,"mos":4.2}}"#,
-            id, wan, state, loss, latency
-        )
-    }
-
     fn set(s: &mut Selector, paths: &[String]) {
         let text = format!("[{}]", paths.join(","));
         s.set_paths(check_paths(&crate::json::parse(&text).unwrap()).unwrap());
     }
 
+    /// A TCP flow from 10.10.0.<last>, port 40000 + last, to 192.0.2.1.
     fn flow(last: u8, dport: u16) -> Flow {
-        let mut src = [0u8; 16];
-        src[..4].copy_from_slice(&[10, 10, 0, last]);
-        let mut dst = [0u8; 16];
-        dst[..4].copy_from_slice(&[192, 0, 2, 1]);
-        Flow {
-            family: 4,
-            protocol: PROTO_TCP,
-            src_port: 40000 + last as u16,
-            dst_port: dport,
-            src,
-            dst,
-            dscp: 0,
-            has_ports: true,
-            bytes: 100,
-        }
+        flow_v4(PROTO_TCP, [10, 10, 0, last], 40000 + last as u16, [192, 0, 2, 1], dport)
     }
 
     #[test]

@@ -36,7 +36,6 @@
 
 use std::ffi::{c_int, c_void, CString};
 use std::io;
-use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
@@ -46,24 +45,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::handle::HandleKind;
-use crate::napi::{napi_type_tag, napi_value, Call, JsError, Queued, Threadsafe, CODE_IO};
+use crate::napi::{napi_type_tag, napi_value, Call, JsError, Queued, Threadsafe};
+use crate::sys::{
+    self, address_of, is_link_local_v6, read_ancillary, set_option, sockaddr, Control, Pollfd, AF_INET, AF_INET6,
+    IPPROTO_IP, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO, IP_PKTINFO, IP_RECVTTL, IP_TTL, POLLERR, POLLIN,
+    POLLNVAL, SOCK_RAW, SOL_SOCKET, SO_BINDTODEVICE,
+};
 
-// Linux constants (asm-generic; the same on x86_64 and arm64).
-const AF_INET: c_int = 2;
-const AF_INET6: c_int = 10;
+// Linux constants (asm-generic; the same on x86_64 and arm64) only VRRP and
+// AF_PACKET use; the shared ones are in sys.rs.
 const AF_PACKET: c_int = 17;
-const SOCK_RAW: c_int = 3;
-const SOCK_NONBLOCK: c_int = 0o4000;
-const SOCK_CLOEXEC: c_int = 0o2000000;
 const EFD_NONBLOCK: c_int = 0o4000;
 const EFD_CLOEXEC: c_int = 0o2000000;
-const SOL_SOCKET: c_int = 1;
-const SO_BINDTODEVICE: c_int = 25;
-const IPPROTO_IP: c_int = 0;
-const IPPROTO_IPV6: c_int = 41;
-const IP_TTL: c_int = 2;
-const IP_PKTINFO: c_int = 8;
-const IP_RECVTTL: c_int = 12;
 const IP_MULTICAST_IF: c_int = 32;
 const IP_MULTICAST_TTL: c_int = 33;
 const IP_MULTICAST_LOOP: c_int = 34;
@@ -73,15 +66,6 @@ const IPV6_MULTICAST_IF: c_int = 17;
 const IPV6_MULTICAST_HOPS: c_int = 18;
 const IPV6_MULTICAST_LOOP: c_int = 19;
 const IPV6_ADD_MEMBERSHIP: c_int = 20;
-const IPV6_RECVPKTINFO: c_int = 49;
-const IPV6_PKTINFO: c_int = 50;
-const IPV6_RECVHOPLIMIT: c_int = 51;
-const IPV6_HOPLIMIT: c_int = 52;
-const MSG_DONTWAIT: c_int = 0x40;
-const MSG_TRUNC: c_int = 0x20;
-const POLLIN: i16 = 0x1;
-const POLLERR: i16 = 0x8;
-const POLLNVAL: i16 = 0x20;
 
 /// IP protocol number of VRRP.
 pub const VRRP_PROTOCOL: c_int = 112;
@@ -102,52 +86,10 @@ pub const ETHER_HEADER: usize = 14;
 /// Largest frame: a 9000-byte jumbo payload and its header.
 pub const ETHER_MAX: usize = 9018;
 
-#[repr(C)]
-struct Iovec {
-    iov_base: *mut c_void,
-    iov_len: usize,
-}
-
-#[repr(C)]
-struct Msghdr {
-    msg_name: *mut c_void,
-    msg_namelen: u32,
-    msg_iov: *mut Iovec,
-    msg_iovlen: usize,
-    msg_control: *mut c_void,
-    msg_controllen: usize,
-    msg_flags: c_int,
-}
-
-#[repr(C)]
-struct Pollfd {
-    fd: c_int,
-    events: i16,
-    revents: i16,
-}
-
-/// sockaddr_in6; a sockaddr_in fits in its front.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct SockaddrIn6 {
-    family: u16,
-    port: u16,
-    flowinfo: u32,
-    addr: [u8; 16],
-    scope_id: u32,
-}
-
 extern "C" {
-    fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
-    fn sendmsg(fd: c_int, msg: *const Msghdr, flags: c_int) -> isize;
-    fn sendto(fd: c_int, buf: *const c_void, len: usize, flags: c_int, addr: *const c_void, alen: u32) -> isize;
-    fn recvmsg(fd: c_int, msg: *mut Msghdr, flags: c_int) -> isize;
-    fn poll(fds: *mut Pollfd, nfds: u64, timeout: c_int) -> c_int;
     fn eventfd(initval: u32, flags: c_int) -> c_int;
     fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
     fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize;
-    fn if_nametoindex(name: *const std::ffi::c_char) -> u32;
 }
 
 // --- Byte layouts (pure, tested below) ---------------------------------------
@@ -184,176 +126,27 @@ pub fn sockaddr_ll(frame: &[u8], ifindex: u32) -> Result<[u8; 20], String> {
     Ok(b)
 }
 
-const CMSG_HEADER: usize = 16; // cmsg_len (size_t), cmsg_level, cmsg_type
-const fn cmsg_align(n: usize) -> usize {
-    (n + 7) & !7
-}
-
-/// A control buffer naming the source address and outgoing interface of one
-/// send: `IP_PKTINFO` (ipi_ifindex, ipi_spec_dst = source) or `IPV6_PKTINFO`
-/// (ipi6_addr = source, ipi6_ifindex). Returns the buffer and its length.
-pub fn pktinfo_control(source: IpAddr, ifindex: u32) -> ([u64; 6], usize) {
-    let mut control = [0u64; 6];
-    let (level, kind, data): (c_int, c_int, Vec<u8>) = match source {
-        IpAddr::V4(a) => {
-            let mut d = vec![0u8; 12];
-            d[0..4].copy_from_slice(&(ifindex as i32).to_ne_bytes());
-            d[4..8].copy_from_slice(&a.octets());
-            (IPPROTO_IP, IP_PKTINFO, d)
-        }
-        IpAddr::V6(a) => {
-            let mut d = vec![0u8; 20];
-            d[0..16].copy_from_slice(&a.octets());
-            d[16..20].copy_from_slice(&ifindex.to_ne_bytes());
-            (IPPROTO_IPV6, IPV6_PKTINFO, d)
-        }
-    };
-    let len = CMSG_HEADER + data.len();
-    let bytes = control_bytes_mut(&mut control);
-    bytes[0..8].copy_from_slice(&(len as u64).to_ne_bytes());
-    bytes[8..12].copy_from_slice(&level.to_ne_bytes());
-    bytes[12..16].copy_from_slice(&kind.to_ne_bytes());
-    bytes[CMSG_HEADER..CMSG_HEADER + data.len()].copy_from_slice(&data);
-    (control, cmsg_align(len))
-}
-
-fn control_bytes_mut<const N: usize>(control: &mut [u64; N]) -> &mut [u8] {
-    // SAFETY: the array is N * 8 initialised bytes; viewing them as u8 is sound.
-    unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), N * 8) }
-}
-
-fn control_bytes<const N: usize>(control: &[u64; N]) -> &[u8] {
-    // SAFETY: as above, read-only.
-    unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), N * 8) }
-}
-
-/// What the control messages of one received datagram say.
-#[derive(Debug, PartialEq, Default, Clone, Copy)]
-pub struct Ancillary {
-    /// The interface it arrived on.
-    pub ifindex: Option<u32>,
-    /// Its destination address (the header's, from IP_PKTINFO / IPV6_PKTINFO).
-    pub dst: Option<IpAddr>,
-    /// TTL / hop limit it arrived with.
-    pub ttl: Option<u8>,
-}
-
-/// Reads IP_PKTINFO, IP_TTL, IPV6_PKTINFO and IPV6_HOPLIMIT from the first
-/// `len` bytes of a control buffer; anything else, or anything malformed,
-/// is skipped.
-pub fn read_ancillary(bytes: &[u8], len: usize) -> Ancillary {
-    let len = len.min(bytes.len());
-    let mut out = Ancillary::default();
-    let mut at = 0;
-    while at + CMSG_HEADER <= len {
-        let cmsg_len = u64::from_ne_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
-        let level = i32::from_ne_bytes(bytes[at + 8..at + 12].try_into().expect("4 bytes"));
-        let kind = i32::from_ne_bytes(bytes[at + 12..at + 16].try_into().expect("4 bytes"));
-        if cmsg_len < CMSG_HEADER || at + cmsg_len > len {
-            break;
-        }
-        let data = &bytes[at + CMSG_HEADER..at + cmsg_len];
-        match (level, kind) {
-            (IPPROTO_IP, IP_PKTINFO) if data.len() >= 12 => {
-                let index = i32::from_ne_bytes(data[0..4].try_into().expect("4 bytes"));
-                if index > 0 {
-                    out.ifindex = Some(index as u32);
-                }
-                out.dst = Some(IpAddr::V4(Ipv4Addr::new(data[8], data[9], data[10], data[11])));
-            }
-            (IPPROTO_IPV6, IPV6_PKTINFO) if data.len() >= 20 => {
-                let addr: [u8; 16] = data[0..16].try_into().expect("16 bytes");
-                out.dst = Some(IpAddr::V6(Ipv6Addr::from(addr)));
-                let index = u32::from_ne_bytes(data[16..20].try_into().expect("4 bytes"));
-                if index > 0 {
-                    out.ifindex = Some(index);
-                }
-            }
-            (IPPROTO_IP, IP_TTL) | (IPPROTO_IPV6, IPV6_HOPLIMIT) if data.len() >= 4 => {
-                let v = i32::from_ne_bytes(data[0..4].try_into().expect("4 bytes"));
-                if (0..=255).contains(&v) {
-                    out.ttl = Some(v as u8);
-                }
-            }
-            _ => {}
-        }
-        at += cmsg_align(cmsg_len);
-    }
-    out
-}
-
-fn sockaddr(ip: IpAddr, scope_id: u32) -> (SockaddrIn6, u32) {
-    let mut sa = SockaddrIn6 { family: 0, port: 0, flowinfo: 0, addr: [0; 16], scope_id: 0 };
-    match ip {
-        IpAddr::V4(v4) => {
-            sa.family = AF_INET as u16;
-            // sockaddr_in: family, port, then the address where flowinfo sits.
-            sa.flowinfo = u32::from_ne_bytes(v4.octets());
-            (sa, 16)
-        }
-        IpAddr::V6(v6) => {
-            sa.family = AF_INET6 as u16;
-            sa.addr = v6.octets();
-            sa.scope_id = scope_id;
-            (sa, mem::size_of::<SockaddrIn6>() as u32)
-        }
-    }
-}
-
-fn address_of(sa: &SockaddrIn6) -> Option<IpAddr> {
-    match sa.family as c_int {
-        AF_INET => Some(IpAddr::V4(Ipv4Addr::from(sa.flowinfo.to_ne_bytes()))),
-        AF_INET6 => Some(IpAddr::V6(Ipv6Addr::from(sa.addr))),
-        _ => None,
-    }
-}
-
-pub(crate) fn is_link_local_v6(a: &Ipv6Addr) -> bool {
-    (a.segments()[0] & 0xffc0) == 0xfe80
-}
-
 // --- System calls --------------------------------------------------------------
-
-fn setopt_bytes(fd: RawFd, level: c_int, name: c_int, value: &[u8], what: &str) -> Result<(), String> {
-    // SAFETY: value is readable for its length.
-    let r = unsafe { setsockopt(fd, level, name, value.as_ptr().cast(), value.len() as u32) };
-    if r < 0 {
-        return Err(format!("{}: {}", what, io::Error::last_os_error()));
-    }
-    Ok(())
-}
-
-fn setopt_int(fd: RawFd, level: c_int, name: c_int, value: c_int, what: &str) -> Result<(), String> {
-    setopt_bytes(fd, level, name, &value.to_ne_bytes(), what)
-}
 
 /// The index of interface `name`.
 pub fn interface_index(name: &str) -> Result<u32, String> {
     if name.is_empty() || name.len() > 15 {
         return Err(format!("device: expected an interface name of 1-15 bytes; got {:?}", name));
     }
-    let c = CString::new(name).map_err(|_| format!("device: {:?} holds a NUL", name))?;
-    // SAFETY: c is NUL-terminated.
-    let index = unsafe { if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(format!("no interface {:?}: {}", name, io::Error::last_os_error()));
+    if name.contains('\0') {
+        return Err(format!("device: {:?} holds a NUL", name));
     }
-    Ok(index)
+    sys::interface_index(name)
 }
 
 fn bind_to_device(fd: RawFd, device: &str) -> Result<(), String> {
     let name = CString::new(device).map_err(|_| format!("device: {:?} holds a NUL", device))?;
-    setopt_bytes(fd, SOL_SOCKET, SO_BINDTODEVICE, name.as_bytes_with_nul(), &format!("SO_BINDTODEVICE {}", device))
+    set_option(fd, SOL_SOCKET, SO_BINDTODEVICE, name.as_bytes_with_nul(), &format!("SO_BINDTODEVICE {}", device))
 }
 
 fn new_socket(domain: c_int, protocol: c_int, what: &str) -> Result<OwnedFd, String> {
-    // SAFETY: plain socket(2); the descriptor is owned at once.
-    let fd = unsafe { socket(domain, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol) };
-    if fd < 0 {
-        return Err(format!("{} socket: {} (needs CAP_NET_RAW)", what, io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::open_socket(domain, SOCK_RAW, protocol)
+        .map_err(|e| format!("{} socket: {} (needs CAP_NET_RAW)", what, e))
 }
 
 // --- The VRRP socket -------------------------------------------------------------
@@ -477,24 +270,10 @@ impl Shared {
             IpAddr::V6(d) if is_link_local_v6(&d) || d.is_multicast() => self.ifindex,
             _ => 0,
         };
-        let (sa, salen) = sockaddr(destination, scope);
-        let (control, controllen) = pktinfo_control(source, self.ifindex);
-        let mut iov = Iovec { iov_base: payload.as_ptr() as *mut c_void, iov_len: payload.len() };
-        let msg = Msghdr {
-            msg_name: (&sa as *const SockaddrIn6) as *mut c_void,
-            msg_namelen: salen,
-            msg_iov: &mut iov,
-            msg_iovlen: 1,
-            msg_control: control.as_ptr() as *mut c_void,
-            msg_controllen: controllen,
-            msg_flags: 0,
-        };
-        // SAFETY: every pointer in msg refers to a live buffer of the stated
-        // length; the kernel only reads them. sendmsg is safe from two threads.
-        let n = unsafe { sendmsg(self.fd.as_raw_fd(), &msg, MSG_DONTWAIT) };
-        if n < 0 {
+        let (sa, salen) = sockaddr(destination, 0, scope);
+        if let Err(e) = sys::send_from(self.fd.as_raw_fd(), payload, &sa, salen, source, self.ifindex) {
             self.counters.send_errors.fetch_add(1, Ordering::Relaxed);
-            return Err(format!("sendmsg from {} to {} on {}: {}", source, destination, self.device, io::Error::last_os_error()));
+            return Err(format!("sendmsg from {} to {} on {}: {}", source, destination, self.device, e));
         }
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -518,23 +297,25 @@ impl VrrpSocket {
         let fd = new_socket(if v6 { AF_INET6 } else { AF_INET }, VRRP_PROTOCOL, "VRRP")?;
         let s = fd.as_raw_fd();
         bind_to_device(s, device)?;
+        const ON: c_int = 1;
+        const OFF: c_int = 0;
         if v6 {
-            setopt_int(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex as c_int, "IPV6_MULTICAST_IF")?;
-            setopt_int(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL, "IPV6_MULTICAST_HOPS")?;
-            setopt_int(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL, "IPV6_UNICAST_HOPS")?;
-            setopt_int(s, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP")?;
-            setopt_bytes(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &ipv6_mreq(GROUP_V6, ifindex), "IPV6_ADD_MEMBERSHIP ff02::12")?;
-            setopt_int(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO")?;
-            setopt_int(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT")?;
+            set_option(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &(ifindex as c_int), "IPV6_MULTICAST_IF")?;
+            set_option(s, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &VRRP_TTL, "IPV6_MULTICAST_HOPS")?;
+            set_option(s, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &VRRP_TTL, "IPV6_UNICAST_HOPS")?;
+            set_option(s, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &OFF, "IPV6_MULTICAST_LOOP")?;
+            set_option(s, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &ipv6_mreq(GROUP_V6, ifindex), "IPV6_ADD_MEMBERSHIP ff02::12")?;
+            set_option(s, IPPROTO_IPV6, IPV6_RECVPKTINFO, &ON, "IPV6_RECVPKTINFO")?;
+            set_option(s, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &ON, "IPV6_RECVHOPLIMIT")?;
         } else {
             let mreqn = ip_mreqn(Ipv4Addr::UNSPECIFIED, ifindex);
-            setopt_bytes(s, IPPROTO_IP, IP_MULTICAST_IF, &mreqn, "IP_MULTICAST_IF")?;
-            setopt_int(s, IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL, "IP_MULTICAST_TTL")?;
-            setopt_int(s, IPPROTO_IP, IP_TTL, VRRP_TTL, "IP_TTL")?;
-            setopt_int(s, IPPROTO_IP, IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP")?;
-            setopt_bytes(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &ip_mreqn(GROUP_V4, ifindex), "IP_ADD_MEMBERSHIP 224.0.0.18")?;
-            setopt_int(s, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO")?;
-            setopt_int(s, IPPROTO_IP, IP_RECVTTL, 1, "IP_RECVTTL")?;
+            set_option(s, IPPROTO_IP, IP_MULTICAST_IF, &mreqn, "IP_MULTICAST_IF")?;
+            set_option(s, IPPROTO_IP, IP_MULTICAST_TTL, &VRRP_TTL, "IP_MULTICAST_TTL")?;
+            set_option(s, IPPROTO_IP, IP_TTL, &VRRP_TTL, "IP_TTL")?;
+            set_option(s, IPPROTO_IP, IP_MULTICAST_LOOP, &OFF, "IP_MULTICAST_LOOP")?;
+            set_option(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, &ip_mreqn(GROUP_V4, ifindex), "IP_ADD_MEMBERSHIP 224.0.0.18")?;
+            set_option(s, IPPROTO_IP, IP_PKTINFO, &ON, "IP_PKTINFO")?;
+            set_option(s, IPPROTO_IP, IP_RECVTTL, &ON, "IP_RECVTTL")?;
         }
         // SAFETY: plain eventfd(2); owned at once.
         let efd = unsafe { eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) };
@@ -686,20 +467,18 @@ fn receive_loop(shared: &Shared, deliver: &mut dyn FnMut(Datagram) -> bool) {
     let bell = shared.bell.as_raw_fd();
     let counters = &shared.counters;
     let mut buf = vec![0u8; RECEIVE_BUFFER];
-    let mut control = [0u64; 16];
+    let mut control: Control = [0u64; 16];
     loop {
         let timeout = beacon_tick(shared);
         let mut fds = [
             Pollfd { fd, events: POLLIN, revents: 0 },
             Pollfd { fd: bell, events: POLLIN, revents: 0 },
         ];
-        // SAFETY: fds is an array of 2 pollfd structs.
-        let r = unsafe { poll(fds.as_mut_ptr(), 2, timeout) };
+        let r = sys::poll_fds(&mut fds, timeout);
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        if r < 0 {
-            let err = io::Error::last_os_error();
+        if let Err(err) = r {
             if err.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -723,22 +502,9 @@ fn receive_loop(shared: &Shared, deliver: &mut dyn FnMut(Datagram) -> bool) {
             continue;
         }
         for _ in 0..BURST {
-            let mut from = SockaddrIn6 { family: 0, port: 0, flowinfo: 0, addr: [0; 16], scope_id: 0 };
-            let mut iov = Iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-            let mut msg = Msghdr {
-                msg_name: (&mut from as *mut SockaddrIn6).cast(),
-                msg_namelen: mem::size_of::<SockaddrIn6>() as u32,
-                msg_iov: &mut iov,
-                msg_iovlen: 1,
-                msg_control: control.as_mut_ptr().cast(),
-                msg_controllen: mem::size_of_val(&control),
-                msg_flags: 0,
-            };
-            // SAFETY: every pointer in msg refers to a live buffer of the stated size.
-            let n = unsafe { recvmsg(fd, &mut msg, MSG_DONTWAIT) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
+            let m = match sys::receive(fd, &mut buf, &mut control) {
+                Ok(m) => m,
+                Err(err) => match err.kind() {
                     io::ErrorKind::WouldBlock => break,
                     io::ErrorKind::Interrupted => continue,
                     _ => {
@@ -747,22 +513,22 @@ fn receive_loop(shared: &Shared, deliver: &mut dyn FnMut(Datagram) -> bool) {
                         counters.error(format!("recvmsg: {}", err));
                         break;
                     }
-                }
-            }
+                },
+            };
             counters.received.fetch_add(1, Ordering::Relaxed);
-            if msg.msg_flags & MSG_TRUNC != 0 {
+            if m.truncated {
                 counters.truncated.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let src = match address_of(&from) {
+            let src = match address_of(&m.from) {
                 Some(a) if a.is_ipv6() == shared.v6 => a,
                 _ => {
                     counters.receive_errors.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
             };
-            let anc = read_ancillary(control_bytes(&control), msg.msg_controllen);
-            let d = Datagram { data: buf[..n as usize].to_vec(), src, dst: anc.dst, ttl: anc.ttl, ifindex: anc.ifindex.unwrap_or(0) };
+            let anc = read_ancillary(sys::control_bytes(&control), m.control_len);
+            let d = Datagram { data: buf[..m.len].to_vec(), src, dst: anc.dst, ttl: anc.ttl, ifindex: anc.ifindex.unwrap_or(0) };
             if deliver(d) {
                 counters.delivered.fetch_add(1, Ordering::Relaxed);
             } else {
@@ -792,11 +558,8 @@ impl EtherSocket {
     /// Sends one whole Ethernet frame (header included) out of the interface.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), String> {
         let sa = sockaddr_ll(frame, self.ifindex)?;
-        // SAFETY: frame and sa are readable for the lengths given.
-        let n = unsafe { sendto(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), MSG_DONTWAIT, sa.as_ptr().cast(), sa.len() as u32) };
-        if n < 0 {
-            return Err(format!("sendto on {}: {}", self.device, io::Error::last_os_error()));
-        }
+        sys::send_to(self.fd.as_raw_fd(), frame, &sa, sa.len() as u32)
+            .map_err(|e| format!("sendto on {}: {}", self.device, e))?;
         self.sent += 1;
         Ok(())
     }
@@ -820,10 +583,6 @@ pub(crate) static ETHER: HandleKind<EtherSocket> = HandleKind::new(
     "a packet socket from etherOpen",
     "the socket is closed",
 );
-
-fn io_error(call: &Call, message: String) -> JsError {
-    JsError::new(CODE_IO, format!("native: {}: {}", call.function(), message))
-}
 
 fn address_arg(call: &Call, index: usize, name: &str) -> Result<IpAddr, JsError> {
     let text = call.string_arg(index, name)?;
@@ -852,7 +611,7 @@ pub fn vrrp_open(call: &Call) -> Result<napi_value, JsError> {
     let callback = call.function_arg(2, "onPacket")?;
     let tsfn: Threadsafe<Datagram> = call.threadsafe(callback, DELIVERY_QUEUE, datagram_to_js)?;
     let sock = VrrpSocket::open(&device, family == 6.0, move |d| matches!(tsfn.call(d), Queued::Yes))
-        .map_err(|e| io_error(call, e))?;
+        .map_err(|e| call.io_error(&e))?;
     VRRP.wrap(call, sock)
 }
 
@@ -864,7 +623,7 @@ pub fn vrrp_send(call: &Call) -> Result<napi_value, JsError> {
     if payload.is_empty() || payload.len() > 65_000 {
         return Err(call.arg_error("payload", "a Buffer of 1-65000 bytes", &format!("{} bytes", payload.len())));
     }
-    VRRP.with(call, |s| s.send(source, destination, payload).map_err(|e| io_error(call, e)))?;
+    VRRP.with(call, |s| s.send(source, destination, payload).map_err(|e| call.io_error(&e)))?;
     call.undefined()
 }
 
@@ -919,7 +678,7 @@ pub fn vrrp_close(call: &Call) -> Result<napi_value, JsError> {
 /// `etherOpen(device: string): EtherSocket`
 pub fn ether_open(call: &Call) -> Result<napi_value, JsError> {
     let device = call.string_arg(0, "device")?;
-    let sock = EtherSocket::open(&device).map_err(|e| io_error(call, e))?;
+    let sock = EtherSocket::open(&device).map_err(|e| call.io_error(&e))?;
     ETHER.wrap(call, sock)
 }
 
@@ -931,7 +690,7 @@ pub fn ether_send(call: &Call) -> Result<napi_value, JsError> {
     if frame.len() < ETHER_HEADER || frame.len() > ETHER_MAX {
         return Err(call.arg_error("frame", &format!("a Buffer of {}-{} bytes", ETHER_HEADER, ETHER_MAX), &format!("{} bytes", frame.len())));
     }
-    ETHER.with_open(call, socket, |s| s.send(frame).map_err(|e| io_error(call, e)))?;
+    ETHER.with_open(call, socket, |s| s.send(frame).map_err(|e| call.io_error(&e)))?;
     call.undefined()
 }
 
@@ -943,7 +702,6 @@ pub fn ether_close(call: &Call) -> Result<napi_value, JsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Rng;
 
     #[test]
     fn membership_requests() {
@@ -985,111 +743,6 @@ mod tests {
         for len in [0, 13, ETHER_MAX + 1] {
             assert!(sockaddr_ll(&vec![0u8; len], 1).is_err(), "a {}-byte frame must be refused", len);
         }
-    }
-
-    #[test]
-    fn source_pinned_by_pktinfo() {
-        // IP_PKTINFO: cmsghdr (len 28, level 0, type 8), then in_pktinfo
-        // {ipi_ifindex, ipi_spec_dst = source, ipi_addr = 0}, padded to 32.
-        let (c, len) = pktinfo_control(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2)), 5);
-        let b = control_bytes(&c);
-        assert_eq!(len, 32);
-        assert_eq!(&b[0..8], &28u64.to_ne_bytes());
-        assert_eq!(&b[8..12], &0i32.to_ne_bytes());
-        assert_eq!(&b[12..16], &8i32.to_ne_bytes());
-        assert_eq!(&b[16..20], &5i32.to_ne_bytes());
-        assert_eq!(&b[20..24], &[10, 1, 0, 2]);
-        assert_eq!(&b[24..28], &[0, 0, 0, 0]);
-        // IPV6_PKTINFO: cmsghdr (len 36, level 41, type 50), in6_pktinfo {addr, ifindex}, padded to 40.
-        let src: Ipv6Addr = "fe80::2".parse().unwrap();
-        let (c, len) = pktinfo_control(IpAddr::V6(src), 9);
-        let b = control_bytes(&c);
-        assert_eq!(len, 40);
-        assert_eq!(&b[0..8], &36u64.to_ne_bytes());
-        assert_eq!(&b[8..12], &41i32.to_ne_bytes());
-        assert_eq!(&b[12..16], &50i32.to_ne_bytes());
-        assert_eq!(&b[16..32], &src.octets());
-        assert_eq!(&b[32..36], &9u32.to_ne_bytes());
-        // What we build, the reader reads back.
-        let anc = read_ancillary(b, len);
-        assert_eq!(anc, Ancillary { ifindex: Some(9), dst: Some(IpAddr::V6(src)), ttl: None });
-    }
-
-    fn push_cmsg(buf: &mut Vec<u8>, level: i32, kind: i32, data: &[u8]) {
-        let len = CMSG_HEADER + data.len();
-        buf.extend_from_slice(&(len as u64).to_ne_bytes());
-        buf.extend_from_slice(&level.to_ne_bytes());
-        buf.extend_from_slice(&kind.to_ne_bytes());
-        buf.extend_from_slice(data);
-        while buf.len() % 8 != 0 {
-            buf.push(0);
-        }
-    }
-
-    #[test]
-    fn ancillary_data_of_received_adverts() {
-        // IPv4: IP_PKTINFO (ifindex 4, spec_dst 10.1.0.2, addr 224.0.0.18) then IP_TTL 255.
-        let mut b = Vec::new();
-        let mut info = Vec::new();
-        info.extend_from_slice(&4i32.to_ne_bytes());
-        info.extend_from_slice(&[10, 1, 0, 2]);
-        info.extend_from_slice(&[224, 0, 0, 18]);
-        push_cmsg(&mut b, IPPROTO_IP, IP_PKTINFO, &info);
-        push_cmsg(&mut b, IPPROTO_IP, IP_TTL, &255i32.to_ne_bytes());
-        let got = read_ancillary(&b, b.len());
-        let want = Ancillary { ifindex: Some(4), dst: Some(IpAddr::V4(GROUP_V4)), ttl: Some(255) };
-        assert_eq!(got, want, "got {:?}; want {:?}", got, want);
-        // Only the length the kernel filled is read.
-        let first = read_ancillary(&b, 32);
-        assert_eq!(first.ttl, None, "got ttl {:?}; want none past the given length", first.ttl);
-        // IPv6: hop limit first, then IPV6_PKTINFO.
-        let mut b6 = Vec::new();
-        push_cmsg(&mut b6, IPPROTO_IPV6, IPV6_HOPLIMIT, &64i32.to_ne_bytes());
-        let mut info6 = GROUP_V6.octets().to_vec();
-        info6.extend_from_slice(&2u32.to_ne_bytes());
-        push_cmsg(&mut b6, IPPROTO_IPV6, IPV6_PKTINFO, &info6);
-        let got = read_ancillary(&b6, b6.len());
-        assert_eq!(got, Ancillary { ifindex: Some(2), dst: Some(IpAddr::V6(GROUP_V6)), ttl: Some(64) });
-        // A length running past the buffer stops the walk.
-        let mut bad = b.clone();
-        bad[0..8].copy_from_slice(&4000u64.to_ne_bytes());
-        assert_eq!(read_ancillary(&bad, bad.len()), Ancillary::default());
-        // Unknown messages are skipped.
-        let mut other = Vec::new();
-        push_cmsg(&mut other, SOL_SOCKET, 35, &[0u8; 16]);
-        push_cmsg(&mut other, IPPROTO_IP, IP_TTL, &1i32.to_ne_bytes());
-        assert_eq!(read_ancillary(&other, other.len()).ttl, Some(1));
-    }
-
-    #[test]
-    fn ancillary_reader_never_panics() {
-        let mut rng = Rng::new(0x5eed);
-        for _ in 0..100_000 {
-            let len = rng.below(80);
-            let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-            if len >= 16 && rng.below(2) == 0 {
-                // A plausible length, so the walk goes on to the data.
-                let l = (rng.below(len - 15) + 16) as u64;
-                b[0..8].copy_from_slice(&l.to_ne_bytes());
-            }
-            let _ = read_ancillary(&b, rng.below(len + 8));
-        }
-    }
-
-    #[test]
-    fn addresses_round_trip_through_sockaddr() {
-        let (sa, len) = sockaddr(IpAddr::V4(GROUP_V4), 0);
-        assert_eq!(len, 16);
-        // SAFETY: plain old data of 28 bytes.
-        let bytes: [u8; 28] = unsafe { mem::transmute(sa) };
-        assert_eq!(&bytes[..8], &[2, 0, 0, 0, 224, 0, 0, 18], "sockaddr_in: family, port 0, the group");
-        assert_eq!(address_of(&sa), Some(IpAddr::V4(GROUP_V4)));
-        let (sa6, len6) = sockaddr(IpAddr::V6(GROUP_V6), 3);
-        assert_eq!(len6, 28);
-        assert_eq!(sa6.scope_id, 3);
-        assert_eq!(address_of(&sa6), Some(IpAddr::V6(GROUP_V6)));
-        assert!(is_link_local_v6(&"fe80::1".parse().unwrap()));
-        assert!(!is_link_local_v6(&"2001:db8::1".parse().unwrap()));
     }
 
     #[test]

@@ -435,12 +435,7 @@ fn run(
         .map(|m| call.buffer(&crate::move_records(m)))
         .collect::<Result<Vec<_>, _>>()?;
     let marks = match &report.marks {
-        Some(r) => call.object(&[
-            ("updated", n(r.updated)?),
-            ("missing", n(r.missing)?),
-            ("failed", n(r.failed)?),
-            ("skipped", n(r.skipped)?),
-        ])?,
+        Some(r) => r.to_js(call)?,
         None => call.null()?,
     };
     let mut broken = Vec::with_capacity(report.broken.len());
@@ -513,6 +508,7 @@ pub fn debug_steer_refresh(call: &Call) -> Result<napi_value, JsError> {
 mod tests {
     use super::*;
     use crate::policy::parse_policy;
+    use crate::testkit::{flow_v4, path_json};
 
     const POLICY: &str = r#"{"classes":[
         {"name":"voice","match":{"protocols":[17],"ports":[[5000,5099]]},"sla":{"maxLossPct":1,"maxLatencyMs":150},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0},
@@ -520,11 +516,9 @@ mod tests {
         "default":{"sla":{"maxLossPct":5},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0},
         "flows":{"max":100,"idleTimeoutMs":60000}}"#;
 
+    /// Path `id` on WAN `w<id>`.
     fn path(id: u32, state: &str, loss: f64, latency: f64) -> String {
-        format!(
-            r#"{{"id":{},"wan":"w{}","weight":1,"cost":10,"metered":false,"state":"{}","lossPct":{},"latencyMs":{},"jitterMs":1,"mos":4.2}}"#,
-            id, id, state, loss, latency
-        )
+        path_json(id, &format!("w{}", id), state, loss, latency)
     }
 
     fn request(paths: &[String], broken: &str, sweep: bool) -> String {
@@ -537,21 +531,7 @@ mod tests {
     }
 
     fn flow(proto: u8, sport: u16, dport: u16) -> Flow {
-        let mut src = [0u8; 16];
-        src[..4].copy_from_slice(&[10, 20, 0, 5]);
-        let mut dst = [0u8; 16];
-        dst[..4].copy_from_slice(&[10, 10, 0, 9]);
-        Flow {
-            family: 4,
-            protocol: proto,
-            src_port: sport,
-            dst_port: dport,
-            src,
-            dst,
-            dscp: 0,
-            has_ports: true,
-            bytes: 100,
-        }
+        flow_v4(proto, [10, 20, 0, 5], sport, [10, 10, 0, 9], dport)
     }
 
     fn entry(f: &Flow, mark: u32) -> Entry {
@@ -563,6 +543,17 @@ mod tests {
             repl_packets: 0,
             repl_bytes: 0,
         }
+    }
+
+    /// The sweep of path `id` for `class` that remarked one flow.
+    fn one_swept(id: u32, class: &str) -> Vec<Sweep> {
+        vec![Sweep {
+            id,
+            matched: 1,
+            updated: 1,
+            classes: vec![class.to_string()],
+            failed: vec![class.to_string()],
+        }]
     }
 
     fn run_once(sel: &Mutex<Selector>, text: &str, now: f64, ct: &mut Table) -> Report {
@@ -619,13 +610,7 @@ mod tests {
         );
         assert_eq!(
             r.sweeps,
-            vec![Sweep {
-                id: b,
-                matched: 1,
-                updated: 1,
-                classes: vec!["voice".to_string()],
-                failed: vec!["voice".to_string()]
-            }],
+            one_swept(b, "voice"),
             "the voice flow the selector never saw is swept"
         );
         let marks: Vec<u32> = ct.entries.iter().map(|e| e.mark).collect();
@@ -659,16 +644,7 @@ mod tests {
             "the known default flow moved: got {:?}",
             r.moves
         );
-        assert_eq!(
-            r.sweeps,
-            vec![Sweep {
-                id: b,
-                matched: 1,
-                updated: 1,
-                classes: vec!["*".to_string()],
-                failed: vec!["*".to_string()]
-            }]
-        );
+        assert_eq!(r.sweeps, one_swept(b, "*"));
         let marks: Vec<u32> = ct.entries.iter().map(|e| e.mark).collect();
         assert_eq!(marks, vec![a, a, 0, 0], "conntrack marks: got {:x?}", marks);
     }
