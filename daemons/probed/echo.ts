@@ -18,7 +18,9 @@
 // lost probe here is final as soon as its late window is over (no direction).
 import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError } from '../lib/errors.js';
-import { InflightLedger, type FinalProbe, type InflightProbe, type LostProbe } from './inflight.js';
+import {
+  InflightLedger, type FinalProbe, type InflightProbe, type LossTimeoutOptions, type LostProbe, type ProbeCounters,
+} from './inflight.js';
 import type { AnsweredProbe } from './session.js';
 import { Ticker } from './ticker.js';
 import { checkNumber } from '../lib/history/validate.js';
@@ -38,7 +40,8 @@ export interface EchoListener {
   final?(p: FinalProbe): void;
 }
 
-export interface EchoSessionOptions {
+/** Loss timeout and late window as in session.ts. */
+export interface EchoSessionOptions extends LossTimeoutOptions {
   ratePerSec: number;
   /** Send echo request seq (0-65535); returns the send time on the transport's clock. A throw counts as a send error. */
   send: (seq: number) => number;
@@ -46,25 +49,11 @@ export interface EchoSessionOptions {
   clock?: Clock;
   /** Called before a probe is declared lost: read the socket now. */
   beforeTimeout?: () => void;
-  /** As in session.ts: loss timeout bounds and initial value (250, 2000, 1000 ms), late window (5000 ms). */
-  minLossTimeoutMs?: number;
-  maxLossTimeoutMs?: number;
-  initialLossTimeoutMs?: number;
-  lateWindowMs?: number;
 }
 
 export type EchoOutcome = 'answered' | 'late' | 'duplicate' | 'stale' | 'foreign';
 
-export interface EchoCounters {
-  sent: number;
-  sendErrors: number;
-  answered: number;
-  late: number;
-  timeouts: number;
-  duplicates: number;
-  stale: number;
-  foreign: number;
-}
+export type EchoCounters = ProbeCounters;
 
 /** wire is the 16-bit sequence number. */
 interface EchoRecord extends InflightProbe {
@@ -95,10 +84,7 @@ export class EchoSession {
     this.inflight = new InflightLedger<EchoRecord>({
       where: w,
       clock: this.clock,
-      minLossTimeoutMs: opts.minLossTimeoutMs,
-      maxLossTimeoutMs: opts.maxLossTimeoutMs,
-      initialLossTimeoutMs: opts.initialLossTimeoutMs,
-      lateWindowMs: opts.lateWindowMs,
+      timeouts: opts,
       beforeLoss: opts.beforeTimeout,
       lost: (p) => {
         this.stats.timeouts++;

@@ -28,6 +28,32 @@ export interface FinalProbe {
   direction?: LossDirection;
 }
 
+/** A session's loss timeout and late window, as configured. */
+export interface LossTimeoutOptions {
+  /** Loss timeout bounds and the value used before the first reply (defaults 250, 2000, 1000 ms). */
+  minLossTimeoutMs?: number | undefined;
+  maxLossTimeoutMs?: number | undefined;
+  initialLossTimeoutMs?: number | undefined;
+  /** Replies up to this long after sending count back as answered (default 5000 ms). */
+  lateWindowMs?: number | undefined;
+}
+
+/** What a session counts about its probes and replies. */
+export interface ProbeCounters {
+  sent: number;
+  /** Sends that threw; their probes go unanswered. */
+  sendErrors: number;
+  answered: number;
+  /** Answers that came after the probe's loss timeout, within its late window. */
+  late: number;
+  timeouts: number;
+  duplicates: number;
+  /** Replies for probes we no longer wait for (past the late window) or never sent. */
+  stale: number;
+  /** Replies whose echoed send time is not the one we sent with that sequence number. */
+  foreign: number;
+}
+
 /**
  * The loss timeout, adapted like TCP's RTO (RFC 6298 §2: SRTT + 4 × RTTVAR,
  * alpha 1/8, beta 1/4) and clamped to [minMs, maxMs]; initialMs until the
@@ -77,16 +103,11 @@ export interface InflightProbe {
  */
 export type LostRelease = 'wait' | 'drop' | readonly LossDirection[];
 
+/** What a session tells the ledger; where prefixes option errors ('session: new'). */
 export interface InflightOptions<P extends InflightProbe> {
-  /** Prefix of option errors, e.g. 'session: new'. */
   where: string;
   clock: Clock;
-  /** Loss timeout bounds and the value used before the first reply (defaults 250, 2000, 1000 ms). */
-  minLossTimeoutMs?: number | undefined;
-  maxLossTimeoutMs?: number | undefined;
-  initialLossTimeoutMs?: number | undefined;
-  /** Replies up to this long after sending count back as answered (default 5000 ms). */
-  lateWindowMs?: number | undefined;
+  timeouts: LossTimeoutOptions;
   /** Called when a probe's timer fires, before it is declared lost: a reply read now still counts as on time. */
   beforeLoss?: (() => void) | undefined;
   /** p has just been declared lost (its state is 'lost'). */
@@ -111,10 +132,11 @@ export class InflightLedger<P extends InflightProbe> {
 
   constructor(opts: InflightOptions<P>) {
     const w = opts.where;
-    const min = checkNumber(w, 'minLossTimeoutMs', opts.minLossTimeoutMs ?? 250, { above: 0 });
-    const max = checkNumber(w, 'maxLossTimeoutMs', opts.maxLossTimeoutMs ?? 2000, { min });
-    const initial = checkNumber(w, 'initialLossTimeoutMs', opts.initialLossTimeoutMs ?? Math.min(1000, max), { min, max });
-    this.lateWindowMs = checkNumber(w, 'lateWindowMs', opts.lateWindowMs ?? Math.max(5000, max), { min: max });
+    const o = opts.timeouts;
+    const min = checkNumber(w, 'minLossTimeoutMs', o.minLossTimeoutMs ?? 250, { above: 0 });
+    const max = checkNumber(w, 'maxLossTimeoutMs', o.maxLossTimeoutMs ?? 2000, { min });
+    const initial = checkNumber(w, 'initialLossTimeoutMs', o.initialLossTimeoutMs ?? Math.min(1000, max), { min, max });
+    this.lateWindowMs = checkNumber(w, 'lateWindowMs', o.lateWindowMs ?? Math.max(5000, max), { min: max });
     this.rto = new RtoEstimator(min, max, initial);
     this.clock = opts.clock;
     this.hooks = opts;

@@ -39,7 +39,9 @@
 import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError } from '../lib/errors.js';
 import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor } from './direction.js';
-import { InflightLedger, type FinalProbe, type InflightProbe, type LostProbe, type LostRelease } from './inflight.js';
+import {
+  InflightLedger, type FinalProbe, type InflightProbe, type LossTimeoutOptions, type LostProbe, type LostRelease, type ProbeCounters,
+} from './inflight.js';
 import {
   STAMP_PACKET_BYTES, TERN_ERROR_ESTIMATE, decodeReflectorPacket, encodeSenderPacket, msToNtp, timestampDiffMs,
   timestampsEqual, type ErrorEstimate, type Timestamp,
@@ -73,7 +75,7 @@ export interface SessionListener {
   final?(p: FinalProbe): void;
 }
 
-export interface SessionOptions {
+export interface SessionOptions extends LossTimeoutOptions {
   /** Probes per second (config probes.pathRatePerSec). */
   ratePerSec: number;
   /** Transmit one probe. A throw is counted as a send error; the probe then simply goes unanswered. */
@@ -82,12 +84,6 @@ export interface SessionOptions {
   clock?: Clock;
   /** Probe size; the reflector answers with the same size. Default 44. */
   packetBytes?: number;
-  /** Loss timeout bounds and the value used before the first reply (defaults 250, 2000, 1000 ms). */
-  minLossTimeoutMs?: number;
-  maxLossTimeoutMs?: number;
-  initialLossTimeoutMs?: number;
-  /** Replies up to this long after sending count back as answered (default 5000 ms). */
-  lateWindowMs?: number;
   /** How long a lost probe waits for an answer that tells its direction (default 30000 ms). */
   attributionHoldMs?: number;
   errorEstimate?: ErrorEstimate;
@@ -96,18 +92,8 @@ export interface SessionOptions {
 /** What receive() did with a datagram. */
 export type ReceiveOutcome = 'answered' | 'late' | 'duplicate' | 'malformed' | 'stale' | 'foreign';
 
-export interface SessionCounters {
-  sent: number;
-  sendErrors: number;
-  answered: number;
-  late: number;
-  timeouts: number;
-  duplicates: number;
+export interface SessionCounters extends ProbeCounters {
   malformed: number;
-  /** Replies for probes we no longer wait for (past the late window) or never sent. */
-  stale: number;
-  /** Replies whose echoed timestamp is not the one we sent with that sequence number. */
-  foreign: number;
   /** Replies whose reflector processing time was negative or longer than the round trip (clamped). */
   badProcessingTime: number;
   /** Probes sent before the first contact that timed out: no data, not loss. */
@@ -157,10 +143,7 @@ export class Session {
     this.inflight = new InflightLedger<ProbeRecord>({
       where: w,
       clock: this.clock,
-      minLossTimeoutMs: opts.minLossTimeoutMs,
-      maxLossTimeoutMs: opts.maxLossTimeoutMs,
-      initialLossTimeoutMs: opts.initialLossTimeoutMs,
-      lateWindowMs: opts.lateWindowMs,
+      timeouts: opts,
       lost: (p) => this.lost(p),
       releaseLost: (queue, now) => this.releaseLost(queue, now),
       final: (p, f) => {
