@@ -5,6 +5,7 @@
 import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
 import { errorMessage } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/log/index.js';
+import type { WindowMetrics } from './metrics.js';
 import { PathMonitor, type PathMetrics, type PathProbeSettings, type TimedTransition } from './monitor.js';
 import type { ProbeSample } from './samples.js';
 import type { SessionCounters } from './session.js';
@@ -18,8 +19,8 @@ export interface PathInfo extends PathEnds {
   remoteWan: string;
 }
 
-/** path.metrics: one path's window, every round. */
-export interface PathMetricsMessage {
+/** path.metrics: one path's window (metrics.ts), every round. */
+export interface PathMetricsMessage extends WindowMetrics {
   path: string;
   site: string;
   localWan: string;
@@ -28,23 +29,6 @@ export interface PathMetricsMessage {
   /** Wall-clock ms of the snapshot. */
   ts: number;
   ratePerSec: number;
-  windowSec: number;
-  probes: number;
-  answered: number;
-  lost: number;
-  lostFwd: number;
-  lostRev: number;
-  lostUnknown: number;
-  lossPct: number | null;
-  lossFwdPct: number | null;
-  lossRevPct: number | null;
-  /** Average RTT of the window's answered probes. */
-  rttMs: number | null;
-  rttMinMs: number | null;
-  rttMaxMs: number | null;
-  rttStddevMs: number | null;
-  jitterMs: number | null;
-  mos: number | null;
 }
 
 /** path.state: a transition, at once. */
@@ -289,29 +273,15 @@ export class PathProber {
 }
 
 function message(p: Probed, m: PathMetrics): PathMetricsMessage {
+  const { path: _path, state, at, ...window } = m;
   return {
     path: p.info.name,
     site: p.info.site,
     localWan: p.info.localWan,
     remoteWan: p.info.remoteWan,
-    state: m.state,
-    ts: m.at,
+    state,
+    ts: at,
     ratePerSec: p.settings.pathRatePerSec,
-    windowSec: m.windowSec,
-    probes: m.probes,
-    answered: m.answered,
-    lost: m.lost,
-    lostFwd: m.lostFwd,
-    lostRev: m.lostRev,
-    lostUnknown: m.lostUnknown,
-    lossPct: m.lossPct,
-    lossFwdPct: m.lossFwdPct,
-    lossRevPct: m.lossRevPct,
-    rttMs: m.rttMs,
-    rttMinMs: m.rttMinMs,
-    rttMaxMs: m.rttMaxMs,
-    rttStddevMs: m.rttStddevMs,
-    jitterMs: m.jitterMs,
-    mos: m.mos,
+    ...window,
   };
 }

@@ -33,10 +33,15 @@
 // (the session's first contact) and never answered itself is reported as
 // unanswered(), never as lost(), and gets no final(): no data. The state
 // machine counts them to call a path that never answers down.
-import { systemClock, type Clock, type TimerHandle } from '../lib/clock/index.js';
+//
+// The queue, loss timeout and late window are inflight.ts's, shared with the
+// ICMP echo session; what a lost probe means is decided here.
+import { systemClock, type Clock } from '../lib/clock/index.js';
 import { TernError } from '../lib/errors.js';
-import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor, type LossDirection } from './direction.js';
-import { JitterEstimator } from './metrics.js';
+import { VIRTUAL_ANCHOR, gapLabel, splitGap, type GapAnchor } from './direction.js';
+import {
+  InflightLedger, type FinalProbe, type InflightProbe, type LossTimeoutOptions, type LostProbe, type LostRelease, type ProbeCounters,
+} from './inflight.js';
 import {
   STAMP_PACKET_BYTES, TERN_ERROR_ESTIMATE, decodeReflectorPacket, encodeSenderPacket, msToNtp, timestampDiffMs,
   timestampsEqual, type ErrorEstimate, type Timestamp,
@@ -60,23 +65,7 @@ export interface AnsweredProbe {
   ttl: number;
 }
 
-export interface LostProbe {
-  seq: number;
-  sentAt: number;
-  sentMono: number;
-}
-
-export interface FinalProbe {
-  seq: number;
-  sentAt: number;
-  sentMono: number;
-  answered: boolean;
-  late: boolean;
-  rttMs?: number;
-  jitterMs?: number;
-  /** For lost probes. */
-  direction?: LossDirection;
-}
+export type { FinalProbe, LostProbe } from './inflight.js';
 
 export interface SessionListener {
   answered?(p: AnsweredProbe): void;
@@ -86,7 +75,7 @@ export interface SessionListener {
   final?(p: FinalProbe): void;
 }
 
-export interface SessionOptions {
+export interface SessionOptions extends LossTimeoutOptions {
   /** Probes per second (config probes.pathRatePerSec). */
   ratePerSec: number;
   /** Transmit one probe. A throw is counted as a send error; the probe then simply goes unanswered. */
@@ -95,12 +84,6 @@ export interface SessionOptions {
   clock?: Clock;
   /** Probe size; the reflector answers with the same size. Default 44. */
   packetBytes?: number;
-  /** Loss timeout bounds and the value used before the first reply (defaults 250, 2000, 1000 ms). */
-  minLossTimeoutMs?: number;
-  maxLossTimeoutMs?: number;
-  initialLossTimeoutMs?: number;
-  /** Replies up to this long after sending count back as answered (default 5000 ms). */
-  lateWindowMs?: number;
   /** How long a lost probe waits for an answer that tells its direction (default 30000 ms). */
   attributionHoldMs?: number;
   errorEstimate?: ErrorEstimate;
@@ -109,38 +92,21 @@ export interface SessionOptions {
 /** What receive() did with a datagram. */
 export type ReceiveOutcome = 'answered' | 'late' | 'duplicate' | 'malformed' | 'stale' | 'foreign';
 
-export interface SessionCounters {
-  sent: number;
-  sendErrors: number;
-  answered: number;
-  late: number;
-  timeouts: number;
-  duplicates: number;
+export interface SessionCounters extends ProbeCounters {
   malformed: number;
-  /** Replies for probes we no longer wait for (past the late window) or never sent. */
-  stale: number;
-  /** Replies whose echoed timestamp is not the one we sent with that sequence number. */
-  foreign: number;
   /** Replies whose reflector processing time was negative or longer than the round trip (clamped). */
   badProcessingTime: number;
   /** Probes sent before the first contact that timed out: no data, not loss. */
   beforeFirstAnswer: number;
 }
 
-interface ProbeRecord {
-  n: number;
-  wire: number;
-  sentMono: number;
-  sentAt: number;
+/** wire is n mod 2^32. */
+interface ProbeRecord extends InflightProbe {
   t1: Timestamp;
-  state: 'pending' | 'answered' | 'lost';
   /** Timed out before the first contact: no data, never a final. */
   beforeContact: boolean;
-  late: boolean;
-  rttMs: number;
-  jitterMs: number;
+  /** The reflector's counter in the reply. */
   r: number;
-  timer: TimerHandle | undefined;
 }
 
 const TWO32 = 0x1_0000_0000;
@@ -151,24 +117,13 @@ export class Session {
   private readonly listener: SessionListener;
   private readonly intervalMs: number;
   private readonly packetBytes: number;
-  private readonly minTimeout: number;
-  private readonly maxTimeout: number;
-  private readonly initialTimeout: number;
-  private readonly lateWindowMs: number;
+  private readonly inflight: InflightLedger<ProbeRecord>;
   private readonly holdMs: number;
   private readonly errorEstimate: ErrorEstimate;
-  private readonly jitter = new JitterEstimator();
-  private readonly queue: ProbeRecord[] = [];
-  /** Answered probes already final, kept until their late window ends so duplicates are told from stale replies. */
-  private readonly retired: ProbeRecord[] = [];
-  private readonly byWire = new Map<number, ProbeRecord>();
   private anchor: GapAnchor = { ...VIRTUAL_ANCHOR };
   private nextN = 0;
-  private lastDeadline = -Infinity;
   /** The lowest probe number answered so far: probes below it that go unanswered are no data. */
   private contactN: number | undefined;
-  private srtt: number | undefined;
-  private rttvar = 0;
   private readonly ticker: Ticker;
   private readonly stats: SessionCounters = {
     sent: 0, sendErrors: 0, answered: 0, late: 0, timeouts: 0, duplicates: 0, malformed: 0, stale: 0, foreign: 0, badProcessingTime: 0,
@@ -185,12 +140,19 @@ export class Session {
     this.clock = opts.clock ?? systemClock;
     this.ticker = new Ticker(this.clock, this.intervalMs, () => this.probe());
     this.packetBytes = checkNumber(w, 'packetBytes', opts.packetBytes ?? STAMP_PACKET_BYTES, { integer: true, min: STAMP_PACKET_BYTES, max: 9216 });
-    this.minTimeout = checkNumber(w, 'minLossTimeoutMs', opts.minLossTimeoutMs ?? 250, { above: 0 });
-    this.maxTimeout = checkNumber(w, 'maxLossTimeoutMs', opts.maxLossTimeoutMs ?? 2000, { min: this.minTimeout });
-    this.initialTimeout = checkNumber(w, 'initialLossTimeoutMs', opts.initialLossTimeoutMs ?? Math.min(1000, this.maxTimeout),
-      { min: this.minTimeout, max: this.maxTimeout });
-    this.lateWindowMs = checkNumber(w, 'lateWindowMs', opts.lateWindowMs ?? Math.max(5000, this.maxTimeout), { min: this.maxTimeout });
-    this.holdMs = checkNumber(w, 'attributionHoldMs', opts.attributionHoldMs ?? Math.max(30_000, this.lateWindowMs), { min: this.lateWindowMs });
+    this.inflight = new InflightLedger<ProbeRecord>({
+      where: w,
+      clock: this.clock,
+      timeouts: opts,
+      lost: (p) => this.lost(p),
+      releaseLost: (queue, now) => this.releaseLost(queue, now),
+      final: (p, f) => {
+        this.listener.final?.(f);
+        if (p.state === 'answered') this.anchor = { n: p.n, r: p.r };
+      },
+    });
+    const late = this.inflight.lateWindowMs;
+    this.holdMs = checkNumber(w, 'attributionHoldMs', opts.attributionHoldMs ?? Math.max(30_000, late), { min: late });
     this.errorEstimate = opts.errorEstimate ?? TERN_ERROR_ESTIMATE;
   }
 
@@ -206,17 +168,7 @@ export class Session {
    */
   stop(): void {
     this.ticker.stop();
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const p = this.queue[i]!;
-      this.clock.clearTimeout(p.timer);
-      if (p.state === 'pending') {
-        this.forget(p);
-        this.queue.splice(i, 1);
-      }
-    }
-    this.release(true);
-    this.retired.length = 0;
-    this.byWire.clear();
+    this.inflight.stop();
   }
 
   get running(): boolean { return this.ticker.running; }
@@ -224,10 +176,7 @@ export class Session {
   counters(): SessionCounters { return { ...this.stats }; }
 
   /** The loss timeout the next probe gets, ms. */
-  lossTimeoutMs(): number {
-    const t = this.srtt === undefined ? this.initialTimeout : this.srtt + 4 * this.rttvar;
-    return Math.min(this.maxTimeout, Math.max(this.minTimeout, t));
-  }
+  lossTimeoutMs(): number { return this.inflight.rto.timeoutMs(); }
 
   /** Send one probe now (the ticker calls this; tests may too). */
   probe(): void {
@@ -237,23 +186,17 @@ export class Session {
     const wire = n % TWO32;
     const t1 = msToNtp(sentAt);
     const bytes = encodeSenderPacket({ seq: wire, timestamp: t1, errorEstimate: this.errorEstimate }, this.packetBytes);
-    // Deadlines never go backwards, so probes time out in sequence order
-    // even when the adaptive timeout shrinks.
-    const deadline = Math.max(now + this.lossTimeoutMs(), this.lastDeadline);
-    this.lastDeadline = deadline;
     const rec: ProbeRecord = {
       n, wire, sentMono: now, sentAt, t1, state: 'pending', beforeContact: false, late: false, rttMs: 0, jitterMs: 0, r: 0, timer: undefined,
     };
-    this.queue.push(rec);
-    this.byWire.set(wire, rec);
-    rec.timer = this.clock.setTimeout(() => this.timeout(rec), deadline - now);
+    this.inflight.add(rec);
     this.stats.sent++;
     try {
       this.send(bytes);
     } catch {
       this.stats.sendErrors++;
     }
-    this.release(false);
+    this.inflight.release();
   }
 
   /** Take one datagram from the socket; rxMono is when it arrived (monotonic ms). */
@@ -261,8 +204,8 @@ export class Session {
     const d = decodeReflectorPacket(bytes);
     if (!d.ok) { this.stats.malformed++; return 'malformed'; }
     const pkt = d.packet;
-    const rec = this.byWire.get(pkt.senderSeq);
-    if (!rec || rxMono - rec.sentMono > this.lateWindowMs) { this.stats.stale++; return 'stale'; }
+    const rec = this.inflight.get(pkt.senderSeq);
+    if (!rec || rxMono - rec.sentMono > this.inflight.lateWindowMs) { this.stats.stale++; return 'stale'; }
     if (!timestampsEqual(pkt.senderTimestamp, rec.t1)) { this.stats.foreign++; return 'foreign'; }
     if (rec.state === 'answered') { this.stats.duplicates++; return 'duplicate'; }
     const raw = rxMono - rec.sentMono;
@@ -273,15 +216,8 @@ export class Session {
       processing = Math.min(Math.max(processing, 0), Math.max(raw, 0));
     }
     const rtt = Math.max(0, raw - processing);
-    const late = rec.state === 'lost';
-    this.clock.clearTimeout(rec.timer);
-    rec.timer = undefined;
-    rec.state = 'answered';
-    rec.late = late;
-    rec.rttMs = rtt;
+    const late = this.inflight.answer(rec, rtt);
     rec.r = pkt.seq;
-    rec.jitterMs = this.jitter.add(rtt);
-    this.updateRto(rtt);
     if (this.contactN === undefined || rec.n < this.contactN) this.contactN = rec.n;
     rec.beforeContact = false;
     this.stats.answered++;
@@ -289,90 +225,43 @@ export class Session {
     this.listener.answered?.({
       seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono, rttMs: rtt, jitterMs: rec.jitterMs, late, reflectorSeq: pkt.seq, ttl: pkt.senderTtl,
     });
-    this.release(false);
+    this.inflight.release();
     return late ? 'late' : 'answered';
   }
 
-  private timeout(rec: ProbeRecord): void {
-    rec.timer = undefined;
-    if (rec.state !== 'pending') return;
-    rec.state = 'lost';
+  /** p timed out: loss, or no data when it was sent before the first contact. */
+  private lost(p: ProbeRecord): void {
     // Timeouts come in probe order, so every probe that times out before
     // the first contact comes before every probe lost after it.
-    if (this.contactN === undefined || rec.n < this.contactN) {
-      rec.beforeContact = true;
+    if (this.contactN === undefined || p.n < this.contactN) {
+      p.beforeContact = true;
       this.stats.beforeFirstAnswer++;
-      this.listener.unanswered?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
+      this.listener.unanswered?.({ seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono });
     } else {
       this.stats.timeouts++;
-      this.listener.lost?.({ seq: rec.n, sentAt: rec.sentAt, sentMono: rec.sentMono });
-    }
-    this.release(false);
-  }
-
-  /** RFC 6298 §2 smoothing (alpha 1/8, beta 1/4). */
-  private updateRto(r: number): void {
-    if (this.srtt === undefined) {
-      this.srtt = r;
-      this.rttvar = r / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
-      this.srtt = 0.875 * this.srtt + 0.125 * r;
+      this.listener.lost?.({ seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono });
     }
   }
 
   /**
-   * Emit final() for every probe at the head of the queue whose outcome can
-   * no longer change. force (on stop) treats every late window and hold as
-   * over.
+   * The lost probe at the head of the queue is past its late window: no data
+   * before the first contact; otherwise final with a direction once the gap
+   * it sits in is closed by an answer, or with none after the hold.
    */
-  private release(force: boolean): void {
-    const now = force ? Infinity : this.clock.monotonic();
-    while (this.retired.length && now >= this.retired[0]!.sentMono + this.lateWindowMs) this.forget(this.retired.shift()!);
-    while (this.queue.length) {
-      const head = this.queue[0]!;
-      if (head.state === 'answered') {
-        this.finish(head, undefined);
-        this.anchor = { n: head.n, r: head.r };
-        this.queue.shift();
-        continue;
-      }
-      if (head.state === 'pending' || now < head.sentMono + this.lateWindowMs) return;
-      if (head.beforeContact) {
-        // No data: out of the queue without a final, and never part of a gap.
-        this.forget(head);
-        this.queue.shift();
-        continue;
-      }
-      const j = this.queue.findIndex((p) => p.state === 'answered');
-      if (j > 0) {
-        // The gap between the anchor and queue[j] is closed once its last
-        // probe is past its late window: nothing in it can be answered now.
-        const last = this.queue[j - 1]!;
-        if (last.state === 'pending' || now < last.sentMono + this.lateWindowMs) return;
-        const b = this.queue[j]!;
-        const split = splitGap(this.anchor, { n: b.n, r: b.r });
-        for (const p of this.queue.splice(0, j)) this.finish(p, gapLabel(this.anchor, p.n, split));
-        continue;
-      }
-      if (now < head.sentMono + this.holdMs) return;
-      this.finish(head, 'unknown');
-      this.queue.shift();
+  private releaseLost(queue: readonly ProbeRecord[], now: number): LostRelease {
+    const head = queue[0]!;
+    if (head.beforeContact) return 'drop';
+    const j = queue.findIndex((p) => p.state === 'answered');
+    if (j > 0) {
+      // The gap between the anchor and queue[j] is closed once its last
+      // probe is past its late window: nothing in it can be answered now.
+      const last = queue[j - 1]!;
+      if (last.state === 'pending' || now < last.sentMono + this.inflight.lateWindowMs) return 'wait';
+      const b = queue[j]!;
+      const split = splitGap(this.anchor, { n: b.n, r: b.r });
+      return queue.slice(0, j).map((p) => gapLabel(this.anchor, p.n, split));
     }
-  }
-
-  private finish(p: ProbeRecord, direction: LossDirection | undefined): void {
-    const answered = p.state === 'answered';
-    if (answered) this.retired.push(p);
-    else this.forget(p);
-    this.listener.final?.(answered
-      ? { seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono, answered, late: p.late, rttMs: p.rttMs, jitterMs: p.jitterMs }
-      : { seq: p.n, sentAt: p.sentAt, sentMono: p.sentMono, answered, late: false, direction: direction ?? 'unknown' });
-  }
-
-  private forget(p: ProbeRecord): void {
-    this.clock.clearTimeout(p.timer);
-    p.timer = undefined;
-    if (this.byWire.get(p.wire) === p) this.byWire.delete(p.wire);
+    if (now < head.sentMono + this.holdMs) return 'wait';
+    return ['unknown'];
   }
 }
