@@ -62,18 +62,30 @@ uuid() {
 }
 
 t0=$(date +%s)
-rm -rf "$work"
-mkdir -p "$work" "$out" "$cache/debs-$arch"
+mkdir -p "$out" "$cache/debs-$arch"
+# One build per architecture at a time on this machine: two builds share the
+# work tree and the package cache, and one would remove the other's root
+# while its chroot has /proc and /sys mounted (two CI runs side by side did).
+# The second waits for the first.
+exec {lock}>"$cache/build-$arch.lock"
+if ! flock -n "$lock"; then
+	say "$arch: another build of $arch runs on this machine; waiting for it"
+	flock "$lock"
+fi
 # Never remove the work tree while something is still mounted in it (a
-# failed chroot step could leave /proc or /dev there).
-cleanup() {
-	if grep -q " $work/" /proc/mounts; then
+# failed chroot step could leave /proc or /dev there), and never cross into
+# another file system while removing it.
+mounted() { grep -q " $work/" /proc/mounts; }
+remove_work() {
+	if mounted; then
 		echo "image: not removing $work: still mounted: $(grep " $work/" /proc/mounts | cut -d' ' -f2 | xargs)" >&2
-	else
-		rm -rf "$work"
+		return 1
 	fi
+	rm -rf --one-file-system "$work"
 }
-trap cleanup EXIT
+remove_work || die "unmount what is left under $work (a failed earlier build), then build again"
+mkdir -p "$work"
+trap 'remove_work || true' EXIT
 
 say "$arch: SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ($(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ)), cache $cache"
 
