@@ -126,6 +126,10 @@ export const patterns = {
   pathPattern: '^([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)/([a-z][a-z0-9-]*|\\*)$',
   /** An absolute file path in plain form: no '.' or '..' parts, no empty parts, no control characters. */
   absolutePath: '^(/(?!\\.\\.?(/|$))[^/\\x00-\\x1f]+)+$',
+  /** A DNS domain of at least two labels, optionally '*.' first (its subdomains only). */
+  domain: '^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$',
+  /** An Ethernet MAC address, colon-separated. */
+  mac: '^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$',
 } as const;
 
 /** The words for each pattern, as in "must be <expected>". */
@@ -136,4 +140,6 @@ export const patternExpected: Record<string, string> = {
   [patterns.pathId]: 'an overlay path written localWan/site/remoteWan, like isp1/cloud/inet',
   [patterns.pathPattern]: 'overlay paths written localWan/site/remoteWan, * for any one part, like lte/*/* or isp1/cloud/inet',
   [patterns.absolutePath]: "an absolute file path (starting with /, without '.', '..' or empty parts)",
+  [patterns.domain]: "a DNS domain of two or more labels, like slack.com, or *.googleusercontent.com for its subdomains only",
+  [patterns.mac]: 'a MAC address like 52:54:00:12:34:56',
 };

@@ -7,7 +7,8 @@ export {
   type TernConfig, type IdentityConfig, type WanConfig, type LanConfig, type OverlayConfig,
   type RemoteSite, type RemoteSiteWan, type RemoteUser, type PairConfig, type PairTrack,
   type ProbesConfig, type QosConfig, type QosWan, type AutorateConfig, type QosClassName,
-  type AppClass, type Policy,
+  type AppClass, type Policy, type DhcpConfig, type DnsConfig, type FirewallConfig, type FirewallRule,
+  type PortForward, type InternetConfig, type FirewallZone, firewallZones,
 } from './schema.js';
 export { formatKeyPath, type ConfigIssue } from './issues.js';
 export { wanTables } from './tables.js';

@@ -66,6 +66,15 @@ export const limits = {
   track: 64,
   /** Other appliances a PAIR sends adverts to: one, or a few while renumbering. */
   unicastPeers: 8,
+  /** Domains of one app class (a SaaS service is a handful of domains). */
+  matchDomains: 64,
+  /** Port forwards and firewall rules: each is an nftables rule. */
+  portForwards: 256,
+  firewallRules: 256,
+  /** DHCP ranges of the LAN, static leases (a /22 of hosts), DNS upstreams. */
+  dhcpRanges: 16,
+  staticLeases: 1024,
+  dnsUpstreams: 8,
 } as const;
 const Port = (description: string, options: SchemaOptions = {}) =>
   Type.Integer({ ...options, minimum: 1, maximum: 65535, description });
@@ -94,13 +103,101 @@ export const WanSchema = Obj({
   cost: Type.Integer({ minimum: 0, maximum: 1000, default: 10, description: 'Relative cost; lower is preferred between paths that meet the SLA equally' }),
   table: Type.Optional(Type.Integer({ minimum: wanTableRange.min, maximum: wanTableRange.max, description: `Routing table for this WAN (${wanTableRange.min}-${wanTableRange.max}); default: the lowest free one, in WAN order` })),
   mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216, description: 'Interface MTU; default: leave the interface as it is' })),
+  nat: StringEnum(['masquerade', 'snat', 'off'], { default: 'masquerade', description: "Source NAT of internet-bound LAN flows leaving through this WAN: masquerade (the interface's address, follows DHCP), snat (the static address; needs address), off (the ISP routes the LAN prefixes)" }),
 }, { description: 'One internet uplink' });
+
+export const DhcpRangeSchema = Obj({
+  start: Address('First address handed out'),
+  end: Address('Last address handed out (same family, not below start)'),
+}, { description: 'One pool of addresses (IPv4; IPv6 hosts use SLAAC)' });
+
+export const StaticLeaseSchema = Obj({
+  mac: Type.String({ pattern: patterns.mac, maxLength: 17, description: 'The host\'s MAC address' }),
+  address: Address('The address it always gets, inside the LAN and outside every range'),
+  hostname: Type.Optional(Type.String({ format: 'host', maxLength: 63, description: 'Name it gets in the LAN\'s DNS' })),
+}, { description: 'A host that always gets the same address' });
+
+export const DhcpSchema = Obj({
+  enabled: Type.Boolean({ default: true, description: 'Serve DHCP on the LAN (false keeps the section)' }),
+  ranges: Type.Array(DhcpRangeSchema, { minItems: 1, maxItems: limits.dhcpRanges, description: 'Pools inside the LAN, not overlapping each other' }),
+  leaseSec: Type.Integer({ minimum: 120, maximum: 604800, default: 43200, description: 'Lease time in seconds' }),
+  staticLeases: Type.Array(StaticLeaseSchema, { default: [], maxItems: limits.staticLeases, description: 'Fixed addresses by MAC' }),
+  router: Type.Optional(Address("Default gateway handed out; default the PAIR's first VIP, else lan.address")),
+  dnsServers: Type.Optional(Type.Array(Address('A DNS server'), { minItems: 1, maxItems: limits.dns, description: "DNS servers handed out; default the gateway address (the box's DNS forwarder) when lan.dns is on" })),
+  ntpServers: Type.Array(Address('An NTP server'), { default: [], maxItems: limits.dns, description: 'NTP servers handed out (option 42)' }),
+  domain: Type.Optional(Type.String({ format: 'host', maxLength: 253, description: 'Domain name handed out (option 15) and served for LAN hosts by name' })),
+}, { description: "DHCP for the LAN (Debian's dnsmasq, supervised by tern-edged); leases kept across restarts" });
+
+export const DnsUpstreamSchema = Obj({
+  address: Address('An upstream resolver'),
+  wan: Type.Optional(Id('Ask it only through this WAN (its queries leave by this WAN)', 15)),
+}, { description: 'A resolver the LAN\'s DNS forwarder asks' });
+
+export const DnsSchema = Obj({
+  enabled: Type.Boolean({ default: true, description: 'Answer DNS on the LAN (false keeps the section)' }),
+  upstreams: Type.Array(DnsUpstreamSchema, { minItems: 1, maxItems: limits.dnsUpstreams, uniqueItems: true, description: 'Resolvers asked, any that answers' }),
+  interceptPort53: Type.Boolean({ default: false, description: 'Redirect LAN hosts\' DNS to other servers to the box, so domain app classes see every lookup (false: such hosts bypass domain classes, their flows match by address only)' }),
+  cacheSize: Type.Integer({ minimum: 0, maximum: 100000, default: 1000, description: 'Names cached (0: no cache)' }),
+  maxSetTtlSec: Type.Integer({ minimum: 10, maximum: 86400, default: 3600, description: 'Longest time an address learned for a domain app class stays in its set without a new lookup' }),
+}, { description: 'A DNS forwarder for the LAN; it also learns the addresses of domain app classes' });
 
 export const LanSchema = Obj({
   interface: IfName('Linux interface facing the LAN'),
   address: InterfaceAddress("This appliance's LAN address with prefix length"),
   prefixes: Type.Array(Prefix('A LAN prefix'), { minItems: 1, maxItems: limits.prefixes, description: "This site's LAN prefixes, advertised to the other sites" }),
+  dhcp: Type.Optional(DhcpSchema),
+  dns: Type.Optional(DnsSchema),
 }, { description: 'The LAN behind this appliance' });
+
+/** Firewall zones: where a packet comes from or goes to. */
+export const firewallZones = ['wan', 'lan', 'overlay', 'remote', 'pair'] as const;
+export type FirewallZone = (typeof firewallZones)[number];
+
+const Protocols = (description: string) => Type.Array(Type.Union([
+  StringEnum(['tcp', 'udp', 'icmp', 'any']),
+  Type.Integer({ minimum: 0, maximum: 255 }),
+]), { minItems: 1, maxItems: 16, description });
+const Ports = (description: string) => Type.Array(Type.Union([
+  Type.Integer({ minimum: 1, maximum: 65535 }),
+  Type.String({ format: 'port-range', maxLength: 11 }),
+]), { minItems: 1, maxItems: limits.matchPorts, description });
+
+export const PortForwardSchema = Obj({
+  name: Id('Name of the forward, for counters and logs'),
+  wans: Type.Array(Id('A WAN of this appliance', 15), { default: [], uniqueItems: true, maxItems: limits.perWan, description: 'WANs it is open on; empty: every WAN' }),
+  protocol: StringEnum(['tcp', 'udp'], { default: 'tcp', description: 'tcp or udp' }),
+  port: Type.Union([Port('The WAN port'), Type.String({ format: 'port-range', maxLength: 11 })], { description: "The WAN port, or a range 'low-high' (forwarded to the same ports)" }),
+  to: Address('The LAN host it goes to'),
+  toPort: Type.Optional(Port('Port on the LAN host; default the same port (not with a range)')),
+  sources: Type.Array(Prefix('A source prefix'), { default: [], maxItems: limits.prefixes, description: 'Only from these sources; empty: any' }),
+}, { description: 'A service on a LAN host reachable from the internet' });
+
+export const FirewallRuleSchema = Obj({
+  name: Id('Name of the rule, for counters and logs'),
+  from: StringEnum(firewallZones, { description: 'Zone the packet arrives from' }),
+  to: StringEnum([...firewallZones, 'box'], { description: 'Zone it goes to, or box for the appliance itself' }),
+  protocols: Type.Optional(Protocols('IP protocols; with ports, default tcp and udp')),
+  ports: Type.Optional(Ports("Destination ports: a number or a range 'low-high'")),
+  sources: Type.Array(Prefix('A source prefix'), { default: [], maxItems: limits.prefixes, description: 'Source prefixes; empty: any' }),
+  destinations: Type.Array(Prefix('A destination prefix'), { default: [], maxItems: limits.prefixes, description: 'Destination prefixes; empty: any' }),
+  action: StringEnum(['accept', 'drop', 'reject'], { default: 'accept', description: 'What happens to a new connection that matches' }),
+}, { description: 'A rule for new connections between zones, checked before the defaults' });
+
+export const FirewallSchema = Obj({
+  enabled: Type.Boolean({ default: true, description: 'The zone firewall (false: no filtering at all — only for a box behind another firewall)' }),
+  icmpRatePerSec: Type.Integer({ minimum: 1, maximum: 10000, default: 20, description: 'ICMP and ICMPv6 errors and echo requests accepted per second and source zone (RFC 4890 types only)' }),
+  portForwards: Type.Array(PortForwardSchema, { default: [], maxItems: limits.portForwards, description: 'Services of LAN hosts opened on the WANs (DNAT)' }),
+  rules: Type.Array(FirewallRuleSchema, { default: [], maxItems: limits.firewallRules, description: 'Extra rules between zones, in order, before the defaults' }),
+}, { default: {}, description: 'Zones and a stateful firewall (nftables, both families); tern-edged owns it' });
+
+export const InternetSchema = Obj({
+  enabled: Type.Boolean({ default: true, description: 'NAT breakout: LAN hosts reach the internet through the WANs, their flows steered by app class like overlay flows' }),
+  failback: Obj({
+    holdSec: Type.Integer({ minimum: 0, maximum: 86400, default: 60, description: 'A WAN that came back must stay up this long before new flows use it again' }),
+    moveMetered: Type.Boolean({ default: true, description: 'After the hold, clear flows still on a metered WAN that their policy would now put elsewhere, so their clients reconnect through the recovered WAN' }),
+  }, { default: {}, description: 'Returning to a recovered WAN' }),
+  clearOnDown: Type.Boolean({ default: true, description: 'Clear flows NATed through a WAN that went down, so their clients reconnect at once instead of timing out' }),
+}, { default: {}, description: 'Internet breakout per WAN' });
 
 export const RemoteSiteWanSchema = Obj({
   name: Id("Name of the remote site's WAN", 15),
@@ -242,15 +339,10 @@ export const AppClassSchema = Obj({
   name: Id('App class name, used by policies'),
   match: Obj({
     prefixes: Type.Optional(Type.Array(Prefix('A destination prefix'), { minItems: 1, maxItems: limits.matchPrefixes, description: 'Destination prefixes' })),
-    protocols: Type.Optional(Type.Array(Type.Union([
-      StringEnum(['tcp', 'udp', 'icmp', 'any']),
-      Type.Integer({ minimum: 0, maximum: 255 }),
-    ]), { minItems: 1, maxItems: 16, description: 'IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp' })),
-    ports: Type.Optional(Type.Array(Type.Union([
-      Type.Integer({ minimum: 1, maximum: 65535 }),
-      Type.String({ format: 'port-range', maxLength: 11 }),
-    ]), { minItems: 1, maxItems: limits.matchPorts, description: "Destination ports: a number or a range 'low-high'" })),
+    protocols: Type.Optional(Protocols('IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp')),
+    ports: Type.Optional(Ports("Destination ports: a number or a range 'low-high'")),
     dscp: Type.Optional(Type.Array(Dscp(), { minItems: 1, maxItems: 64, description: 'DSCP values set by the sender' })),
+    domains: Type.Optional(Type.Array(Type.String({ pattern: patterns.domain, maxLength: 253 }), { minItems: 1, maxItems: limits.matchDomains, uniqueItems: true, description: "Destination domains (slack.com and its subdomains; *.googleusercontent.com: its subdomains only): the addresses the box's DNS answered for them, learned until their TTL ends (needs lan.dns)" })),
   }, { description: 'A flow matches when it matches every criterion given (and any value within one)' }),
   sla: Obj({
     maxLossPct: Type.Optional(Pct('Highest acceptable loss')),
@@ -289,6 +381,8 @@ export const TernConfigSchema = Obj({
   qos: QosSchema,
   appClasses: Type.Array(AppClassSchema, { default: [], maxItems: limits.appClasses, description: 'App classes, matched in order: the first match wins' }),
   policies: Type.Array(PolicySchema, { default: [], maxItems: limits.appClasses + 1, description: 'One policy per app class (and default)' }),
+  firewall: FirewallSchema,
+  internet: InternetSchema,
   metrics: Obj({
     enabled: Type.Boolean({ default: true, description: 'Serve Prometheus metrics' }),
     listen: Type.String({ format: 'listen-address', maxLength: 53, default: '127.0.0.1:9273', description: 'Where to serve them' }),
@@ -315,6 +409,12 @@ export type QosWan = Static<typeof QosWanSchema>;
 export type AutorateConfig = Static<typeof AutorateSchema>;
 export type AppClass = Static<typeof AppClassSchema>;
 export type Policy = Static<typeof PolicySchema>;
+export type DhcpConfig = Static<typeof DhcpSchema>;
+export type DnsConfig = Static<typeof DnsSchema>;
+export type FirewallConfig = Static<typeof FirewallSchema>;
+export type FirewallRule = Static<typeof FirewallRuleSchema>;
+export type PortForward = Static<typeof PortForwardSchema>;
+export type InternetConfig = Static<typeof InternetSchema>;
 
 // A key with a default is required in the TypeScript type (it is always
 // there after loading) but optional in the file. TypeBox lists such keys in

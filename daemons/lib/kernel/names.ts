@@ -70,3 +70,34 @@ export const iptChain = 'TERN-STEER';
 /** NFQUEUE numbers of steerd's workers: queueBase … queueBase + queueCount − 1, next to the rule priorities. */
 export const queueBase = 10200;
 export const queueCount = 2;
+
+/**
+ * Internet paths (a WAN as the path of the `internet` destination): their
+ * marks are path marks (so steerd restores, saves and sweeps them like
+ * overlay paths), internetMarkBase + the WAN's index in `wans`, far above
+ * any overlay path index; their table is the WAN's own table, whose default
+ * route tunneld keeps.
+ */
+export const internetMarkBase = pathMarkBase + 0xf0000;
+export const internetMark = (wanIndex: number): number => internetMarkBase + wanIndex;
+
+/**
+ * The app class a domain set found for a queued packet, carried in its mark
+ * from steerd's restore chain to the worker: (class index + 1) << 12 inside
+ * domainHintMask, next to the queue flag. A verdict replaces the whole mark;
+ * a bypassed packet has it cleared in the save chain.
+ */
+export const domainHintMask = 0x000ff000;
+export const domainHintShift = 12;
+/** At most this many app classes may match by domains (the hint is 8 bits, 0 = none). */
+export const maxDomainClasses = 255;
+
+/**
+ * The sets of a domain app class in `inet tern`: the addresses the box's DNS
+ * answered for its domains. steerd declares them (its restore chain looks
+ * them up); dnsmasq, run by edged, fills them; elements expire by timeout.
+ */
+export const domainSetName = (appClass: string, family: 4 | 6): string => `dom${family}_${appClass.replaceAll('-', '_')}`;
+
+/** Chains edged owns in `inet tern`: every one starts with this. */
+export const edgeChainPrefix = 'edge_';
