@@ -36,7 +36,7 @@ const cases: Case[] = [
   {
     name: 'unknown top-level key',
     text: edit({}, ['colour: blue']),
-    code: 'TERN_E_CONFIG_KEY', want: ['60 colour'], message: /^unknown key 'colour'; expected one of: version, identity, wans, lan, overlay, remoteUsers, pair, probes, qos, appClasses, policies, metrics, log$/,
+    code: 'TERN_E_CONFIG_KEY', want: ['60 colour'], message: /^unknown key 'colour'; expected one of: version, identity, wans, lan, overlay, remoteUsers, pair, probes, qos, appClasses, policies, firewall, internet, metrics, log$/,
   },
   {
     name: 'unknown nested key, with a suggestion',
