@@ -10,6 +10,7 @@ import { loadConfig } from '../../daemons/lib/config/index.js';
 import { errorMessage, isTernError } from '../../daemons/lib/errors.js';
 import { formatReachability, reachabilityPlan, runReachability, waitForOverlay } from './checks.js';
 import { startDaemons } from './daemons.js';
+import { internetServers, startInternet } from './internet.js';
 import { relayBinary, relayBuildCommand, type Direction } from './impair.js';
 import { Lab, defaultPrefixPattern, repoRoot } from './lab.js';
 import { applianceLan, applianceWans, defaultTopology, endsOf, hostOf, type Topology } from './topology.js';
@@ -49,11 +50,22 @@ function networkMap(lab: Lab): string {
     const gw = s.appliances.map((a) => `${a} ${applianceWans(topo, a).map((w) => hostOf(w.address)).join('/')} lan ${hostOf(applianceLan(topo, a)?.address ?? '')}`);
     lines.push(`  ${s.name.padEnd(7)} LAN ${s.lanPrefix.padEnd(12)} ${s.vip ? `VIP ${s.vip} ` : ''}overlay ${s.overlayAddress}: ${gw.join('; ')}`);
   }
+  const servers = internetServers(topo);
+  const web = servers.find((s) => s.services.includes('http'));
+  const dns = servers.find((s) => s.services.includes('dns'));
+  if (servers.length > 0) {
+    lines.push('', `Internet servers (zone ${topo.internet!.zone}, TTL ${topo.internet!.ttl} s):`);
+    for (const s of servers) lines.push(`  ${s.node.padEnd(7)} ${s.address.padEnd(15)} ${s.services.join(', ').padEnd(13)} ${s.names.join(', ')}`);
+  }
   lines.push(
     '',
     'Step into a node:      ip netns exec ' + lab.ns('office1') + ' bash',
     `Run a command:         ${cliName} exec ${lab.prefix} officehost -- fping -c 3 -t 500 10.1.0.2`,
     `Ask an appliance:      ${cliName} exec ${lab.prefix} office1 -- ternctl status`,
+    ...(web && dns ? [
+      `Ask the internet:      ${cliName} exec ${lab.prefix} rw -- curl -s http://${web.address}/`,
+      `                       ${cliName} exec ${lab.prefix} rw -- dig @${dns.address} ${web.names[0] ?? topo.internet!.zone}`,
+    ] : []),
     `Impair a link:         ${cliName} impair ${lab.prefix} office1:wan0 delay 40 10`,
     `                       (loss PCT | delay MS [JITTER] | rate MBIT | blackhole | down | up | clear | show; --dir in|out|both)`,
     `Appliance files:       ${lab.runDir}/nodes/<appliance>/{etc,run,state}; logs in ${lab.runDir}/logs/`,
@@ -87,6 +99,8 @@ async function cmdUp(opts: { check?: boolean; prefix?: string; runDir?: string; 
   const log = humanLogger(opts.verbose ?? false);
   const lab = await Lab.up(defaultTopology(), { logger: log, ...(opts.prefix ? { prefix: opts.prefix } : {}), ...(opts.runDir ? { runDir: opts.runDir } : {}) });
   const configFailures = await validateConfigs(lab, log);
+  // The internet's servers are part of the network, not Tern: they run with --no-daemons too.
+  await startInternet(lab);
   // startDaemons logs its summary through the lab's logger.
   const started = opts.daemons ? startDaemons(lab) : undefined;
   const overlay = started?.daemons.includes('tunneld') ?? false;

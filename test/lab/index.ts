@@ -4,14 +4,20 @@ export {
   type LabOptions, type LabState, type LabProcess, type LabProcessRecord, type ExitInfo,
 } from './lab.js';
 export {
-  defaultTopology, multiWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
+  defaultTopology, multiWanTopology, meteredWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
+  serverAddress, serverPrefix,
   type Topology, type LabNode, type LabLink, type LinkEnd, type LabRoute, type LabSite, type LabRemoteUser,
-  type NodeRole, type LinkUse, type ApplianceWan,
+  type NodeRole, type LinkUse, type ApplianceWan, type LabInternet, type LabServer, type LabService,
 } from './topology.js';
 export {
   LinkImpairment, relayBinary, relayBuildCommand,
   type Direction, type ImpairRecord, type ImpairStats, type LinkSnapshot,
 } from './impair.js';
+export {
+  startInternet, internetServers, serverWith, httpEcho, dnsQuery, parseDig, renderZone, renderNsdConf, iperfPort,
+  type InternetServer, type StartedInternet, type HttpEchoOptions, type DnsAnswer, type DnsRecord,
+} from './internet.js';
+export type { EchoAnswer } from './http-echo.js';
 export { startDaemons, discoverDaemons, type StartedDaemons, type StartDaemonsOptions } from './daemons.js';
 export { renderApplianceConfig, labKeys, generateKeyPair, type LabKeys, type KeyPair } from './config.js';
 export { ping, pingOne, iperf, parseFpingC, type PingResult, type PingOptions, type IperfResult, type IperfOptions } from './measure.js';

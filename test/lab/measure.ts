@@ -94,6 +94,8 @@ export interface IperfOptions {
   /** Server sends, client receives (iperf3 -R). */
   reverse?: boolean;
   port?: number;
+  /** A server already listens there (the internet's inet runs one): start none. */
+  serverRunning?: boolean;
 }
 
 export interface IperfResult {
@@ -104,13 +106,15 @@ export interface IperfResult {
 
 /**
  * TCP throughput from client node to a server started on serverNode at
- * serverAddress. iperf3 -J exits 0 even when it failed, so the result's
+ * serverAddress (or already running there, opts.serverRunning). iperf3 -J exits 0 even when it failed, so the result's
  * `error` field is what decides.
  */
 export async function iperf(host: MeasureHost, serverNode: string, serverAddress: string, clientNode: string, opts: IperfOptions = {}): Promise<IperfResult> {
   const port = String(opts.port ?? 5201);
   const seconds = opts.seconds ?? 3;
-  const server = host.exec(serverNode, ['iperf3', '-s', '-1', '-B', serverAddress, '-p', port], { timeoutMs: (seconds + 60) * 1000 });
+  const server = opts.serverRunning
+    ? Promise.resolve()
+    : host.exec(serverNode, ['iperf3', '-s', '-1', '-B', serverAddress, '-p', port], { timeoutMs: (seconds + 60) * 1000 });
   // The server needs a moment to listen: the client starts once it does.
   await waitFor(`iperf3 listening on ${serverAddress}:${port} in ${serverNode}`, async () => {
     const ss = await host.exec(serverNode, ['ss', '-Hltn', `sport = :${port}`]);

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { isTernError } from '../../daemons/lib/errors.js';
 import {
-  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, multiWanTopology, prefixContains, validateTopology, type Topology,
+  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, meteredWanTopology, multiWanTopology, prefixContains, serverAddress,
+  validateTopology, type Topology,
 } from './topology.js';
 
 t.test('the default topology validates and follows the address plan', async (t) => {
@@ -68,6 +69,46 @@ t.test('the three-WAN topology: branch1 has one WAN per ISP, main leaves by ispa
   t.equal(applianceWans(topo, 'branch1').length * remoteWans.length, 9, 'branch1 has 9 paths');
 });
 
+t.test('the internet behind the core: servers on 198.18.100.0/24, example.test, nothing else moved', async (t) => {
+  const topo = defaultTopology();
+  const servers = topo.internet?.servers.map((s) => `${s.node} ${serverAddress(topo, s.node)} ${s.services.join('+')} ${s.names.join(',')}`);
+  t.same(servers, [
+    'inet 198.18.100.10 http+iperf3 www,inet',
+    'saas1 198.18.100.21 http saas1,*.saas1',
+    'saas2 198.18.100.22 http saas2,*.cdn',
+    'dns1 198.18.100.53 dns ns1',
+  ], `got servers ${JSON.stringify(servers)}`);
+  t.equal(topo.internet?.zone, 'example.test', `got zone ${topo.internet?.zone}; want example.test`);
+  t.equal(topo.internet?.ttl, 10, `got ttl ${topo.internet?.ttl}; want 10`);
+  const core = endsOf(topo, 'core').find((e) => e.end.ifname === 'servers');
+  t.equal(core?.end.address, '198.18.100.1/24', `got core's server segment address ${core?.end.address}; want 198.18.100.1/24`);
+  for (const s of topo.internet?.servers ?? []) {
+    const def = topo.routes.find((r) => r.node === s.node && r.to === 'default')?.via;
+    t.equal(def, '198.18.100.1', `got ${s.node} default via ${def}; want the core 198.18.100.1`);
+  }
+  // What other tests stand on is untouched: the ISPs' and the core's routes, and every link but the segment's.
+  const routers = topo.routes.filter((r) => ['core', 'ispa', 'ispb', 'ispc'].includes(r.node)).map((r) => `${r.node} ${r.to}`);
+  t.same(routers, ['core 198.18.1.0/24', 'core 198.18.2.0/24', 'core 198.18.3.0/24', 'ispa 198.18.0.0/15', 'ispb 198.18.0.0/15', 'ispc 198.18.0.0/15'],
+    `got internet routes ${JSON.stringify(routers)}`);
+  const segment = topo.links.filter((l) => l.b.node === 'servers');
+  t.equal(segment.length, 5, `got ${segment.length} links on the server segment; want 5 (core and 4 servers)`);
+  t.equal(topo.links.length - segment.length, 13, `got ${topo.links.length - segment.length} other links; want the 13 of before`);
+});
+
+t.test('the metered variant: home1 gains wan1 on ispd, the rest is the default network', async (t) => {
+  const topo = meteredWanTopology();
+  const base = defaultTopology();
+  t.doesNotThrow(() => validateTopology(topo), 'metered topology validates');
+  const home = applianceWans(topo, 'home1').map((w) => `${w.name} ${w.ifname} ${w.address} via ${w.gateway} ${w.downMbps}/${w.upMbps}`);
+  t.same(home, ['ispa wan0 198.18.1.6/30 via 198.18.1.5 100/20', 'ispd wan1 198.18.4.2/30 via 198.18.4.1 50/10'], `got home1 WANs ${JSON.stringify(home)}`);
+  t.equal(topo.routes.find((r) => r.node === 'home1' && r.to === 'default')?.via, '198.18.1.5', "home1's main default route still leaves by ispa");
+  t.same(topo.links.slice(0, base.links.length), base.links, 'every link of the default network is unchanged');
+  t.same(topo.routes.slice(0, base.routes.length), base.routes, 'every route of the default network is unchanged');
+  const ispd = topo.routes.filter((r) => r.node === 'ispd' || r.to === '198.18.4.0/24').map((r) => `${r.node} ${r.to} via ${r.via}`);
+  t.same(ispd, ['core 198.18.4.0/24 via 198.18.0.14', 'ispd 198.18.0.0/15 via 198.18.0.13'], `got ispd routes ${JSON.stringify(ispd)}`);
+  t.equal(applianceWans(base, 'home1').length, 1, "the default network's home1 keeps one WAN");
+});
+
 t.test('validation names the problem', async (t) => {
   type Mutate = (topo: Topology) => void;
   const cases: Array<[string, Mutate, RegExp]> = [
@@ -87,6 +128,16 @@ t.test('validation names the problem', async (t) => {
     ['vip outside LAN', (x) => { x.sites[0]!.vip = '10.9.0.1/24'; }, /outside 10\.1\.0\.0\/24/],
     ['site with unknown appliance', (x) => { x.sites[1]!.appliances = ['homehost']; }, /not an appliance node/],
     ['remote user not /32', (x) => { x.remoteUsers[0]!.address = '100.65.1.100/24'; }, /want a \/32/],
+    ['zone outside .test', (x) => { x.internet!.zone = 'example.com'; }, /ending in \.test/],
+    ['zone with a bad label', (x) => { x.internet!.zone = 'ex_ample.test'; }, /ending in \.test/],
+    ['ttl zero', (x) => { x.internet!.ttl = 0; }, /ttl 0; want whole seconds/],
+    ['server not a host', (x) => { x.internet!.servers[0]!.node = 'core'; }, /server core: not a host node/],
+    ['server in a site', (x) => { x.internet!.servers[0]!.node = 'homehost'; }, /belongs to a site/],
+    ['unknown service', (x) => { (x.internet!.servers[0]!.services as string[]).push('ftp'); }, /service "ftp"/],
+    ['wildcard not leading', (x) => { x.internet!.servers[1]!.names.push('a.*.b'); }, /name "a\.\*\.b"/],
+    ['name twice', (x) => { x.internet!.servers[2]!.names.push('saas1'); }, /name saas1 already names saas1/],
+    ['two dns servers', (x) => { x.internet!.servers[0]!.services.push('dns'); }, /a second dns server/],
+    ['no dns server', (x) => { x.internet!.servers[3]!.services = ['http']; }, /no server runs dns/],
   ];
   for (const [name, mutate, want] of cases) {
     const topo = defaultTopology();

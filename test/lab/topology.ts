@@ -33,7 +33,8 @@ export interface LinkEnd {
 
 /**
  * wan: an appliance's (or remote host's) uplink to its ISP; lan: inside a
- * site; transit: between internet routers.
+ * site, or the internet's server segment behind the core; transit: between
+ * internet routers.
  */
 export type LinkUse = 'wan' | 'lan' | 'transit';
 
@@ -84,6 +85,31 @@ export interface LabRemoteUser {
   address: string;
 }
 
+/** What a server on the internet runs (test/lab/internet.ts starts them). */
+export type LabService = 'http' | 'iperf3' | 'dns';
+
+/** A server on the internet side: a host node with one address. */
+export interface LabServer {
+  node: string;
+  /**
+   * http: TCP 80, answers with the server's name and the client's source
+   * address as it arrived; iperf3: `iperf3 -s` on TCP 5201; dns: authoritative
+   * for the internet's zone on UDP and TCP 53.
+   */
+  services: LabService[];
+  /** Names in the zone that resolve to the server's address: "saas1", "*.cdn" (the zone is appended). */
+  names: string[];
+}
+
+/** The internet's servers and the DNS zone they live in. */
+export interface LabInternet {
+  /** The zone the dns server is authoritative for: under RFC 6761's .test, so it can never leak into real DNS. */
+  zone: string;
+  /** TTL of every record in seconds: short, so addresses learned from DNS expire within a test. */
+  ttl: number;
+  servers: LabServer[];
+}
+
 export interface Topology {
   name: string;
   nodes: LabNode[];
@@ -91,6 +117,8 @@ export interface Topology {
   routes: LabRoute[];
   sites: LabSite[];
   remoteUsers: LabRemoteUser[];
+  /** Servers behind the core; none when absent. */
+  internet?: LabInternet;
 }
 
 // ---------------------------------------------------------------------------
@@ -327,6 +355,47 @@ export function validateTopology(topo: Topology): void {
     const pool = topo.sites.find((s) => s.name === u.site)?.remoteUserPrefix;
     if (pool && !prefixContains(pool, hostOf(u.address))) throw bad(`${where}: address ${u.address} is outside its site's remoteUserPrefix ${pool}`);
   }
+  if (topo.internet) validateInternet(topo, topo.internet);
+}
+
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A server's address: the one address of its one link. */
+export function serverAddress(topo: Topology, node: string): string | undefined {
+  const a = addressesOf(topo, node);
+  return a.length === 1 ? hostOf(a[0]!) : undefined;
+}
+
+function validateInternet(topo: Topology, inet: LabInternet): void {
+  const labels = inet.zone.split('.');
+  if (inet.zone.length > 200 || labels.some((l) => !dnsLabel.test(l)) || labels.at(-1) !== 'test') {
+    throw bad(`internet: zone ${JSON.stringify(inet.zone)}; want lower-case DNS labels ending in .test (RFC 6761), like example.test`);
+  }
+  if (!Number.isInteger(inet.ttl) || inet.ttl < 1 || inet.ttl > 86400) throw bad(`internet: ttl ${inet.ttl}; want whole seconds from 1 to 86400`);
+  const seen = new Map<string, string>();
+  const services = new Set<string>();
+  for (const srv of inet.servers) {
+    const where = `internet: server ${srv.node}`;
+    if (findNode(topo, srv.node)?.role !== 'host') throw bad(`${where}: not a host node`);
+    if (siteOf(topo, srv.node)) throw bad(`${where}: belongs to a site; want a host on the internet side`);
+    const address = serverAddress(topo, srv.node);
+    if (!address) throw bad(`${where}: has ${addressesOf(topo, srv.node).length} addresses; want exactly one`);
+    if (srv.services.length === 0) throw bad(`${where}: no services; want some of http, iperf3, dns`);
+    for (const svc of srv.services) {
+      if (!['http', 'iperf3', 'dns'].includes(svc)) throw bad(`${where}: service ${JSON.stringify(svc)}; want http, iperf3 or dns`);
+      if (svc === 'dns' && services.has('dns')) throw bad(`${where}: a second dns server; want one authoritative server for ${inet.zone}`);
+      services.add(svc);
+    }
+    for (const name of srv.names) {
+      const parts = name.split('.');
+      const ok = parts.every((l, i) => dnsLabel.test(l) || (l === '*' && i === 0 && parts.length > 1));
+      if (!ok) throw bad(`${where}: name ${JSON.stringify(name)}; want DNS labels relative to ${inet.zone}, optionally after a leading "*." (like saas1 or *.cdn)`);
+      const other = seen.get(name);
+      if (other) throw bad(`${where}: name ${name} already names ${other}`);
+      seen.set(name, srv.node);
+    }
+  }
+  if (inet.servers.length > 0 && !services.has('dns')) throw bad(`internet: no server runs dns; want one authoritative for ${inet.zone}`);
 }
 
 // ---------------------------------------------------------------------------
@@ -341,15 +410,20 @@ export function validateTopology(topo: Topology): void {
  * customer the second), and transit /30s from 198.18.0.0/24 between core
  * and ISPs. ISPs route only 198.18.0.0/15 and
  * there is no NAT, so LAN prefixes (10.x) are unreachable across the
- * internet until the overlay carries them. docs/lab.md draws the map.
+ * internet until the overlay carries them. Behind the core sits the
+ * internet's server segment, 198.18.100.0/24 (internetSegment()): a web and
+ * iperf3 server, two SaaS stand-ins and the authoritative DNS server of
+ * example.test; test/lab/internet.ts starts them. docs/lab.md draws the map.
  *
  *   core ── ispa ── office1 (wan0), home1 (wan0)
  *        ── ispb ── office2 (wan0), rw (eth0)
  *        ── ispc ── cloud1 (wan0)
+ *        ── servers (bridge) ── inet, saas1, saas2, dns1
  *   office1, office2, officehost ── officelan (bridge)
  *   home1 ── homehost          cloud1 ── cloudsrv
  */
 export function defaultTopology(): Topology {
+  const serverSegment = internetSegment();
   const nodes: LabNode[] = [
     { name: 'core', role: 'router', description: 'internet core: routes each ISP /24 to its ISP' },
     { name: 'ispa', role: 'router', description: 'ISP A (fiber): office1 and home1, 198.18.1.0/24' },
@@ -364,6 +438,7 @@ export function defaultTopology(): Topology {
     { name: 'cloud1', role: 'appliance', site: 'cloud', description: 'cloud VPC appliance' },
     { name: 'cloudsrv', role: 'host', site: 'cloud', description: 'private server in the cloud VPC' },
     { name: 'rw', role: 'host', description: 'roadwarrior: remote-access client, WAN address only' },
+    ...serverSegment.nodes,
   ];
   const transit = (isp: string, n: number): LabLink => ({
     use: 'transit',
@@ -390,6 +465,7 @@ export function defaultTopology(): Topology {
     { use: 'lan', a: { node: 'officehost', ifname: 'eth0', address: '10.1.0.10/24' }, b: { node: 'officelan', ifname: 'officehost' } },
     { use: 'lan', a: { node: 'homehost', ifname: 'eth0', address: '10.2.0.10/24' }, b: { node: 'home1', ifname: 'lan0', address: '10.2.0.1/24' } },
     { use: 'lan', a: { node: 'cloudsrv', ifname: 'eth0', address: '10.3.0.10/24' }, b: { node: 'cloud1', ifname: 'lan0', address: '10.3.0.1/24' } },
+    ...serverSegment.links,
   ];
   const routes: LabRoute[] = [
     { node: 'core', to: '198.18.1.0/24', via: '198.18.0.2' },
@@ -407,6 +483,7 @@ export function defaultTopology(): Topology {
     { node: 'officehost', to: 'default', via: '10.1.0.2' },
     { node: 'homehost', to: 'default', via: '10.2.0.1' },
     { node: 'cloudsrv', to: 'default', via: '10.3.0.1' },
+    ...serverSegment.routes,
   ];
   const sites: LabSite[] = [
     { name: 'office', appliances: ['office1', 'office2'], hosts: ['officehost'], lanPrefix: '10.1.0.0/24', vip: '10.1.0.1/24', overlayAddress: '100.64.0.1/24', remoteUserPrefix: '100.65.1.0/24' },
@@ -416,7 +493,68 @@ export function defaultTopology(): Topology {
   const remoteUsers: LabRemoteUser[] = [
     { name: 'rw', node: 'rw', site: 'office', address: '100.65.1.100/32' },
   ];
-  return { name: 'default', nodes, links, routes, sites, remoteUsers };
+  return { name: 'default', nodes, links, routes, sites, remoteUsers, internet: serverSegment.internet };
+}
+
+/** The internet's server segment: the core's interface and each server on it. */
+export const serverPrefix = '198.18.100.0/24';
+
+/**
+ * The servers behind the core, on one bridge (`servers`) with the core at
+ * 198.18.100.1: inet (.10, web and iperf3), saas1 (.21) and saas2 (.22), two
+ * SaaS services whose names a policy can match (saas1.example.test and its
+ * subdomains; saas2.example.test and, like a CDN, anything under
+ * cdn.example.test), and dns1 (.53), authoritative for example.test. The
+ * core routes the segment as connected and the ISPs already route all of
+ * 198.18.0.0/15 to the core, so no existing route changes.
+ */
+function internetSegment(): { nodes: LabNode[]; links: LabLink[]; routes: LabRoute[]; internet: LabInternet } {
+  const servers: Array<[string, number, string, LabService[], string[]]> = [
+    ['inet', 10, 'web (HTTP 80) and iperf3 (5201) server on the internet', ['http', 'iperf3'], ['www', 'inet']],
+    ['saas1', 21, 'SaaS stand-in 1: saas1.example.test and *.saas1.example.test (HTTP 80)', ['http'], ['saas1', '*.saas1']],
+    ['saas2', 22, 'SaaS stand-in 2: saas2.example.test and the CDN *.cdn.example.test (HTTP 80)', ['http'], ['saas2', '*.cdn']],
+    ['dns1', 53, 'authoritative DNS server (nsd) for example.test', ['dns'], ['ns1']],
+  ];
+  return {
+    nodes: [
+      { name: 'servers', role: 'switch', description: `the internet's server segment ${serverPrefix} behind the core (bridge br0)` },
+      ...servers.map(([name, , description]): LabNode => ({ name, role: 'host', description })),
+    ],
+    links: [
+      { use: 'lan', a: { node: 'core', ifname: 'servers', address: '198.18.100.1/24' }, b: { node: 'servers', ifname: 'core' } },
+      ...servers.map(([name, octet]): LabLink => ({ use: 'lan', a: { node: name, ifname: 'eth0', address: `198.18.100.${octet}/24` }, b: { node: 'servers', ifname: name } })),
+    ],
+    routes: servers.map(([name]): LabRoute => ({ node: name, to: 'default', via: '198.18.100.1' })),
+    internet: {
+      zone: 'example.test',
+      ttl: 10,
+      servers: servers.map(([node, , , services, names]) => ({ node, services, names })),
+    },
+  };
+}
+
+/**
+ * The default network with a metered second WAN on home1: a fourth ISP,
+ * ispd ("LTE, metered", 198.18.4.0/24, transit 198.18.0.12/30), and home1's
+ * wan1 on it (198.18.4.2/30, gateway .1; 50/10 Mbit/s). home1's main default
+ * route still leaves by ispa; everything else is the default network, so
+ * single-box breakout across two WANs, one of them metered, can be tried
+ * without changing what other tests stand on (issue #17).
+ */
+export function meteredWanTopology(): Topology {
+  const topo = defaultTopology();
+  topo.name = 'metered';
+  topo.nodes.splice(topo.nodes.findIndex((n) => n.name === 'ispc') + 1, 0, { name: 'ispd', role: 'router', description: 'ISP D (LTE, metered): home1 wan1, 198.18.4.0/24' });
+  topo.nodes.find((n) => n.name === 'home1')!.description = 'home appliance: wan0 on ispa, wan1 on ispd (LTE, metered)';
+  topo.links.push(
+    { use: 'transit', a: { node: 'ispd', ifname: 'core', address: '198.18.0.14/30' }, b: { node: 'core', ifname: 'ispd', address: '198.18.0.13/30' } },
+    { use: 'wan', a: { node: 'home1', ifname: 'wan1', address: '198.18.4.2/30' }, b: { node: 'ispd', ifname: 'home1', address: '198.18.4.1/30' }, wan: { name: 'ispd', upMbps: 10, downMbps: 50 } },
+  );
+  topo.routes.push(
+    { node: 'core', to: '198.18.4.0/24', via: '198.18.0.14' },
+    { node: 'ispd', to: '198.18.0.0/15', via: '198.18.0.13' },
+  );
+  return topo;
 }
 
 /**
