@@ -39,7 +39,8 @@ export declare function debugPanic(message: string): never;
 // The path selector (src/select.rs; the rules are in
 // daemons/steerd/SELECTION.md, and daemons/steerd/native.ts wraps these
 // functions in a class). Records are little-endian and laid out as in
-// daemons/steerd/wire.ts: a flow record is 48 bytes, a decision 8, a move 48.
+// daemons/steerd/wire.ts: a flow record is 48 bytes (byte 44: the packet's
+// domain hint, 0 = none), a decision 8, a move 48.
 // Invalid input throws TERN_E_NATIVE_ARG naming the key or record at fault
 // and changes nothing.
 
@@ -90,8 +91,14 @@ export declare function selectorDecide(selector: Selector, flow: Buffer, nowMs: 
 /** Decides every 48-byte flow record in order, at time nowMs; answers one 8-byte decision record each. */
 export declare function selectorDecideBatch(selector: Selector, flows: Buffer, nowMs: number): Buffer;
 
-/** Reads one raw IPv4/IPv6 packet and decides it, as the fast path will. */
-export declare function selectorDecidePacket(selector: Selector, packet: Buffer, nowMs: number): SelectorPacketDecision;
+/**
+ * Reads one raw IPv4/IPv6 packet and decides it, as the fast path will.
+ * domainHint (0-255, default 0 = none) is what the packet's mark carried in
+ * domainHintMask (daemons/lib/kernel/names.ts): the hint of the domain app
+ * class whose set holds its destination; a class with that `domainHint`
+ * matches only such packets (SELECTION.md, "Domain hints").
+ */
+export declare function selectorDecidePacket(selector: Selector, packet: Buffer, nowMs: number, domainHint?: number): SelectorPacketDecision;
 
 /** Moves every flow whose path is gone, down or breaks its SLA; answers one 48-byte move record per moved flow. */
 export declare function selectorResteer(selector: Selector, nowMs: number): Buffer;
@@ -392,6 +399,56 @@ export declare function ctRemark(mark: number, newMark: number): CtRemarkReport;
  * reply packets, reply bytes (0 unless conntrack accounting is on), little-endian.
  */
 export declare function ctDump(mark: number, mask: number, max: number): Buffer;
+
+/** What ctClear did. A failure never throws: it is counted, and the first one is in `error`. */
+interface CtClearReport {
+  /** Entries whose mark & mask equals mark & mask. */
+  matched: number;
+  /** Entries deleted (one gone meanwhile is neither deleted nor an error). */
+  deleted: number;
+  /** Deleted entries that were established TCP connections: the ones a provoke is sent for. */
+  tcp: number;
+  /** Provoke packets sent (provoke true), one per deleted established TCP entry. */
+  provoked: number;
+  /** Deletions refused and provoke packets not sent. */
+  errors: number;
+  /** `native: ctClear: ...` for the first failure (the dump itself, a deletion, a send), else null. */
+  error: string | null;
+}
+
+/**
+ * Deletes every conntrack entry, IPv4 and IPv6, whose mark & mask equals
+ * mark & mask (mark & mask must not be 0: that would clear every unsteered
+ * flow). For a WAN that went down: a flow NATed through it cannot move to
+ * another WAN (its source address would change), so it is cleared, and its
+ * next packet is a new flow.
+ *
+ * provoke: for each deleted established TCP entry, the LAN client (the
+ * original source) is sent one segment that seems to come from the server
+ * (original destination address and port), a SYN-ACK the client must answer
+ * with an ACK (RFC 5961 §4.2 challenge ACK; RFC 793 for a stack without it:
+ * an ACK when out of window, a reset when in it). The ACK reaches the box as
+ * a new flow without SYN: the firewall rejects it with a TCP reset, or,
+ * without one, it leaves by another WAN and the server, which has no such
+ * connection, answers with a reset. Either way the client's connection ends
+ * at once instead of waiting on a blackholed download. A SYN-ACK and not a
+ * bare ACK, because conntrack takes a bare ACK up as a new connection
+ * (nf_conntrack_tcp_loose) and the client's answer would then be part of
+ * it, neither new nor NATed; a SYN-ACK starts no conntrack entry.
+ * Limits: the client answers at most one such segment per
+ * tcp_invalid_ratelimit (500 ms) per connection; UDP and other flows are
+ * only cleared (their next datagram is a new flow on another WAN).
+ * Needs CAP_NET_ADMIN (conntrack) and CAP_NET_RAW (the provoke).
+ */
+export declare function ctClear(mark: number, mask: number, provoke: boolean): CtClearReport;
+
+/**
+ * ctClear on an in-memory conntrack table of ctDump records, for tests:
+ * byte 38 of a record (zero in ctDump's) is here its TCP conntrack state
+ * (3: established). Nothing is sent: the provoke packets it would send are
+ * answered, whole IPv4/IPv6 packets with checksums, with the table afterwards.
+ */
+export declare function debugCtClear(mark: number, mask: number, provoke: boolean, conntrack: Buffer): CtClearReport & { conntrack: Buffer; packets: Buffer[] };
 
 // Raw sockets for tern-paird (src/sock.rs). A VRRP socket is a raw socket of
 // IP protocol 112 pinned to one interface, in the VRRP group on it

@@ -2,6 +2,7 @@
 // selectors take, and the config's WANs plus their probed metrics into paths.
 import { formatPrefix, parsePrefix } from '../lib/ip/index.js';
 import { wanTables } from '../lib/config/tables.js';
+import { maxDomainClasses } from '../lib/kernel/names.js';
 import type { AppClass, Policy, TernConfig, WanConfig } from '../lib/config/schema.js';
 import { TernError } from '../lib/errors.js';
 import type { ClassMatch, ClassSteering, PathInput, PathState, SelectorPolicy } from './types.js';
@@ -61,6 +62,24 @@ function steering(sla: AppClass['sla'], policy: Policy | undefined): ClassSteeri
 }
 
 /**
+ * The domain hint of each app class that matches by `domains`, numbered 1, 2,
+ * … in appClasses order: steerd's restore chain puts `hint << domainHintShift`
+ * into the mark of a queued packet whose destination is in the class's
+ * domain sets, and the selector then lets only that class's rule match it.
+ */
+export function domainHints(cfg: Pick<TernConfig, 'appClasses'>): Map<string, number> {
+  const hints = new Map<string, number>();
+  for (const a of cfg.appClasses) {
+    if (!a.match.domains) continue;
+    if (hints.size === maxDomainClasses) {
+      throw new TernError('TERN_E_STEER_INPUT', `steerd: compile: appClasses: expected at most ${maxDomainClasses} classes with match.domains; got more (${a.name} is one too many)`);
+    }
+    hints.set(a.name, hints.size + 1);
+  }
+  return hints;
+}
+
+/**
  * The selector policy of a (validated) config: app classes in order, each
  * with its policy (the schema's defaults when it has none), the `default`
  * class's policy, and the flow table limits.
@@ -70,8 +89,12 @@ export function compilePolicy(
   flows: { max: number; idleTimeoutMs: number } = defaultFlowLimits,
 ): SelectorPolicy {
   const policyOf = (name: string): Policy | undefined => cfg.policies.find((p) => p.appClass === name);
+  const hints = domainHints(cfg);
   return {
-    classes: cfg.appClasses.map((a) => ({ name: a.name, match: compileMatch(a.match), ...steering(a.sla, policyOf(a.name)) })),
+    classes: cfg.appClasses.map((a) => {
+      const hint = hints.get(a.name);
+      return { name: a.name, match: compileMatch(a.match), ...(hint ? { domainHint: hint } : {}), ...steering(a.sla, policyOf(a.name)) };
+    }),
     // The default class has no SLA of its own: any path that is up will do.
     default: steering({}, policyOf('default')),
     flows: { max: flows.max, idleTimeoutMs: flows.idleTimeoutMs },

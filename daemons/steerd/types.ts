@@ -45,6 +45,12 @@ export interface ClassSteering {
 export interface ClassPolicy extends ClassSteering {
   name: string;
   match: ClassMatch;
+  /**
+   * 1-255, unique: the class matches a packet only when the packet carries
+   * this domain hint (its destination is in the class's domain sets) and
+   * `match` matches too (policy.ts domainHints).
+   */
+  domainHint?: number;
 }
 
 /** The document both selectors are created from (policy.ts compiles it from the config). */
@@ -94,6 +100,11 @@ export interface Flow {
   hasPorts: boolean;
   /** Packet length, for the byte counters. */
   bytes: number;
+  /**
+   * The domain hint the packet's mark carried (1-255: its destination is in
+   * the domain set of the class with that `domainHint`); 0 or absent: none.
+   */
+  domainHint?: number;
 }
 
 /** The path for one packet. */

@@ -8,8 +8,8 @@ import type { Flow, FlowTuple } from './types.js';
 /**
  * A flow record, little-endian: family u8, protocol u8, srcPort u16,
  * dstPort u16, src 16 bytes, dst 16 bytes (IPv4: 4 bytes then 12 zero
- * bytes), dscp u8, flags u8 (bit 0: ports present), bytes u32, 4 reserved
- * zero bytes. The first KEY_SIZE bytes are the flow key.
+ * bytes), dscp u8, flags u8 (bit 0: ports present), bytes u32, domain hint
+ * u8 (0: none), 3 reserved zero bytes. The first KEY_SIZE bytes are the flow key.
  */
 export const FLOW_RECORD_SIZE = 48;
 export const KEY_SIZE = 38;
@@ -83,6 +83,7 @@ export function encodeFlow(flow: Flow, out: Uint8Array = new Uint8Array(FLOW_REC
   out[offset + 41] = (b >>> 8) & 0xff;
   out[offset + 42] = (b >>> 16) & 0xff;
   out[offset + 43] = b >>> 24;
+  out[offset + 44] = flow.domainHint ?? 0;
   return out;
 }
 
@@ -118,7 +119,7 @@ export function flowRecordProblem(b: Uint8Array, offset = 0): string | undefined
     return `flags: ports present, but protocol ${protocol} has no ports (expected 6, 17, 132 or 136)`;
   }
   if (flags === 0 && (u16(b, offset + 2) !== 0 || u16(b, offset + 4) !== 0)) return 'ports: expected 0 when the ports-present flag is clear';
-  for (let i = 44; i < 48; i++) if (b[offset + i] !== 0) return 'reserved: expected bytes 44-47 to be zero';
+  for (let i = 45; i < 48; i++) if (b[offset + i] !== 0) return 'reserved: expected bytes 45-47 to be zero';
   return undefined;
 }
 
@@ -134,6 +135,7 @@ export function decodeFlow(b: Uint8Array, offset = 0): Flow {
     dscp: b[offset + 38]!,
     hasPorts: b[offset + 39] === 1,
     bytes: u32(b, offset + 40),
+    domainHint: b[offset + 44]!,
   };
 }
 
