@@ -55,6 +55,9 @@ const IPPROTO_RAW: c_int = 255;
 /// The provoke's sequence number ("tern"): any value does, a SYN is
 /// answered in or out of the window; a fixed one is easy to spot in a capture.
 pub const PROVOKE_SEQ: u32 = 0x7465_726e;
+/// How long a provoke waits for room in a full send buffer, once.
+const SEND_WAIT_MS: c_int = 100;
+const POLLOUT: i16 = 0x4;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 
@@ -152,7 +155,20 @@ impl Sender for RawSender {
         let fd = slot.as_ref().map(|s| s.as_raw_fd()).unwrap_or(-1);
         // Port 0: raw sockets take none (IPv6 would read it as the protocol).
         let (sa, len) = sys::sockaddr(to, 0, 0);
-        let sent = sys::send_to(fd, packet, &sa, len)?;
+        let sent = match sys::send_to(fd, packet, &sa, len) {
+            // A clear of thousands of flows can fill the send buffer: wait
+            // for room once, briefly, rather than leave clients unprovoked.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [sys::Pollfd {
+                    fd,
+                    events: POLLOUT,
+                    revents: 0,
+                }];
+                sys::poll_fds(&mut fds, SEND_WAIT_MS)?;
+                sys::send_to(fd, packet, &sa, len)?
+            }
+            other => other?,
+        };
         if sent != packet.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
