@@ -36,7 +36,7 @@ export interface DnsmasqPlan {
 }
 
 const refuse = (key: string, value: string, expected: string): never => {
-  throw new TernError('TERN_E_LAN_CONFIG', `edged: lan: render dnsmasq config: ${key} '${value.slice(0, 80)}' cannot be written into dnsmasq's config; expected ${expected}`);
+  throw new TernError('TERN_E_LAN_CONFIG', `edged: lan: render dnsmasq config: ${key} ${JSON.stringify(value.slice(0, 80))} cannot be written into dnsmasq's config; expected ${expected}`);
 };
 
 // Linux allows almost any byte in an interface name; dnsmasq's config does not.
@@ -154,13 +154,16 @@ export function renderDnsmasq(cfg: TernConfig, paths: LanPaths): DnsmasqPlan {
     const h = cfg.lan.dhcp!;
     if (!lanPrefix.ok || lanHost.family !== 4) refuse('lan.address', cfg.lan.address, 'an IPv4 address: DHCP serves IPv4 (IPv6 hosts use SLAAC)');
     const mask = netmask4((lanPrefix as { value: { length: number } }).value.length);
-    lines.push('dhcp-authoritative', `dhcp-lease-max=${Math.min(65536, 4 * 1024 + h.staticLeases.length)}`);
-    h.ranges.forEach((r, i) => {
+    const ranges = h.ranges.map((r, i) => {
       const s = safeAddress(`lan.dhcp.ranges[${i}].start`, r.start);
       const e = safeAddress(`lan.dhcp.ranges[${i}].end`, r.end);
       if (s.family !== 4 || e.family !== 4) refuse(`lan.dhcp.ranges[${i}]`, `${r.start}-${r.end}`, 'an IPv4 range');
-      lines.push(`dhcp-range=${formatAddress(s)},${formatAddress(e)},${mask},${h.leaseSec}`);
+      return { s, e };
     });
+    // dnsmasq's own default (1000) would leave part of a large range unused: allow every address offered.
+    const offered = ranges.reduce((n, r) => n + Number(r.e.value - r.s.value + 1n), 0) + h.staticLeases.length;
+    lines.push('dhcp-authoritative', `dhcp-lease-max=${Math.min(65536, Math.max(1, offered))}`);
+    for (const r of ranges) lines.push(`dhcp-range=${formatAddress(r.s)},${formatAddress(r.e)},${mask},${h.leaseSec}`);
     h.staticLeases.forEach((l, i) => {
       const at = `lan.dhcp.staticLeases[${i}]`;
       if (!macPattern.test(l.mac)) refuse(`${at}.mac`, l.mac, 'a MAC address like 52:54:00:12:34:56');

@@ -44,6 +44,8 @@ const rows: Row[] = [
   { name: 'IPv6 DNS server in option 6', text: edit({ 15: lanLines(dhcpLines(range, '    dnsServers: ["2001:db8::53"]')) }), want: ['18 lan.dhcp.dnsServers[0]'], message: /is IPv6/ },
   { name: 'upstream through an unknown WAN', text: edit({ 15: lanLines([], ['  dns:', '    upstreams: [{address: 198.51.100.53, wan: isp-z}]']) }), want: ['17 lan.dns.upstreams[0].wan'], message: /^no WAN 'isp-z' on this appliance; WANs: isp-a$/ },
   { name: 'upstream through the PAIR peer\'s WAN', text: edit({ 15: lanLines([], ['  dns:', '    upstreams: [{address: 198.51.100.53, wan: isp-b}]']) }), want: ['17 lan.dns.upstreams[0].wan'], message: /^no WAN 'isp-b' on this appliance/ },
+  { name: 'LAN interface name dnsmasq would misread', text: edit({ 13: '  interface: "eth1,x"', 15: lanLines([], dnsOn) }), want: ['13 lan.interface'], message: /^interface 'eth1,x' cannot be given to the LAN's DHCP and DNS server \(dnsmasq\)/ },
+  { name: 'the same interface name without LAN services loads', text: edit({ 13: '  interface: "eth1,x"' }), want: [] },
   { name: 'domain class without lan.dns', text: withClasses([], domainClass('saas', '[example.test]')), want: ['53 appClasses[0].match.domains'], message: /enable lan.dns/ },
   { name: 'domain class with lan.dns off', text: withClasses(['  dns:', '    enabled: false', '    upstreams: [{address: 198.51.100.53}]'], domainClass('saas', '[example.test]')), want: ['56 appClasses[0].match.domains'], message: /enable lan.dns/ },
   { name: 'domain class with lan.dns loads', text: withClasses(dnsOn, domainClass('saas', '[example.test, Slack.com]')), want: [] },

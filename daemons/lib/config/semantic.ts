@@ -578,6 +578,11 @@ function checkLanServices(c: Checker, cfg: TernConfig): void {
     c.notEdge(segments, lan, a, text, 'the LAN subnet, lan.address');
     return c.problems.length === before;
   };
+  // dnsmasq's config gives ',', '#', '@', '/' and '=' meanings: the interfaces it is told about must be plain names.
+  const plainIfname = /^[A-Za-z0-9_.-]+$/;
+  if ((cfg.lan.dhcp || cfg.lan.dns) && !plainIfname.test(cfg.lan.interface)) {
+    c.add(['lan', 'interface'], `interface '${cfg.lan.interface}' cannot be given to the LAN's DHCP and DNS server (dnsmasq); use letters, digits, '.', '_' and '-'`);
+  }
   const dhcp = cfg.lan.dhcp;
   if (dhcp) {
     if (lan.family !== 4) c.add(['lan', 'dhcp'], `lan.address ${cfg.lan.address} is IPv6; DHCP serves IPv4 (IPv6 hosts use SLAAC): give the LAN an IPv4 address or remove lan.dhcp`);
@@ -630,6 +635,8 @@ function checkLanServices(c: Checker, cfg: TernConfig): void {
     c.unicast([...at, 'address'], address(u.address), u.address, 'an upstream resolver');
     // dnsmasq sends through the WAN's interface, so only this box's WANs qualify.
     if (u.wan !== undefined && !ownWans.includes(u.wan)) c.add([...at, 'wan'], `no WAN '${u.wan}' on this appliance; WANs: ${list(ownWans)}`);
+    const wan = cfg.wans.find((w) => w.name === u.wan);
+    if (wan && !plainIfname.test(wan.interface)) c.add([...at, 'wan'], `WAN '${wan.name}' has interface '${wan.interface}', which cannot be given to dnsmasq; use letters, digits, '.', '_' and '-' in its name`);
   });
   const domainClasses = cfg.appClasses.map((a, i) => ({ a, i })).filter(({ a }) => a.match.domains !== undefined);
   if (domainClasses.length > maxDomainClasses) {
