@@ -55,6 +55,12 @@ const rows: Row[] = [
     text: withClasses(dnsOn, [...domainClass('a', '[example.test]'), ...domainClass('b', '[Example.TEST]')]),
     want: ['57 appClasses[1].match.domains[0]'], message: /^duplicate domain 'example.test'; appClasses\[0\].match.domains\[0\] \(line 55\) has it already$/,
   },
+  {
+    name: 'more domain classes than the mark carries',
+    // 256 classes (the schema's most) in place of voice and its policy; class i's match is on line 55 + 2i.
+    text: edit({ 15: lanLines(dnsOn), 52: Array.from({ length: 256 }, (_, i) => domainClass(`c${i}`, `[d${i}.example]`)).flat(), 53: [], 54: [], 55: [], 56: [], 57: [], 58: [], 59: [] }),
+    want: [`${55 + 2 * 255} appClasses[255].match.domains`], message: /^more than 255 app classes match by domains/,
+  },
 ];
 
 t.test('lan services semantic checks', async (t) => {
