@@ -35,7 +35,11 @@ function must(n: string, argv: string[], input?: string): string {
 }
 
 function config(opts: { intercept: boolean; cacheSize?: number }): TernConfig {
-  return parseConfig([
+  return parseConfig(configText(opts), 'tern.yaml').config;
+}
+
+function configText(opts: { intercept: boolean; cacheSize?: number }): string {
+  return ([
     'version: 1',
     'identity: {site: lansvc, name: box}',
     'wans:',
@@ -59,7 +63,7 @@ function config(opts: { intercept: boolean; cacheSize?: number }): TernConfig {
     '  - name: saas',
     '    match: {protocols: [tcp, udp], domains: [saas1.example.test]}',
     '',
-  ].join('\n'), 'tern.yaml').config;
+  ].join('\n'));
 }
 
 // LanServices as edged runs it, with dnsmasq and nft in the box's namespace:
@@ -280,11 +284,38 @@ t.test('LAN services with real dnsmasq, dhclient and nsd', async (t) => {
     t.ok(fs.existsSync(path.join(stateDir, 'dnsmasq.leases')), 'lease file kept');
   });
 
+  await t.test('edged killed (-9) while it runs dnsmasq: DHCP and DNS go on, and the next one adopts it', async (t) => {
+    await lan!.shutdown();
+    lan = undefined;
+    const yaml = path.join(dir, 'tern.yaml');
+    fs.writeFileSync(yaml, configText({ intercept: true }));
+    const fixture = new URL('./lansvc.fixture.js', import.meta.url).pathname;
+    const edged = spawn(process.execPath, [fixture, ns.box, yaml, runDir, stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    edged.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    const started = await waitFor('the stand-in edged started dnsmasq', () => (out.includes('\n') ? JSON.parse(out.split('\n')[0]!) as { pid: number; running: boolean } : undefined), patience(2000));
+    t.ok(started.running, `stand-in status: ${out.trim()}`);
+    const exited = new Promise((r) => edged.on('exit', r));
+    edged.kill('SIGKILL');
+    await exited;
+    t.ok(fs.existsSync(`/proc/${started.pid}`), `dnsmasq ${started.pid} outlived its edged`);
+    t.equal(dig(ns.h1, '10.77.0.1', 'saas2.example.test').status, 'NOERROR', 'DNS answers with no edged');
+    stopDhclient(ns.h1);
+    must(ns.h1, ['ip', '-4', 'addr', 'flush', 'dev', `${p}a1`]);
+    const again = dhcp(ns.h1, `${p}a1`, true);
+    t.match(again, /^10\.77\.0\.1[0-4]\d$/, `DHCP with no edged: got ${again}`);
+    lan = newLan();
+    await lan.start(config({ intercept: true }));
+    t.equal(lan.status().pid, started.pid, `pid after the new edged started: got ${lan.status().pid}; want ${started.pid} (adopted)`);
+    t.ok(lan.status().adopted, 'adopted');
+  });
+
   await t.test('dnsmasq killed: restarted by the supervisor', async (t) => {
     const pid = lan!.status().pid!;
     process.kill(pid, 'SIGKILL');
     const now = await waitFor('dnsmasq restarted', () => { const s = lan!.status(); return s.running && s.pid !== pid ? s : undefined; }, patience(2000));
     t.equal(now.restarts, 1, `restarts: got ${now.restarts}; want 1`);
+    t.equal(now.adopted, false, 'the restarted one is its own child');
     t.equal(dig(ns.h1, '10.77.0.1', 'saas2.example.test').status, 'NOERROR', 'answers again');
   });
 

@@ -165,8 +165,10 @@ export class LanServices {
     try {
       const fh = await fs.open(leaseFile(this.paths), 'r');
       try {
-        const buf = Buffer.alloc(maxLeaseFileBytes);
-        const { bytesRead } = await fh.read(buf, 0, maxLeaseFileBytes, 0);
+        // Read no more than the file holds, and never past the bound.
+        const size = Math.min((await fh.stat()).size, maxLeaseFileBytes);
+        const buf = Buffer.alloc(size);
+        const { bytesRead } = await fh.read(buf, 0, size, 0);
         text = buf.subarray(0, bytesRead).toString('utf8');
       } finally { await fh.close(); }
     } catch (err) {
