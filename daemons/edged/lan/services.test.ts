@@ -188,3 +188,15 @@ t.test('backoff doubles while dnsmasq keeps dying, and a start that dies at once
   await s.shutdown();
   t.equal(w.pending.length, 0, 'shutdown cancels the restart');
 });
+
+t.test('leases(): the lease file, hostile lines skipped and reported', async (t) => {
+  const d = dirs(t);
+  const w = fakeWorld(d.runDir);
+  const s = make(d, w);
+  t.same(await s.leases(), [], 'no lease file yet: no leases');
+  fs.mkdirSync(d.stateDir, { recursive: true });
+  fs.writeFileSync(path.join(d.stateDir, 'dnsmasq.leases'), '1765200000 52:54:00:aa:00:01 10.10.0.101 laptop *\n1765200000 52:54:00:aa:00:02 10.10.0.102 <script> *\n');
+  const got = await s.leases();
+  t.same(got.map((l) => l.address), ['10.10.0.101'], `got ${JSON.stringify(got)}`);
+  t.match(s.status().problems.join(' '), /1 line\(s\) skipped, first at line 2: hostname is not one DNS label/);
+});
