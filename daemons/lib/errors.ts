@@ -94,6 +94,11 @@ export const errorCodes = {
   TERN_E_STEER_INPUT: 'the path selector was given an invalid policy, path list, flow record or time; nothing was changed; the message names the key or record and says what was expected',
   TERN_E_STEER_RULES: 'steerd could not put its kernel rules in place (nft ruleset, the iptables-nft TERN-STEER chain, path-mark policy rules); the message names the tool and its error; traffic the rules miss follows the main table',
   TERN_E_STEER_QUEUE: 'steerd could not bind its NFQUEUE queues (another process holds them, or no CAP_NET_ADMIN); nothing is steered and traffic follows the main table',
+
+  // edged: LAN services (dnsmasq)
+  TERN_E_LAN_CONFIG: 'a lan.dhcp, lan.dns or domain value cannot be written into dnsmasq\'s config (a character dnsmasq treats specially, a *.domain form its nftset cannot express); nothing was changed and the running dnsmasq keeps its config; the message names the key',
+  TERN_E_LAN_DNSMASQ: 'dnsmasq (DHCP and DNS for the LAN) could not be started, or exited before it was ready; the message has its own words (address in use, no such interface); it is restarted with backoff',
+  TERN_E_LAN_NFT: 'the DNS intercept chain (edge_dns_intercept in inet tern) or a domain set could not be loaded or read; the message names nft\'s error; DHCP and DNS keep running'
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -140,6 +140,6 @@ export const patternExpected: Record<string, string> = {
   [patterns.pathId]: 'an overlay path written localWan/site/remoteWan, like isp1/cloud/inet',
   [patterns.pathPattern]: 'overlay paths written localWan/site/remoteWan, * for any one part, like lte/*/* or isp1/cloud/inet',
   [patterns.absolutePath]: "an absolute file path (starting with /, without '.', '..' or empty parts)",
-  [patterns.domain]: "a DNS domain of two or more labels, like slack.com, or *.googleusercontent.com for its subdomains only",
+  [patterns.domain]: "a DNS domain of two or more labels, like slack.com (it and its subdomains)",
   [patterns.mac]: 'a MAC address like 52:54:00:12:34:56',
 };

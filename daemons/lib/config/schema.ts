@@ -342,7 +342,7 @@ export const AppClassSchema = Obj({
     protocols: Type.Optional(Protocols('IP protocols by name (tcp, udp, icmp, any) or number; with ports, default tcp and udp')),
     ports: Type.Optional(Ports("Destination ports: a number or a range 'low-high'")),
     dscp: Type.Optional(Type.Array(Dscp(), { minItems: 1, maxItems: 64, description: 'DSCP values set by the sender' })),
-    domains: Type.Optional(Type.Array(Type.String({ pattern: patterns.domain, maxLength: 253 }), { minItems: 1, maxItems: limits.matchDomains, uniqueItems: true, description: "Destination domains (slack.com and its subdomains; *.googleusercontent.com: its subdomains only): the addresses the box's DNS answered for them, learned until their TTL ends (needs lan.dns)" })),
+    domains: Type.Optional(Type.Array(Type.String({ pattern: patterns.domain, maxLength: 253 }), { minItems: 1, maxItems: limits.matchDomains, uniqueItems: true, description: "Destination domains, each with its subdomains (slack.com: slack.com and *.slack.com): the addresses the box's DNS answered for them, each kept in the class's set for lan.dns.maxSetTtlSec (needs lan.dns; a '*.' form, subdomains only, is refused: dnsmasq cannot leave the domain itself out)" })),
   }, { description: 'A flow matches when it matches every criterion given (and any value within one)' }),
   sla: Obj({
     maxLossPct: Type.Optional(Pct('Highest acceptable loss')),

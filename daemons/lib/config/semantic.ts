@@ -1,6 +1,6 @@
 // Checks a schema cannot express: names that must be unique, references that
 // must resolve, prefixes that must not overlap, settings that need each other.
-import { ownInterfaceGlobs } from '../kernel/names.js';
+import { maxDomainClasses, ownInterfaceGlobs } from '../kernel/names.js';
 import {
   firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
   specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
@@ -557,6 +557,107 @@ function checkListeners(c: Checker, cfg: TernConfig): void {
   }
 }
 
+/**
+ * DHCP ranges, static leases and options, DNS upstreams and domain app
+ * classes (issue 17): what dnsmasq would accept but the LAN would not.
+ */
+function checkLanServices(c: Checker, cfg: TernConfig): void {
+  const lan = prefix(cfg.lan.address);
+  const lanText = formatPrefix(lan);
+  const lanHost = lan.address;
+  const vips = (cfg.pair?.vips ?? []).map((v, i) => ({ value: prefix(v).address, family: prefix(v).family, segments: ['pair', 'vips', i] as Segment[] }));
+  const at4 = (segments: Segment[], a: IpAddress, text: string, what: string): boolean => {
+    if (a.family !== 4) { c.add(segments, `${text} is IPv6; ${what} is IPv4 (DHCP serves IPv4; IPv6 hosts use SLAAC)`); return false; }
+    return true;
+  };
+  /** A host address the LAN's hosts must reach on the link: IPv4, unicast, in the LAN subnet, not its edges. */
+  const onLan = (segments: Segment[], a: IpAddress, text: string, what: string): boolean => {
+    if (!at4(segments, a, text, what) || c.unicast(segments, a, text, what)) return false;
+    if (!prefixContains(lan, a)) { c.add(segments, `${text} is outside the LAN subnet ${lanText} (lan.address); ${what} must be in it`); return false; }
+    const before = c.problems.length;
+    c.notEdge(segments, lan, a, text, 'the LAN subnet, lan.address');
+    return c.problems.length === before;
+  };
+  // dnsmasq's config gives ',', '#', '@', '/' and '=' meanings: the interfaces it is told about must be plain names.
+  const plainIfname = /^[A-Za-z0-9_.-]+$/;
+  if ((cfg.lan.dhcp || cfg.lan.dns) && !plainIfname.test(cfg.lan.interface)) {
+    c.add(['lan', 'interface'], `interface '${cfg.lan.interface}' cannot be given to the LAN's DHCP and DNS server (dnsmasq); use letters, digits, '.', '_' and '-'`);
+  }
+  const dhcp = cfg.lan.dhcp;
+  if (dhcp) {
+    if (lan.family !== 4) c.add(['lan', 'dhcp'], `lan.address ${cfg.lan.address} is IPv6; DHCP serves IPv4 (IPv6 hosts use SLAAC): give the LAN an IPv4 address or remove lan.dhcp`);
+    const ranges: Array<{ start: bigint; end: bigint; segments: Segment[] }> = [];
+    dhcp.ranges.forEach((r, i) => {
+      const at: Segment[] = ['lan', 'dhcp', 'ranges', i];
+      const s = address(r.start);
+      const e = address(r.end);
+      const okS = onLan([...at, 'start'], s, r.start, 'a DHCP range');
+      const okE = onLan([...at, 'end'], e, r.end, 'a DHCP range');
+      if (!okS || !okE) return;
+      if (s.value > e.value) { c.add([...at, 'end'], `${r.end} is below start ${r.start}`); return; }
+      if (lan.family === 4 && lanHost >= s.value && lanHost <= e.value) c.add(at, `${r.start}-${r.end} holds this appliance's address ${hostOf(cfg.lan.address)} (lan.address); leave it out of the range`);
+      for (const v of vips) {
+        if (v.family === 4 && v.value >= s.value && v.value <= e.value) c.add(at, `${r.start}-${r.end} holds the VIP ${formatAddress({ family: 4, value: v.value })} (${c.ref(v.segments)}); leave it out of the range`);
+      }
+      const clash = ranges.find((o) => s.value <= o.end && o.start <= e.value);
+      if (clash) c.add(at, `${r.start}-${r.end} overlaps the range at ${c.ref(clash.segments)}`);
+      ranges.push({ start: s.value, end: e.value, segments: at });
+    });
+    const macs: Array<{ value: string; segments: Segment[] }> = [];
+    const addrs: Array<{ value: string; segments: Segment[] }> = [];
+    dhcp.staticLeases.forEach((l, i) => {
+      const at: Segment[] = ['lan', 'dhcp', 'staticLeases', i];
+      macs.push({ value: l.mac.toLowerCase(), segments: [...at, 'mac'] });
+      const a = address(l.address);
+      addrs.push({ value: formatAddress(a), segments: [...at, 'address'] });
+      if (!onLan([...at, 'address'], a, l.address, 'a static lease')) return;
+      if (a.value === lanHost) c.add([...at, 'address'], `${l.address} is this appliance's address (lan.address)`);
+      const vip = vips.find((v) => v.family === 4 && v.value === a.value);
+      if (vip) c.add([...at, 'address'], `${l.address} is a VIP (${c.ref(vip.segments)})`);
+      const r = ranges.find((x) => a.value >= x.start && a.value <= x.end);
+      if (r) c.add([...at, 'address'], `${l.address} is inside the DHCP range at ${c.ref(r.segments)}; a static lease must be outside every range, or dnsmasq may hand it to another host`);
+    });
+    c.unique(macs, 'static lease MAC');
+    c.unique(addrs, 'static lease address');
+    if (dhcp.router !== undefined) onLan(['lan', 'dhcp', 'router'], address(dhcp.router), dhcp.router, 'the router handed out');
+    // Resolvers and NTP servers may be anywhere routed, but option 6 and 42 carry IPv4 unicast addresses.
+    const servers = (key: 'dnsServers' | 'ntpServers', what: string): void => (dhcp[key] ?? []).forEach((t, i) => {
+      const a = address(t);
+      if (at4(['lan', 'dhcp', key, i], a, t, what)) c.unicast(['lan', 'dhcp', key, i], a, t, what);
+    });
+    servers('dnsServers', 'a DNS server handed out');
+    servers('ntpServers', 'an NTP server handed out');
+  }
+  const dns = cfg.lan.dns;
+  const ownWans = cfg.wans.map((w) => w.name);
+  dns?.upstreams.forEach((u, i) => {
+    const at: Segment[] = ['lan', 'dns', 'upstreams', i];
+    c.unicast([...at, 'address'], address(u.address), u.address, 'an upstream resolver');
+    // dnsmasq sends through the WAN's interface, so only this box's WANs qualify.
+    if (u.wan !== undefined && !ownWans.includes(u.wan)) c.add([...at, 'wan'], `no WAN '${u.wan}' on this appliance; WANs: ${list(ownWans)}`);
+    const wan = cfg.wans.find((w) => w.name === u.wan);
+    if (wan && !plainIfname.test(wan.interface)) c.add([...at, 'wan'], `WAN '${wan.name}' has interface '${wan.interface}', which cannot be given to dnsmasq; use letters, digits, '.', '_' and '-' in its name`);
+  });
+  const domainClasses = cfg.appClasses.map((a, i) => ({ a, i })).filter(({ a }) => a.match.domains !== undefined);
+  if (domainClasses.length > maxDomainClasses) {
+    c.add(['appClasses', (domainClasses[maxDomainClasses] as { i: number }).i, 'match', 'domains'], `more than ${maxDomainClasses} app classes match by domains; the mark carries at most ${maxDomainClasses}`);
+  }
+  const seen: Array<{ value: string; segments: Segment[] }> = [];
+  for (const { a, i } of domainClasses) {
+    const at: Segment[] = ['appClasses', i, 'match', 'domains'];
+    if (dns?.enabled !== true) c.add(at, `app class '${a.name}' matches by domains, which are learned from the box's DNS answers: enable lan.dns`);
+    (a.match.domains ?? []).forEach((d, j) => {
+      if (d.startsWith('*.')) {
+        // dnsmasq's nftset matches a domain and every name below it; it cannot leave the domain itself out.
+        c.add([...at, j], `'${d}' (subdomains only) cannot be learned: the box's DNS (dnsmasq) matches a domain together with all its subdomains; write '${d.slice(2)}'`);
+      }
+      seen.push({ value: d.toLowerCase().replace(/\.$/, ''), segments: [...at, j] });
+    });
+  }
+  // dnsmasq puts a name's addresses in one set only: a domain in two classes would go to the later one, against the order app classes match in.
+  c.unique(seen, 'domain');
+}
+
 /** Every semantic problem of a schema-valid config (defaults applied). */
 export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProblem[] {
   const c = new Checker(lineOf);
@@ -568,5 +669,6 @@ export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProbl
   checkProbesAndQos(c, cfg);
   checkSteering(c, cfg);
   checkListeners(c, cfg);
+  checkLanServices(c, cfg);
   return c.problems;
 }
