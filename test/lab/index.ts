@@ -4,7 +4,7 @@ export {
   type LabOptions, type LabState, type LabProcess, type LabProcessRecord, type ExitInfo,
 } from './lab.js';
 export {
-  defaultTopology, multiWanTopology, meteredWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
+  defaultTopology, multiWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
   serverAddress, serverPrefix,
   type Topology, type LabNode, type LabLink, type LinkEnd, type LabRoute, type LabSite, type LabRemoteUser,
   type NodeRole, type LinkUse, type ApplianceWan, type LabInternet, type LabServer, type LabService,
