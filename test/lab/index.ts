@@ -23,3 +23,8 @@ export { renderApplianceConfig, labKeys, generateKeyPair, type LabKeys, type Key
 export { ping, pingOne, iperf, parseFpingC, type PingResult, type PingOptions, type IperfResult, type IperfOptions } from './measure.js';
 export { reachabilityPlan, runReachability, formatReachability, type ReachProbe, type ReachResult } from './checks.js';
 export { run, mustRun, type CommandResult, type RunOptions } from './command.js';
+export { scan, scanArgv, parseNmapXml, portsIn, maxScanPorts, type ScanResult, type ScanOptions, type PortState, type Protocol } from './scan.js';
+export {
+  startDhcpClient, waitForLease, currentLease, stopDhcpClient, parseDhclientLeases,
+  type DhcpClient, type DhcpLease, type DhcpClientOptions,
+} from './dhcp.js';
