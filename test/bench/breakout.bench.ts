@@ -66,12 +66,13 @@ const timer = setInterval(() => {
   }
 }, 5);
 function finish() {
+  const elapsedMs = Date.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const cpuPct = Math.round(100 * (cpu.user + cpu.system) / 1000 / (Date.now() - t0));
+  const cpuPct = Math.round(100 * (cpu.user + cpu.system) / 1000 / elapsedMs);
   const wait = setInterval(() => {
     if (inFlight > 0 && Date.now() - t0 < (seconds * 1000) + timeoutMs + 500) return;
     clearInterval(wait);
-    process.stdout.write(JSON.stringify({ started, completed, failed, skipped, seconds, cpuPct }) + '\\n');
+    process.stdout.write(JSON.stringify({ started, completed, failed, skipped, unfinished: inFlight, seconds: elapsedMs / 1000, cpuPct }) + '\\n');
     process.exit(0);
   }, 50);
 }`;
@@ -82,7 +83,7 @@ const net = require('node:net');
 const [address, port] = process.argv.slice(1);
 net.createServer({ noDelay: true }, (s) => { s.on('error', () => {}); }).listen(Number(port), address, 4096);`;
 
-interface FlowRun { started: number; completed: number; failed: number; skipped: number; seconds: number; cpuPct: number }
+interface FlowRun { started: number; completed: number; failed: number; skipped: number; unfinished: number; seconds: number; cpuPct: number }
 
 const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tern-bench-breakout-'));
 const lab = await Lab.up(defaultTopology(), { runDir });
@@ -125,7 +126,7 @@ try {
   await lab.mustExec(product.box, ['nft', 'delete', 'table', 'ip', standIn]);
   console.log(`breakout: lab ${lab.getState().prefix}; iperf3 TCP 1 stream ${SECONDS} s, ${ROUNDS} rounds; flows ${FLOW_SECONDS} s per rate`);
   console.log(`calibration, both kernel NAT alone: office1 ${mbit(mean(cal.office))}, home1 ${mbit(mean(cal.home))} (home1/office1 ${(100 * mean(cal.home) / mean(cal.office)).toFixed(1)} %); ` +
-    `2000 flows/s offered: office1 ${(calFlows.office.completed / FLOW_SECONDS).toFixed(0)}/s, home1 ${(calFlows.home.completed / FLOW_SECONDS).toFixed(0)}/s`);
+    `2000 flows/s offered: office1 ${(calFlows.office.completed / calFlows.office.seconds).toFixed(0)}/s, home1 ${(calFlows.home.completed / calFlows.home.seconds).toFixed(0)}/s`);
 
   // The product on home1: whatever daemons this tree has built.
   const daemons = discoverDaemons();
@@ -157,20 +158,19 @@ try {
   }
 
   // Flows per second: double the offered rate until the completed rate of
-  // each side stops rising (under 10 % more than the rate before) or the
+  // both sides has stopped rising (under 10 % above its best so far) for two
+  // steps in a row (one step alone is within this machine's noise), or the
   // ceiling is reached.
-  const ladder: Array<{ rate: number; off: FlowRun; on?: FlowRun }> = [];
-  const rising = { off: true, on: !productWhy };
+  const flat = { off: 0, on: productWhy ? 2 : 0 };
   let best = { off: 0, on: 0 };
-  for (let rate = 500; rate <= MAX_RATE && (rising.off || rising.on); rate *= 2) {
+  for (let rate = 500; rate <= MAX_RATE && (flat.off < 2 || flat.on < 2); rate *= 2) {
     const o = await flows(baseline, rate);
     const p = productWhy ? undefined : await flows(product, rate);
-    ladder.push({ rate, off: o, ...(p ? { on: p } : {}) });
-    const got = { off: o.completed / FLOW_SECONDS, on: p ? p.completed / FLOW_SECONDS : 0 };
-    if (got.off < best.off * 1.1) rising.off = false;
-    if (p && got.on < best.on * 1.1) rising.on = false;
+    const got = { off: o.completed / o.seconds, on: p ? p.completed / p.seconds : 0 };
+    flat.off = got.off < best.off * 1.1 ? flat.off + 1 : 0;
+    if (p) flat.on = got.on < best.on * 1.1 ? flat.on + 1 : 0;
     best = { off: Math.max(best.off, got.off), on: Math.max(best.on, got.on) };
-    const fmt = (r: FlowRun): string => `${(r.completed / FLOW_SECONDS).toFixed(0)}/s (failed ${r.failed}, skipped ${r.skipped}, generator ${r.cpuPct} % of a core)`;
+    const fmt = (r: FlowRun): string => `${(r.completed / r.seconds).toFixed(0)}/s (offered ${((r.started + r.skipped) / r.seconds).toFixed(0)}/s: started ${r.started}, failed ${r.failed}, unfinished ${r.unfinished}, skipped ${r.skipped}; generator ${r.cpuPct} % of a core)`;
     console.log(`  offered ${rate}/s: ${baseline.name} ${fmt(o)}${p ? `, product ${fmt(p)}` : ''}`);
   }
 
