@@ -36,16 +36,21 @@ const fmt = (x: number | null | undefined, d = 2): string => (x === null || x ==
 const lab = await Lab.up(defaultTopology());
 t.teardown(() => lab.down());
 
-/** The probes section of each box (on top of the lab's defaults: 5 path probes/s, windowSec 10). */
+/**
+ * The probes section of each box (on top of the lab's defaults: 5 path
+ * probes/s, windowSec 10). The 50/s classes name home1's fiber WAN only: the
+ * loss is read on paths to and from it, and home1's metered ispd paths stay
+ * at the default rate (no more probe load than before it existed).
+ */
 const probes: Record<Node, Record<string, unknown>> = {
   office1: {
-    pathClasses: [{ name: 'loss-test', paths: ['ispa/home/*'], ratePerSec: 50 }],
+    pathClasses: [{ name: 'loss-test', paths: ['ispa/home/ispa'], ratePerSec: 50 }],
     // The gateway (fping compares against it), the core (whose main-table
     // route the test blackholes), and an address nobody answers.
     wans: [{ wan: 'ispa', targets: ['198.18.1.1', '198.18.0.1', '198.18.0.99'], ratePerSec: 50 }],
   },
   office2: {
-    pathClasses: [{ name: 'loss-test', paths: ['ispb/home/*'], ratePerSec: 50 }],
+    pathClasses: [{ name: 'loss-test', paths: ['ispb/home/ispa'], ratePerSec: 50 }],
     wans: [{ wan: 'ispb', ratePerSec: 50 }],
   },
   home1: { pathClasses: [{ name: 'loss-test', paths: ['ispa/office/*'], ratePerSec: 50 }] },
@@ -145,7 +150,7 @@ t.test('probed probes every path tunneld lists, and each comes up', async (t) =>
     t.equal(rows.length, expectedPaths[node], `${node}: got ${rows.length} paths; want ${expectedPaths[node]}`);
   }
   const office1 = await call<PathMetricsMessage[]>('office1', 'probed', 'paths.metrics');
-  t.same(office1.map((m) => [m.path, m.ratePerSec]), [['ispa/cloud/ispc', 5], ['ispa/home/ispa', 50]], 'the default rate, and the class rate');
+  t.same(office1.map((m) => [m.path, m.ratePerSec]), [['ispa/cloud/ispc', 5], ['ispa/home/ispa', 50], ['ispa/home/ispd', 5]], 'the default rate, and the class rate');
 });
 
 t.test('a WAN probe leaves through the WAN it tests, whatever the main table says; a dead target is not a dead WAN', async (t) => {
