@@ -41,7 +41,7 @@ packages=(
 	"$kernel" systemd systemd-sysv systemd-resolved systemd-boot-efi udev dbus
 	initramfs-tools busybox zstd kmod e2fsprogs
 	nodejs ca-certificates wireguard-tools nftables iproute2 iptables procps
-	libnetfilter-queue1 libnetfilter-conntrack3 libmnl0 $extra
+	libnetfilter-queue1 libnetfilter-conntrack3 libmnl0 dnsmasq-base $extra
 )
 
 say() { printf 'image: %s\n' "$*"; }

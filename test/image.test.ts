@@ -64,11 +64,11 @@ t.test('the image boots in QEMU and passes its smoke test', { timeout: 40 * 60_0
   // boot.sh prints each smoke line indented: "  <check>: ok (...)" or "  <check>: FAIL ...".
   const checks = [...output.matchAll(/^ {2}([^|:][^:\n]*): (ok|FAIL)(.*)$/gm)];
   const want = ['root', 'mount /data', 'mount /etc/tern', 'mount /var/lib/tern', 'machine-id', 'overlay key', 'config',
-    'kernel wireguard', 'tern.target', 'tern-tunneld', 'tern-probed', 'tern-steerd', 'tern-paird', 'tern-qosd', 'tern-exporter',
+    'kernel wireguard', 'tern.target', 'tern-tunneld', 'tern-probed', 'tern-steerd', 'tern-paird', 'tern-qosd', 'tern-edged', 'tern-exporter',
     'config rollback at boot', 'paird sysctls', 'conntrack accounting', 'lan address', 'wan dhcp', 'networkd keeps rules',
     'ternctl status', 'restart after SIGKILL', 'watchdog restart',
     // Least privilege (issue 15).
-    ...['tunneld', 'probed', 'steerd', 'paird', 'qosd', 'exporter'].map((d) => `privileges tern-${d}.service`),
+    ...['tunneld', 'probed', 'steerd', 'paird', 'qosd', 'edged', 'exporter'].map((d) => `privileges tern-${d}.service`),
     'keys hidden', 'state database', 'limits', 'exposure'];
   for (const name of want) {
     const c = checks.find((m) => m[1] === name);

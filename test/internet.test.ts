@@ -4,8 +4,8 @@
 // must be the customer's WAN address: the far end is the evidence for every
 // NAT and steering claim to come); dns1 answers for example.test with
 // authority and the configured TTL, wildcards included; iperf3 carries a
-// short transfer; and the metered variant brings up ispd with home1's
-// second WAN on it. No Tern daemon runs here: this is the network itself.
+// short transfer; and ispd carries home1's second (metered) WAN. No Tern
+// daemon runs here: this is the network itself.
 import t, { type Test } from 'tap';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../daemons/lib/config/index.js';
 import {
-  Lab, applianceWans, defaultTopology, dnsQuery, httpEcho, iperf, iperfPort, meteredWanTopology, serverWith, startInternet,
+  Lab, applianceWans, defaultTopology, dnsQuery, httpEcho, iperf, iperfPort, serverWith, startInternet,
   type StartedInternet,
 } from './lab/index.js';
 import { hostOf } from './lab/topology.js';
@@ -27,6 +27,7 @@ const sources: Array<[string, string]> = [
   ['home1', '198.18.1.6'],
   ['rw', '198.18.2.6'],
   ['cloud1', '198.18.3.2'],
+  ['ispd', '198.18.0.14'],
 ];
 
 /** A lab with its internet running, torn down when the test `within` ends (one lab at a time on a shared box). */
@@ -108,12 +109,13 @@ t.test('default network: the internet answers', async (t) => {
   });
 });
 
-t.test('metered variant: home1 has a second WAN on ispd (LTE)', async (t) => {
-  const { lab, inet } = await upWithInternet(t, meteredWanTopology());
+t.test('home1 has a second, metered WAN on ispd (LTE)', async (t) => {
+  const { lab, inet } = await upWithInternet(t);
   const wans = applianceWans(lab.topology, 'home1').map((w) => `${w.name} ${w.ifname} ${hostOf(w.address)} via ${w.gateway}`);
   t.same(wans, ['ispa wan0 198.18.1.6 via 198.18.1.5', 'ispd wan1 198.18.4.2 via 198.18.4.1'], `got home1 WANs ${JSON.stringify(wans)}`);
   const config = await loadConfig(lab.writeApplianceConfig('home1'));
-  t.same(config.config.wans.map((w) => w.name), ['ispa', 'ispd'], "home1's tern.yaml validates with both WANs");
+  const got = config.config.wans.map((w) => `${w.name} metered=${w.metered}`);
+  t.same(got, ['ispa metered=false', 'ispd metered=true'], `got home1's tern.yaml WANs ${JSON.stringify(got)}; want ispa, and ispd metered`);
 
   const saas1 = inet.servers.find((s) => s.node === 'saas1')!;
   const fromIspd = await httpEcho(lab, 'ispd', saas1.address);

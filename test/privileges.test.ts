@@ -68,6 +68,7 @@ function applyTmpfiles(node: string): void {
   lab.writeApplianceConfig(node);
   const where: Record<string, string> = {
     '/run/tern': env.TERN_RUN_DIR!, '/var/lib/tern': env.TERN_STATE_DIR!, '/var/lib/tern/keys': path.join(env.TERN_STATE_DIR!, 'keys'),
+    '/var/lib/tern/edge': path.join(env.TERN_STATE_DIR!, 'edge'),
     '/etc/tern': env.TERN_ETC_DIR!, '/run/wireguard': path.join(lab.runDir, 'nodes', node, 'wireguard'),
   };
   const lines = [...fs.readFileSync(path.join(unitsDir, 'tern.tmpfiles.conf'), 'utf8').matchAll(/^([dZ])\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)/gm)];

@@ -28,23 +28,29 @@ const tunneldMain = path.join(repoRoot, 'dist', 'daemons', 'tunneld', 'main.js')
 const probedMain = path.join(repoRoot, 'dist', 'daemons', 'probed', 'main.js');
 const appliances = ['office1', 'office2', 'home1', 'cloud1'] as const;
 type Node = (typeof appliances)[number];
-const expectedPaths: Record<Node, number> = { office1: 2, office2: 2, home1: 3, cloud1: 3 };
+// Paths are local WANs × remote WANs: home1 has two (ispa and the metered ispd).
+const expectedPaths: Record<Node, number> = { office1: 3, office2: 3, home1: 6, cloud1: 4 };
 
 const fmt = (x: number | null | undefined, d = 2): string => (x === null || x === undefined ? 'null' : x.toFixed(d));
 
 const lab = await Lab.up(defaultTopology());
 t.teardown(() => lab.down());
 
-/** The probes section of each box (on top of the lab's defaults: 5 path probes/s, windowSec 10). */
+/**
+ * The probes section of each box (on top of the lab's defaults: 5 path
+ * probes/s, windowSec 10). The 50/s classes name home1's fiber WAN only: the
+ * loss is read on paths to and from it, and home1's metered ispd paths stay
+ * at the default rate (no more probe load than before it existed).
+ */
 const probes: Record<Node, Record<string, unknown>> = {
   office1: {
-    pathClasses: [{ name: 'loss-test', paths: ['ispa/home/*'], ratePerSec: 50 }],
+    pathClasses: [{ name: 'loss-test', paths: ['ispa/home/ispa'], ratePerSec: 50 }],
     // The gateway (fping compares against it), the core (whose main-table
     // route the test blackholes), and an address nobody answers.
     wans: [{ wan: 'ispa', targets: ['198.18.1.1', '198.18.0.1', '198.18.0.99'], ratePerSec: 50 }],
   },
   office2: {
-    pathClasses: [{ name: 'loss-test', paths: ['ispb/home/*'], ratePerSec: 50 }],
+    pathClasses: [{ name: 'loss-test', paths: ['ispb/home/ispa'], ratePerSec: 50 }],
     wans: [{ wan: 'ispb', ratePerSec: 50 }],
   },
   home1: { pathClasses: [{ name: 'loss-test', paths: ['ispa/office/*'], ratePerSec: 50 }] },
@@ -144,7 +150,7 @@ t.test('probed probes every path tunneld lists, and each comes up', async (t) =>
     t.equal(rows.length, expectedPaths[node], `${node}: got ${rows.length} paths; want ${expectedPaths[node]}`);
   }
   const office1 = await call<PathMetricsMessage[]>('office1', 'probed', 'paths.metrics');
-  t.same(office1.map((m) => [m.path, m.ratePerSec]), [['ispa/cloud/ispc', 5], ['ispa/home/ispa', 50]], 'the default rate, and the class rate');
+  t.same(office1.map((m) => [m.path, m.ratePerSec]), [['ispa/cloud/ispc', 5], ['ispa/home/ispa', 50], ['ispa/home/ispd', 5]], 'the default rate, and the class rate');
 });
 
 t.test('a WAN probe leaves through the WAN it tests, whatever the main table says; a dead target is not a dead WAN', async (t) => {
@@ -540,7 +546,7 @@ t.test('probing and reflecting go on while tunneld restarts', async (t) => {
   const rows = await pathRows(sock('home1'));
   const sent1 = rows.reduce((a, p) => a + p.counters.sent, 0);
   t.equal(rows.length, expectedPaths.home1, `got ${rows.length} paths on home1; want ${expectedPaths.home1} (the last list kept, then tunneld's again)`);
-  t.comment(`probed: tunneld restart: ${sent1 - sent0} probes on home1's 3 paths in ${((Date.now() - k0) / 1000).toFixed(1)} s`);
+  t.comment(`probed: tunneld restart: ${sent1 - sent0} probes on home1's ${expectedPaths.home1} paths in ${((Date.now() - k0) / 1000).toFixed(1)} s`);
   // Probing went on: every whole second from the kill until tunneld was
   // back and probed had listed its paths again has probes of each 5/s path
   // in probed's history.

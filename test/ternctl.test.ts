@@ -92,9 +92,9 @@ t.test('status and paths: the appliance on one screen, every path up in tunnel a
   const rows = await waitFor('office1: every path up in tunneld and probed', async () => {
     const r = await ctlJson<{ paths: PathRow[] }>(['paths']);
     const ps = r.doc.data.paths;
-    return ps.length === 2 && ps.every((p) => p.tunnel === 'up' && p.health === 'up' && p.rttMs !== null) ? ps : undefined;
+    return ps.length === 3 && ps.every((p) => p.tunnel === 'up' && p.health === 'up' && p.rttMs !== null) ? ps : undefined;
   }, patience(10_000, 500));
-  t.same(rows.map((p) => p.name).sort(), ['ispa/cloud/ispc', 'ispa/home/ispa']);
+  t.same(rows.map((p) => p.name).sort(), ['ispa/cloud/ispc', 'ispa/home/ispa', 'ispa/home/ispd']);
   const s = await ctl(['status']);
   t.comment(`ternctl status on office1:\n${s.out}`);
   t.match(s.out, /^office1 \(site office\)/, 'identity first');

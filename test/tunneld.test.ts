@@ -12,7 +12,8 @@ import { busCall, patience, sleep, waitFor, waitForAdvance } from './lab/wait.js
 const tunneld = path.join(repoRoot, 'dist', 'daemons', 'tunneld', 'main.js');
 const appliances = ['office1', 'office2', 'home1', 'cloud1'];
 /** Paths each appliance must bring up: its own WANs × every remote site's WANs. */
-const expectedPaths: Record<string, number> = { office1: 2, office2: 2, home1: 3, cloud1: 3 };
+// Paths are local WANs × remote WANs: home1 has two (ispa and the metered ispd).
+const expectedPaths: Record<string, number> = { office1: 3, office2: 3, home1: 6, cloud1: 4 };
 
 interface PathRow { name: string; site: string; state: string; ifname: string }
 interface TunnelRow { ifname: string; ifindex: number | null; peers: Array<{ allowedIps: string[] }> }
@@ -52,7 +53,7 @@ t.test('every expected path comes up: each local WAN to each remote WAN', async 
     t.equal(rows.length, expectedPaths[node], `${node}: got ${rows.length} paths; want ${expectedPaths[node]}`);
   }
   const office = [...await call<PathRow[]>('office1', 'paths.list'), ...await call<PathRow[]>('office2', 'paths.list')];
-  t.same(office.map((p) => p.name).sort(), ['ispa/cloud/ispc', 'ispa/home/ispa', 'ispb/cloud/ispc', 'ispb/home/ispa'],
+  t.same(office.map((p) => p.name).sort(), ['ispa/cloud/ispc', 'ispa/home/ispa', 'ispa/home/ispd', 'ispb/cloud/ispc', 'ispb/home/ispa', 'ispb/home/ispd'],
     'the office has its 2 WANs × every remote WAN');
 });
 
@@ -142,12 +143,14 @@ t.test('removing a site removes exactly its tunnels and routes', async (t) => {
   fs.writeFileSync(cfg, doc.toString());
   await call('home1', 'daemon.reload');
   const after = await call<TunnelRow[]>('home1', 'tunnels.list');
-  const gone = before.filter((b) => !after.some((a) => a.ifname === b.ifname)).map((x) => x.ifname);
-  t.same(gone, ['tn2-3-00'], `got removed ${gone.join(', ')}; want only the tunnel to the cloud`);
-  t.same(after.map((x) => [x.ifname, x.ifindex]), before.filter((b) => b.ifname !== 'tn2-3-00').map((x) => [x.ifname, x.ifindex]), 'the others untouched');
+  const gone = before.filter((b) => !after.some((a) => a.ifname === b.ifname)).map((x) => x.ifname).sort();
+  // One tunnel to the cloud from each of home1's WANs (slot 0 ispa, slot 1 ispd).
+  const toCloud = ['tn2-3-00', 'tn2-3-10'];
+  t.same(gone, toCloud, `got removed ${gone.join(', ')}; want only the tunnels to the cloud ${toCloud.join(', ')}`);
+  t.same(after.map((x) => [x.ifname, x.ifindex]), before.filter((b) => !toCloud.includes(b.ifname)).map((x) => [x.ifname, x.ifindex]), 'the others untouched');
   const routes = await lab.mustExec('home1', ['ip', '-4', 'route', 'show', 'table', 'all']);
   t.notMatch(routes, /10\.3\.0\.0\/24/, 'no route to the cloud LAN is left in any table');
-  t.notMatch(routes, /tn2-3-00/, 'no route through the removed tunnel');
+  t.notMatch(routes, /tn2-3-/, 'no route through the removed tunnels');
   t.match(routes, /10\.1\.0\.0\/24 dev tn2-1-00/, 'the routes to the office remain');
   const r = await pingOne(lab, 'homehost', '10.1.0.10', { count: 10, periodMs: 20, timeoutMs: 1000 });
   t.equal(r.received, r.sent, 'the office is still reached');

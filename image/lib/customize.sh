@@ -20,7 +20,7 @@ install -m 0644 "$repo/systemd/tern.sysusers.conf" "$root/usr/lib/sysusers.d/ter
 install -m 0644 "$repo/systemd/tern.tmpfiles.conf" "$root/usr/lib/tmpfiles.d/tern.conf"
 chroot "$root" systemd-sysusers
 chroot "$root" systemctl enable --quiet tern.target tern-tunneld.service tern-probed.service \
-	tern-steerd.service tern-paird.service tern-qosd.service tern-exporter.service \
+	tern-steerd.service tern-paird.service tern-qosd.service tern-edged.service tern-exporter.service \
 	tern-firstboot.service tern-config-rollback.service tern-networkd.service tern-smoke.service tern-smoke-setup.service systemd-networkd.service systemd-resolved.service
 
 # The first-boot configuration must be valid for any machine id: check the

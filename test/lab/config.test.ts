@@ -68,6 +68,8 @@ t.test('every appliance config validates with the config loader', async (t) => {
     ['home knows the office key', h1.overlay.sites.find((s) => s.id === 'office')?.publicKey, publicOf(keys.sites.get('office')!.privateKey)],
     ['the roadwarrior is an office remote user', o1.remoteUsers.map((u) => u.name), ['rw']],
     ['home has no remote users', h1.remoteUsers.length, 0],
+    ['home1 WANs: the fiber, and the LTE metered and dearer', h1.wans.map((w) => [w.name, w.metered, w.cost]), [['ispa', false, 10], ['ispd', true, 50]]],
+    ['office sees both home WANs', o1.overlay.sites.find((s) => s.id === 'home')?.wans.map((w) => w.endpoint), ['198.18.1.6:51820', '198.18.4.2:51820']],
   ];
   for (const [what, got, want] of table) t.same(got, want, `${what}: got ${JSON.stringify(got)}; want ${JSON.stringify(want)}`);
 });

@@ -132,6 +132,8 @@ export function renderApplianceConfig(topo: Topology, node: string, keys: LabKey
       gateway: w.gateway,
       upMbps: w.upMbps,
       downMbps: w.downMbps,
+      ...(w.metered ? { metered: true } : {}),
+      ...(w.cost !== undefined ? { cost: w.cost } : {}),
     })),
     lan: { interface: lan.ifname, address: lan.address, prefixes: [site.lanPrefix] },
     overlay: {

@@ -4,7 +4,7 @@ export {
   type LabOptions, type LabState, type LabProcess, type LabProcessRecord, type ExitInfo,
 } from './lab.js';
 export {
-  defaultTopology, multiWanTopology, meteredWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
+  defaultTopology, multiWanTopology, validateTopology, findEnd, findNode, endsOf, applianceWans, applianceLan, siteOf,
   serverAddress, serverPrefix,
   type Topology, type LabNode, type LabLink, type LinkEnd, type LabRoute, type LabSite, type LabRemoteUser,
   type NodeRole, type LinkUse, type ApplianceWan, type LabInternet, type LabServer, type LabService,
@@ -23,3 +23,8 @@ export { renderApplianceConfig, labKeys, generateKeyPair, type LabKeys, type Key
 export { ping, pingOne, iperf, parseFpingC, type PingResult, type PingOptions, type IperfResult, type IperfOptions } from './measure.js';
 export { reachabilityPlan, runReachability, formatReachability, type ReachProbe, type ReachResult } from './checks.js';
 export { run, mustRun, type CommandResult, type RunOptions } from './command.js';
+export { scan, scanArgv, parseNmapXml, portsIn, maxScanPorts, type ScanResult, type ScanOptions, type PortState, type Protocol } from './scan.js';
+export {
+  startDhcpClient, waitForLease, currentLease, stopDhcpClient, parseDhclientLeases,
+  type DhcpClient, type DhcpLease, type DhcpClientOptions,
+} from './dhcp.js';

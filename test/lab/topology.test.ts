@@ -3,7 +3,7 @@
 import t from 'tap';
 import { isTernError } from '../../daemons/lib/errors.js';
 import {
-  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, meteredWanTopology, multiWanTopology, prefixContains, serverAddress,
+  applianceLan, applianceWans, defaultTopology, endsOf, hostOf, multiWanTopology, prefixContains, serverAddress,
   validateTopology, type Topology,
 } from './topology.js';
 
@@ -37,7 +37,8 @@ t.test('the default topology validates and follows the address plan', async (t) 
 
   for (const a of topo.nodes.filter((n) => n.role === 'appliance')) {
     const wans = applianceWans(topo, a.name);
-    t.equal(wans.length, 1, `got ${wans.length} WANs on ${a.name}; want 1`);
+    const want = a.name === 'home1' ? 2 : 1;
+    t.equal(wans.length, want, `got ${wans.length} WANs on ${a.name}; want ${want}`);
     const def = topo.routes.find((r) => r.node === a.name && r.to === 'default');
     t.equal(def?.via, wans[0]?.gateway, `got default route of ${a.name} via ${def?.via}; want its ISP gateway ${wans[0]?.gateway}`);
   }
@@ -51,7 +52,7 @@ t.test('the default topology validates and follows the address plan', async (t) 
   t.same(ports, ['office1', 'office2', 'officehost'], `got officelan ports ${ports}; want office1, office2, officehost`);
 
   // Internet routers know only the public range: no route to a LAN prefix.
-  for (const r of topo.routes.filter((x) => ['core', 'ispa', 'ispb', 'ispc'].includes(x.node))) {
+  for (const r of topo.routes.filter((x) => ['core', 'ispa', 'ispb', 'ispc', 'ispd'].includes(x.node))) {
     t.ok(r.to !== 'default' && prefixContains('198.18.0.0/15', r.to.split('/')[0]!), `got internet route ${r.node} ${r.to}; want inside 198.18.0.0/15`);
   }
 });
@@ -87,26 +88,27 @@ t.test('the internet behind the core: servers on 198.18.100.0/24, example.test, 
     t.equal(def, '198.18.100.1', `got ${s.node} default via ${def}; want the core 198.18.100.1`);
   }
   // What other tests stand on is untouched: the ISPs' and the core's routes, and every link but the segment's.
-  const routers = topo.routes.filter((r) => ['core', 'ispa', 'ispb', 'ispc'].includes(r.node)).map((r) => `${r.node} ${r.to}`);
-  t.same(routers, ['core 198.18.1.0/24', 'core 198.18.2.0/24', 'core 198.18.3.0/24', 'ispa 198.18.0.0/15', 'ispb 198.18.0.0/15', 'ispc 198.18.0.0/15'],
+  const routers = topo.routes.filter((r) => ['core', 'ispa', 'ispb', 'ispc', 'ispd'].includes(r.node)).map((r) => `${r.node} ${r.to}`);
+  t.same(routers, ['core 198.18.1.0/24', 'core 198.18.2.0/24', 'core 198.18.3.0/24', 'core 198.18.4.0/24', 'ispa 198.18.0.0/15', 'ispb 198.18.0.0/15', 'ispc 198.18.0.0/15', 'ispd 198.18.0.0/15'],
     `got internet routes ${JSON.stringify(routers)}`);
   const segment = topo.links.filter((l) => l.b.node === 'servers');
   t.equal(segment.length, 5, `got ${segment.length} links on the server segment; want 5 (core and 4 servers)`);
-  t.equal(topo.links.length - segment.length, 13, `got ${topo.links.length - segment.length} other links; want the 13 of before`);
+  // 13 site and transit links, plus ispd's transit and home1's LTE link.
+  t.equal(topo.links.length - segment.length, 15, `got ${topo.links.length - segment.length} other links; want 15`);
 });
 
-t.test('the metered variant: home1 gains wan1 on ispd, the rest is the default network', async (t) => {
-  const topo = meteredWanTopology();
-  const base = defaultTopology();
-  t.doesNotThrow(() => validateTopology(topo), 'metered topology validates');
-  const home = applianceWans(topo, 'home1').map((w) => `${w.name} ${w.ifname} ${w.address} via ${w.gateway} ${w.downMbps}/${w.upMbps}`);
-  t.same(home, ['ispa wan0 198.18.1.6/30 via 198.18.1.5 100/20', 'ispd wan1 198.18.4.2/30 via 198.18.4.1 50/10'], `got home1 WANs ${JSON.stringify(home)}`);
-  t.equal(topo.routes.find((r) => r.node === 'home1' && r.to === 'default')?.via, '198.18.1.5', "home1's main default route still leaves by ispa");
-  t.same(topo.links.slice(0, base.links.length), base.links, 'every link of the default network is unchanged');
-  t.same(topo.routes.slice(0, base.routes.length), base.routes, 'every route of the default network is unchanged');
+t.test('home1 has a second, metered WAN on ispd (LTE); main still leaves by ispa', async (t) => {
+  const topo = defaultTopology();
+  const home = applianceWans(topo, 'home1').map((w) => `${w.name} ${w.ifname} ${w.address} via ${w.gateway} ${w.downMbps}/${w.upMbps} metered=${w.metered} cost=${w.cost ?? 'default'}`);
+  t.same(home, [
+    'ispa wan0 198.18.1.6/30 via 198.18.1.5 100/20 metered=false cost=default',
+    'ispd wan1 198.18.4.2/30 via 198.18.4.1 50/10 metered=true cost=50',
+  ], `got home1 WANs ${JSON.stringify(home)}`);
+  t.equal(topo.routes.find((r) => r.node === 'home1' && r.to === 'default')?.via, '198.18.1.5', "home1's main default route leaves by ispa");
   const ispd = topo.routes.filter((r) => r.node === 'ispd' || r.to === '198.18.4.0/24').map((r) => `${r.node} ${r.to} via ${r.via}`);
   t.same(ispd, ['core 198.18.4.0/24 via 198.18.0.14', 'ispd 198.18.0.0/15 via 198.18.0.13'], `got ispd routes ${JSON.stringify(ispd)}`);
-  t.equal(applianceWans(base, 'home1').length, 1, "the default network's home1 keeps one WAN");
+  const metered = topo.nodes.filter((n) => n.role === 'appliance').flatMap((n) => applianceWans(topo, n.name).filter((w) => w.metered).map((w) => `${n.name}/${w.name}`));
+  t.same(metered, ['home1/ispd'], `got metered WANs ${JSON.stringify(metered)}; want only home1's ispd`);
 });
 
 t.test('validation names the problem', async (t) => {

@@ -44,8 +44,12 @@ export interface LabLink {
   /** The provider (upstream) end: the ISP on a WAN link, the switch or appliance on a LAN link. */
   b: LinkEnd;
   use: LinkUse;
-  /** On appliance WAN links: the WAN's name in tern.yaml and the plan's nominal bandwidth. */
-  wan?: { name: string; upMbps: number; downMbps: number };
+  /**
+   * On appliance WAN links: the WAN's name in tern.yaml, the plan's nominal
+   * bandwidth, and for a volume-billed link (LTE) metered and its cost
+   * (tern.yaml's keys; absent: unmetered at the schema's default cost).
+   */
+  wan?: { name: string; upMbps: number; downMbps: number; metered?: boolean; cost?: number };
 }
 
 /** A static route in one node; `to` is a prefix or 'default'. */
@@ -223,6 +227,10 @@ export interface ApplianceWan {
   isp: string;
   upMbps: number;
   downMbps: number;
+  /** Billed by volume (tern.yaml `metered`); false when the link says nothing. */
+  metered: boolean;
+  /** tern.yaml `cost`, when the link sets one. */
+  cost?: number;
 }
 
 export function applianceWans(topo: Topology, node: string): ApplianceWan[] {
@@ -236,6 +244,8 @@ export function applianceWans(topo: Topology, node: string): ApplianceWan[] {
       isp: e.peer.node,
       upMbps: e.link.wan?.upMbps ?? 100,
       downMbps: e.link.wan?.downMbps ?? 100,
+      metered: e.link.wan?.metered ?? false,
+      ...(e.link.wan?.cost !== undefined ? { cost: e.link.wan.cost } : {}),
     }));
 }
 
@@ -402,8 +412,8 @@ function validateInternet(topo: Topology, inet: LabInternet): void {
 // The default network.
 
 /**
- * The network of Tern's first users. The internet is three ISP routers
- * (ispa, ispb, ispc) hanging off one core router, so an impairment can hit
+ * The network of Tern's first users. The internet is four ISP routers
+ * (ispa, ispb, ispc and the LTE ispd) hanging off one core router, so an impairment can hit
  * one customer link (the ISP's interface towards it) or a whole ISP (its
  * uplink to the core). Public addresses come from 198.18.0.0/15: one /24 per
  * ISP, a /30 per customer link (the ISP takes the first host address, the
@@ -413,11 +423,15 @@ function validateInternet(topo: Topology, inet: LabInternet): void {
  * internet until the overlay carries them. Behind the core sits the
  * internet's server segment, 198.18.100.0/24 (internetSegment()): a web and
  * iperf3 server, two SaaS stand-ins and the authoritative DNS server of
- * example.test; test/lab/internet.ts starts them. docs/lab.md draws the map.
+ * example.test; test/lab/internet.ts starts them. home1 has a second,
+ * metered WAN (an LTE ISP, ispd), as the home box of the design does
+ * (ARCHITECTURE.md), so single-box breakout across two WANs is exercised by
+ * every lab run. docs/lab.md draws the map.
  *
  *   core ── ispa ── office1 (wan0), home1 (wan0)
  *        ── ispb ── office2 (wan0), rw (eth0)
  *        ── ispc ── cloud1 (wan0)
+ *        ── ispd ── home1 (wan1: LTE, metered)
  *        ── servers (bridge) ── inet, saas1, saas2, dns1
  *   office1, office2, officehost ── officelan (bridge)
  *   home1 ── homehost          cloud1 ── cloudsrv
@@ -429,11 +443,12 @@ export function defaultTopology(): Topology {
     { name: 'ispa', role: 'router', description: 'ISP A (fiber): office1 and home1, 198.18.1.0/24' },
     { name: 'ispb', role: 'router', description: 'ISP B (cable/mobile): office2 and the roadwarrior, 198.18.2.0/24' },
     { name: 'ispc', role: 'router', description: 'ISP C (cloud provider edge): cloud1, 198.18.3.0/24' },
+    { name: 'ispd', role: 'router', description: 'ISP D (LTE, metered): home1 wan1, 198.18.4.0/24' },
     { name: 'office1', role: 'appliance', site: 'office', description: 'office appliance 1 (PAIR with office2)' },
     { name: 'office2', role: 'appliance', site: 'office', description: 'office appliance 2 (PAIR with office1)' },
     { name: 'officelan', role: 'switch', site: 'office', description: 'office LAN switch (bridge br0)' },
     { name: 'officehost', role: 'host', site: 'office', description: 'office LAN host' },
-    { name: 'home1', role: 'appliance', site: 'home', description: 'home appliance' },
+    { name: 'home1', role: 'appliance', site: 'home', description: 'home appliance: wan0 on ispa, wan1 on ispd (LTE, metered)' },
     { name: 'homehost', role: 'host', site: 'home', description: 'home LAN host' },
     { name: 'cloud1', role: 'appliance', site: 'cloud', description: 'cloud VPC appliance' },
     { name: 'cloudsrv', role: 'host', site: 'cloud', description: 'private server in the cloud VPC' },
@@ -460,6 +475,10 @@ export function defaultTopology(): Topology {
     customer('office2', 'wan0', 'ispb', 2, 0, { name: 'ispb', upMbps: 50, downMbps: 200 }),
     customer('rw', 'eth0', 'ispb', 2, 1),
     customer('cloud1', 'wan0', 'ispc', 3, 0, { name: 'ispc', upMbps: 1000, downMbps: 1000 }),
+    transit('ispd', 3),
+    // LTE: billed by volume, and dearer than the fiber so it carries only
+    // what nothing else can (tern.yaml's default cost is 10).
+    customer('home1', 'wan1', 'ispd', 4, 0, { name: 'ispd', upMbps: 10, downMbps: 50, metered: true, cost: 50 }),
     { use: 'lan', a: { node: 'office1', ifname: 'lan0', address: '10.1.0.2/24' }, b: { node: 'officelan', ifname: 'office1' } },
     { use: 'lan', a: { node: 'office2', ifname: 'lan0', address: '10.1.0.3/24' }, b: { node: 'officelan', ifname: 'office2' } },
     { use: 'lan', a: { node: 'officehost', ifname: 'eth0', address: '10.1.0.10/24' }, b: { node: 'officelan', ifname: 'officehost' } },
@@ -471,10 +490,14 @@ export function defaultTopology(): Topology {
     { node: 'core', to: '198.18.1.0/24', via: '198.18.0.2' },
     { node: 'core', to: '198.18.2.0/24', via: '198.18.0.6' },
     { node: 'core', to: '198.18.3.0/24', via: '198.18.0.10' },
+    { node: 'core', to: '198.18.4.0/24', via: '198.18.0.14' },
     { node: 'ispa', to: '198.18.0.0/15', via: '198.18.0.1' },
     { node: 'ispb', to: '198.18.0.0/15', via: '198.18.0.5' },
     { node: 'ispc', to: '198.18.0.0/15', via: '198.18.0.9' },
+    { node: 'ispd', to: '198.18.0.0/15', via: '198.18.0.13' },
     { node: 'office1', to: 'default', via: '198.18.1.1' },
+    // home1's main table leaves by the fiber; the LTE WAN is used only
+    // where Tern's per-WAN tables send traffic.
     { node: 'home1', to: 'default', via: '198.18.1.5' },
     { node: 'office2', to: 'default', via: '198.18.2.1' },
     { node: 'rw', to: 'default', via: '198.18.2.5' },
@@ -531,30 +554,6 @@ function internetSegment(): { nodes: LabNode[]; links: LabLink[]; routes: LabRou
       servers: servers.map(([node, , , services, names]) => ({ node, services, names })),
     },
   };
-}
-
-/**
- * The default network with a metered second WAN on home1: a fourth ISP,
- * ispd ("LTE, metered", 198.18.4.0/24, transit 198.18.0.12/30), and home1's
- * wan1 on it (198.18.4.2/30, gateway .1; 50/10 Mbit/s). home1's main default
- * route still leaves by ispa; everything else is the default network, so
- * single-box breakout across two WANs, one of them metered, can be tried
- * without changing what other tests stand on (issue #17).
- */
-export function meteredWanTopology(): Topology {
-  const topo = defaultTopology();
-  topo.name = 'metered';
-  topo.nodes.splice(topo.nodes.findIndex((n) => n.name === 'ispc') + 1, 0, { name: 'ispd', role: 'router', description: 'ISP D (LTE, metered): home1 wan1, 198.18.4.0/24' });
-  topo.nodes.find((n) => n.name === 'home1')!.description = 'home appliance: wan0 on ispa, wan1 on ispd (LTE, metered)';
-  topo.links.push(
-    { use: 'transit', a: { node: 'ispd', ifname: 'core', address: '198.18.0.14/30' }, b: { node: 'core', ifname: 'ispd', address: '198.18.0.13/30' } },
-    { use: 'wan', a: { node: 'home1', ifname: 'wan1', address: '198.18.4.2/30' }, b: { node: 'ispd', ifname: 'home1', address: '198.18.4.1/30' }, wan: { name: 'ispd', upMbps: 10, downMbps: 50 } },
-  );
-  topo.routes.push(
-    { node: 'core', to: '198.18.4.0/24', via: '198.18.0.14' },
-    { node: 'ispd', to: '198.18.0.0/15', via: '198.18.0.13' },
-  );
-  return topo;
 }
 
 /**
