@@ -94,6 +94,8 @@ export const errorCodes = {
   TERN_E_STEER_INPUT: 'the path selector was given an invalid policy, path list, flow record or time; nothing was changed; the message names the key or record and says what was expected',
   TERN_E_STEER_RULES: 'steerd could not put its kernel rules in place (nft ruleset, the iptables-nft TERN-STEER chain, path-mark policy rules); the message names the tool and its error; traffic the rules miss follows the main table',
   TERN_E_STEER_QUEUE: 'steerd could not bind its NFQUEUE queues (another process holds them, or no CAP_NET_ADMIN); nothing is steered and traffic follows the main table',
+  // edged
+  TERN_E_EDGE_RULES: 'edged could not put its nftables rules in place (zone firewall, NAT, port forwards, peer sets) or read them back; the message names the step and nft\'s error; the rules the kernel had before stay in place',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;
