@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # Debian packages the build, the lab and the tests use. `make deps` installs
 # only the missing ones, without recommends (they drag in kernels).
 DEBS := nftables iptables iproute2 procps systemd fping iperf3 tcpdump socat keepalived librsvg2-bin curl nsd bind9-dnsutils \
-        wireguard-go wireguard-tools libnetfilter-queue-dev libnetfilter-conntrack-dev libmnl-dev
+        wireguard-go wireguard-tools libnetfilter-queue-dev libnetfilter-conntrack-dev libmnl-dev nmap
 
 NATIVE := native/tern.node
 RELAY := test/lab/relay/target/release/tern-lab-relay

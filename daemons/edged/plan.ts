@@ -84,7 +84,7 @@ export function spoofPrefixes(cfg: TernConfig): string[] {
   for (const c of candidates) {
     const p = parsed(c);
     if (!p || p.length === 0) continue;
-    const network = { family: p.family, value: p.address };
+    const network = { family: p.family, value: p.network };
     if (wanSide.some((w) => w.family === p.family && (prefixContains(p, { family: w.family, value: w.address }) || prefixContains(w, network)))) continue;
     out.add(formatPrefix(p));
   }
