@@ -59,36 +59,37 @@ async function nmap(from: string, args: string[]): Promise<{ ports: PortState[];
 
 const open = (s: { ports: PortState[] }): number[] => s.ports.filter((p) => p.state === 'open').map((p) => p.port).sort((a, b) => a - b);
 
-// A real listener on the box and the port forward's server on the LAN host.
-lab.spawn(home, 'boxsvc', ['socat', `TCP6-LISTEN:${boxPort},fork,reuseaddr,ipv6only=0`, 'SYSTEM:echo hi']);
-lab.spawn('homehost', 'http', [process.execPath, path.join(repoRoot, 'dist', 'test', 'lab', 'http-echo.js'), '--name', 'homehost', '--listen', homeHost, '--port', '80']);
-// IPv6 on home1's WAN link (documentation prefix): the lab's WANs are IPv4 only.
-await lab.mustExec(home, ['ip', '-6', 'addr', 'add', `${homeWan6}/64`, 'dev', 'wan0', 'nodad']);
-await lab.mustExec('ispa', ['ip', '-6', 'addr', 'add', `${ispa6}/64`, 'dev', home, 'nodad']);
+t.test('setup: a control without edged, then every daemon with home1\'s port forward', async (t) => {
+  // A real listener on the box and the port forward's server on the LAN host.
+  lab.spawn(home, 'boxsvc', ['socat', `TCP6-LISTEN:${boxPort},fork,reuseaddr,ipv6only=0`, 'SYSTEM:echo hi']);
+  lab.spawn('homehost', 'http', [process.execPath, path.join(repoRoot, 'dist', 'test', 'lab', 'http-echo.js'), '--name', 'homehost', '--listen', homeHost, '--port', '80']);
+  // IPv6 on home1's WAN link (documentation prefix): the lab's WANs are IPv4 only.
+  await lab.mustExec(home, ['ip', '-6', 'addr', 'add', `${homeWan6}/64`, 'dev', 'wan0', 'nodad']);
+  await lab.mustExec('ispa', ['ip', '-6', 'addr', 'add', `${ispa6}/64`, 'dev', home, 'nodad']);
 
-t.test('control: without edged, the scanner sees the box\'s listener and the ISP\'s planted route reaches the LAN', async (t) => {
+  // Control, before any daemon runs: the scanner sees the box's listener,
+  // and a route planted on the ISP reaches the LAN — so the assertions
+  // after edged starts can fail.
   await waitFor('socat listening on home1', async () => (await lab.exec(home, ['ss', '-Htln', `sport = :${boxPort}`])).stdout.includes(String(boxPort)), patience(2000));
   const s = await nmap('inet', ['-sS', '-p', `${boxPort},${forwardPort}`, homeWan]);
-  t.same(open(s), [boxPort], `got open ${open(s).join(',') || 'none'}; want ${boxPort}: no firewall yet`);
+  t.same(open(s), [boxPort], `control: got open ${open(s).join(',') || 'none'}; want ${boxPort}: no firewall yet`);
   await lab.mustExec('ispa', ['ip', 'route', 'replace', '10.2.0.0/24', 'via', homeWan]);
   const r = await lab.exec('ispa', ['fping', '-c', '2', '-t', '300', homeHost]);
-  t.equal(r.code, 0, `ispa → ${homeHost} over the planted route: fping exit ${r.code}; want 0 before edged runs`);
+  t.equal(r.code, 0, `control: ispa → ${homeHost} over the planted route: fping exit ${r.code}; want 0 before edged runs`);
   await lab.mustExec('ispa', ['ip', 'route', 'del', '10.2.0.0/24']);
-});
 
-// Every appliance with home1's port forward in its config.
-for (const n of lab.nodes('appliance').map((x) => x.name)) lab.writeApplianceConfig(n);
-{
+  // Every appliance with home1's port forward in its config.
+  for (const n of lab.nodes('appliance').map((x) => x.name)) lab.writeApplianceConfig(n);
   const file = lab.applianceEnv(home).TERN_CONFIG!;
   const cfg = parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   cfg.firewall = { portForwards: [{ name: 'web', port: forwardPort, to: homeHost, toPort: 80 }] };
   fs.writeFileSync(file, stringify(cfg, { lineWidth: 0 }));
-}
-const daemons = startDaemons(lab);
-t.ok(daemons.daemons.includes('edged'), `got daemons ${daemons.daemons.join(', ')}; want edged among them`);
-for (const n of lab.nodes('appliance').map((x) => x.name)) {
-  await waitFor(`${n} edged ready`, () => fs.existsSync(path.join(lab.applianceEnv(n).TERN_RUN_DIR!, 'edged.ready')), patience(10_000));
-}
+  const daemons = startDaemons(lab);
+  t.ok(daemons.daemons.includes('edged'), `got daemons ${daemons.daemons.join(', ')}; want edged among them`);
+  for (const n of lab.nodes('appliance').map((x) => x.name)) {
+    await waitFor(`${n} edged ready`, () => fs.existsSync(path.join(lab.applianceEnv(n).TERN_RUN_DIR!, 'edged.ready')), patience(10_000));
+  }
+});
 
 t.test('the tunnels and their probes pass the firewall', async (t) => {
   const rows = await waitFor('home1: every tunnel up and probed up', async () => {
@@ -187,7 +188,9 @@ t.test('kill -9 of edged during a NATed download: the download goes on, the WAN 
   t.equal(st1.outcome, 'adopted', `restart: got outcome ${st1.outcome}; want adopted`);
   t.equal(st1.fingerprint, st0.fingerprint, 'the fingerprint is unchanged');
   t.equal(st1.loads, 0, 'the restarted edged loaded nothing');
-  t.ok((await packets('edge_spoof_ispa')) >= spoofBefore, 'counters were not reset');
+  const spoofAfter = await packets('edge_spoof_ispa');
+  t.ok(spoofBefore > 0, `edge_spoof_ispa was ${spoofBefore} before the kill; want the earlier test's drops`);
+  t.equal(spoofAfter, spoofBefore, `edge_spoof_ispa: got ${spoofAfter} after the restart; want ${spoofBefore} (not reset)`);
   const exit = await dl.exited;
   t.equal(exit.code, 0, `iperf3 exit ${exit.code}`);
   const report = JSON.parse(fs.readFileSync(out, 'utf8')) as { error?: string; intervals: Array<{ sum: { bytes: number } }> };
