@@ -51,6 +51,7 @@ t.test('forward: a NATed flow cleared on failover is reset; WAN → anything is 
   t.match(text, /add rule inet tern edge_fwd_wan counter name "edge_drop_fwd_wan" drop\n/);
   t.notMatch(text, /edge_fwd_wan [^\n]*accept/, 'nothing from the WAN is accepted by zone');
   t.match(text, /add rule inet tern edge_fwd_lan oifname "eth0" accept/, 'LAN → internet');
+  t.match(text, /add rule inet tern edge_forward iifname \{ "eth1", "tpair\*" \} jump edge_fwd_lan/, 'every virtual-MAC macvlan is LAN, configured or not');
   t.match(text, /add rule inet tern edge_dnat iifname "eth0" meta nfproto ipv4 ip saddr 203.0.113.0\/24 tcp dport 8080 counter name "edge_forward_web" dnat ip to 10.10.0.20:80/);
   t.match(text, /add rule inet tern edge_dnat iifname "eth0" meta nfproto ipv4 udp dport 6000-6010 counter name "edge_forward_games" dnat ip to 10.10.0.21\n/);
 });

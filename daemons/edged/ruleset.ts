@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { FirewallRule, FirewallZone } from '../lib/config/index.js';
 import { TernError } from '../lib/errors.js';
-import { edgeChainPrefix, nftTable } from '../lib/kernel/names.js';
+import { edgeChainPrefix, nftTable, virtualMacPrefix } from '../lib/kernel/names.js';
 import { dispatchOrder, type EdgePlan } from './plan.js';
 
 /** Hook priorities: anti-spoofing with raw (before conntrack), NAT at the standard dstnat/srcnat, filters at 0. */
@@ -61,14 +61,17 @@ const set = (items: readonly string[]): string => (items.length === 1 ? items[0]
 /**
  * How a packet's interface is matched for a zone, on the in or the out
  * side; undefined when the zone has no interface on this box. Overlay is
- * every tunnel (tn*) but the remote-access one.
+ * every tunnel (tn*) but the remote-access one; LAN includes every tpair*.
  */
 export function zoneMatch(plan: Pick<EdgePlan, 'zones'>, zone: FirewallZone, side: 'iif' | 'oif'): string | undefined {
   const key = side === 'iif' ? 'iifname' : 'oifname';
   const z = plan.zones;
   switch (zone) {
     case 'wan': return z.wan.length ? `${key} ${set(z.wan.map(quoteIf))}` : undefined;
-    case 'lan': return z.lan.length ? `${key} ${set(z.lan.map(quoteIf))}` : undefined;
+    // Every virtual-MAC macvlan (paird's tpair<vrid>) is LAN whatever the
+    // config says, so the gateway's traffic is never dropped in the moment
+    // paird has made its macvlan and edged has not reloaded yet.
+    case 'lan': return `${key} { ${[...z.lan.filter((i) => !i.startsWith(virtualMacPrefix)).map(quoteIf), `"${virtualMacPrefix}*"`].join(', ')} }`;
     case 'pair': return z.pair.length ? `${key} ${set(z.pair.map(quoteIf))}` : undefined;
     case 'remote': return `${key} ${quoteIf(z.remote)}`;
     case 'overlay': return `${key} "${z.overlayPrefix}*" ${key} != ${quoteIf(z.remote)}`;
