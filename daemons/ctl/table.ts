@@ -11,6 +11,7 @@ import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
 import { pathsCommand, tunnelsCommand } from './paths.js';
 import { qosCommand } from './qos.js';
+import { firewallCommand, natCommand } from './edge.js';
 import { raAdd, raList, raRekey, raRevoke, raShow } from './ra.js';
 import { reportLossCommand } from './report/index.js';
 import { statusCommand } from './status.js';
@@ -92,6 +93,18 @@ export const commandTable: CommandEntry[] = [
     summary: 'shaping per WAN: configured rates and what runs now',
     examples: ['ternctl qos'],
     run: async (ctx) => qosCommand(ctx, (await runningConfig(ctx)).loaded?.config),
+  },
+  {
+    name: 'firewall',
+    summary: 'the zone firewall: ruleset state and counters — drops by zone and reason, anti-spoofing per WAN, port forwards (from edged)',
+    examples: ['ternctl firewall', 'ternctl firewall --json'],
+    run: (ctx) => firewallCommand(ctx),
+  },
+  {
+    name: 'nat',
+    summary: 'NAT sessions per WAN, from conntrack (from edged)',
+    examples: ['ternctl nat', 'ternctl nat --json'],
+    run: (ctx) => natCommand(ctx),
   },
   {
     name: 'report loss',

@@ -98,7 +98,9 @@ export const errorCodes = {
   // edged: LAN services (dnsmasq)
   TERN_E_LAN_CONFIG: 'a lan.dhcp, lan.dns or domain value cannot be written into dnsmasq\'s config (a character dnsmasq treats specially, a *.domain form its nftset cannot express); nothing was changed and the running dnsmasq keeps its config; the message names the key',
   TERN_E_LAN_DNSMASQ: 'dnsmasq (DHCP and DNS for the LAN) could not be started, or exited before it was ready; the message has its own words (address in use, no such interface); it is restarted with backoff',
-  TERN_E_LAN_NFT: 'the DNS intercept chain (edge_dns_intercept in inet tern) or a domain set could not be loaded or read; the message names nft\'s error; DHCP and DNS keep running'
+  TERN_E_LAN_NFT: 'the DNS intercept chain (edge_dns_intercept in inet tern) or a domain set could not be loaded or read; the message names nft\'s error; DHCP and DNS keep running',
+  // edged
+  TERN_E_EDGE_RULES: 'edged could not put its nftables rules in place (zone firewall, NAT, port forwards, peer sets) or read them back; the message names the step and nft\'s error; the rules the kernel had before stay in place',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -43,21 +43,8 @@ export type ProbeView = SteerProbeT;
 /** The macvlan paird carries the VIPs on with pair.virtualMac (lib/kernel/names.ts, shared with paird). */
 export const pairVirtualMacIfname = virtualMacIfname;
 
-/**
- * Where else than lan.interface LAN hosts' packets arrive while PAIR runs:
- * pair.interface when it is another interface, and with virtualMac the
- * macvlan, because hosts send to the virtual MAC and the kernel hands such
- * frames to the macvlan, not to its parent. Nothing without PAIR, or with
- * pair.enabled false (paird then runs standalone and makes no macvlan).
- */
-export function pairInterfaces(cfg: Pick<TernConfig, 'lan' | 'pair'>): string[] {
-  const pair = cfg.pair;
-  if (!pair || !pair.enabled) return [];
-  const out: string[] = [];
-  if (pair.interface !== undefined && pair.interface !== cfg.lan.interface) out.push(pair.interface);
-  if (pair.virtualMac) out.push(pairVirtualMacIfname(pair.vrid));
-  return out;
-}
+// Where else LAN hosts' packets arrive while PAIR runs: shared with edged's zones (lib/zones).
+export { pairInterfaces } from '../lib/zones/index.js';
 
 /** MOS of a clean path (probed's E-model tops out near it): what an unmeasured path is assumed to have. */
 const unmeasuredMos = 4.4;

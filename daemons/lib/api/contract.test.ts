@@ -66,9 +66,9 @@ t.test('checkParams: closed params, none for a method without params', async (t)
 });
 
 t.test('every contract compiles; no method or topic is declared twice on one socket', async (t) => {
-  for (const d of ['tunneld', 'probed', 'steerd', 'paird', 'qosd']) t.ok(servedContract(d), `${d}: got no contract; want one`);
+  for (const d of ['tunneld', 'probed', 'steerd', 'paird', 'qosd', 'edged']) t.ok(servedContract(d), `${d}: got no contract; want one`);
   t.equal(servedContract('example'), undefined, 'a daemon without a contract gets none');
-  t.ok(allContracts.length === 6);
+  t.equal(allContracts.length, 7, 'the runner contract and six daemon contracts');
 });
 
 t.test('typeText writes schemas as types', async (t) => {

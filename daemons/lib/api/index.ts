@@ -1,6 +1,7 @@
 // Package api declares every daemon's bus API once, as typed and validated
 // contracts: methods with params and results, topics with payloads.
 import { mergeContracts, type Contract } from './contract.js';
+import { edgedApi } from './edged.js';
 import { pairdApi } from './paird.js';
 import { probedApi } from './probed.js';
 import { qosdApi } from './qosd.js';
@@ -18,6 +19,7 @@ export { probedApi, HistoryPoint, PathMetrics, PathState, WanMetrics, WanState, 
 export { steerdApi, FlowRow, SteerCounters, SteerPath, SteerProbe } from './steerd.js';
 export { pairdApi, PairStatus, PeerWan } from './paird.js';
 export { qosdApi, QosCapabilities, QosWan } from './qosd.js';
+export { edgedApi, EdgeCounter, EdgeStatus, NatWan } from './edged.js';
 export type * from './types.js';
 
 /** Every daemon's own contract, in the order ternctl status lists them. */
@@ -27,6 +29,7 @@ export const daemonApis = {
   steerd: steerdApi,
   paird: pairdApi,
   qosd: qosdApi,
+  edged: edgedApi,
 } as const;
 
 export type ApiDaemon = keyof typeof daemonApis;

@@ -8,6 +8,7 @@ import type { HistoryPoint, PathMetrics, PathState, WanMetrics, WanState, WanTar
 import type { FlowRow, SteerCounters, SteerPath, SteerProbe, steerdApi } from './steerd.js';
 import type { PairStatus, PeerWan, pairdApi } from './paird.js';
 import type { QosCapabilities, QosWan, qosdApi } from './qosd.js';
+import type { EdgeCounter, EdgeStatus, NatWan, edgedApi } from './edged.js';
 import type { Verdict } from './schema.js';
 
 export type VerdictT = Static<typeof Verdict>;
@@ -30,6 +31,9 @@ export type PairStatusT = Static<typeof PairStatus>;
 export type PeerWanT = Static<typeof PeerWan>;
 export type QosWanT = Static<typeof QosWan>;
 export type QosCapabilitiesT = Static<typeof QosCapabilities>;
+export type EdgeStatusT = Static<typeof EdgeStatus>;
+export type EdgeCounterT = Static<typeof EdgeCounter>;
+export type NatWanT = Static<typeof NatWan>;
 
 export type RunnerMethods = ContractMethods<typeof runnerApi>;
 export type RunnerTopics = ContractTopics<typeof runnerApi>;
@@ -44,6 +48,8 @@ export type PairdMethods = ContractMethods<typeof pairdApi> & RunnerMethods;
 export type PairdTopics = ContractTopics<typeof pairdApi> & RunnerTopics;
 export type QosdMethods = ContractMethods<typeof qosdApi> & RunnerMethods;
 export type QosdTopics = ContractTopics<typeof qosdApi> & RunnerTopics;
+export type EdgedMethods = ContractMethods<typeof edgedApi> & RunnerMethods;
+export type EdgedTopics = ContractTopics<typeof edgedApi> & RunnerTopics;
 
 /** Any method some daemon's socket serves. */
 export type AnyDaemonMethod = { [D in keyof DaemonMethods]: keyof DaemonMethods[D] & string }[keyof DaemonMethods];
@@ -55,4 +61,5 @@ export interface DaemonMethods {
   steerd: SteerdMethods;
   paird: PairdMethods;
   qosd: QosdMethods;
+  edged: EdgedMethods;
 }

@@ -547,6 +547,87 @@ function checkSteering(c: Checker, cfg: TernConfig): void {
   });
 }
 
+/** A port or 'low-high' as [low, high]. */
+const portSpan = (p: number | string): [number, number] => {
+  if (typeof p === 'number') return [p, p];
+  const [a, b] = p.split('-').map(Number);
+  return [a as number, b as number];
+};
+const spanText = ([a, b]: [number, number]): string => (a === b ? String(a) : `${a}-${b}`);
+
+/**
+ * The firewall's port forwards and zone rules, and NAT per WAN (edged,
+ * daemons/edged): forwards go to LAN hosts, never onto a port Tern serves
+ * on the WANs, never two onto one WAN port; rules and forwards can match
+ * what they name.
+ */
+function checkFirewall(c: Checker, cfg: TernConfig): void {
+  cfg.wans.forEach((w, i) => {
+    if (w.nat === 'snat' && w.address === undefined) {
+      c.add(['wans', i, 'nat'], `nat: snat rewrites to the WAN's static address, and wans[${i}] has none${w.dhcp ? ' (dhcp: true)' : ''}; set address or use nat: masquerade`);
+    }
+  });
+  const wanNames = cfg.wans.map((w) => w.name);
+  const lans = cfg.lan.prefixes.map(prefix);
+  const lanHost = hostOf(cfg.lan.address);
+  // UDP ports Tern serves on every WAN: the site tunnels (listenPort + 16n + 4a + b), remote users', STAMP.
+  const o = cfg.overlay;
+  const net = prefix(o.address);
+  const numbers = o.sites.filter((s) => prefixContains(net, address(s.overlayAddress))).map((s) => Number(address(s.overlayAddress).value - net.network));
+  const served: Array<{ span: [number, number]; what: string }> = [
+    { span: [o.remoteUserPort, o.remoteUserPort], what: 'overlay.remoteUserPort, where remote users connect' },
+    { span: [cfg.probes.port, cfg.probes.port], what: 'probes.port, the probe reflector (STAMP)' },
+  ];
+  if (numbers.length) served.push({ span: [o.listenPort + 16, o.listenPort + 16 * Math.max(...numbers) + 15], what: 'taken by the site tunnels (from overlay.listenPort)' });
+  c.unique(cfg.firewall.portForwards.map((f, i) => ({ value: f.name, segments: ['firewall', 'portForwards', i, 'name'] })), 'port forward name');
+  c.unique(cfg.firewall.rules.map((r, i) => ({ value: r.name, segments: ['firewall', 'rules', i, 'name'] })), 'firewall rule name');
+  const forwards = cfg.firewall.portForwards.map((f, i) => ({ f, i, span: portSpan(f.port), wans: f.wans.length ? f.wans : wanNames }));
+  for (const { f, i, span, wans } of forwards) {
+    const at: Segment[] = ['firewall', 'portForwards', i];
+    const to = address(f.to);
+    if (!c.unicast([...at, 'to'], to, f.to, 'a port forward\'s host')) {
+      if (formatAddress(to) === lanHost) c.add([...at, 'to'], `${f.to} is this box's own LAN address (lan.address); a port forward goes to a LAN host`);
+      else if (!lans.some((l) => prefixContains(l, to))) c.add([...at, 'to'], `${f.to} is outside the LAN prefixes (lan.prefixes: ${cfg.lan.prefixes.join(', ')}); a port forward goes to a LAN host`);
+    }
+    f.wans.forEach((n, j) => {
+      if (!wanNames.includes(n)) c.add([...at, 'wans', j], `no WAN '${n}'; WANs: ${list(wanNames)} (a forward opens on this box's WANs only)`);
+    });
+    if (f.toPort !== undefined && span[0] !== span[1]) {
+      c.add([...at, 'toPort'], `toPort goes with a single port; port is the range ${spanText(span)}, forwarded to the same ports on the host`);
+    }
+    if (f.protocol === 'udp') {
+      for (const s of served) {
+        if (span[0] <= s.span[1] && s.span[0] <= span[1]) {
+          c.add([...at, 'port'], `UDP ${spanText(span)} overlaps ${spanText(s.span)}, ${s.what}; Tern serves it on the WANs, so it cannot be forwarded`);
+          break;
+        }
+      }
+    }
+    const earlier = forwards.find((g) => g.i < i && g.f.protocol === f.protocol && g.span[0] <= span[1] && span[0] <= g.span[1] && g.wans.some((w) => wans.includes(w)));
+    if (earlier) {
+      const shared = earlier.wans.filter((w) => wans.includes(w));
+      c.add([...at, 'port'], `${f.protocol.toUpperCase()} ${spanText(span)} on WAN ${shared.join(', ')} overlaps port forward '${earlier.f.name}' (${spanText(earlier.span)}) at ${c.ref(['firewall', 'portForwards', earlier.i, 'port'])}`);
+    }
+    const family = to.family;
+    f.sources.forEach((p, j) => {
+      if (prefix(p).family !== family) c.add([...at, 'sources', j], `${p} is IPv${prefix(p).family} but the forward goes to an IPv${family} host (to: ${f.to}); it can never match`);
+    });
+  }
+  cfg.firewall.rules.forEach((r, i) => {
+    const at: Segment[] = ['firewall', 'rules', i];
+    if (r.from === r.to && r.from === 'wan') c.add([...at, 'to'], 'a rule from wan to wan would route the internet through this box; name another zone or box');
+    const fam = (ps: string[]): Set<number> => new Set(ps.map((p) => prefix(p).family));
+    const src = fam(r.sources);
+    const dst = fam(r.destinations);
+    if (src.size && dst.size && ![...src].some((f) => dst.has(f))) {
+      c.add([...at, 'destinations'], `destinations are IPv${[...dst].join('/IPv')} only and sources IPv${[...src].join('/IPv')} only: the rule can never match`);
+    }
+    if (r.ports && r.protocols && !r.protocols.some((p) => portProtocols.has(p))) {
+      c.add([...at, 'ports'], `ports need protocol tcp, udp or any; protocols are ${r.protocols.join(', ')}`);
+    }
+  });
+}
+
 function checkListeners(c: Checker, cfg: TernConfig): void {
   const hp = splitHostPort(cfg.metrics.listen);
   if (typeof hp !== 'string') {
@@ -670,5 +751,6 @@ export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProbl
   checkSteering(c, cfg);
   checkListeners(c, cfg);
   checkLanServices(c, cfg);
+  checkFirewall(c, cfg);
   return c.problems;
 }

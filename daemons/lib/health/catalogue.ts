@@ -165,6 +165,18 @@ export const healthWarnings = {
     meaning: 'autorate has no latency reading of this WAN from probed; the shaping rate is held where it is',
     remedy: 'check tern-probed and that the WAN is probed (ternctl status)',
   },
+  'edged.rules': {
+    raisedBy: 'edged',
+    severity: 'error',
+    meaning: "edged could not load its nftables rules (zone firewall, NAT, port forwards); the rules the kernel had before stay in place, and with none, nothing is filtered or NATed",
+    remedy: 'the text has nft\'s error; check nft list table inet tern and the journal of tern-edged',
+  },
+  'edged.peers': {
+    raisedBy: 'edged',
+    severity: 'warning',
+    meaning: "edged could not refresh the set of remote sites' WAN addresses STAMP is accepted from; the previous set stays",
+    remedy: 'the text has nft\'s error; ternctl firewall and the journal of tern-edged show the rest',
+  },
 } as const satisfies Record<string, WarningInfo>;
 
 export type WarningPattern = keyof typeof healthWarnings;

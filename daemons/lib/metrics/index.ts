@@ -12,6 +12,7 @@ import { ternVersion } from '../version.js';
 import { installedDaemons } from '../views/daemons.js';
 import { collectPair, collectPaths, collectRaw, collectWans, isObj, listOf, methods, num, runningConfig, type ViewContext } from '../views/index.js';
 import { qosSummary } from '../views/qos.js';
+import { firewallSummary, natSummary } from '../views/edge.js';
 
 /** What a scrape needs: the views' context and a clock (for its duration). */
 export interface MetricsContext extends ViewContext {
@@ -155,6 +156,22 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
     }
   }
 
+  // edged: what the zone firewall dropped by zone and reason, anti-spoofing per WAN, port forwards; NAT sessions per WAN.
+  // nft's named counters: kept across edged's reloads and restarts, reset only when the table is rebuilt.
+  const [fw, nat] = await Promise.all([firewallSummary(ctx), natSummary(ctx)]);
+  const fwDropped = counter('tern_firewall_dropped_packets_total', 'Packets the zone firewall dropped or reset, by zone and reason', ['zone', 'reason']);
+  const fwSpoofed = counter('tern_firewall_spoofed_packets_total', 'Packets from a WAN with a source that cannot be there (LAN, overlay, own addresses), dropped', ['wan']);
+  const fwForwarded = counter('tern_firewall_forward_connections_total', 'New connections through a port forward', ['forward']);
+  for (const c of fw.counters) {
+    if (c.kind === 'drop' || c.kind === 'icmp' || c.kind === 'reset') fwDropped.inc({ zone: c.zone ?? 'any', reason: c.reason ?? c.kind }, c.packets);
+    else if (c.kind === 'spoof') fwSpoofed.inc({ wan: c.wan ?? '' }, c.packets);
+    else if (c.kind === 'forward') fwForwarded.inc({ forward: c.reason ?? c.name }, c.packets);
+  }
+  const natSessions = gauge('tern_nat_sessions', 'NAT sessions conntrack holds now, per WAN', ['wan']);
+  for (const w of nat.wans) natSessions.set({ wan: w.wan }, w.sessions);
+  for (const [k, v] of Object.entries({ ...fw.sources, ...nat.sources })) {
+    if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
+  }
   for (const [k, v] of Object.entries({ ...paths.sources, ...wans.sources, ...pair.sources, ...qos.sources, ...steer.sources })) {
     if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
   }

@@ -14,7 +14,7 @@ import { socketPath, type RuntimePaths } from '../paths/index.js';
 import type net from 'node:net';
 
 /** Every daemon ternctl knows, in the order status shows them. */
-export const knownDaemons = ['tunneld', 'probed', 'steerd', 'paird', 'qosd'] as const;
+export const knownDaemons = ['tunneld', 'probed', 'steerd', 'paird', 'qosd', 'edged'] as const;
 export type DaemonName = (typeof knownDaemons)[number];
 
 /** The params and result of a daemon's method, by its contract. */
