@@ -16,7 +16,7 @@ import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { Store } from '../lib/store/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
-import type { CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
+import type { CtClearReport, CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
 import type { SteerRuleset } from './nft.js';
 import { ReferenceSelector, referenceRefresh } from './reference.fixture.js';
 import type { Move, PathSelector, SelectorPolicy } from './types.js';
@@ -96,6 +96,15 @@ class FakeFastPath implements FastPath {
   flows(value: number, mask: number, max: number): CtFlow[] {
     this.calls.push('flows');
     return this.conntrack.flows(value, mask, max);
+  }
+  clears: Array<[number, number, boolean]> = [];
+  clear(mark: number, mask: number, provoke: boolean): CtClearReport {
+    this.calls.push('clear');
+    this.clears.push([mark, mask, provoke]);
+    const hit = this.ct.filter((c) => ((c.mark & mask) >>> 0) === ((mark & mask) >>> 0));
+    this.ct = this.ct.filter((c) => !hit.includes(c));
+    const tcp = hit.filter((c) => c.protocol === 6).length;
+    return { matched: hit.length, deleted: hit.length, tcp, provoked: provoke ? tcp : 0, errors: 0, error: null };
   }
   /** The office selector, as the fast path would reach it for 10.10.0.0/24. */
   office(): ReferenceSelector {
@@ -205,7 +214,7 @@ t.test('queue detection picks the rules: nft queue, or the iptables fallback', a
     t.same(b.ipt, hasQueue ? ['remove'] : ['apply 10200-10201'], 'the iptables chain only where nft cannot queue (a left-over one is removed)');
     t.same(b.applied[0]?.prefixes, ['100.64.0.1/32', '10.10.0.0/24', '100.64.0.3/32', '10.30.0.0/16'], 'every remote site\'s prefixes are steered');
     t.same(b.fast.opened, [[10200, 2, 4096]], 'two workers on Tern\'s queues');
-    t.same(b.fast.selectors.map((s) => s.prefixes), [['100.64.0.1/32', '10.10.0.0/24'], ['100.64.0.3/32', '10.30.0.0/16']], 'one selector per site, routed by its prefixes');
+    t.same(b.fast.selectors.map((s) => s.prefixes), [['100.64.0.1/32', '10.10.0.0/24'], ['100.64.0.3/32', '10.30.0.0/16'], ['0.0.0.0/0', '::/0']], 'one selector per site, routed by its prefixes; the internet\'s last');
     await b.stop();
   }
 });

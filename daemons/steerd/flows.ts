@@ -52,9 +52,13 @@ function matches(m: ClassMatch, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'ds
   return true;
 }
 
-/** The app class of a flow by its 5-tuple: the first class that matches, else default. */
-export function classOf(policy: SelectorPolicy, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'dstPort'>): string {
-  return policy.classes.find((c) => matches(c.match, f))?.name ?? 'default';
+/**
+ * The app class of a flow by its 5-tuple: the first class that matches,
+ * else default. A domain class (domainHint) matches only when `hint` (the
+ * class whose domain sets hold the destination, if known) is its own.
+ */
+export function classOf(policy: SelectorPolicy, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'dstPort'>, hint = 0): string {
+  return policy.classes.find((c) => (c.domainHint === undefined || c.domainHint === hint) && matches(c.match, f))?.name ?? 'default';
 }
 
 /** The `limit` biggest flows by bytes (both directions), with class and path name. */
