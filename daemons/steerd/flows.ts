@@ -3,8 +3,9 @@
 //
 // The class is found again from the flow's 5-tuple with the policy's match
 // rules (the same rules the selector applies, SELECTION.md): conntrack keeps
-// the path, not the class. DSCP is not in conntrack, so a class that
-// matches on DSCP is taken to match when its other criteria do.
+// the path, not the class. DSCP and domain hints are not in conntrack, so a
+// class that matches on DSCP or by domain hint is taken to match when its
+// other criteria do.
 import { parseAddress, parsePrefix, prefixContains, type IpPrefix } from '../lib/ip/index.js';
 import type { CtFlow } from './fastpath.js';
 import type { ClassMatch, SelectorPolicy } from './types.js';

@@ -281,10 +281,13 @@ export class ReferenceSelector implements PathSelector {
     return now - e.lastSeen >= this.policy.idleTimeoutMs;
   }
 
+  /** The first class that matches; a class with a domain hint only a flow carrying that hint. */
   private classify(flow: Flow): number {
     const last = this.policy.classes.length - 1;
     for (let i = 0; i < last; i++) {
-      const m = this.policy.classes[i]!.match;
+      const c = this.policy.classes[i]!;
+      if (c.domainHint !== undefined && c.domainHint !== (flow.domainHint ?? 0)) continue;
+      const m = c.match;
       if (m && matches(m, flow)) return i;
     }
     return last;

@@ -35,6 +35,8 @@ export interface CheckedMatch {
 
 export interface CheckedClass {
   name: string;
+  /** 1-255: matches only packets carrying this domain hint. */
+  domainHint?: number;
   /** Absent for the default class. */
   match?: CheckedMatch;
   sla: SlaPolicy;
@@ -151,6 +153,10 @@ export function checkPolicy(doc: unknown): Checked<CheckedPolicy> {
       if (classes.some((c) => c.name === rule.name)) {
         throw new Problem(`${child(path, 'name')}: expected a unique app class name; got ${JSON.stringify(rule.name)} again`);
       }
+      const other = rule.domainHint === undefined ? undefined : classes.find((c) => c.domainHint === rule.domainHint);
+      if (other) {
+        throw new Problem(`${child(path, 'domainHint')}: expected a domain hint no other class has; got ${rule.domainHint}, already ${JSON.stringify(other.name)}'s`);
+      }
       classes.push(rule);
     });
     classes.push(classRule(required(root, 'policy', 'default', 'the policy of the default class'), 'default', false));
@@ -161,19 +167,23 @@ export function checkPolicy(doc: unknown): Checked<CheckedPolicy> {
   });
 }
 
-const classKeys = ['name', 'match', 'sla', 'mode', 'preferWans', 'weights', 'hysteresisPct', 'holdMs'];
+const classKeys = ['name', 'match', 'domainHint', 'sla', 'mode', 'preferWans', 'weights', 'hysteresisPct', 'holdMs'];
 const modes: readonly Mode[] = ['best', 'weighted', 'affinity', 'spray'];
 
 function classRule(v: unknown, path: string, matched: boolean): CheckedClass {
-  const o = object(v, path, 'an object', matched ? classKeys : classKeys.slice(2));
+  const o = object(v, path, 'an object', matched ? classKeys : classKeys.slice(3));
   let className = defaultClassName;
   let match: CheckedMatch | undefined;
+  let domainHint: number | undefined;
   if (matched) {
     className = name(required(o, path, 'name', nameWhat), child(path, 'name'));
     if (className === defaultClassName) {
       throw new Problem(`${child(path, 'name')}: expected a name other than "default" (reserved for traffic no class matches); got "default"`);
     }
-    match = matchRule(required(o, path, 'match', 'what flows of this class look like'), child(path, 'match'));
+    const hint = get(o, 'domainHint');
+    if (hint !== undefined) domainHint = integer(hint, child(path, 'domainHint'), 1, 255);
+    // A domain class may have no other criterion: its hint is one.
+    match = matchRule(required(o, path, 'match', 'what flows of this class look like'), child(path, 'match'), domainHint !== undefined);
   }
   const sla = slaRule(required(o, path, 'sla', 'an SLA object ({} for none)'), child(path, 'sla'));
   const modeWhat = 'one of best, weighted, affinity, spray';
@@ -193,6 +203,7 @@ function classRule(v: unknown, path: string, matched: boolean): CheckedClass {
   const holdMs = integer(required(o, path, 'holdMs', 'an integer 0-86400000'), child(path, 'holdMs'), 0, limits.dayMs);
   const rule: CheckedClass = { name: className, sla, mode: modeValue as Mode, preferWans, hysteresisPct, holdMs };
   if (match) rule.match = match;
+  if (domainHint !== undefined) rule.domainHint = domainHint;
   if (weights) rule.weights = weights;
   return rule;
 }
@@ -237,7 +248,7 @@ export function prefixBytes(text: string): CheckedPrefix | undefined {
   return { family, bytes, length };
 }
 
-function matchRule(v: unknown, path: string): CheckedMatch {
+function matchRule(v: unknown, path: string, mayBeEmpty: boolean): CheckedMatch {
   const o = object(v, path, 'an object', ['dst', 'src', 'protocols', 'ports', 'dscp']);
   const m: CheckedMatch = {};
   for (const key of ['dst', 'src'] as const) {
@@ -265,7 +276,7 @@ function matchRule(v: unknown, path: string): CheckedMatch {
     const p = child(path, 'dscp');
     m.dscp = new Set(array(dscp, p, 'an array of 1-64 DSCP values', 1, 64).map((item, j) => integer(item, index(p, j), 0, 63)));
   }
-  if (!m.dst && !m.src && !m.protocols && !m.ports && !m.dscp) {
+  if (!mayBeEmpty && !m.dst && !m.src && !m.protocols && !m.ports && !m.dscp) {
     throw new Problem(`${path}: expected at least one of dst, src, protocols, ports, dscp; got none`);
   }
   return m;

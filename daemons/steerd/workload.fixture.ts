@@ -99,8 +99,10 @@ export function randomPolicy(rng: Rng, flows = { max: rng.range(20, 3000), idleT
         match.ports.push([lo, lo + rng.pick([0, 0, 10, 10000])]);
       }
     }
-    if (rng.chance(0.3) || Object.keys(match).length === 0) match.dscp = rng.subset([0, 8, 34, 46], 0.5).concat(46);
-    classes.push({ name: `class-${i}`, match, ...randomSteering(rng) });
+    // Some classes match by domain hint (unique, as policy.ts numbers them), alone or with more.
+    const hint = rng.chance(0.3) ? rng.pick([1, 2, 3, 255].filter((h) => !classes.some((c) => c.domainHint === h))) : undefined;
+    if (rng.chance(0.3) || (Object.keys(match).length === 0 && hint === undefined)) match.dscp = rng.subset([0, 8, 34, 46], 0.5).concat(46);
+    classes.push({ name: `class-${i}`, match, ...(hint === undefined ? {} : { domainHint: hint }), ...randomSteering(rng) });
   }
   return { classes, default: randomSteering(rng), flows };
 }
@@ -173,6 +175,8 @@ export function randomFlows(rng: Rng, count: number): Flow[] {
       dscp: rng.pick([0, 0, 0, 46, 34, 8, rng.int(64)]),
       hasPorts,
       bytes: rng.range(40, 1500),
+      // Mostly none; the hints classes have, and ones no class has.
+      domainHint: rng.pick([0, 0, 0, 0, 1, 2, 3, 255, rng.int(256)]),
     });
   }
   return out;

@@ -52,6 +52,10 @@ pub struct Flow {
     pub has_ports: bool,
     /// Length of the packet, for the byte counters.
     pub bytes: u32,
+    /// The domain hint the packet's mark carried (0: none): its destination
+    /// is in the domain sets of the class with this hint. Like DSCP, read
+    /// when the flow is classified, not part of the key.
+    pub domain_hint: u8,
 }
 
 impl Flow {
@@ -68,7 +72,8 @@ impl Flow {
     /// | 38 | 1 | DSCP 0-63 |
     /// | 39 | 1 | flags: bit 0 = ports present; other bits zero |
     /// | 40 | 4 | packet length in bytes |
-    /// | 44 | 4 | reserved, zero |
+    /// | 44 | 1 | domain hint (0: none) |
+    /// | 45 | 3 | reserved, zero |
     ///
     /// Bytes 0-37 are the flow key. Anything outside the table is refused,
     /// so one flow has exactly one encoding.
@@ -113,8 +118,8 @@ impl Flow {
             return Err("ports: expected 0 when the ports-present flag is clear".to_string());
         }
         let bytes = u32::from_le_bytes([r[40], r[41], r[42], r[43]]);
-        if r[44..48].iter().any(|b| *b != 0) {
-            return Err("reserved: expected bytes 44-47 to be zero".to_string());
+        if r[45..48].iter().any(|b| *b != 0) {
+            return Err("reserved: expected bytes 45-47 to be zero".to_string());
         }
         Ok(Flow {
             family,
@@ -126,6 +131,7 @@ impl Flow {
             dscp,
             has_ports,
             bytes,
+            domain_hint: r[44],
         })
     }
 
@@ -136,6 +142,7 @@ impl Flow {
         r[38] = self.dscp;
         r[39] = self.has_ports as u8;
         r[40..44].copy_from_slice(&self.bytes.to_le_bytes());
+        r[44] = self.domain_hint;
         r
     }
 
@@ -156,6 +163,7 @@ impl Flow {
             dscp: 0,
             has_ports: has_port_header(k[1]),
             bytes: 0,
+            domain_hint: 0,
         }
     }
 
@@ -668,8 +676,10 @@ mod tests {
             dscp: 46,
             has_ports: true,
             bytes: 1400,
+            domain_hint: 7,
         };
         let r = f.to_record();
+        assert_eq!(r[44], 7, "domain hint at byte 44");
         assert_eq!(Flow::from_record(&r), Ok(f.clone()));
         let mutate = |at: usize, v: u8| {
             let mut m = r;

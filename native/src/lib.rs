@@ -377,12 +377,21 @@ fn selector_decide_batch(call: &Call) -> Result<napi_value, JsError> {
     call.buffer(&out)
 }
 
-/// `selectorDecidePacket(selector: Selector, packet: Buffer, nowMs: number): PacketDecision`
+/// `selectorDecidePacket(selector: Selector, packet: Buffer, nowMs: number, domainHint?: number): PacketDecision`
 fn selector_decide_packet(call: &Call) -> Result<napi_value, JsError> {
     let mut sel = selector(call)?;
     let packet = call.buffer_arg(1, "packet")?;
     let now = now_arg(call, 2)?;
-    let (d, reason) = match sel.decide_packet(packet, now) {
+    let hint = if call.is_undefined(3) {
+        0
+    } else {
+        let n = call.number_arg(3, "domainHint")?;
+        if n.fract() != 0.0 || !(0.0..=255.0).contains(&n) {
+            return Err(call.arg_error("domainHint", "an integer 0-255", &json::js_number(n)));
+        }
+        n as u8
+    };
+    let (d, reason) = match sel.decide_packet(packet, now, hint) {
         Ok(d) => (d, None),
         Err((reason, d)) => (d, Some(reason)),
     };

@@ -275,6 +275,11 @@ impl Call {
         Ok(b)
     }
 
+    /// Whether argument `index` was left out (or passed as undefined).
+    pub fn is_undefined(&self, index: usize) -> bool {
+        self.type_of(self.args[index]) == NAPI_UNDEFINED
+    }
+
     /// Argument `index` as a finite number; `name` is its name in `index.d.ts`.
     pub fn number_arg(&self, index: usize, name: &str) -> Result<f64, JsError> {
         let value = self.args[index];

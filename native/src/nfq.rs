@@ -16,6 +16,11 @@
 //! parsing) over libmnl (the socket), declared here by hand like the N-API;
 //! `build.rs` links them.
 //!
+//! A packet's mark may carry a domain hint (`DOMAIN_HINT_MASK`): steerd's
+//! restore chain puts it there when the destination is in the domain set of
+//! an app class, which only the kernel knows (dnsmasq fills the sets). The
+//! worker hands it to the selector with the packet.
+//!
 //! What keeps traffic flowing when something goes wrong:
 //! - the queue is configured fail-open (`NFQA_CFG_F_FAIL_OPEN`) with a
 //!   bounded length: when the worker falls behind, the kernel accepts what
@@ -57,6 +62,7 @@ const NFQNL_MSG_CONFIG: c_int = 2;
 const NFQNL_CFG_CMD_BIND: u8 = 1;
 const NFQNL_COPY_PACKET: u8 = 2;
 const NFQA_PACKET_HDR: usize = 1;
+const NFQA_MARK: usize = 3;
 const NFQA_PAYLOAD: usize = 10;
 const NFQA_CFG_MASK: u16 = 4;
 const NFQA_CFG_FLAGS: u16 = 5;
@@ -75,6 +81,16 @@ const O_CLOEXEC: c_int = 0o2000000;
 const EAGAIN: i32 = 11;
 const EINTR: i32 = 4;
 const ENOBUFS: i32 = 105;
+
+/// Where a queued packet's mark carries its domain hint (0: none), as
+/// daemons/lib/kernel/names.ts `domainHintMask` / `domainHintShift` say.
+pub const DOMAIN_HINT_MASK: u32 = 0x000f_f000;
+pub const DOMAIN_HINT_SHIFT: u32 = 12;
+
+/// The domain hint in a queued packet's mark.
+pub fn domain_hint(mark: u32) -> u8 {
+    ((mark & DOMAIN_HINT_MASK) >> DOMAIN_HINT_SHIFT) as u8
+}
 
 /// Packets are copied whole: only first packets of flows come here, and the
 /// parser refuses a packet whose length field points past what it was given.
@@ -230,10 +246,10 @@ pub fn peek_destination(packet: &[u8]) -> Option<(u8, u128)> {
     }
 }
 
-/// The mark for one queued packet (0: the main routing table), counting
-/// what happened. Never panics on packet content; a panic from a bug is
-/// caught by the caller.
-pub fn decide(routes: &[Route], packet: &[u8], now: f64, counters: &Counters) -> u32 {
+/// The mark for one queued packet that arrived with mark `nfmark` (0: the
+/// main routing table), counting what happened. Never panics on packet
+/// content; a panic from a bug is caught by the caller.
+pub fn decide(routes: &[Route], packet: &[u8], nfmark: u32, now: f64, counters: &Counters) -> u32 {
     let route = peek_destination(packet).and_then(|(family, addr)| {
         routes
             .iter()
@@ -262,7 +278,7 @@ pub fn decide(routes: &[Route], packet: &[u8], now: f64, counters: &Counters) ->
             return 0;
         }
     };
-    let path = match sel.decide_packet(packet, now) {
+    let path = match sel.decide_packet(packet, now, domain_hint(nfmark)) {
         Ok(d) => d.path,
         Err((reason, d)) => {
             bump(&counters.parse_errors[reason.index()]);
@@ -318,6 +334,8 @@ pub fn config_message(queue: u16, max_len: u32, seq: u32) -> Vec<u8> {
 /// One packet as the kernel handed it over.
 pub struct QueuedPacket<'a> {
     pub id: u32,
+    /// The packet's mark (0 when the kernel sent none).
+    pub mark: u32,
     pub payload: &'a [u8],
 }
 
@@ -350,7 +368,14 @@ pub unsafe fn read_packet<'a>(nlh: *const Nlmsghdr) -> Option<QueuedPacket<'a>> 
             mnl_attr_get_payload_len(payload) as usize,
         )
     };
-    Some(QueuedPacket { id, payload })
+    let mark = attrs[NFQA_MARK];
+    let mark = if mark.is_null() || (mnl_attr_get_payload_len(mark) as usize) < 4 {
+        0
+    } else {
+        let m = mnl_attr_get_payload(mark) as *const u8;
+        u32::from_be_bytes([*m, *m.add(1), *m.add(2), *m.add(3)])
+    };
+    Some(QueuedPacket { id, mark, payload })
 }
 
 /// What the receive callback works on during one burst.
@@ -377,7 +402,7 @@ unsafe extern "C" fn on_message(nlh: *const Nlmsghdr, data: *mut c_void) -> c_in
     bump(&counters.packets);
     let (routes, now) = (burst.routes, burst.now);
     let mark = panic::catch_unwind(AssertUnwindSafe(|| {
-        decide(routes, packet.payload, now, counters)
+        decide(routes, packet.payload, packet.mark, now, counters)
     }))
     .unwrap_or_else(|_| {
         bump(&counters.panics);
@@ -873,6 +898,10 @@ mod tests {
 
     fn selector(paths: &str) -> Arc<Mutex<Selector>> {
         let policy = r#"{"classes":[],"default":{"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":30000},"flows":{"max":64,"idleTimeoutMs":60000}}"#;
+        selector_with(policy, paths)
+    }
+
+    fn selector_with(policy: &str, paths: &str) -> Arc<Mutex<Selector>> {
         let mut s = Selector::new(parse_policy(policy).unwrap());
         s.set_paths(check_paths(&json::parse(paths).unwrap()).unwrap());
         Arc::new(Mutex::new(s))
@@ -949,7 +978,7 @@ mod tests {
     }
 
     /// A packet message as the kernel sends it: header, PACKET_HDR, MARK, PAYLOAD.
-    fn packet_message(id: u32, payload: &[u8]) -> Vec<u8> {
+    fn packet_message(id: u32, mark: u32, payload: &[u8]) -> Vec<u8> {
         let mut m = vec![0u8; 20];
         let put = |m: &mut Vec<u8>, kind: u16, data: &[u8]| {
             let len = 4 + data.len();
@@ -965,7 +994,7 @@ mod tests {
             1,
             &[&id.to_be_bytes()[..], &[0x08, 0x00, 0]].concat(),
         );
-        put(&mut m, 3, &0u32.to_be_bytes());
+        put(&mut m, 3, &mark.to_be_bytes());
         put(&mut m, 10, payload);
         let len = m.len() as u32;
         m[0..4].copy_from_slice(&len.to_le_bytes());
@@ -977,10 +1006,11 @@ mod tests {
     #[test]
     fn reads_packet_messages() {
         let payload = udp4([10, 1, 0, 10]);
-        let m = packet_message(42, &payload);
+        let m = packet_message(42, 0x0010_3000, &payload);
         // SAFETY: m is one complete message.
         let p = unsafe { read_packet(m.as_ptr() as *const Nlmsghdr) }.expect("a packet");
         assert_eq!(p.id, 42);
+        assert_eq!(p.mark, 0x0010_3000, "mark: got {:#x}", p.mark);
         assert_eq!(p.payload, &payload[..]);
         let mut other = m.clone();
         other[4] = 1; // a verdict message is not a packet
@@ -995,18 +1025,18 @@ mod tests {
             selector: selector(PATH),
         }];
         let c = Counters::default();
-        assert_eq!(decide(&routes, &udp4([10, 1, 0, 10]), 1.0, &c), 0x10_0010);
+        assert_eq!(decide(&routes, &udp4([10, 1, 0, 10]), 0, 1.0, &c), 0x10_0010);
         assert_eq!(
-            decide(&routes, &udp4([10, 9, 0, 10]), 1.0, &c),
+            decide(&routes, &udp4([10, 9, 0, 10]), 0, 1.0, &c),
             0,
             "unrouted"
         );
-        assert_eq!(decide(&routes, &[0x45, 0, 0], 1.0, &c), 0, "unreadable");
+        assert_eq!(decide(&routes, &[0x45, 0, 0], 0, 1.0, &c), 0, "unreadable");
         // Destination readable, ports cut off: the default class's path.
         let mut short = udp4([10, 1, 0, 10]);
         short.truncate(22);
         assert_eq!(
-            decide(&routes, &short, 1.0, &c),
+            decide(&routes, &short, 0, 1.0, &c),
             0x10_0010,
             "truncated: the default path"
         );
@@ -1022,6 +1052,35 @@ mod tests {
         );
     }
 
+    /// Class `saas` (hint 3, UDP) prefers WAN b; everything else takes a,
+    /// the lower latency path.
+    const HINTED: &str = r#"{"classes":[{"name":"saas","domainHint":3,"match":{"protocols":[17]},"sla":{},"mode":"best","preferWans":["b"],"hysteresisPct":20,"holdMs":0}],"default":{"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0},"flows":{"max":64,"idleTimeoutMs":60000}}"#;
+    const TWO_PATHS: &str = r#"[{"id":1048592,"wan":"a","weight":1,"cost":10,"metered":false,"state":"up","lossPct":0,"latencyMs":10,"jitterMs":1,"mos":4.4},{"id":1048593,"wan":"b","weight":1,"cost":10,"metered":false,"state":"up","lossPct":0,"latencyMs":30,"jitterMs":1,"mos":4.4}]"#;
+
+    #[test]
+    fn the_domain_hint_in_the_mark_selects_the_class() {
+        let routes = vec![Route {
+            prefixes: vec![parse_prefix("0.0.0.0/0").unwrap()],
+            selector: selector_with(HINTED, TWO_PATHS),
+        }];
+        let c = Counters::default();
+        // Distinct destinations: each packet is a new flow, classified anew.
+        let cases: [(u32, [u8; 4], u32, &str); 5] = [
+            (0, [198, 18, 100, 21], 0x10_0010, "no hint: default"),
+            (3 << 12, [198, 18, 100, 22], 0x10_0011, "hint 3: saas"),
+            (0x8000_0000 | 3 << 12 | 0x10, [198, 18, 100, 23], 0x10_0011, "hint 3 among other mark bits"),
+            (4 << 12, [198, 18, 100, 24], 0x10_0010, "hint no class has: as if none"),
+            (0xff << 12, [198, 18, 100, 25], 0x10_0010, "hint 255: as if none"),
+        ];
+        for (nfmark, dst, want, what) in cases {
+            let got = decide(&routes, &udp4(dst), nfmark, 1.0, &c);
+            assert_eq!(got, want, "{}: nfmark {:#x}: got path {:#x}; want {:#x}", what, nfmark, got, want);
+        }
+        // The hint classifies a flow's first packet only, like DSCP.
+        let got = decide(&routes, &udp4([198, 18, 100, 22]), 0, 2.0, &c);
+        assert_eq!(got, 0x10_0011, "later packet without hint: got {:#x}; want the flow's path", got);
+    }
+
     #[test]
     fn fuzz_never_panics_and_always_answers() {
         let routes = vec![Route {
@@ -1029,7 +1088,7 @@ mod tests {
                 parse_prefix("0.0.0.0/0").unwrap(),
                 parse_prefix("::/0").unwrap(),
             ],
-            selector: selector(PATH),
+            selector: selector_with(HINTED, TWO_PATHS),
         }];
         let c = Counters::default();
         let mut rng = Rng::new(0x5eed_0f_f00d);
@@ -1049,11 +1108,18 @@ mod tests {
             }
             let len = rng.below(p.len() + 1);
             p.truncate(len);
-            let mark = decide(&routes, &p, i as f64, &c);
+            // Any mark: no hint, the class's hint, hints no class has, other bits.
+            let nfmark = match rng.below(4) {
+                0 => 0,
+                1 => 3 << 12,
+                _ => rng.next() as u32,
+            };
+            let mark = decide(&routes, &p, nfmark, i as f64, &c);
             assert!(
-                mark == 0 || mark == 0x10_0010,
-                "mark {:#x} for {:02x?}",
+                mark == 0 || mark == 0x10_0010 || mark == 0x10_0011,
+                "mark {:#x} for nfmark {:#x}, {:02x?}",
                 mark,
+                nfmark,
                 p
             );
         }

@@ -127,6 +127,7 @@ fn parse_v4(p: &[u8]) -> Result<Parsed, ParseError> {
             dscp: p[1] >> 2,
             has_ports,
             bytes: total as u32,
+            domain_hint: 0,
         },
         fragment: offset != 0 || more_fragments,
     })
@@ -218,6 +219,7 @@ fn parse_v6(p: &[u8]) -> Result<Parsed, ParseError> {
             dscp: traffic_class >> 2,
             has_ports,
             bytes: end as u32,
+            domain_hint: 0,
         },
         fragment,
     })

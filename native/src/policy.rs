@@ -71,6 +71,8 @@ pub struct Match {
 pub struct ClassRule {
     pub name: String,
     pub matcher: Option<Match>,
+    /// Matches only packets carrying this domain hint (1-255); None: any.
+    pub domain_hint: Option<u8>,
     pub sla: Sla,
     pub mode: Mode,
     pub prefer_wans: Vec<String>,
@@ -253,6 +255,16 @@ pub fn check_policy(doc: &Value) -> Checked<Policy> {
                 json::quote(&rule.name)
             ));
         }
+        if let Some(h) = rule.domain_hint {
+            if let Some(other) = classes.iter().find(|c: &&ClassRule| c.domain_hint == Some(h)) {
+                return Err(format!(
+                    "{}: expected a domain hint no other class has; got {}, already {}'s",
+                    child(&path, "domainHint"),
+                    h,
+                    json::quote(&other.name)
+                ));
+            }
+        }
         classes.push(rule);
     }
     let default_v = required(doc, root, "default", "the policy of the default class")?;
@@ -284,9 +296,10 @@ pub fn check_policy(doc: &Value) -> Checked<Policy> {
     })
 }
 
-const CLASS_KEYS: [&str; 8] = [
+const CLASS_KEYS: [&str; 9] = [
     "name",
     "match",
+    "domainHint",
     "sla",
     "mode",
     "preferWans",
@@ -299,10 +312,10 @@ fn class_rule(v: &Value, path: &str, matched: bool) -> Checked<ClassRule> {
     let known: &[&str] = if matched {
         &CLASS_KEYS
     } else {
-        &CLASS_KEYS[2..]
+        &CLASS_KEYS[3..]
     };
     object(v, path, "an object", known)?;
-    let (class_name, matcher) = if matched {
+    let (class_name, matcher, domain_hint) = if matched {
         let n = name(required(v, path, "name", NAME_WHAT)?, &child(path, "name"))?;
         if n == DEFAULT_CLASS {
             return Err(format!(
@@ -310,13 +323,19 @@ fn class_rule(v: &Value, path: &str, matched: bool) -> Checked<ClassRule> {
                 child(path, "name")
             ));
         }
+        let hint = match v.get("domainHint") {
+            None => None,
+            Some(h) => Some(integer(h, &child(path, "domainHint"), 1.0, 255.0)? as u8),
+        };
+        // A domain class may have no other criterion: its hint is one.
         let m = match_rule(
             required(v, path, "match", "what flows of this class look like")?,
             &child(path, "match"),
+            hint.is_some(),
         )?;
-        (n, Some(m))
+        (n, Some(m), hint)
     } else {
-        (DEFAULT_CLASS.to_string(), None)
+        (DEFAULT_CLASS.to_string(), None, None)
     };
     let sla = sla(
         required(v, path, "sla", "an SLA object ({} for none)")?,
@@ -372,6 +391,7 @@ fn class_rule(v: &Value, path: &str, matched: bool) -> Checked<ClassRule> {
     Ok(ClassRule {
         name: class_name,
         matcher,
+        domain_hint,
         sla,
         mode,
         prefer_wans,
@@ -436,7 +456,7 @@ fn sla(v: &Value, path: &str) -> Checked<Sla> {
     })
 }
 
-fn match_rule(v: &Value, path: &str) -> Checked<Match> {
+fn match_rule(v: &Value, path: &str, may_be_empty: bool) -> Checked<Match> {
     let keys = ["dst", "src", "protocols", "ports", "dscp"];
     object(v, path, "an object", &keys)?;
     let mut m = Match::default();
@@ -487,7 +507,8 @@ fn match_rule(v: &Value, path: &str) -> Checked<Match> {
         }
         m.dscp = Some(set);
     }
-    if m.dst.is_none()
+    if !may_be_empty
+        && m.dst.is_none()
         && m.src.is_none()
         && m.protocols.is_none()
         && m.ports.is_none()
@@ -823,6 +844,11 @@ mod tests {
             (policy_with(&VOICE.replace("\"holdMs\":30000", "\"holdMs\":30000,\"weights\":{\"B\":1}")), "classes[0].weights: expected WAN names as keys (a name of 1-31 characters a-z, 0-9 and '-', starting with a letter); got \"B\""),
             (policy_with(r#"{"name":"x","match":{},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#), "classes[0].match: expected at least one of dst, src, protocols, ports, dscp; got none"),
             (policy_with("").replace("\"max\":1000", "\"max\":0"), "flows.max: expected an integer 1-16777216; got 0"),
+            (policy_with(&VOICE.replace("\"match\"", "\"domainHint\":0,\"match\"")), "classes[0].domainHint: expected an integer 1-255; got 0"),
+            (policy_with(&VOICE.replace("\"match\"", "\"domainHint\":256,\"match\"")), "classes[0].domainHint: expected an integer 1-255; got 256"),
+            (policy_with(&VOICE.replace("\"match\"", "\"domainHint\":\"1\",\"match\"")), "classes[0].domainHint: expected an integer 1-255; got \"1\""),
+            (policy_with(&format!("{},{}", VOICE.replace("\"match\"", "\"domainHint\":7,\"match\""), r#"{"name":"saas","domainHint":7,"match":{},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#)), "classes[1].domainHint: expected a domain hint no other class has; got 7, already \"voice\"'s"),
+            ("{\"classes\":[],\"default\":{\"domainHint\":1,\"sla\":{},\"mode\":\"best\",\"preferWans\":[],\"hysteresisPct\":20,\"holdMs\":0},\"flows\":{\"max\":1,\"idleTimeoutMs\":60000}}".into(), "default: unknown key \"domainHint\"; expected only sla, mode, preferWans, weights, hysteresisPct, holdMs"),
             ("{\"classes\":[".into(), "policy: not valid JSON: unexpected end of text at byte 12"),
         ];
         for (text, want) in cases {
@@ -835,6 +861,16 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn a_domain_class_may_match_by_its_hint_alone() {
+        let saas = r#"{"name":"saas","domainHint":255,"match":{},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#;
+        let p = parse_policy(&policy_with(saas)).unwrap_or_else(|e| panic!("got {}; want a policy", e));
+        assert_eq!(p.classes[0].domain_hint, Some(255));
+        assert_eq!(p.classes[1].domain_hint, None, "default has no hint");
+        let voice = parse_policy(&policy_with(VOICE)).unwrap();
+        assert_eq!(voice.classes[0].domain_hint, None, "no hint unless given");
     }
 
     #[test]

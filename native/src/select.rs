@@ -262,8 +262,9 @@ fn matches_tuple(m: &Match, flow: &Flow) -> bool {
 }
 
 /// The class of a flow known only by its 5-tuple (a conntrack entry: it
-/// keeps no DSCP, so a class matching on DSCP is taken to match when its
-/// other criteria do); the index into `policy.classes`, `default` last.
+/// keeps no DSCP and no domain hint, so a class matching on DSCP or by
+/// domain hint is taken to match when its other criteria do); the index
+/// into `policy.classes`, `default` last.
 pub(crate) fn class_of_tuple(policy: &Policy, flow: &Flow) -> usize {
     let last = policy.classes.len() - 1;
     policy.classes[..last]
@@ -427,9 +428,15 @@ impl Selector {
         now - e.last_seen >= self.policy.idle_timeout_ms
     }
 
+    /// The first class that matches: a class with a domain hint only for a
+    /// packet carrying that hint (one with a hint no class has is read as
+    /// one without).
     fn classify(&self, flow: &Flow) -> u16 {
         let last = self.policy.classes.len() - 1;
         for (i, rule) in self.policy.classes[..last].iter().enumerate() {
+            if rule.domain_hint.is_some_and(|h| h != flow.domain_hint) {
+                continue;
+            }
             if let Some(m) = &rule.matcher {
                 if matches(m, flow) {
                     return i as u16;
@@ -682,16 +689,20 @@ impl Selector {
         Decision { path, class, moved }
     }
 
-    /// The path for one raw IP packet. A packet that cannot be read counts
-    /// its reason and gets the default class's best-ranked path, without
-    /// entering the flow table.
+    /// The path for one raw IP packet whose mark carried `domain_hint` (0:
+    /// none). A packet that cannot be read counts its reason and gets the
+    /// default class's best-ranked path, without entering the flow table.
     pub fn decide_packet(
         &mut self,
         bytes: &[u8],
         now_ms: f64,
+        domain_hint: u8,
     ) -> Result<Decision, (ParseError, Decision)> {
         match packet::parse(bytes) {
-            Ok(parsed) => Ok(self.decide(&parsed.flow, now_ms)),
+            Ok(mut parsed) => {
+                parsed.flow.domain_hint = domain_hint;
+                Ok(self.decide(&parsed.flow, now_ms))
+            }
             Err(reason) => {
                 self.parse_errors[reason.index()] += 1;
                 let now = self.advance(now_ms);
@@ -946,6 +957,35 @@ mod tests {
         assert_eq!(removed, 3, "expired: got {}; want 3", removed);
         let st = s.stats();
         assert_eq!((st.flows, st.expirations), (1, 3), "stats: got {:?}", st);
+    }
+
+    #[test]
+    fn a_domain_class_takes_only_flows_with_its_hint() {
+        // saas: hint 2 and TCP 443; chat: hint 1 alone; web: TCP 443 by address.
+        let saas = r#"{"name":"saas","domainHint":2,"match":{"ports":[[443,443]]},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#;
+        let chat = r#"{"name":"chat","domainHint":1,"match":{},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#;
+        let web = r#"{"name":"web","match":{"dst":["192.0.2.0/24"],"ports":[[443,443]]},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#;
+        let mut s = selector(&format!("{},{},{}", saas, chat, web));
+        set(&mut s, &[path(1, "a", "up", 0.0, 20.0)]);
+        let hinted = |last: u8, dport: u16, hint: u8| {
+            let mut f = flow(last, dport);
+            f.domain_hint = hint;
+            f
+        };
+        let cases = [
+            (hinted(1, 443, 2), 0u16, "hint 2, port 443: saas"),
+            (hinted(2, 80, 2), 3, "hint 2, port 80: saas's other criterion fails; default"),
+            (hinted(3, 80, 1), 1, "hint 1: chat, whatever else"),
+            (hinted(4, 443, 0), 2, "no hint: web by address"),
+            (hinted(5, 443, 9), 2, "a hint no class has: as if none"),
+        ];
+        for (f, want, what) in cases {
+            let got = s.decide(&f, 0.0).class;
+            assert_eq!(got, want, "{}: got class {}; want {}", what, got, want);
+        }
+        // By the tuple alone (a conntrack entry) the hint is unknown: taken to match.
+        let got = class_of_tuple(s.policy(), &flow(6, 443));
+        assert_eq!(got, 0, "tuple of a 443 flow: got class {}; want saas (0)", got);
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn flow_v4(protocol: u8, src: [u8; 4], src_port: u16, dst: [u8; 4], dst_port
         dscp: 0,
         has_ports: true,
         bytes: 100,
+        domain_hint: 0,
     }
 }
 
