@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PathMetricsT, PathStateT, PathTunnelT } from '../lib/api/index.js';
+import type { PathMetricsT, PathStateT, PathTunnelT, WanMetricsT } from '../lib/api/index.js';
 import { BusClient, BusServer } from '../lib/bus/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import { overlayPlan } from '../lib/overlay/index.js';
@@ -433,4 +433,60 @@ t.test('a tunnel state in any other shape is refused at the boundary; the states
   const rowB = await rowOf(pathB);
   t.equal(rowB?.tunnel, 'up', `path B's tunnel: got ${rowB?.tunnel}; want up (the down payloads in other shapes refused)`);
   await b.stop();
+});
+
+/** A wan.metrics payload as probed publishes it. */
+function wanMetrics(wan: string, state: WanMetricsT['state']): WanMetricsT {
+  return {
+    wan, state, ts: 1, windowSec: 10, probes: 50, lossPct: state === 'down' ? 100 : 0, rttMs: 20, rttLatestMs: 20, rttMinMs: 20, rttMaxMs: 20,
+    jitterMs: 1, mos: 4.3, targets: [],
+  };
+}
+
+t.test('internet: a path per WAN routed last; a WAN down clears its flows with provoke; back up, it is held, then flows on the metered WAN move back', async (t) => {
+  // Two WANs: inet (fixed line) and lte (metered). The example's overlay paths stay as they are.
+  const twoWans = config.replace(/wans:\n  - name: inet\n/, 'wans:\n  - name: lte\n    interface: eth2\n    dhcp: true\n    metered: true\n  - name: inet\n')
+    .replace('policies:\n', 'policies:\n  - appClass: default\n    mode: best\n    preferWans: [inet]\n')
+    .concat('internet:\n  failback: { holdSec: 30, moveMetered: true }\n');
+  const clock = new FakeClock();
+  const b = await box(t, true, { config: twoWans, clock });
+  const lte = 0x1f0000; // internetMark(0): lte is wans[0]
+  const inet = 0x1f0001;
+  const inetSel = b.fast.selectors.at(-1)!;
+  t.same(inetSel.prefixes, ['0.0.0.0/0', '::/0'], 'the internet selector is routed last, for every destination');
+  t.same(b.applied.at(-1)?.internet?.own.includes('10.20.0.0/24'), true, 'the LAN is not steered to the internet');
+  const paths = async (): Promise<Record<string, { state: string; holdSec?: number }>> =>
+    Object.fromEntries((await b.client.request<Array<{ site: string; wan: string; state: string; holdSec?: number }>>('steer.paths')).filter((p) => p.site === 'internet').map((p) => [p.wan, p]));
+  t.same(Object.values(await paths()).map((p) => p.state), ['degraded', 'degraded'], 'before probed judged the WANs: unmeasured, degraded, still usable');
+
+  b.probed.publish('wan.metrics', wanMetrics('inet', 'up'));
+  b.probed.publish('wan.metrics', wanMetrics('lte', 'up'));
+  await until('both WANs up', async () => { const p = await paths(); return p.inet?.state === 'up' && p.lte?.state === 'up' ? p : undefined; });
+  const tcp = (srcPort: number, mark: number): CtFlow => ({ family: 4, protocol: 6, src: '10.20.0.5', dst: '198.51.100.7', srcPort, dstPort: 443, mark, packets: 10, bytes: 1000 });
+  b.fast.ct.push(tcp(40001, inet), tcp(40002, inet), tcp(40003, lte));
+
+  b.probed.publish('wan.state', { wan: 'inet', from: 'up', to: 'down', cause: 'consecutive-lost', reason: '3 consecutive probes lost', ts: 1 });
+  await until('inet cleared', () => (b.fast.clears.length ? true : undefined));
+  t.same(b.fast.clears, [[inet, 0xffffffff, true]], `clears: got ${JSON.stringify(b.fast.clears)}; want inet's mark, whole, with provoke`);
+  t.same(b.fast.ct.map((f) => f.srcPort), [40003], 'inet\'s flows are gone; the LTE\'s stay');
+  t.equal(b.fast.remarks.length, 0, 'nothing re-marked: a NATed flow cannot move');
+  const down = (await b.client.request<{ clears: Array<{ reason: string; deleted: number; provoked: number }> }>('steer.internet')).clears;
+  t.same(down.map((c) => [c.reason, c.deleted, c.provoked]), [['down', 2, 2]], `steer.internet clears: got ${JSON.stringify(down)}`);
+
+  // Flows fail over to the LTE meanwhile.
+  b.fast.ct.push(tcp(40004, lte), tcp(40005, lte));
+  b.probed.publish('wan.state', { wan: 'inet', from: 'down', to: 'up', cause: 'consecutive-answered', reason: '10 consecutive probes answered', ts: 2 });
+  const held = await until('inet held', async () => { const p = await paths(); return (p.inet?.holdSec ?? 0) > 0 ? p.inet : undefined; });
+  t.equal(held.state, 'down', 'during the hold the recovered WAN is down for new flows');
+  t.equal(held.holdSec, 30, 'steer.paths shows the hold left');
+  clock.advance(29_000);
+  t.equal(b.fast.clears.length, 1, 'no clear before the hold ends');
+  t.same((await paths()).inet?.holdSec, 1, 'one second of the hold left');
+  clock.advance(1_000);
+  await until('the LTE flows cleared after the hold', () => (b.fast.clears.length === 2 ? true : undefined));
+  t.same(b.fast.clears[1], [lte, 0xffffffff, true], 'the whole LTE path is cleared: every flow on it now belongs on inet');
+  t.same(b.fast.ct, [], 'no flow left on the LTE');
+  t.equal((await paths()).inet?.state, 'up', 'after the hold inet takes new flows');
+  const fb = (await b.client.request<{ clears: Array<{ reason: string; wan: string; chosen?: number }> }>('steer.internet')).clears.at(-1);
+  t.same([fb?.reason, fb?.wan, fb?.chosen], ['failback', 'lte', 3], `failback clear: got ${JSON.stringify(fb)}`);
 });

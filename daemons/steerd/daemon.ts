@@ -61,7 +61,7 @@ const keptClears = 20;
 export interface SteerdDeps {
   fastPath?: FastPath;
   rules?: RuleKernel & { close?(): void };
-  nft?: Pick<Nft, 'apply' | 'remove'>;
+  nft?: Pick<Nft, 'apply' | 'remove'> & Partial<Pick<Nft, 'setElements'>>;
   iptables?: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
   /** Whether the kernel has the nft queue expression (default: detectNftQueue). */
   detectQueue?: () => Promise<boolean>;
@@ -108,7 +108,7 @@ export class Steerd {
   private readonly log: Logger;
   private readonly fast: FastPath;
   private readonly rules: RuleKernel & { close?(): void };
-  private readonly nft: Pick<Nft, 'apply' | 'remove'>;
+  private readonly nft: Pick<Nft, 'apply' | 'remove'> & Partial<Pick<Nft, 'setElements'>>;
   private readonly ipt: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
   private readonly deps: SteerdDeps;
   private config: TernConfig;
@@ -437,10 +437,11 @@ export class Steerd {
     const ms = this.config.internet.failback.holdSec * 1000;
     const timer = this.ctx.clock.setTimeout(() => {
       this.holds.delete(p.localWan);
-      void this.serial(() => {
+      // The domain sets first (a command): a domain class's flows are judged as that class.
+      void this.domainMembers().then((hints) => this.serial(() => {
         this.refreshInternet('failback hold ended');
-        this.failback(p.localWan, 'failback hold ended');
-      });
+        this.failback(p.localWan, 'failback hold ended', hints);
+      }));
     }, ms);
     this.holds.set(p.localWan, { until: this.ctx.clock.monotonic() + ms, timer });
     this.log.info({ wan: p.localWan, path: p.name, holdSec: ms / 1000, why }, 'steerd: internet: WAN back up; held out of new flows for the failback hold');
@@ -459,7 +460,7 @@ export class Steerd {
    * would put on another WAN is cleared and its client provoked, so it
    * reconnects through the recovered WAN. Flows on unmetered WANs stay.
    */
-  private failback(wan: string, why: string): void {
+  private failback(wan: string, why: string, hints: ReadonlyMap<string, number> = new Map()): void {
     const inet = this.internet;
     if (!inet || !this.config.internet.failback.moveMetered) return;
     const metered = inet.plan.paths.filter((p) => p.localWan !== wan && this.config.wans.find((w) => w.name === p.localWan)?.metered);
@@ -471,7 +472,8 @@ export class Steerd {
     for (const p of metered) {
       const flows = this.fast.flows(p.mark, 0xffffffff, maxFailbackFlows);
       const leaving = flows.filter((f) => {
-        const d = judge.decide(makeFlow({ src: f.src, dst: f.dst, protocol: f.protocol, srcPort: f.srcPort, dstPort: f.dstPort }), now);
+        const flow = makeFlow({ src: f.src, dst: f.dst, protocol: f.protocol, srcPort: f.srcPort, dstPort: f.dstPort });
+        const d = judge.decide({ ...flow, domainHint: hints.get(f.dst) ?? 0 }, now);
         return d.pathId !== 0 && d.pathId !== p.mark;
       });
       if (leaving.length === 0) continue;
@@ -621,13 +623,33 @@ export class Steerd {
   }
 
   /** steer.internet: each WAN's internet path, its flows and bytes per app class, NATed flows, the last clears. */
-  internetView(): InternetView {
+  async internetView(): Promise<InternetView> {
     const inet = this.internet;
     if (!inet) return { enabled: false, paths: [], classes: [], clears: [...this.clears] };
+    const hints = await this.domainMembers();
     const flows = this.fast.flows(internetMarkBase, internetMarkMask, 1_000_000);
     const rows = this.paths().filter((p) => p.site === inet.plan.site);
     const natted = (wan: string): boolean => this.config.wans.find((w) => w.name === wan)?.nat !== 'off';
-    return internetUsage(inet.plan, rows, flows, this.policy, [...this.clears], () => 0, natted);
+    return internetUsage(inet.plan, rows, flows, this.policy, [...this.clears], (dst) => hints.get(dst) ?? 0, natted);
+  }
+
+  /**
+   * Destination address → the domain hint of the first class whose sets
+   * hold it: a domain class is told apart only by what the DNS learned.
+   */
+  private async domainMembers(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!this.nft.setElements) return out;
+    for (const [appClass, hint] of domainHints(this.config)) {
+      for (const family of [4, 6] as const) {
+        try {
+          for (const a of await this.nft.setElements(domainSetName(appClass, family))) if (!out.has(a)) out.set(a, hint);
+        } catch (err) {
+          this.log.debug({ err: errorMessage(err), appClass }, 'steerd: internet: domain set not read');
+        }
+      }
+    }
+    return out;
   }
 
   /** steer.flows: the steered flows conntrack holds, biggest first. */

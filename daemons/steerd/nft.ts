@@ -230,6 +230,30 @@ export function parseNftState(json: string): NftState {
   return state;
 }
 
+/** The addresses of `nft -j list set` output: plain values, or {elem: {val}} with a timeout. */
+export function parseSetElements(json: string): string[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const items = (doc as { nftables?: unknown }).nftables;
+  if (!Array.isArray(items)) return [];
+  const out: string[] = [];
+  for (const item of items as Array<{ set?: { elem?: unknown } }>) {
+    if (!Array.isArray(item.set?.elem)) continue;
+    for (const e of item.set.elem as unknown[]) {
+      if (typeof e === 'string') out.push(e);
+      else {
+        const val = (e as { elem?: { val?: unknown } }).elem?.val;
+        if (typeof val === 'string') out.push(val);
+      }
+    }
+  }
+  return out;
+}
+
 const probeScript = [
   `table inet ${nftProbeTable} {`,
   '  chain probe {',
@@ -287,6 +311,17 @@ export class Nft {
     }
     await this.load(renderRuleset(rs, stale), 'apply');
     return true;
+  }
+
+  /**
+   * The addresses a domain set holds now (dnsmasq's learning): `nft -j list
+   * set`. A set that is not there holds nothing.
+   */
+  async setElements(name: string): Promise<string[]> {
+    if (!domainSetPattern.test(name)) throw new TernError('TERN_E_STEER_RULES', `steerd: nft: list set ${JSON.stringify(name)}: expected a domain set name`);
+    const r = await this.run(['nft', '-j', 'list', 'set', 'inet', nftTable, name]);
+    if (r.code !== 0) return [];
+    return parseSetElements(r.stdout);
   }
 
   /** Removes steerd's chains and sets; the table too when nothing else is in it. */

@@ -521,8 +521,8 @@ function checkSteering(c: Checker, cfg: TernConfig): void {
     const at: Segment[] = ['appClasses', i];
     if (a.name === defaultAppClass) c.add([...at, 'name'], `'${defaultAppClass}' is reserved for traffic no app class matches; pick another name`);
     const m = a.match;
-    if (!m.prefixes && !m.protocols && !m.ports && !m.dscp) {
-      c.add([...at, 'match'], 'matches nothing: give at least one of prefixes, protocols, ports, dscp');
+    if (!m.prefixes && !m.protocols && !m.ports && !m.dscp && !m.domains) {
+      c.add([...at, 'match'], 'matches nothing: give at least one of prefixes, protocols, ports, dscp, domains');
     }
     if (m.ports && m.protocols && !m.protocols.some((p) => portProtocols.has(p))) {
       c.add([...at, 'match', 'ports'], `ports need protocol tcp, udp or any; protocols are ${m.protocols.join(', ')}`);
