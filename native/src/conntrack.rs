@@ -9,7 +9,9 @@
 //! - `remark`: every flow carrying one mark gets another (0: decide again
 //!   at the next packet) — for a path that went down, including flows
 //!   steered before a restart, which the selector never saw;
-//! - `dump`: the flows whose mark matches, with their counters.
+//! - `dump`: the flows whose mark matches, with their counters;
+//! - `delete_marked`: the flows whose mark matches are deleted (clear.rs,
+//!   for the flows of a WAN that went down).
 //!
 //! Updates carry only the tuple and the mark: conntrack's own state
 //! (timeouts, TCP state) is never written back from a possibly stale dump.
@@ -35,6 +37,7 @@ const ATTR_ORIG_PORT_SRC: c_int = 8;
 const ATTR_ORIG_PORT_DST: c_int = 9;
 const ATTR_ORIG_L3PROTO: c_int = 15;
 const ATTR_ORIG_L4PROTO: c_int = 17;
+const ATTR_TCP_STATE: c_int = 19;
 const ATTR_MARK: c_int = 25;
 const ATTR_ORIG_COUNTER_PACKETS: c_int = 26;
 const ATTR_REPL_COUNTER_PACKETS: c_int = 27;
@@ -42,6 +45,7 @@ const ATTR_ORIG_COUNTER_BYTES: c_int = 28;
 const ATTR_REPL_COUNTER_BYTES: c_int = 29;
 // enum nf_conntrack_query
 const NFCT_Q_UPDATE: c_int = 1;
+const NFCT_Q_DESTROY: c_int = 2;
 const NFCT_Q_DUMP_FILTER: c_int = 8;
 // enum nf_conntrack_msg_type, callback answers, copy flags, dump filters
 const NFCT_T_ALL: c_int = 7;
@@ -410,6 +414,46 @@ pub fn remark(mark: u32, new_mark: u32) -> io::Result<RemarkReport> {
     Ok(report)
 }
 
+/// Deletes every flow whose mark & mask equals mark & mask, IPv4 and IPv6.
+/// Each is deleted as the dump gave it, so its conntrack id comes along and
+/// a new flow that took the same tuple meanwhile is not the one deleted.
+pub fn delete_marked(mark: u32, mask: u32) -> io::Result<crate::clear::Deleted> {
+    use crate::clear::{Deleted, Found, TCP_ESTABLISHED};
+    let h = Handle::open()?;
+    let items = dump_objects(&h, mark, mask, usize::MAX)?;
+    let mut out = Deleted {
+        matched: items.len() as u64,
+        ..Deleted::default()
+    };
+    for ct in &items {
+        // SAFETY: ct is a live object from the dump; h is live.
+        let (rc, key, state) = unsafe {
+            let rc = nfct_query(h.0, NFCT_Q_DESTROY, ct.0 as *const c_void);
+            let state = if nfct_attr_is_set(ct.0, ATTR_TCP_STATE) > 0 {
+                nfct_get_attr_u8(ct.0, ATTR_TCP_STATE)
+            } else {
+                0
+            };
+            (rc, key_of(ct.0), state)
+        };
+        if rc != 0 {
+            let err = io::Error::last_os_error();
+            // Ended between the dump and now: nothing to delete, nothing wrong.
+            if err.raw_os_error() != Some(ENOENT) {
+                out.fail(format!("conntrack: delete: {}", err));
+            }
+            continue;
+        }
+        // A family other than IPv4/IPv6 has no key: deleted, never provoked.
+        let key = key.unwrap_or([0; KEY_SIZE]);
+        out.deleted.push(Found {
+            key,
+            established: key[0] != 0 && key[1] == crate::flow::PROTO_TCP && state == TCP_ESTABLISHED,
+        });
+    }
+    Ok(out)
+}
+
 // ---- N-API -----------------------------------------------------------------
 
 /// Bytes of one move record (lib.rs `selectorResteer`): key, class u16, from u32, to u32.
@@ -438,7 +482,7 @@ fn io_error(call: &Call, e: io::Error) -> JsError {
     call.io_error(&format!("conntrack: {}", e))
 }
 
-fn u32_arg(call: &Call, index: usize, name: &str) -> Result<u32, JsError> {
+pub(crate) fn u32_arg(call: &Call, index: usize, name: &str) -> Result<u32, JsError> {
     let n = call.number_arg(index, name)?;
     if n.fract() != 0.0 || !(0.0..=u32::MAX as f64).contains(&n) {
         return Err(call.arg_error(name, "an integer 0-4294967295", &crate::json::js_number(n)));

@@ -8,6 +8,7 @@
 // unreferenced there; it is exercised through Node by the tap tests.
 #![cfg_attr(test, allow(dead_code))]
 
+mod clear;
 mod conntrack;
 mod flow;
 mod handle;
@@ -195,6 +196,14 @@ static EXPORTS: &[Export] = &[
     Export {
         name: "ctDump",
         body: conntrack::ct_dump,
+    },
+    Export {
+        name: "ctClear",
+        body: clear::ct_clear,
+    },
+    Export {
+        name: "debugCtClear",
+        body: clear::debug_ct_clear,
     },
     Export {
         name: "vrrpOpen",
