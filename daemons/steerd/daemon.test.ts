@@ -486,6 +486,9 @@ t.test('internet: a path per WAN routed last; a WAN down clears its flows with p
   await until('the LTE flows cleared after the hold', () => (b.fast.clears.length === 2 ? true : undefined));
   t.same(b.fast.clears[1], [lte, 0xffffffff, true], 'the whole LTE path is cleared: every flow on it now belongs on inet');
   t.same(b.fast.ct, [], 'no flow left on the LTE');
+  const routed = b.fast.selectors.filter((x) => x.prefixes.includes('0.0.0.0/0'));
+  t.equal(routed.length, 1, `selectors routed for the internet: got ${routed.length}; want 1`);
+  t.not(routed[0]?.selector, inetSel.selector, 'a fresh internet selector: the cleared flows are decided as new (not stuck to the LTE by stickiness)');
   t.equal((await paths()).inet?.state, 'up', 'after the hold inet takes new flows');
   const fb = (await b.client.request<{ clears: Array<{ reason: string; wan: string; chosen?: number }> }>('steer.internet')).clears.at(-1);
   t.same([fb?.reason, fb?.wan, fb?.chosen], ['failback', 'lte', 3], `failback clear: got ${JSON.stringify(fb)}`);

@@ -418,7 +418,10 @@ export class Steerd {
       const down = this.wans.get(p.localWan)?.state === 'down';
       const was = this.wanDown.get(p.localWan);
       this.wanDown.set(p.localWan, down);
-      if (was === undefined || was === down) continue;
+      // A first verdict of up is no transition (nothing to hold after a
+      // restart); a first verdict of down clears, as the flows a restart
+      // found on a dead WAN are as stranded as any.
+      if (was === down || (was === undefined && !down)) continue;
       transitions.push({ path: p, to: down ? 'down' : 'back' });
       if (down) this.endHold(p.localWan);
       else if (this.config.internet.failback.holdSec > 0) this.startHold(p, why);
@@ -469,13 +472,28 @@ export class Steerd {
     const judge = this.fast.createSelector(this.policy);
     judge.setPaths(inet.inputs);
     const now = this.fast.now();
-    for (const p of metered) {
+    const judged = metered.map((p) => {
       const flows = this.fast.flows(p.mark, 0xffffffff, maxFailbackFlows);
       const leaving = flows.filter((f) => {
         const flow = makeFlow({ src: f.src, dst: f.dst, protocol: f.protocol, srcPort: f.srcPort, dstPort: f.dstPort });
         const d = judge.decide({ ...flow, domainHint: hints.get(f.dst) ?? 0 }, now);
         return d.pathId !== 0 && d.pathId !== p.mark;
       });
+      return { p, flows, leaving };
+    });
+    if (judged.every((j) => j.leaving.length === 0)) return;
+    // The selector forgets its flows first: it keeps a flow on its path while
+    // that path is up, so a cleared flow's next packet (the provoked
+    // client's answer) would go back out the metered WAN, NATed as before,
+    // and the server would carry on. A fresh selector decides it as new:
+    // out the recovered WAN, where the server resets it. Routed before the
+    // old one leaves, so no packet finds no internet route.
+    const fresh = this.fast.createSelector(this.policy);
+    fresh.setPaths(inet.inputs);
+    this.fast.route(fresh, inet.plan.prefixes);
+    this.fast.route(inet.selector, []);
+    inet.selector = fresh;
+    for (const { p, flows, leaving } of judged) {
       if (leaving.length === 0) continue;
       let report: CtClearReport;
       if (leaving.length === flows.length) {

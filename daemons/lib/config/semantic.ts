@@ -1,6 +1,6 @@
 // Checks a schema cannot express: names that must be unique, references that
 // must resolve, prefixes that must not overlap, settings that need each other.
-import { ownInterfaceGlobs } from '../kernel/names.js';
+import { maxDomainClasses, ownInterfaceGlobs } from '../kernel/names.js';
 import {
   firstOverlaps, formatAddress, formatPrefix, isHostPrefix, parseAddress, parsePrefix, prefixContains,
   specialAddress, specialRangeOverlap, subnetEdge, type IpAddress, type IpPrefix,
@@ -547,6 +547,14 @@ function checkSteering(c: Checker, cfg: TernConfig): void {
   });
 }
 
+// Internet steering (steerd): a domain app class's hint is 8 bits in the packet mark.
+function checkInternetSteering(c: Checker, cfg: TernConfig): void {
+  const domainClasses = cfg.appClasses.map((a, i) => ({ a, i })).filter(({ a }) => a.match.domains !== undefined);
+  if (domainClasses.length > maxDomainClasses) {
+    c.add(['appClasses', domainClasses[maxDomainClasses]!.i, 'match', 'domains'], `at most ${maxDomainClasses} app classes may match by domains (the hint in the packet mark is 8 bits); this is number ${maxDomainClasses + 1}`);
+  }
+}
+
 function checkListeners(c: Checker, cfg: TernConfig): void {
   const hp = splitHostPort(cfg.metrics.listen);
   if (typeof hp !== 'string') {
@@ -567,6 +575,7 @@ export function semanticProblems(cfg: TernConfig, lineOf: LineOf): SemanticProbl
   checkPair(c, cfg);
   checkProbesAndQos(c, cfg);
   checkSteering(c, cfg);
+  checkInternetSteering(c, cfg);
   checkListeners(c, cfg);
   return c.problems;
 }
