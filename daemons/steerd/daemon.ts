@@ -671,10 +671,12 @@ export class Steerd {
   }
 
   /** steer.flows: the steered flows conntrack holds, biggest first. */
-  flows(limit: number): { total: number; flows: FlowRow[] } {
+  async flows(limit: number): Promise<{ total: number; flows: FlowRow[] }> {
     // Internet paths' marks are path marks too (internetMark): their flows are listed here as well.
     const all: CtFlow[] = this.fast.flows(pathMarkValue, pathMarkMask, 1_000_000);
-    return { total: all.length, flows: topFlows(all, this.policy, (m) => this.pathName(m), limit) };
+    // A domain class is told apart by its sets' addresses (none configured: no nft call).
+    const hints = domainHints(this.config).size ? await this.domainMembers() : undefined;
+    return { total: all.length, flows: topFlows(all, this.policy, (m) => this.pathName(m), limit, hints && ((dst) => hints.get(dst) ?? 0)) };
   }
 
   /** A new config: policy and sites rebuilt when they changed, rules reconciled. */
