@@ -54,6 +54,38 @@ t.test('debugParsePacket reads flows and names what it cannot read', async (t) =
   }
 });
 
+t.test('selectorDecidePacket: the domain hint picks the hinted class; a bad hint is refused', async (t) => {
+  const s = new NativeSelector({
+    classes: [
+      { name: 'saas', domainHint: 5, match: {}, sla: {}, mode: 'best', preferWans: ['isp-b'], hysteresisPct: 20, holdMs: 0 },
+      { name: 'web', match: { ports: [[443, 443]] }, sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 },
+    ],
+    default: { sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 },
+    flows: { max: 100, idleTimeoutMs: 60_000 },
+  });
+  s.setPaths([
+    { id: 1, wan: 'isp-a', weight: 1, cost: 10, metered: false, state: 'up', lossPct: 0, latencyMs: 10, jitterMs: 1, mos: 4.4 },
+    { id: 2, wan: 'isp-b', weight: 1, cost: 10, metered: false, state: 'up', lossPct: 0, latencyMs: 30, jitterMs: 1, mos: 4.4 },
+  ]);
+  const packet = (srcLast: number): Buffer => {
+    const p = hex(v4tcp);
+    p[15] = srcLast;
+    return p;
+  };
+  const cases = [
+    { hint: undefined, want: { pathId: 1, class: 'web' } },
+    { hint: 5, want: { pathId: 2, class: 'saas' } },
+    { hint: 6, want: { pathId: 1, class: 'web' } },
+  ];
+  cases.forEach((c, i) => {
+    const d = c.hint === undefined ? s.decidePacket(packet(i + 1), 0) : s.decidePacket(packet(i + 1), 0, c.hint);
+    t.match(d, c.want, `hint ${String(c.hint)}: got ${JSON.stringify(d)}; want ${JSON.stringify(c.want)}`);
+  });
+  for (const bad of [-1, 256, 1.5]) {
+    t.throws(() => native.selectorDecidePacket(s.handle, packet(9), 0, bad), /argument domainHint: expected an integer 0-255/, `hint ${bad} refused`);
+  }
+});
+
 t.test('selectorDecidePacket: unreadable packets use the default path and are counted', async (t) => {
   const s = new NativeSelector({
     classes: [{ name: 'web', match: { ports: [[443, 443]] }, sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 }],

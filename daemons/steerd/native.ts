@@ -40,9 +40,9 @@ export class NativeSelector implements PathSelector {
     return this.native.selectorDecideBatch(this.handle, buf, nowMs);
   }
 
-  /** One raw IPv4/IPv6 packet, read and decided in Rust as the fast path does. */
-  decidePacket(packet: Buffer, nowMs: number): PacketDecision {
-    return this.native.selectorDecidePacket(this.handle, packet, nowMs);
+  /** One raw IPv4/IPv6 packet, read and decided in Rust as the fast path does, with the domain hint its mark carried (0: none). */
+  decidePacket(packet: Buffer, nowMs: number, domainHint = 0): PacketDecision {
+    return this.native.selectorDecidePacket(this.handle, packet, nowMs, domainHint);
   }
 
   resteer(nowMs: number): Move[] {

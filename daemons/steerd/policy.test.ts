@@ -6,7 +6,7 @@ import t from 'tap';
 import type { AppClass } from '../lib/config/index.js';
 import { parseConfig } from '../lib/config/load.js';
 import { NativeSelector } from './native.js';
-import { compileMatch, compilePolicy, defaultFlowLimits, wanPaths } from './policy.js';
+import { compileMatch, compilePolicy, defaultFlowLimits, domainHints, wanPaths } from './policy.js';
 import { ReferenceSelector } from './reference.fixture.js';
 import { checkPolicy } from './validate.js';
 import { makeFlow } from './wire.js';
@@ -67,6 +67,48 @@ t.test('the example config compiles into a policy both selectors accept', async 
       t.ok(paths.some((p) => p.id === got.pathId), `${s.constructor.name}: path ${got.pathId} is one of the WAN paths`);
     }
   }
+});
+
+t.test('domainHints: classes with match.domains numbered from 1 in appClasses order; compilePolicy carries them', async (t) => {
+  const cls = (name: string, match: AppClass['match']): AppClass => ({ name, match, sla: {}, qosClass: 'besteffort' }) as AppClass;
+  const appClasses = [
+    cls('voice', { protocols: ['udp'], ports: [5060] }),
+    cls('slack', { domains: ['slack.com'] }),
+    cls('google', { domains: ['*.googleusercontent.com'], ports: [443] }),
+    cls('web', { ports: [443] }),
+  ];
+  const hints = domainHints({ appClasses });
+  t.same([...hints], [['slack', 1], ['google', 2]], `hints: got ${JSON.stringify([...hints])}`);
+  const policy = compilePolicy({ appClasses, policies: [] });
+  t.same(policy.classes.map((c) => [c.name, c.domainHint, c.match]), [
+    ['voice', undefined, { protocols: [17], ports: [[5060, 5060]] }],
+    ['slack', 1, {}],
+    ['google', 2, { protocols: [6, 17], ports: [[443, 443]] }],
+    ['web', undefined, { protocols: [6, 17], ports: [[443, 443]] }],
+  ], 'compiled classes');
+  t.ok(checkPolicy(policy).ok, `checkPolicy: got ${JSON.stringify(checkPolicy(policy))}; want ok`);
+
+  // Both selectors: slack only with its hint; google needs hint 2 and port 443.
+  const paths = [{ id: 7, wan: 'isp-a', weight: 1, cost: 10, metered: false, state: 'up' as const, lossPct: 0, latencyMs: 10, jitterMs: 1, mos: 4.4 }];
+  const flow = (dstPort: number, domainHint: number) => ({ ...makeFlow({ src: '10.10.0.5', dst: '198.18.100.21', protocol: 6, srcPort: 40000 + dstPort + domainHint, dstPort }), domainHint });
+  const cases = [
+    { flow: flow(80, 1), want: 'slack' },
+    { flow: flow(443, 1), want: 'slack' },
+    { flow: flow(443, 2), want: 'google' },
+    { flow: flow(80, 2), want: 'default' },
+    { flow: flow(443, 0), want: 'web' },
+    { flow: flow(443, 9), want: 'web' },
+  ];
+  for (const s of [new ReferenceSelector(policy), new NativeSelector(policy)]) {
+    s.setPaths(paths);
+    for (const c of cases) {
+      const got = s.decide(c.flow, 0).class;
+      t.equal(got, c.want, `${s.constructor.name}: port ${c.flow.dstPort} hint ${c.flow.domainHint}: got ${got}; want ${c.want}`);
+    }
+  }
+
+  const many = Array.from({ length: 256 }, (_, i) => cls(`d${i}`, { domains: ['example.test'] }));
+  t.throws(() => domainHints({ appClasses: many }), /expected at most 255 classes with match.domains/, '256 domain classes refused');
 });
 
 t.test('wanPaths: one path per measured WAN, id = its routing table', async (t) => {

@@ -87,6 +87,19 @@ function mutate(rng: Rng, doc: unknown): unknown {
   return wrapper.doc;
 }
 
+/** A class matching by domain hint alone. */
+function domainClass(name: string, domainHint: number): Record<string, unknown> {
+  return { name, domainHint, match: {}, sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 };
+}
+
+t.test('a class with a domain hint may have an empty match: both accept it', async (t) => {
+  const doc = { classes: [domainClass('saas', 255)], default: { sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 }, flows: { max: 10, idleTimeoutMs: 5000 } };
+  const ts = checkPolicy(doc);
+  t.ok(ts.ok && ts.value.classes[0]!.domainHint === 255, `TypeScript: got ${JSON.stringify(ts)}; want ok, hint 255`);
+  const rs = nativePolicy(JSON.stringify(doc));
+  t.ok(rs.ok, `Rust: got ${JSON.stringify(rs)}; want ok`);
+});
+
 t.test('policy errors name the key and say what was expected', async (t) => {
   const base = (): Record<string, unknown> => structuredClone(randomPolicy(new Rng(42), { max: 100, idleTimeoutMs: 5000 })) as unknown as Record<string, unknown>;
   const cases: Array<{ name: string; edit: (p: Record<string, unknown>) => unknown; want: string }> = [
@@ -96,6 +109,11 @@ t.test('policy errors name the key and say what was expected', async (t) => {
     { name: 'bad mode', edit: (p) => { (p.default as Record<string, unknown>).mode = 'fastest'; return p; }, want: 'default.mode: expected one of best, weighted, affinity, spray; got "fastest"' },
     { name: 'idle timeout too short', edit: (p) => { p.flows = { max: 10, idleTimeoutMs: 10 }; return p; }, want: 'flows.idleTimeoutMs: expected an integer 1000-86400000; got 10' },
     { name: 'classes not a list', edit: (p) => { p.classes = {}; return p; }, want: 'classes: expected an array of at most 1000 app classes; got an object' },
+    { name: 'domain hint 0', edit: (p) => { p.classes = [domainClass('saas', 0)]; return p; }, want: 'classes[0].domainHint: expected an integer 1-255; got 0' },
+    { name: 'domain hint 256', edit: (p) => { p.classes = [domainClass('saas', 256)]; return p; }, want: 'classes[0].domainHint: expected an integer 1-255; got 256' },
+    { name: 'domain hint twice', edit: (p) => { p.classes = [domainClass('chat', 4), domainClass('saas', 4)]; return p; }, want: 'classes[1].domainHint: expected a domain hint no other class has; got 4, already "chat"\'s' },
+    { name: 'empty match without a hint', edit: (p) => { const c = domainClass('saas', 1); delete c.domainHint; p.classes = [c]; return p; }, want: 'classes[0].match: expected at least one of dst, src, protocols, ports, dscp; got none' },
+    { name: 'a hint on the default class', edit: (p) => { (p.default as Record<string, unknown>).domainHint = 1; return p; }, want: 'default: unknown key "domainHint"; expected only sla, mode, preferWans, weights, hysteresisPct, holdMs' },
   ];
   for (const c of cases) {
     const doc = c.edit(base());

@@ -55,6 +55,9 @@ const IPPROTO_RAW: c_int = 255;
 /// The provoke's sequence number ("tern"): any value does, a SYN is
 /// answered in or out of the window; a fixed one is easy to spot in a capture.
 pub const PROVOKE_SEQ: u32 = 0x7465_726e;
+/// How long a provoke waits for room in a full send buffer, once.
+const SEND_WAIT_MS: c_int = 100;
+const POLLOUT: i16 = 0x4;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 
@@ -152,7 +155,20 @@ impl Sender for RawSender {
         let fd = slot.as_ref().map(|s| s.as_raw_fd()).unwrap_or(-1);
         // Port 0: raw sockets take none (IPv6 would read it as the protocol).
         let (sa, len) = sys::sockaddr(to, 0, 0);
-        let sent = sys::send_to(fd, packet, &sa, len)?;
+        let sent = match sys::send_to(fd, packet, &sa, len) {
+            // A clear of thousands of flows can fill the send buffer: wait
+            // for room once, briefly, rather than leave clients unprovoked.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut fds = [sys::Pollfd {
+                    fd,
+                    events: POLLOUT,
+                    revents: 0,
+                }];
+                sys::poll_fds(&mut fds, SEND_WAIT_MS)?;
+                sys::send_to(fd, packet, &sa, len)?
+            }
+            other => other?,
+        };
         if sent != packet.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -190,7 +206,14 @@ pub struct Report {
 /// The client (original source) of a flow key, and the server (original destination).
 fn ends(key: &FlowKey) -> (IpAddr, IpAddr) {
     if key[0] == 4 {
-        let a = |at: usize| IpAddr::V4(Ipv4Addr::new(key[at], key[at + 1], key[at + 2], key[at + 3]));
+        let a = |at: usize| {
+            IpAddr::V4(Ipv4Addr::new(
+                key[at],
+                key[at + 1],
+                key[at + 2],
+                key[at + 3],
+            ))
+        };
         (a(6), a(22))
     } else {
         let a = |at: usize| {
@@ -275,7 +298,13 @@ pub fn provoke_packet(key: &FlowKey) -> Vec<u8> {
 /// Deletes the flows marked mark & mask and, with `provoke`, sends each
 /// deleted established TCP connection's client its provoke. Never fails as
 /// a whole: failures are counted, the first one is in `error`.
-pub fn clear(table: &mut dyn ClearTable, sender: &mut dyn Sender, mark: u32, mask: u32, provoke: bool) -> Report {
+pub fn clear(
+    table: &mut dyn ClearTable,
+    sender: &mut dyn Sender,
+    mark: u32,
+    mask: u32,
+    provoke: bool,
+) -> Report {
     let mut report = Report::default();
     let deleted = match table.delete_marked(mark, mask) {
         Ok(d) => d,
@@ -371,7 +400,8 @@ pub fn read_table(records: &[u8]) -> Result<Table, String> {
         let mut plain = [0u8; ENTRY_SIZE];
         plain.copy_from_slice(r);
         plain[38] = 0;
-        let e = Entry::from_record(&plain).map_err(|e| format!("conntrack: record {}: {}", i, e))?;
+        let e =
+            Entry::from_record(&plain).map_err(|e| format!("conntrack: record {}: {}", i, e))?;
         table.entries.push((e, state));
     }
     Ok(table)
@@ -383,7 +413,8 @@ pub fn read_table(records: &[u8]) -> Result<Table, String> {
 pub fn debug_ct_clear(call: &Call) -> Result<napi_value, JsError> {
     let (mark, mask) = mark_args(call)?;
     let provoke = call.boolean_arg(2, "provoke")?;
-    let mut table = read_table(call.buffer_arg(3, "conntrack")?).map_err(|e| call.input_error(&e))?;
+    let mut table =
+        read_table(call.buffer_arg(3, "conntrack")?).map_err(|e| call.input_error(&e))?;
     let mut sent = Recorder::default();
     let report = clear(&mut table, &mut sent, mark, mask, provoke);
     let mut props = report_object(call, &report)?;
@@ -415,7 +446,11 @@ mod tests {
         let mut total: u64 = 0;
         for i in (0..bytes.len()).step_by(2) {
             let hi = bytes[i] as u64;
-            let lo = if i + 1 < bytes.len() { bytes[i + 1] as u64 } else { 0 };
+            let lo = if i + 1 < bytes.len() {
+                bytes[i + 1] as u64
+            } else {
+                0
+            };
             total += hi * 256 + lo;
         }
         while total > 0xffff {
@@ -447,22 +482,48 @@ mod tests {
         let mut ip = p[..20].to_vec();
         ip[10] = 0;
         ip[11] = 0;
-        assert_eq!(ip, want_ip, "IPv4 header (checksum zeroed): got {:02x?}", ip);
+        assert_eq!(
+            ip, want_ip,
+            "IPv4 header (checksum zeroed): got {:02x?}",
+            ip
+        );
         let want_tcp: [u8; 20] = [
             0, 80, 0x9c, 0x40, 0x74, 0x65, 0x72, 0x6e, 0, 0, 0, 0, 0x50, 0x12, 0, 0, 0, 0, 0, 0,
         ];
         let mut tcp = p[20..].to_vec();
         tcp[16] = 0;
         tcp[17] = 0;
-        assert_eq!(tcp, want_tcp, "TCP header (checksum zeroed): got {:02x?}", tcp);
+        assert_eq!(
+            tcp, want_tcp,
+            "TCP header (checksum zeroed): got {:02x?}",
+            tcp
+        );
         // Checksums: the header sums to 0 with its own; so does pseudo-header + segment.
         let ip_sum = u16::from_be_bytes([p[10], p[11]]);
-        assert_eq!(ip_sum, reference_sum(&[&ip]), "IPv4 checksum: got {:#06x}", ip_sum);
-        assert_eq!(reference_sum(&[&p[..20]]), 0, "IPv4 header with checksum must sum to 0");
+        assert_eq!(
+            ip_sum,
+            reference_sum(&[&ip]),
+            "IPv4 checksum: got {:#06x}",
+            ip_sum
+        );
+        assert_eq!(
+            reference_sum(&[&p[..20]]),
+            0,
+            "IPv4 header with checksum must sum to 0"
+        );
         let pseudo = [&p[12..16], &p[16..20], &[0, 6, 0, 20][..]].concat();
         let tcp_sum = u16::from_be_bytes([p[36], p[37]]);
-        assert_eq!(tcp_sum, reference_sum(&[&pseudo, &tcp]), "TCP checksum: got {:#06x}", tcp_sum);
-        assert_eq!(reference_sum(&[&pseudo, &p[20..]]), 0, "TCP segment with checksum must sum to 0");
+        assert_eq!(
+            tcp_sum,
+            reference_sum(&[&pseudo, &tcp]),
+            "TCP checksum: got {:#06x}",
+            tcp_sum
+        );
+        assert_eq!(
+            reference_sum(&[&pseudo, &p[20..]]),
+            0,
+            "TCP segment with checksum must sum to 0"
+        );
     }
 
     #[test]
@@ -471,14 +532,33 @@ mod tests {
         let server = [0x20, 1, 0xd, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
         let p = provoke_packet(&v6_key(client, 51000, server, 443));
         assert_eq!(p.len(), 60, "length: got {}; want 60", p.len());
-        assert_eq!(&p[..8], &[0x60, 0, 0, 0, 0, 20, 6, 64], "IPv6 fixed fields: got {:02x?}", &p[..8]);
+        assert_eq!(
+            &p[..8],
+            &[0x60, 0, 0, 0, 0, 20, 6, 64],
+            "IPv6 fixed fields: got {:02x?}",
+            &p[..8]
+        );
         assert_eq!(&p[8..24], &server, "source is the server");
         assert_eq!(&p[24..40], &client, "destination is the client");
-        assert_eq!(&p[40..44], &[1, 0xbb, 0xc7, 0x38], "ports 443 → 51000: got {:02x?}", &p[40..44]);
+        assert_eq!(
+            &p[40..44],
+            &[1, 0xbb, 0xc7, 0x38],
+            "ports 443 → 51000: got {:02x?}",
+            &p[40..44]
+        );
         assert_eq!(p[53], 0x12, "flags SYN|ACK: got {:#04x}", p[53]);
         let pseudo = [&server[..], &client[..], &[0, 0, 0, 20, 0, 0, 0, 6][..]].concat();
-        assert_eq!(reference_sum(&[&pseudo, &p[40..]]), 0, "TCP segment with checksum must sum to 0: {:02x?}", p);
-        assert_ne!(u16::from_be_bytes([p[56], p[57]]), 0, "IPv6 requires a TCP checksum");
+        assert_eq!(
+            reference_sum(&[&pseudo, &p[40..]]),
+            0,
+            "TCP segment with checksum must sum to 0: {:02x?}",
+            p
+        );
+        assert_ne!(
+            u16::from_be_bytes([p[56], p[57]]),
+            0,
+            "IPv6 requires a TCP checksum"
+        );
     }
 
     fn entry(key: FlowKey, mark: u32) -> Entry {
@@ -503,7 +583,8 @@ mod tests {
     fn clears_the_marked_flows_and_provokes_established_tcp_only() {
         let wan1 = 0x001f_0000;
         let wan2 = 0x001f_0001;
-        let tcp = |sport: u16| flow_v4(PROTO_TCP, [10, 20, 0, 5], sport, [198, 18, 100, 10], 80).key();
+        let tcp =
+            |sport: u16| flow_v4(PROTO_TCP, [10, 20, 0, 5], sport, [198, 18, 100, 10], 80).key();
         let udp = flow_v4(17, [10, 20, 0, 5], 5353, [198, 18, 100, 53], 53).key();
         let table = || Table {
             entries: vec![
@@ -519,25 +600,55 @@ mod tests {
         let r = clear(&mut t, &mut rec, wan1, 0x00ff_ffff, true);
         assert_eq!(
             r,
-            Report { matched: 4, deleted: 4, tcp: 2, provoked: 2, errors: 0, error: None },
+            Report {
+                matched: 4,
+                deleted: 4,
+                tcp: 2,
+                provoked: 2,
+                errors: 0,
+                error: None
+            },
             "report"
         );
         let left: Vec<u32> = t.entries.iter().map(|(e, _)| e.mark).collect();
-        assert_eq!(left, vec![wan2], "entries left: got {:x?}; want the other WAN's", left);
-        assert_eq!(rec.packets, vec![provoke_packet(&tcp(1)), provoke_packet(&tcp(4))], "provokes");
+        assert_eq!(
+            left,
+            vec![wan2],
+            "entries left: got {:x?}; want the other WAN's",
+            left
+        );
+        assert_eq!(
+            rec.packets,
+            vec![provoke_packet(&tcp(1)), provoke_packet(&tcp(4))],
+            "provokes"
+        );
 
         let mut t = table();
         let mut rec = Recorder::default();
         let r = clear(&mut t, &mut rec, wan1, u32::MAX, false);
-        assert_eq!((r.deleted, r.tcp, r.provoked), (3, 1, 0), "without provoke: got {:?}", r);
+        assert_eq!(
+            (r.deleted, r.tcp, r.provoked),
+            (3, 1, 0),
+            "without provoke: got {:?}",
+            r
+        );
         assert!(rec.packets.is_empty(), "nothing sent without provoke");
 
         // A send failure is counted and named; the clear goes on.
         let mut t = table();
         let r = clear(&mut t, &mut Failing, wan1, 0x00ff_ffff, true);
-        assert_eq!((r.deleted, r.provoked, r.errors), (4, 0, 2), "failing sender: got {:?}", r);
+        assert_eq!(
+            (r.deleted, r.provoked, r.errors),
+            (4, 0, 2),
+            "failing sender: got {:?}",
+            r
+        );
         let e = r.error.unwrap_or_default();
-        assert!(e.starts_with("provoke: send to 10.20.0.5: "), "error: got {:?}", e);
+        assert!(
+            e.starts_with("provoke: send to 10.20.0.5: "),
+            "error: got {:?}",
+            e
+        );
     }
 
     #[test]
@@ -553,7 +664,10 @@ mod tests {
         let udp = flow_v4(17, [10, 20, 0, 5], 1, [198, 18, 100, 10], 53).key();
         let mut u = entry(udp, 5).to_record();
         u[38] = 3;
-        assert!(read_table(&u).is_err(), "a TCP state on a UDP entry accepted");
+        assert!(
+            read_table(&u).is_err(),
+            "a TCP state on a UDP entry accepted"
+        );
         assert!(read_table(&r[..79]).is_err(), "a short record accepted");
     }
 }

@@ -1025,7 +1025,10 @@ mod tests {
             selector: selector(PATH),
         }];
         let c = Counters::default();
-        assert_eq!(decide(&routes, &udp4([10, 1, 0, 10]), 0, 1.0, &c), 0x10_0010);
+        assert_eq!(
+            decide(&routes, &udp4([10, 1, 0, 10]), 0, 1.0, &c),
+            0x10_0010
+        );
         assert_eq!(
             decide(&routes, &udp4([10, 9, 0, 10]), 0, 1.0, &c),
             0,
@@ -1068,17 +1071,40 @@ mod tests {
         let cases: [(u32, [u8; 4], u32, &str); 5] = [
             (0, [198, 18, 100, 21], 0x10_0010, "no hint: default"),
             (3 << 12, [198, 18, 100, 22], 0x10_0011, "hint 3: saas"),
-            (0x8000_0000 | 3 << 12 | 0x10, [198, 18, 100, 23], 0x10_0011, "hint 3 among other mark bits"),
-            (4 << 12, [198, 18, 100, 24], 0x10_0010, "hint no class has: as if none"),
-            (0xff << 12, [198, 18, 100, 25], 0x10_0010, "hint 255: as if none"),
+            (
+                0x8000_0000 | 3 << 12 | 0x10,
+                [198, 18, 100, 23],
+                0x10_0011,
+                "hint 3 among other mark bits",
+            ),
+            (
+                4 << 12,
+                [198, 18, 100, 24],
+                0x10_0010,
+                "hint no class has: as if none",
+            ),
+            (
+                0xff << 12,
+                [198, 18, 100, 25],
+                0x10_0010,
+                "hint 255: as if none",
+            ),
         ];
         for (nfmark, dst, want, what) in cases {
             let got = decide(&routes, &udp4(dst), nfmark, 1.0, &c);
-            assert_eq!(got, want, "{}: nfmark {:#x}: got path {:#x}; want {:#x}", what, nfmark, got, want);
+            assert_eq!(
+                got, want,
+                "{}: nfmark {:#x}: got path {:#x}; want {:#x}",
+                what, nfmark, got, want
+            );
         }
         // The hint classifies a flow's first packet only, like DSCP.
         let got = decide(&routes, &udp4([198, 18, 100, 22]), 0, 2.0, &c);
-        assert_eq!(got, 0x10_0011, "later packet without hint: got {:#x}; want the flow's path", got);
+        assert_eq!(
+            got, 0x10_0011,
+            "later packet without hint: got {:#x}; want the flow's path",
+            got
+        );
     }
 
     #[test]

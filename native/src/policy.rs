@@ -256,7 +256,10 @@ pub fn check_policy(doc: &Value) -> Checked<Policy> {
             ));
         }
         if let Some(h) = rule.domain_hint {
-            if let Some(other) = classes.iter().find(|c: &&ClassRule| c.domain_hint == Some(h)) {
+            if let Some(other) = classes
+                .iter()
+                .find(|c: &&ClassRule| c.domain_hint == Some(h))
+            {
                 return Err(format!(
                     "{}: expected a domain hint no other class has; got {}, already {}'s",
                     child(&path, "domainHint"),
@@ -866,7 +869,8 @@ mod tests {
     #[test]
     fn a_domain_class_may_match_by_its_hint_alone() {
         let saas = r#"{"name":"saas","domainHint":255,"match":{},"sla":{},"mode":"best","preferWans":[],"hysteresisPct":20,"holdMs":0}"#;
-        let p = parse_policy(&policy_with(saas)).unwrap_or_else(|e| panic!("got {}; want a policy", e));
+        let p =
+            parse_policy(&policy_with(saas)).unwrap_or_else(|e| panic!("got {}; want a policy", e));
         assert_eq!(p.classes[0].domain_hint, Some(255));
         assert_eq!(p.classes[1].domain_hint, None, "default has no hint");
         let voice = parse_policy(&policy_with(VOICE)).unwrap();

@@ -136,3 +136,43 @@ t.test('ctClear clears NATed flows; with provoke the client is reset at once', {
     });
   }
 });
+
+t.test('the NFQUEUE worker reads the domain hint from a queued packet\'s mark', { skip }, async (t) => {
+  const ns = await TestNetns.create('hint');
+  const agent = NetnsAgent.start(ns.name, fixture);
+  t.teardown(async () => {
+    await agent.stop();
+    await ns.destroy();
+  });
+  await ns.sh(['ip', 'link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1']);
+  await ns.sh(['ip', 'addr', 'add', '10.99.0.1/24', 'dev', 'd0']);
+  await ns.sh(['ip', 'link', 'set', 'd0', 'up']);
+  await ns.sh(['ip', 'link', 'set', 'd1', 'up']);
+  // Stand-in for steerd's restore chain: packets to .21 carry hint 3, to .22
+  // hint 9 (no class has it). iptables: this kernel has no nft `queue`.
+  for (const rule of [
+    ['-d', '10.99.0.21', '-j', 'MARK', '--set-mark', '0x3000'],
+    ['-d', '10.99.0.22', '-j', 'MARK', '--set-mark', '0x9000'],
+    ['-d', '10.99.0.0/24', '-p', 'udp', '--dport', '5000', '-j', 'NFQUEUE', '--queue-num', '10299', '--queue-bypass'],
+  ]) {
+    await ns.sh(['iptables', '-t', 'mangle', '-A', 'OUTPUT', ...rule]);
+  }
+  const steering = { sla: {}, mode: 'best', preferWans: [], hysteresisPct: 20, holdMs: 0 };
+  const policy = {
+    classes: [{ name: 'saas', domainHint: 3, match: {}, ...steering }],
+    default: steering,
+    flows: { max: 64, idleTimeoutMs: 60_000 },
+  };
+  const paths = [{ id: 0x1f0000, wan: 'isp-a', weight: 1, cost: 10, metered: false, state: 'up', lossPct: 0, latencyMs: 10, jitterMs: 1, mos: 4.4 }];
+  await agent.call('fastpath', 'open', 10299, policy, paths, ['10.99.0.0/24']);
+  type Stats = { queue: { packets: number }; selector: { classes: Array<{ name: string; newFlows: number }> } };
+  for (const last of [21, 22, 23]) {
+    await ns.sh(['bash', '-c', `echo x > /dev/udp/10.99.0.${last}/5000`]);
+  }
+  const st = await until('three packets through the queue', async () => {
+    const s = await agent.call<Stats>('fastpath', 'stats');
+    return s.queue.packets >= 3 ? s : undefined;
+  });
+  const flows = Object.fromEntries(st.selector.classes.map((c) => [c.name, c.newFlows]));
+  t.same(flows, { saas: 1, default: 2 }, `new flows by class: got ${JSON.stringify(flows)}; want saas 1 (hint 3), default 2 (hint 9, none)`);
+});
