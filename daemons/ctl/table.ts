@@ -7,6 +7,7 @@ import { configApply, configConfirm, configDiff, configHistory, configNetworkd, 
 import type { CommandResult, CtlContext } from './context.js';
 import { diagCommand } from './diag/index.js';
 import { flowsCommand } from './flows.js';
+import { internetCommand } from './internet.js';
 import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
 import { pathsCommand, tunnelsCommand } from './paths.js';
@@ -81,6 +82,12 @@ export const commandTable: CommandEntry[] = [
     examples: ['ternctl flows', 'ternctl flows --limit 50 --class voice'],
     define: (c) => c.option('--limit <n>', 'how many', '20').option('--path <path>', 'only flows on this path').option('--class <appClass>', 'only this app class'),
     run: (ctx, _a, o) => flowsCommand(ctx, { limit: s(o.limit), path: s(o.path), class: s(o.class) }),
+  },
+  {
+    name: 'internet',
+    summary: 'internet breakout: each WAN\'s state and failback hold, flows and bytes per app class, NATed flows, last clears (from steerd)',
+    examples: ['ternctl internet', 'ternctl internet --json | jq .data.classes'],
+    run: (ctx) => internetCommand(ctx),
   },
   {
     name: 'pair',

@@ -40,6 +40,16 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
       sites: [{ site: 'home', decisions: 700 }, { site: 'cloud', decisions: 42 }],
     }));
     ctx.bus.method('steer.flows', () => ({ total: 5, flows: [] }));
+    // steer.internet: WAN usage per app class (InternetView in daemons/lib/api/steerd.ts).
+    ctx.bus.method('steer.internet', () => ({
+      enabled: true,
+      paths: [
+        { name: 'isp-a/internet', wan: 'isp-a', mark: 0x1f0000, table: 1000, state: 'up', wanState: 'up', metered: false, holdSec: 0, flows: 3, natFlows: 3, bytes: 3000, classes: { default: { flows: 2, bytes: 1000 }, saas: { flows: 1, bytes: 2000 } } },
+        { name: 'lte/internet', wan: 'lte', mark: 0x1f0001, table: 1001, state: 'down', wanState: 'up', metered: true, holdSec: 12.5, flows: 1, natFlows: 1, bytes: 10, classes: { default: { flows: 1, bytes: 10 } } },
+      ],
+      classes: [],
+      clears: [],
+    }));
     return {};
   });
   t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop(), steerd.stop()]));
@@ -76,6 +86,13 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     'tern_steer_flows 5',
     'tern_steer_moves_total 9',
     'tern_steer_decisions_total 742',
+    'tern_internet_flows{wan="isp-a",class="default"} 2',
+    'tern_internet_flows{wan="isp-a",class="saas"} 1',
+    'tern_internet_bytes{wan="isp-a",class="saas"} 2000',
+    'tern_internet_nat_flows{wan="lte"} 1',
+    'tern_internet_path_up{wan="isp-a"} 1',
+    'tern_internet_path_up{wan="lte"} 0',
+    'tern_internet_hold_seconds{wan="lte"} 12.5',
   ];
   for (const w of want) t.ok(s.text.split('\n').includes(w), `the scrape has: ${w}`);
   t.match(s.text, /^tern_daemon_up\{daemon="qosd",installed="(true|false)"\} 0$/m, 'a daemon that is not there: up 0');

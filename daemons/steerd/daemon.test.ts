@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PathMetricsT, PathStateT, PathTunnelT } from '../lib/api/index.js';
+import type { PathMetricsT, PathStateT, PathTunnelT, WanMetricsT } from '../lib/api/index.js';
 import { BusClient, BusServer } from '../lib/bus/index.js';
 import { loadConfig } from '../lib/config/index.js';
 import { overlayPlan } from '../lib/overlay/index.js';
@@ -16,7 +16,7 @@ import { silentLogger } from '../lib/log/index.js';
 import { runDaemon } from '../lib/runner/index.js';
 import { Store } from '../lib/store/index.js';
 import { steerdSpec, type SteerdDeps } from './daemon.js';
-import type { CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
+import type { CtClearReport, CtFlow, FastPath, MarkReport, QueueStats, RefreshReport, RefreshRequest, RemarkReport } from './fastpath.js';
 import type { SteerRuleset } from './nft.js';
 import { ReferenceSelector, referenceRefresh } from './reference.fixture.js';
 import type { Move, PathSelector, SelectorPolicy } from './types.js';
@@ -96,6 +96,15 @@ class FakeFastPath implements FastPath {
   flows(value: number, mask: number, max: number): CtFlow[] {
     this.calls.push('flows');
     return this.conntrack.flows(value, mask, max);
+  }
+  clears: Array<[number, number, boolean]> = [];
+  clear(mark: number, mask: number, provoke: boolean): CtClearReport {
+    this.calls.push('clear');
+    this.clears.push([mark, mask, provoke]);
+    const hit = this.ct.filter((c) => ((c.mark & mask) >>> 0) === ((mark & mask) >>> 0));
+    this.ct = this.ct.filter((c) => !hit.includes(c));
+    const tcp = hit.filter((c) => c.protocol === 6).length;
+    return { matched: hit.length, deleted: hit.length, tcp, provoked: provoke ? tcp : 0, errors: 0, error: null };
   }
   /** The office selector, as the fast path would reach it for 10.10.0.0/24. */
   office(): ReferenceSelector {
@@ -205,7 +214,7 @@ t.test('queue detection picks the rules: nft queue, or the iptables fallback', a
     t.same(b.ipt, hasQueue ? ['remove'] : ['apply 10200-10201'], 'the iptables chain only where nft cannot queue (a left-over one is removed)');
     t.same(b.applied[0]?.prefixes, ['100.64.0.1/32', '10.10.0.0/24', '100.64.0.3/32', '10.30.0.0/16'], 'every remote site\'s prefixes are steered');
     t.same(b.fast.opened, [[10200, 2, 4096]], 'two workers on Tern\'s queues');
-    t.same(b.fast.selectors.map((s) => s.prefixes), [['100.64.0.1/32', '10.10.0.0/24'], ['100.64.0.3/32', '10.30.0.0/16']], 'one selector per site, routed by its prefixes');
+    t.same(b.fast.selectors.map((s) => s.prefixes), [['100.64.0.1/32', '10.10.0.0/24'], ['100.64.0.3/32', '10.30.0.0/16'], ['0.0.0.0/0', '::/0']], 'one selector per site, routed by its prefixes; the internet\'s last');
     await b.stop();
   }
 });
@@ -424,4 +433,63 @@ t.test('a tunnel state in any other shape is refused at the boundary; the states
   const rowB = await rowOf(pathB);
   t.equal(rowB?.tunnel, 'up', `path B's tunnel: got ${rowB?.tunnel}; want up (the down payloads in other shapes refused)`);
   await b.stop();
+});
+
+/** A wan.metrics payload as probed publishes it. */
+function wanMetrics(wan: string, state: WanMetricsT['state']): WanMetricsT {
+  return {
+    wan, state, ts: 1, windowSec: 10, probes: 50, lossPct: state === 'down' ? 100 : 0, rttMs: 20, rttLatestMs: 20, rttMinMs: 20, rttMaxMs: 20,
+    jitterMs: 1, mos: 4.3, targets: [],
+  };
+}
+
+t.test('internet: a path per WAN routed last; a WAN down clears its flows with provoke; back up, it is held, then flows on the metered WAN move back', async (t) => {
+  // Two WANs: inet (fixed line) and lte (metered). The example's overlay paths stay as they are.
+  const twoWans = config.replace(/wans:\n  - name: inet\n/, 'wans:\n  - name: lte\n    interface: eth2\n    dhcp: true\n    metered: true\n  - name: inet\n')
+    .replace('policies:\n', 'policies:\n  - appClass: default\n    mode: best\n    preferWans: [inet]\n')
+    .concat('internet:\n  failback: { holdSec: 30, moveMetered: true }\n');
+  const clock = new FakeClock();
+  const b = await box(t, true, { config: twoWans, clock });
+  const lte = 0x1f0000; // internetMark(0): lte is wans[0]
+  const inet = 0x1f0001;
+  const inetSel = b.fast.selectors.at(-1)!;
+  t.same(inetSel.prefixes, ['0.0.0.0/0', '::/0'], 'the internet selector is routed last, for every destination');
+  t.same(b.applied.at(-1)?.internet?.own.includes('10.20.0.0/24'), true, 'the LAN is not steered to the internet');
+  const paths = async (): Promise<Record<string, { state: string; holdSec?: number }>> =>
+    Object.fromEntries((await b.client.request<Array<{ site: string; wan: string; state: string; holdSec?: number }>>('steer.paths')).filter((p) => p.site === 'internet').map((p) => [p.wan, p]));
+  t.same(Object.values(await paths()).map((p) => p.state), ['degraded', 'degraded'], 'before probed judged the WANs: unmeasured, degraded, still usable');
+
+  b.probed.publish('wan.metrics', wanMetrics('inet', 'up'));
+  b.probed.publish('wan.metrics', wanMetrics('lte', 'up'));
+  await until('both WANs up', async () => { const p = await paths(); return p.inet?.state === 'up' && p.lte?.state === 'up' ? p : undefined; });
+  const tcp = (srcPort: number, mark: number): CtFlow => ({ family: 4, protocol: 6, src: '10.20.0.5', dst: '198.51.100.7', srcPort, dstPort: 443, mark, packets: 10, bytes: 1000 });
+  b.fast.ct.push(tcp(40001, inet), tcp(40002, inet), tcp(40003, lte));
+
+  b.probed.publish('wan.state', { wan: 'inet', from: 'up', to: 'down', cause: 'consecutive-lost', reason: '3 consecutive probes lost', ts: 1 });
+  await until('inet cleared', () => (b.fast.clears.length ? true : undefined));
+  t.same(b.fast.clears, [[inet, 0xffffffff, true]], `clears: got ${JSON.stringify(b.fast.clears)}; want inet's mark, whole, with provoke`);
+  t.same(b.fast.ct.map((f) => f.srcPort), [40003], 'inet\'s flows are gone; the LTE\'s stay');
+  t.equal(b.fast.remarks.length, 0, 'nothing re-marked: a NATed flow cannot move');
+  const down = (await b.client.request<{ clears: Array<{ reason: string; deleted: number; provoked: number }> }>('steer.internet')).clears;
+  t.same(down.map((c) => [c.reason, c.deleted, c.provoked]), [['down', 2, 2]], `steer.internet clears: got ${JSON.stringify(down)}`);
+
+  // Flows fail over to the LTE meanwhile.
+  b.fast.ct.push(tcp(40004, lte), tcp(40005, lte));
+  b.probed.publish('wan.state', { wan: 'inet', from: 'down', to: 'up', cause: 'consecutive-answered', reason: '10 consecutive probes answered', ts: 2 });
+  const held = await until('inet held', async () => { const p = await paths(); return (p.inet?.holdSec ?? 0) > 0 ? p.inet : undefined; });
+  t.equal(held.state, 'down', 'during the hold the recovered WAN is down for new flows');
+  t.equal(held.holdSec, 30, 'steer.paths shows the hold left');
+  clock.advance(29_000);
+  t.equal(b.fast.clears.length, 1, 'no clear before the hold ends');
+  t.same((await paths()).inet?.holdSec, 1, 'one second of the hold left');
+  clock.advance(1_000);
+  await until('the LTE flows cleared after the hold', () => (b.fast.clears.length === 2 ? true : undefined));
+  t.same(b.fast.clears[1], [lte, 0xffffffff, true], 'the whole LTE path is cleared: every flow on it now belongs on inet');
+  t.same(b.fast.ct, [], 'no flow left on the LTE');
+  const routed = b.fast.selectors.filter((x) => x.prefixes.includes('0.0.0.0/0'));
+  t.equal(routed.length, 1, `selectors routed for the internet: got ${routed.length}; want 1`);
+  t.not(routed[0]?.selector, inetSel.selector, 'a fresh internet selector: the cleared flows are decided as new (not stuck to the LTE by stickiness)');
+  t.equal((await paths()).inet?.state, 'up', 'after the hold inet takes new flows');
+  const fb = (await b.client.request<{ clears: Array<{ reason: string; wan: string; chosen?: number }> }>('steer.internet')).clears.at(-1);
+  t.same([fb?.reason, fb?.wan, fb?.chosen], ['failback', 'lte', 3], `failback clear: got ${JSON.stringify(fb)}`);
 });

@@ -12,25 +12,28 @@ import { loadConfig } from '../lib/config/index.js';
 import { TernError, errorMessage, isTernError } from '../lib/errors.js';
 import { recordEvent } from '../lib/events/index.js';
 import { Rtnl, type Family } from '../lib/kernel/index.js';
-import { queueBase, queueCount } from '../lib/kernel/names.js';
+import { domainSetName, internetMarkBase, queueBase, queueCount } from '../lib/kernel/names.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import {
   probedApi, steerdApi, tunneldApi, type PathMetricsT, type PathStateT, type PathTunnelT, type ProbedMethods, type ProbedTopics, type SteerCountersT,
-  type TunneldMethods, type TunneldTopics,
+  type TunneldMethods, type TunneldTopics, type WanMetricsT, type WanStateT,
 } from '../lib/api/index.js';
 import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
-import { NativeFastPath, type CtFlow, type FastPath } from './fastpath.js';
+import { NativeFastPath, type CtClearReport, type CtFlow, type FastPath } from './fastpath.js';
+import { domainHints } from './policy.js';
+import { internetUsage, type InternetClear, type InternetView } from './internet.js';
 import { MoveLog, type MoveReason, type PathMove } from './events.js';
 import { topFlows, type FlowRow } from './flows.js';
 import { IptablesQueue } from './iptables.js';
 import { Nft, detectNftQueue, pathMarkMask, pathMarkValue, type QueueMethod } from './nft.js';
 import { reconcileRules, type RuleKernel } from './rules.js';
 import {
-  pairInterfaces, probeView, siteInputs, sitePlans, steerPolicy,
-  type ProbeView, type SitePlan, type TunnelState,
+  internetInputs, internetPlan, ownPrefixes, pairInterfaces, probeView, siteInputs, sitePlans, steerPolicy, wanProbeView,
+  type ProbeView, type SitePlan, type SteerPath, type TunnelState,
 } from './sites.js';
 import type { Move, PathInput, PathSelector, SelectorPolicy } from './types.js';
+import { makeFlow } from './wire.js';
 
 // NFQUEUE numbers of the workers (lib/kernel/names.ts): queueCount workers,
 // one thread and queue each; the kernel spreads flows over them by hash.
@@ -41,12 +44,24 @@ export const queueMaxLen = 4096;
 const housekeepingMs = 10_000;
 /** How often tunneld's path list is read again (its paths.changed carries transitions). */
 const tunnelPollMs = 5_000;
+/** Internet paths' marks: internetMark(i) = internetMarkBase + i, i < 16 WANs, so this mask picks them all out. */
+const internetMarkMask = 0xffff0000;
+/**
+ * A flow chosen to leave a metered WAN after failback gets this mark (+ the
+ * WAN's index) for the instant between marking it by tuple and clearing
+ * the mark: in Tern's range, neither a path mark nor a restore-chain bit.
+ */
+const clearingMarkBase = 0x00400000;
+/** Most flows a failback looks at per metered WAN. */
+const maxFailbackFlows = 1_000_000;
+/** Clears kept for steer.internet, newest last. */
+const keptClears = 20;
 
 /** Kernel-side helpers steerd needs; tests pass fakes. */
 export interface SteerdDeps {
   fastPath?: FastPath;
   rules?: RuleKernel & { close?(): void };
-  nft?: Pick<Nft, 'apply' | 'remove'>;
+  nft?: Pick<Nft, 'apply' | 'remove'> & Partial<Pick<Nft, 'setElements'>>;
   iptables?: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
   /** Whether the kernel has the nft queue expression (default: detectNftQueue). */
   detectQueue?: () => Promise<boolean>;
@@ -56,6 +71,12 @@ export interface SteerdDeps {
   enableAccounting?: () => void;
   /** Least time between two path.move events of one path, ms (default 60 s). */
   moveEventIntervalMs?: number;
+}
+
+/** A WAN back up, kept out of new-flow choice until `until` (clock.monotonic). */
+interface Hold {
+  until: number;
+  timer: ReturnType<DaemonContext['clock']['setTimeout']>;
 }
 
 interface Site {
@@ -71,6 +92,8 @@ export interface PathRow extends PathInput {
   table: number;
   tunnel: TunnelState | null;
   probe: ProbeView | null;
+  /** Internet paths: seconds left of the failback hold (0: none). */
+  holdSec?: number;
 }
 
 function enableConntrackAccounting(): void {
@@ -85,12 +108,20 @@ export class Steerd {
   private readonly log: Logger;
   private readonly fast: FastPath;
   private readonly rules: RuleKernel & { close?(): void };
-  private readonly nft: Pick<Nft, 'apply' | 'remove'>;
+  private readonly nft: Pick<Nft, 'apply' | 'remove'> & Partial<Pick<Nft, 'setElements'>>;
   private readonly ipt: Pick<IptablesQueue, 'apply' | 'remove' | 'present'>;
   private readonly deps: SteerdDeps;
   private config: TernConfig;
   private policy: SelectorPolicy;
   private sites: Site[] = [];
+  /** The internet destination (a path per WAN), when internet.enabled; its selector routes last. */
+  private internet: Site | undefined;
+  /** probed's verdict and figures per WAN (wans.metrics, wan.metrics, wan.state). */
+  private readonly wans = new Map<string, ProbeView>();
+  /** Per WAN: whether the last refresh saw it down (absent: no verdict seen yet, so no transition). */
+  private readonly wanDown = new Map<string, boolean>();
+  private readonly holds = new Map<string, Hold>();
+  private readonly clears: InternetClear[] = [];
   private method: QueueMethod = 'iptables';
   private accountingOn = false;
   private readonly tunnels = new Map<string, TunnelState>();
@@ -104,7 +135,7 @@ export class Steerd {
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly moveLog: MoveLog;
-  readonly totals = { moves: 0, markUpdates: 0, markMissing: 0, sweeps: 0, swept: 0, refreshes: 0, refreshErrors: 0 };
+  readonly totals = { moves: 0, markUpdates: 0, markMissing: 0, sweeps: 0, swept: 0, refreshes: 0, refreshErrors: 0, clears: 0, cleared: 0 };
 
   constructor(ctx: DaemonContext, deps: SteerdDeps = {}) {
     this.ctx = ctx;
@@ -151,6 +182,18 @@ export class Steerd {
       this.fast.route(selector, plan.prefixes);
       return { plan, selector, inputs };
     });
+    // The internet last: the workers take the first route containing the
+    // destination, so every site's prefixes win over 0.0.0.0/0 and ::/0.
+    if (this.internet) this.fast.route(this.internet.selector, []);
+    const plan = internetPlan(this.config);
+    this.internet = undefined;
+    if (plan) {
+      const selector = this.fast.createSelector(this.policy);
+      const inputs = internetInputs(this.config, plan, this.wans, new Set(this.holds.keys()));
+      selector.setPaths(inputs);
+      this.fast.route(selector, plan.prefixes);
+      this.internet = { plan, selector, inputs };
+    }
   }
 
   /** Tunnel states; before tunneld has answered once, every path counts as up (a restart must not sweep). */
@@ -160,9 +203,14 @@ export class Steerd {
   }
 
   private async installRules(): Promise<void> {
-    const paths = sitePlans(this.config).flatMap((s) => s.paths);
+    const inet = internetPlan(this.config);
+    const paths = [...sitePlans(this.config).flatMap((s) => s.paths), ...(inet?.paths ?? [])];
     const prefixes = sitePlans(this.config).flatMap((s) => s.prefixes);
-    const families: Family[] = prefixes.some((p) => p.includes(':')) ? [4, 6] : [4];
+    const families: Family[] = inet || prefixes.some((p) => p.includes(':')) ? [4, 6] : [4];
+    const hints = domainHints(this.config);
+    const domainClasses = inet
+      ? [...hints].map(([appClass, hint]) => ({ appClass, hint, set4: domainSetName(appClass, 4), set6: domainSetName(appClass, 6) }))
+      : [];
     const problems: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -179,6 +227,9 @@ export class Steerd {
       const pair = pairInterfaces(this.config);
       const changed = await this.nft.apply({
         lanInterface: this.config.lan.interface, pairInterfaces: pair, prefixes, queues: [queueBase, queueBase + queueCount - 1], method: this.method,
+        ...(inet ? { internet: { own: ownPrefixes(this.config) } } : {}),
+        domainClasses,
+        domainTimeoutSec: this.config.lan.dns?.maxSetTtlSec ?? 3600,
       });
       this.log.info({ changed, method: this.method, interfaces: [this.config.lan.interface, ...pair] }, changed ? 'steerd: nft rules loaded' : 'steerd: nft rules adopted');
     });
@@ -209,6 +260,9 @@ export class Steerd {
     void tunneld.subscribeTopic('paths.changed', (p) => this.onTunnel(p)).catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'steerd: tunneld: subscribe'));
     void probed.subscribeTopic('path.metrics', (m) => this.onMetrics(m)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.metrics'));
     void probed.subscribeTopic('path.state', (s) => this.onState(s)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe path.state'));
+    // The internet paths' health is the WANs' (probed's WAN targets), not path probes.
+    void probed.subscribeTopic('wan.metrics', (m) => this.onWanMetrics(m)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe wan.metrics'));
+    void probed.subscribeTopic('wan.state', (s) => this.onWanState(s)).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'steerd: probed: subscribe wan.state'));
     tunneld.connect().catch(() => undefined);
     probed.connect().catch(() => undefined);
     this.tunneld = tunneld;
@@ -249,6 +303,34 @@ export class Steerd {
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'steerd: probed: paths.metrics');
     }
+    try {
+      const list = await probed.call('wans.metrics');
+      let changed = false;
+      for (const m of list) changed = this.setWan(m.wan, wanProbeView(m)) || changed;
+      if (changed) await this.refresh('probed wans.metrics');
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'steerd: probed: wans.metrics');
+    }
+  }
+
+  /** A WAN's probe view; true when it changed. Only this box's WANs are kept. */
+  private setWan(wan: string, view: ProbeView): boolean {
+    if (!this.config.wans.some((w) => w.name === wan)) return false;
+    const before = this.wans.get(wan);
+    this.wans.set(wan, view);
+    return JSON.stringify(before) !== JSON.stringify(view);
+  }
+
+  private onWanMetrics(m: WanMetricsT): void {
+    if (this.setWan(m.wan, wanProbeView(m))) void this.refresh('probed wan.metrics');
+  }
+
+  /** The WAN's own transition at once (a target's own transition is not the WAN's verdict). */
+  private onWanState(s: WanStateT): void {
+    if (s.target !== undefined) return;
+    const last = this.wans.get(s.wan);
+    const view: ProbeView = { state: s.to, lossPct: last?.lossPct ?? null, rttMs: last?.rttMs ?? null, jitterMs: last?.jitterMs ?? null, mos: last?.mos ?? null };
+    if (this.setWan(s.wan, view)) void this.refresh('probed wan.state');
   }
 
   /** A path's probe view; true when it changed. */
@@ -306,12 +388,155 @@ export class Steerd {
         swept.set(w.id, { updated: w.updated, classes: w.classes });
         this.log.info({ why, path: this.pathName(w.id), classes: w.failed, matched: w.matched, updated: w.updated }, 'steerd: path swept: flows of the classes it fails are decided again at their next packet');
       }
+      // The internet first: its failover must not wait on a site's conntrack error.
+      this.refreshInternet(why);
       if (r.error) throw new TernError('TERN_E_NATIVE_IO', r.error);
       for (const m of this.pathMoves(why, moves, swept)) this.moveLog.record(m);
     });
     this.chain = next.catch((err: unknown) => {
       this.totals.refreshErrors++;
       this.log.error({ why, err: errorMessage(err) }, 'steerd: refresh failed');
+    });
+    return this.chain.then(() => undefined);
+  }
+
+  /**
+   * The internet paths from the WANs' verdicts. Not through steerRefresh:
+   * a NATed flow cannot be re-marked onto another WAN (its source address
+   * would change), so nothing resteers or sweeps them. A WAN that went down
+   * (internet.clearOnDown) has its flows cleared, their TCP clients
+   * provoked into a reset; one back up is held out of new-flow choice for
+   * failback.holdSec, then flows on metered WANs that their policy would now
+   * put elsewhere are cleared (failback.moveMetered). SLA breaks and
+   * degraded verdicts move only new flows.
+   */
+  private refreshInternet(why: string): void {
+    const inet = this.internet;
+    if (!inet) return;
+    const transitions: Array<{ path: SteerPath; to: 'down' | 'back' }> = [];
+    for (const p of inet.plan.paths) {
+      const down = this.wans.get(p.localWan)?.state === 'down';
+      const was = this.wanDown.get(p.localWan);
+      this.wanDown.set(p.localWan, down);
+      // A first verdict of up is no transition (nothing to hold after a
+      // restart); a first verdict of down clears, as the flows a restart
+      // found on a dead WAN are as stranded as any.
+      if (was === down || (was === undefined && !down)) continue;
+      transitions.push({ path: p, to: down ? 'down' : 'back' });
+      if (down) this.endHold(p.localWan);
+      else if (this.config.internet.failback.holdSec > 0) this.startHold(p, why);
+    }
+    inet.inputs = internetInputs(this.config, inet.plan, this.wans, new Set(this.holds.keys()));
+    inet.selector.setPaths(inet.inputs);
+    // Cleared after the selector knows: the provoked clients' answers are new flows, decided onto the other WANs.
+    for (const t of transitions) {
+      if (t.to === 'down' && this.config.internet.clearOnDown) this.clearPath(t.path, 'down', why, this.fast.clear(t.path.mark, 0xffffffff, true));
+      if (t.to === 'back' && this.config.internet.failback.holdSec === 0) this.failback(t.path.localWan, why);
+    }
+  }
+
+  private startHold(p: SteerPath, why: string): void {
+    this.endHold(p.localWan);
+    const ms = this.config.internet.failback.holdSec * 1000;
+    const timer = this.ctx.clock.setTimeout(() => {
+      this.holds.delete(p.localWan);
+      // The domain sets first (a command): a domain class's flows are judged as that class.
+      void this.domainMembers().then((hints) => this.serial(() => {
+        this.refreshInternet('failback hold ended');
+        this.failback(p.localWan, 'failback hold ended', hints);
+      }));
+    }, ms);
+    this.holds.set(p.localWan, { until: this.ctx.clock.monotonic() + ms, timer });
+    this.log.info({ wan: p.localWan, path: p.name, holdSec: ms / 1000, why }, 'steerd: internet: WAN back up; held out of new flows for the failback hold');
+  }
+
+  private endHold(wan: string): void {
+    const h = this.holds.get(wan);
+    if (!h) return;
+    this.ctx.clock.clearTimeout(h.timer);
+    this.holds.delete(wan);
+  }
+
+  /**
+   * After a WAN's hold (failback.moveMetered): every flow on a metered WAN's
+   * internet path that the class's policy, asked afresh with today's paths,
+   * would put on another WAN is cleared and its client provoked, so it
+   * reconnects through the recovered WAN. Flows on unmetered WANs stay.
+   */
+  private failback(wan: string, why: string, hints: ReadonlyMap<string, number> = new Map()): void {
+    const inet = this.internet;
+    if (!inet || !this.config.internet.failback.moveMetered) return;
+    const metered = inet.plan.paths.filter((p) => p.localWan !== wan && this.config.wans.find((w) => w.name === p.localWan)?.metered);
+    if (metered.length === 0) return;
+    // A fresh selector with the same policy and paths: what a new flow would get now.
+    const judge = this.fast.createSelector(this.policy);
+    judge.setPaths(inet.inputs);
+    const now = this.fast.now();
+    const judged = metered.map((p) => {
+      const flows = this.fast.flows(p.mark, 0xffffffff, maxFailbackFlows);
+      const leaving = flows.filter((f) => {
+        const flow = makeFlow({ src: f.src, dst: f.dst, protocol: f.protocol, srcPort: f.srcPort, dstPort: f.dstPort });
+        const d = judge.decide({ ...flow, domainHint: hints.get(f.dst) ?? 0 }, now);
+        return d.pathId !== 0 && d.pathId !== p.mark;
+      });
+      return { p, flows, leaving };
+    });
+    if (judged.every((j) => j.leaving.length === 0)) return;
+    // The selector forgets its flows first: it keeps a flow on its path while
+    // that path is up, so a cleared flow's next packet (the provoked
+    // client's answer) would go back out the metered WAN, NATed as before,
+    // and the server would carry on. A fresh selector decides it as new:
+    // out the recovered WAN, where the server resets it. Routed before the
+    // old one leaves, so no packet finds no internet route.
+    const fresh = this.fast.createSelector(this.policy);
+    fresh.setPaths(inet.inputs);
+    this.fast.route(fresh, inet.plan.prefixes);
+    this.fast.route(inet.selector, []);
+    inet.selector = fresh;
+    for (const { p, flows, leaving } of judged) {
+      if (leaving.length === 0) continue;
+      let report: CtClearReport;
+      if (leaving.length === flows.length) {
+        report = this.fast.clear(p.mark, 0xffffffff, true);
+      } else {
+        // Only some flows leave: they get a mark of their own by tuple, then that mark is cleared.
+        const clearing = clearingMarkBase + (p.mark - internetMarkBase);
+        const marked = this.fast.setMarks(leaving.map((f) => ({ flow: f, class: '', from: p.mark, to: clearing })));
+        report = this.fast.clear(clearing, 0xffffffff, true);
+        if (marked.failed) report = { ...report, errors: report.errors + marked.failed };
+      }
+      this.clearPath(p, 'failback', why, report, leaving.length);
+    }
+  }
+
+  /** Logs, keeps and records (events table, kind path.clear) one clear. */
+  private clearPath(p: SteerPath, reason: InternetClear['reason'], why: string, r: CtClearReport, chosen?: number): void {
+    const entry: InternetClear = { wan: p.localWan, path: p.name, reason, why, at: this.ctx.clock.now(), ...(chosen !== undefined ? { chosen } : {}), ...r };
+    this.clears.push(entry);
+    if (this.clears.length > keptClears) this.clears.shift();
+    this.totals.clears++;
+    this.totals.cleared += r.deleted;
+    const line = reason === 'down'
+      ? 'steerd: internet: WAN down: its NATed flows cleared, TCP clients provoked into a reset'
+      : 'steerd: internet: failback: flows on a metered WAN cleared so they reconnect through the recovered WAN';
+    if (r.error) this.log.error({ ...entry }, `${line} (with errors)`);
+    else this.log.info({ ...entry }, line);
+    void (async () => {
+      try {
+        const store = await this.ctx.store();
+        await recordEvent(store, { ts: entry.at, daemon: 'steerd', kind: 'path.clear', subject: p.name, detail: { ...entry } });
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err), path: p.name }, 'steerd: internet: clear not recorded in the events table');
+      }
+    })();
+  }
+
+  /** Runs fn after every refresh queued so far, as refresh does. */
+  private serial(fn: () => void): Promise<void> {
+    const next = this.chain.then(() => { if (!this.stopped) fn(); });
+    this.chain = next.catch((err: unknown) => {
+      this.totals.refreshErrors++;
+      this.log.error({ err: errorMessage(err) }, 'steerd: internet: failback failed');
     });
     return this.chain.then(() => undefined);
   }
@@ -369,12 +594,17 @@ export class Steerd {
   private housekeeping(): void {
     this.turnOnAccounting();
     const now = this.fast.now();
-    for (const s of this.sites) s.selector.expire(now);
+    for (const s of this.allSites()) s.selector.expire(now);
     this.ctx.bus.publish('steer.counters', this.counters());
   }
 
+  /** The sites' selectors, then the internet's. */
+  private allSites(): Site[] {
+    return this.internet ? [...this.sites, this.internet] : this.sites;
+  }
+
   pathName(mark: number): string {
-    for (const s of this.sites) for (const p of s.plan.paths) if (p.mark === mark) return p.name;
+    for (const s of this.allSites()) for (const p of s.plan.paths) if (p.mark === mark) return p.name;
     return mark === 0 ? 'main' : `mark 0x${mark.toString(16)}`;
   }
 
@@ -385,7 +615,7 @@ export class Steerd {
       queues: this.fast.stats(),
       totals: { ...this.totals },
       moveEvents: { ...this.moveLog.counters },
-      sites: this.sites.map((s) => {
+      sites: this.allSites().map((s) => {
         const st = s.selector.stats();
         return {
           site: s.plan.site,
@@ -398,16 +628,55 @@ export class Steerd {
 
   /** steer.paths: every path as the selectors see it. */
   paths(): PathRow[] {
-    return this.sites.flatMap((s) => s.plan.paths.map((p) => {
+    const now = this.ctx.clock.monotonic();
+    return this.allSites().flatMap((s) => s.plan.paths.map((p) => {
       const input = s.inputs.find((i) => i.id === p.mark)!;
+      if (s === this.internet) {
+        // An internet path has no tunnel; its probe view is its WAN's.
+        const hold = this.holds.get(p.localWan);
+        return { ...input, name: p.name, site: p.site, table: p.table, tunnel: null, probe: this.wans.get(p.localWan) ?? null, holdSec: hold ? Math.max(0, (hold.until - now) / 1000) : 0 };
+      }
       return { ...input, name: p.name, site: p.site, table: p.table, tunnel: this.tunnels.get(p.name) ?? null, probe: this.probes.get(p.name) ?? null };
     }));
   }
 
+  /** steer.internet: each WAN's internet path, its flows and bytes per app class, NATed flows, the last clears. */
+  async internetView(): Promise<InternetView> {
+    const inet = this.internet;
+    if (!inet) return { enabled: false, paths: [], classes: [], clears: [...this.clears] };
+    const hints = await this.domainMembers();
+    const flows = this.fast.flows(internetMarkBase, internetMarkMask, 1_000_000);
+    const rows = this.paths().filter((p) => p.site === inet.plan.site);
+    const natted = (wan: string): boolean => this.config.wans.find((w) => w.name === wan)?.nat !== 'off';
+    return internetUsage(inet.plan, rows, flows, this.policy, [...this.clears], (dst) => hints.get(dst) ?? 0, natted);
+  }
+
+  /**
+   * Destination address → the domain hint of the first class whose sets
+   * hold it: a domain class is told apart only by what the DNS learned.
+   */
+  private async domainMembers(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    if (!this.nft.setElements) return out;
+    for (const [appClass, hint] of domainHints(this.config)) {
+      for (const family of [4, 6] as const) {
+        try {
+          for (const a of await this.nft.setElements(domainSetName(appClass, family))) if (!out.has(a)) out.set(a, hint);
+        } catch (err) {
+          this.log.debug({ err: errorMessage(err), appClass }, 'steerd: internet: domain set not read');
+        }
+      }
+    }
+    return out;
+  }
+
   /** steer.flows: the steered flows conntrack holds, biggest first. */
-  flows(limit: number): { total: number; flows: FlowRow[] } {
+  async flows(limit: number): Promise<{ total: number; flows: FlowRow[] }> {
+    // Internet paths' marks are path marks too (internetMark): their flows are listed here as well.
     const all: CtFlow[] = this.fast.flows(pathMarkValue, pathMarkMask, 1_000_000);
-    return { total: all.length, flows: topFlows(all, this.policy, (m) => this.pathName(m), limit) };
+    // A domain class is told apart by its sets' addresses (none configured: no nft call).
+    const hints = domainHints(this.config).size ? await this.domainMembers() : undefined;
+    return { total: all.length, flows: topFlows(all, this.policy, (m) => this.pathName(m), limit, hints && ((dst) => hints.get(dst) ?? 0)) };
   }
 
   /** A new config: policy and sites rebuilt when they changed, rules reconciled. */
@@ -415,12 +684,13 @@ export class Steerd {
     const policy = steerPolicy(config);
     const before = JSON.stringify([this.policy, sitePlans(this.config)]);
     const policyChanged = JSON.stringify(policy) !== JSON.stringify(this.policy);
-    const sitesChanged = JSON.stringify(sitePlans(config)) !== JSON.stringify(sitePlans(this.config));
+    const sitesChanged = JSON.stringify([sitePlans(config), internetPlan(config)]) !== JSON.stringify([sitePlans(this.config), internetPlan(this.config)]);
     const oldPaths = sitePlans(this.config).flatMap((s) => s.paths);
+    const oldInternet = internetPlan(this.config)?.paths ?? [];
     await this.chain;
     this.config = config;
     this.policy = policy;
-    if (before !== JSON.stringify([policy, sitePlans(config)])) {
+    if (sitesChanged || before !== JSON.stringify([policy, sitePlans(config)])) {
       // New selectors start with empty flow tables; flows keep their
       // conntrack marks and so their paths.
       this.buildSites();
@@ -429,6 +699,13 @@ export class Steerd {
           const r = this.fast.remark(p.mark, 0);
           this.log.info({ mark: p.mark, path: p.name, ...r }, 'steerd: path left the plan; its flows are decided again');
           this.moveLog.record({ site: p.site, from: p.name, to: {}, reason: 'removed', classes: ['*'], flows: 0, swept: r.updated, why: 'reload' });
+        }
+      }
+      // An internet path that left the plan: its NATed flows cannot move, so they are cleared.
+      for (const p of oldInternet) {
+        if (!this.internet?.plan.paths.some((q) => q.mark === p.mark && q.table === p.table)) {
+          this.endHold(p.localWan);
+          this.clearPath(p, 'removed', 'reload', this.fast.clear(p.mark, 0xffffffff, true));
         }
       }
     }
@@ -441,6 +718,7 @@ export class Steerd {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) this.ctx.clock.clearInterval(t);
+    for (const wan of [...this.holds.keys()]) this.endHold(wan);
     await this.chain.catch(() => undefined);
     // Moves held back by the rate limit are written before the store closes.
     await this.moveLog.close();
@@ -476,6 +754,7 @@ export function steerdSpec(deps: SteerdDeps = {}): DaemonSpec {
       bus.method('steer.counters', () => d.counters());
       bus.method('steer.paths', () => d.paths());
       bus.method('steer.flows', (params) => d.flows(params?.limit ?? 20));
+      bus.method('steer.internet', () => d.internetView());
       bus.method('steer.reload', async () => {
         // The steering sections only: the runner's daemon.reload takes the whole file.
         const loaded = await loadConfig(ctx.paths.configFile);

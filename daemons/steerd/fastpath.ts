@@ -77,6 +77,10 @@ export interface FastPath {
   remark(mark: number, newMark: number): RemarkReport;
   /** Flows whose conntrack mark & mask == value & mask, at most max. */
   flows(value: number, mask: number, max: number): CtFlow[];
+  /** Deletes the flows whose conntrack mark & mask == mark & mask; provoke: their TCP clients learn at once (ctClear). */
+  clear(mark: number, mask: number, provoke: boolean): CtClearReport;
+  /** Gives each moved flow (by tuple) its `to` as conntrack mark. */
+  setMarks(moves: readonly Move[]): MarkReport;
 }
 
 /** Bytes of one ctDump record (native/index.d.ts). */
@@ -178,4 +182,39 @@ export class NativeFastPath implements FastPath {
   flows(value: number, mask: number, max: number): CtFlow[] {
     return decodeCtFlows(this.native.ctDump(value >>> 0, mask >>> 0, max));
   }
+
+  clear(mark: number, mask: number, provoke: boolean): CtClearReport {
+    return nativeCtClear(this.native, mark, mask, provoke);
+  }
+
+  setMarks(moves: readonly Move[]): MarkReport {
+    return nativeSetMarks(this.native, moves);
+  }
+}
+
+/** What ctClear did (native/index.d.ts, natfast): flows deleted, established TCP clients provoked into a reset. */
+export interface CtClearReport {
+  matched: number;
+  deleted: number;
+  tcp: number;
+  provoked: number;
+  errors: number;
+  error: string | null;
+}
+
+/** ctClear as tern.node declares it; a module built before it has none (reported, not thrown). */
+type CtClearFn = (mark: number, mask: number, provoke: boolean) => CtClearReport;
+
+/** Deletes the conntrack entries whose mark & mask == mark & mask; with provoke, each established TCP client gets an ACK it answers, which the firewall resets. */
+export function nativeCtClear(native: NativeModule, mark: number, mask: number, provoke: boolean): CtClearReport {
+  const fn = (native as unknown as { ctClear?: CtClearFn }).ctClear;
+  if (typeof fn !== 'function') {
+    return { matched: 0, deleted: 0, tcp: 0, provoked: 0, errors: 0, error: 'steerd: fast path: clear: tern.node has no ctClear (built before it)' };
+  }
+  return fn.call(native, mark >>> 0, mask >>> 0, provoke);
+}
+
+/** Sets conntrack marks by tuple (ctSetMarks), for tests of the clearing order. */
+export function nativeSetMarks(native: NativeModule, moves: readonly Move[]): MarkReport {
+  return native.ctSetMarks(encodeMoves(moves));
 }

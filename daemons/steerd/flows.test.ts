@@ -48,3 +48,19 @@ t.test('conntrack records and move records, byte by byte', async (t) => {
   t.equal(m.readUInt32LE(40), 0x100011, 'from');
   t.equal(m.readUInt32LE(44), 0x100010, 'to');
 });
+
+t.test('a domain class: with the destination\'s hint known, only its own hint; without, on its other criteria (as the sweeps)', async (t) => {
+  const hinted: SelectorPolicy = { ...policy, classes: [{ name: 'slack', match: {}, domainHint: 1, ...steering }, ...policy.classes] };
+  const cases: Array<[number | undefined, string]> = [
+    [1, 'slack'],
+    [0, 'default'],
+    [2, 'default'],
+    [undefined, 'slack'],
+  ];
+  for (const [hint, want] of cases) {
+    const got = classOf(hinted, flow({ dst: '192.0.2.7' }), hint);
+    t.equal(got, want, `hint ${hint}: got ${got}; want ${want}`);
+  }
+  const rows = topFlows([flow({ dst: '192.0.2.7' }), flow({ dst: '192.0.2.8', srcPort: 40001 })], hinted, () => 'p', 10, (dst) => (dst === '192.0.2.7' ? 1 : 0));
+  t.same(rows.map((r) => [r.dst, r.class]), [['192.0.2.7', 'slack'], ['192.0.2.8', 'default']], `steer.flows classes: got ${JSON.stringify(rows.map((r) => r.class))}`);
+});

@@ -53,18 +53,24 @@ function matches(m: ClassMatch, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'ds
   return true;
 }
 
-/** The app class of a flow by its 5-tuple: the first class that matches, else default. */
-export function classOf(policy: SelectorPolicy, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'dstPort'>): string {
-  return policy.classes.find((c) => matches(c.match, f))?.name ?? 'default';
+/**
+ * The app class of a flow by its 5-tuple: the first class that matches,
+ * else default. With `hint` (the domain hint of the destination, from the
+ * domain sets; 0: in none), a domain class matches only with its own hint;
+ * without it, on its other criteria, as the native sweeps judge a flow
+ * (they cannot know the hint either).
+ */
+export function classOf(policy: SelectorPolicy, f: Pick<CtFlow, 'protocol' | 'src' | 'dst' | 'dstPort'>, hint?: number): string {
+  return policy.classes.find((c) => (hint === undefined || c.domainHint === undefined || c.domainHint === hint) && matches(c.match, f))?.name ?? 'default';
 }
 
 /** The `limit` biggest flows by bytes (both directions), with class and path name. */
-export function topFlows(flows: readonly CtFlow[], policy: SelectorPolicy, pathName: (mark: number) => string, limit: number): FlowRow[] {
+export function topFlows(flows: readonly CtFlow[], policy: SelectorPolicy, pathName: (mark: number) => string, limit: number, hintOf?: (dst: string) => number): FlowRow[] {
   return [...flows]
     .sort((a, b) => b.bytes - a.bytes || b.packets - a.packets)
     .slice(0, limit)
     .map((f) => ({
       protocol: f.protocol, src: f.src, dst: f.dst, srcPort: f.srcPort, dstPort: f.dstPort,
-      class: classOf(policy, f), path: pathName(f.mark), mark: f.mark, packets: f.packets, bytes: f.bytes,
+      class: classOf(policy, f, hintOf?.(f.dst)), path: pathName(f.mark), mark: f.mark, packets: f.packets, bytes: f.bytes,
     }));
 }

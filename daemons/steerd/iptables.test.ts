@@ -14,9 +14,9 @@ function fake(answer: (argv: readonly string[]) => Partial<CommandResult>): { ru
 }
 
 t.test('the rule and its chain', async (t) => {
-  t.equal(queueRule([10200, 10201]), '-A TERN-STEER -m mark --mark 0x200000 -j NFQUEUE --queue-balance 10200:10201 --queue-bypass');
-  t.equal(queueRule([10200, 10200]), '-A TERN-STEER -m mark --mark 0x200000 -j NFQUEUE --queue-num 10200 --queue-bypass');
-  t.equal(restoreScript([7, 7]), '*mangle\n:TERN-STEER - [0:0]\n-F TERN-STEER\n-A TERN-STEER -m mark --mark 0x200000 -j NFQUEUE --queue-num 7 --queue-bypass\nCOMMIT\n');
+  t.equal(queueRule([10200, 10201]), '-A TERN-STEER -m mark --mark 0x200000/0x200000 -j NFQUEUE --queue-balance 10200:10201 --queue-bypass');
+  t.equal(queueRule([10200, 10200]), '-A TERN-STEER -m mark --mark 0x200000/0x200000 -j NFQUEUE --queue-num 10200 --queue-bypass');
+  t.equal(restoreScript([7, 7]), '*mangle\n:TERN-STEER - [0:0]\n-F TERN-STEER\n-A TERN-STEER -m mark --mark 0x200000/0x200000 -j NFQUEUE --queue-num 7 --queue-bypass\nCOMMIT\n');
 });
 
 t.test('apply installs what is missing in both families and adopts what is there', async (t) => {

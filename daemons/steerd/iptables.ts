@@ -14,7 +14,9 @@ const tools = ['iptables-nft', 'ip6tables-nft'] as const;
 export function queueRule(queues: readonly [number, number]): string {
   const [a, b] = queues;
   const target = a === b ? `--queue-num ${a}` : `--queue-balance ${a}:${b}`;
-  return `-A ${iptChain} -m mark --mark 0x${queueFlagMark.toString(16)} -j NFQUEUE ${target} --queue-bypass`;
+  // A mask: the restore chain may put a domain hint next to the flag.
+  const flag = `0x${queueFlagMark.toString(16)}`;
+  return `-A ${iptChain} -m mark --mark ${flag}/${flag} -j NFQUEUE ${target} --queue-bypass`;
 }
 
 /** iptables-restore input that replaces TERN-STEER's rules in one commit. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import type { CommandResult, CommandRunner } from './command.js';
-import { Nft, detectNftQueue, fingerprint, ingressInterfaces, parseNftState, renderRemoval, renderRuleset, type SteerRuleset } from './nft.js';
+import { Nft, detectNftQueue, fingerprint, ingressInterfaces, parseNftState, parseSetElements, renderRemoval, renderRuleset, type SteerRuleset } from './nft.js';
 
 const base: SteerRuleset = { lanInterface: 'lan0', prefixes: ['10.1.0.0/24', '100.64.0.1/32', 'fd00:1::/64'], queues: [10200, 10201], method: 'nft' };
 
@@ -19,7 +19,7 @@ t.test('the ruleset queues with nft where it can, else flags for the iptables ru
   const cases = [
     { name: 'nft queue, two workers', rs: base, want: /ip daddr @steer_dst4 queue flags bypass,fanout to 10200-10201$/m, not: /meta mark set 0x00200000$/m },
     { name: 'nft queue, one worker', rs: { ...base, queues: [10200, 10200] as const }, want: /ip daddr @steer_dst4 queue flags bypass to 10200$/m, not: /fanout/ },
-    { name: 'iptables fallback', rs: { ...base, method: 'iptables' as const }, want: /ip6 daddr @steer_dst6 meta mark set 0x00200000$/m, not: /queue flags/ },
+    { name: 'iptables fallback', rs: { ...base, method: 'iptables' as const }, want: /ip6 daddr @steer_dst6 meta mark set 0x00200000 return$/m, not: /queue flags/ },
   ];
   for (const c of cases) {
     const text = renderRuleset(c.rs);
@@ -44,7 +44,7 @@ t.test('with PAIR, packets arriving on the pair interface and the virtual-MAC ma
   const pair: SteerRuleset = { ...base, pairInterfaces: ['lan1', 'tpair7'] };
   const cases = [
     { name: 'nft queue', rs: pair, queue: 'queue flags bypass,fanout to 10200-10201' },
-    { name: 'iptables fallback', rs: { ...pair, method: 'iptables' as const }, queue: 'meta mark set 0x00200000' },
+    { name: 'iptables fallback', rs: { ...pair, method: 'iptables' as const }, queue: 'meta mark set 0x00200000 return' },
   ];
   for (const c of cases) {
     const text = renderRuleset(c.rs);
@@ -65,7 +65,8 @@ t.test('with PAIR, packets arriving on the pair interface and the virtual-MAC ma
   t.not(fingerprint(pair), fingerprint(base), 'PAIR interfaces change the fingerprint: turning virtualMac on reloads the rules');
   t.equal(fingerprint(pair), fingerprint({ ...pair, pairInterfaces: ['tpair7', 'lan1'] }), 'their order does not');
   const before = `tern-steerd ${createHash('sha256').update(JSON.stringify(['lan0', [...base.prefixes].sort(), base.queues, base.method])).digest('hex').slice(0, 16)}`;
-  t.equal(fingerprint({ ...base, pairInterfaces: [] }), before, 'without PAIR the fingerprint is the one steerd wrote before: an upgrade adopts the rules');
+  // The save chain's clearing rule changed with internet breakout (flag and domain hint): an upgrade must load the new rules once.
+  t.not(fingerprint({ ...base, pairInterfaces: [] }), before, 'the fingerprint steerd wrote before internet breakout is not adopted: its save chain clears only the flag');
 
   const listed = fakeRunner((argv) => (argv.includes('list') ? { stdout: listing(fingerprint(pair)) } : {}));
   t.equal(await new Nft({ run: listed.run }).apply(pair), false, 'a restart with the same PAIR interfaces adopts the rules');
@@ -133,4 +134,54 @@ t.test('remove deletes steerd\'s chains and sets, and the table only when nothin
   await new Nft({ run: gone.run }).remove();
   t.equal(gone.calls.length, 1, 'nothing to remove: only listed');
   t.throws(() => parseNftState('not json'), { code: 'TERN_E_STEER_RULES' });
+});
+
+t.test('internet: hint and queue rules after the sites, domain sets declared and never flushed, the save chain clears flag and hint', async (t) => {
+  const inet: SteerRuleset = {
+    ...base,
+    internet: { own: ['10.1.0.0/24', '100.64.0.0/24', 'fe80::/10'] },
+    domainClasses: [{ appClass: 'slack', hint: 1, set4: 'dom4_slack', set6: 'dom6_slack' }, { appClass: 'zoom', hint: 2, set4: 'dom4_zoom', set6: 'dom6_zoom' }],
+    domainTimeoutSec: 600,
+  };
+  for (const method of ['nft', 'iptables'] as const) {
+    const text = renderRuleset({ ...inet, method }, ['dom4_gone', 'dom6_gone']);
+    const restore = text.split('\n').filter((l) => l.startsWith('add rule inet tern steer_restore ')).map((l) => l.replace(/^add rule inet tern steer_restore iifname "lan0" /, ''));
+    const q = method === 'nft' ? 'queue flags bypass,fanout to 10200-10201' : 'meta mark set meta mark | 0x00200000';
+    const site = method === 'nft' ? q : 'meta mark set 0x00200000 return';
+    const want = [
+      /^ct mark & 0xfff00000 == 0x00100000 meta mark set ct mark return comment/,
+      new RegExp(`^ip daddr @steer_dst4 ${site.replace(/[|]/g, '\\|')}$`),
+      new RegExp(`^ip6 daddr @steer_dst6 ${site.replace(/[|]/g, '\\|')}$`),
+      /^meta mark & 0x000ff000 == 0x00000000 ip daddr @dom4_slack meta mark set meta mark \| 0x00001000$/,
+      /^meta mark & 0x000ff000 == 0x00000000 ip6 daddr @dom6_slack meta mark set meta mark \| 0x00001000$/,
+      /^meta mark & 0x000ff000 == 0x00000000 ip daddr @dom4_zoom meta mark set meta mark \| 0x00002000$/,
+      /^meta mark & 0x000ff000 == 0x00000000 ip6 daddr @dom6_zoom meta mark set meta mark \| 0x00002000$/,
+      new RegExp(`^fib daddr type unicast ip daddr != \\{ 10\\.1\\.0\\.0/24, 100\\.64\\.0\\.0/24 \\} ${q.replace(/[|]/g, '\\|')}$`),
+      new RegExp(`^fib daddr type unicast ip6 daddr != \\{ fe80::/10 \\} ${q.replace(/[|]/g, '\\|')}$`),
+    ];
+    t.equal(restore.length, want.length, `${method}: restore rules: got ${restore.length}; want ${want.length}\n${restore.join('\n')}`);
+    want.forEach((re, i) => t.match(restore[i] ?? '', re, `${method}: restore rule ${i}: got ${restore[i]}`));
+    t.match(text, /^add set inet tern dom4_slack \{ type ipv4_addr; flags timeout; timeout 600s; \}$/m, `${method}: domain set declared with the DNS's longest TTL`);
+    t.notMatch(text, /flush set inet tern dom/, `${method}: domain sets are never flushed (dnsmasq's learning stays)`);
+    t.match(text, /^delete set inet tern dom4_gone$/m, `${method}: a set of a class gone is deleted`);
+    t.ok(text.indexOf('delete set inet tern dom4_gone') > text.indexOf('flush chain inet tern steer_restore'), `${method}: deleted after the rules that used it were flushed`);
+    t.match(text, /^add rule inet tern steer_save meta mark & 0xffd00fff == 0x00000000 meta mark != 0x00000000 meta mark set 0x00000000$/m, `${method}: a bypassed packet loses flag and hint`);
+  }
+  t.not(fingerprint(inet), fingerprint(base), 'internet breakout changes the fingerprint');
+  t.not(fingerprint(inet), fingerprint({ ...inet, domainClasses: [] }), 'so do the domain classes');
+  t.throws(() => renderRuleset({ ...inet, domainClasses: [{ appClass: 'x', hint: 256, set4: 'dom4_x', set6: 'dom6_x' }] }), { code: 'TERN_E_STEER_RULES' }, 'a hint beyond 8 bits is refused');
+  t.throws(() => renderRuleset({ ...inet, domainClasses: [{ appClass: 'x', hint: 1, set4: 'dom4_x; flush ruleset', set6: 'dom6_x' }] }), { code: 'TERN_E_STEER_RULES' }, 'a set name cannot inject nft syntax');
+
+  // Adoption: the same rules and sets are left alone; a set of a class gone is deleted.
+  const withSets = (extra: string[]): string => {
+    const doc = JSON.parse(listing(fingerprint(inet))) as { nftables: unknown[] };
+    for (const name of ['dom4_slack', 'dom6_slack', 'dom4_zoom', 'dom6_zoom', ...extra]) doc.nftables.push({ set: { family: 'inet', name, table: 'tern', type: 'ipv4_addr' } });
+    return JSON.stringify(doc);
+  };
+  const same = fakeRunner((argv) => (argv.includes('list') ? { stdout: withSets([]) } : {}));
+  t.equal(await new Nft({ run: same.run }).apply(inet), false, 'a restart adopts the rules and keeps the sets');
+  const gone = fakeRunner((argv) => (argv.includes('list') ? { stdout: withSets(['dom4_old', 'dom6_old']) } : {}));
+  t.equal(await new Nft({ run: gone.run }).apply(inet), true, 'a set of a class gone makes a load');
+  t.match(gone.calls.at(-1)?.input ?? '', /^delete set inet tern dom6_old$/m, 'which deletes it');
+  t.same(parseSetElements(JSON.stringify({ nftables: [{ set: { name: 'dom4_x', elem: ['192.0.2.1', { elem: { val: '192.0.2.2', timeout: 60, expires: 50 } }] } }] })), ['192.0.2.1', '192.0.2.2'], 'set elements, plain or with a timeout');
 });

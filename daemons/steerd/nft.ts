@@ -13,7 +13,9 @@
 // tables or other daemons' chains in `inet tern`.
 import { createHash } from 'node:crypto';
 import { TernError } from '../lib/errors.js';
-import { nftProbeTable, nftTable, pathMarkBase, pathMarkMask, queueFlagMark, steerChains, steerSets } from '../lib/kernel/names.js';
+import {
+  domainHintMask, domainHintShift, maxDomainClasses, nftProbeTable, nftTable, pathMarkBase, pathMarkMask, queueFlagMark, steerChains, steerSets,
+} from '../lib/kernel/names.js';
 import { runCommand, type CommandRunner } from './command.js';
 
 // Chains and sets steerd owns in `inet tern` (lib/kernel/names.ts); nothing else there is touched.
@@ -42,7 +44,31 @@ export interface SteerRuleset {
   /** Queue numbers the workers listen on: [first, last]. */
   queues: readonly [number, number];
   method: QueueMethod;
+  /**
+   * Internet breakout: new flows from the LAN to unicast destinations that
+   * are none of `own` (this site's LAN, overlay network, remote users) are
+   * queued too, after the sites' rules. Absent: only sites are steered.
+   */
+  internet?: { own: readonly string[] };
+  /** App classes matched by domains, in policy order: their sets, and the hint their packets carry to the worker. */
+  domainClasses?: readonly DomainClassRule[];
+  /** Timeout of the domain sets' elements, s (lan.dns.maxSetTtlSec). */
+  domainTimeoutSec?: number;
 }
+
+/** One domain app class in the restore chain. */
+export interface DomainClassRule {
+  appClass: string;
+  /** 1..maxDomainClasses: the worker's domainHint for the class. */
+  hint: number;
+  set4: string;
+  set6: string;
+}
+
+/** steerd's domain sets in `inet tern` (lib/kernel/names.ts domainSetName): dom4_<class>, dom6_<class>. */
+export const domainSetPattern = /^dom[46]_[A-Za-z0-9_]{1,60}$/;
+/** Marks a bypassed packet may carry from the restore chain: the queue flag and a domain hint. */
+const restoreOnlyBits = (queueFlagMark | domainHintMask) >>> 0;
 
 const hex = (n: number): string => `0x${n.toString(16).padStart(8, '0')}`;
 
@@ -62,7 +88,9 @@ export function fingerprint(r: SteerRuleset): string {
   // steered, so an upgrade adopts a box's rules instead of reloading them.
   const ingress = ingressInterfaces(r);
   const key = ingress.length === 1 ? ingress[0] : [ingress[0], ...ingress.slice(1).sort()];
-  const h = createHash('sha256').update(JSON.stringify([key, [...r.prefixes].sort(), r.queues, r.method])).digest('hex');
+  const internet = r.internet ? [...r.internet.own].sort() : null;
+  const domains = (r.domainClasses ?? []).map((d) => [d.hint, d.set4, d.set6]);
+  const h = createHash('sha256').update(JSON.stringify([key, [...r.prefixes].sort(), r.queues, r.method, 'internet', internet, domains, r.domainTimeoutSec ?? null])).digest('hex');
   return `tern-steerd ${h.slice(0, 16)}`;
 }
 
@@ -78,7 +106,7 @@ function quote(s: string): string {
  * what steerd had there, in one transaction: `add` creates what is missing,
  * `flush` empties steerd's own chains and sets, then they are filled.
  */
-export function renderRuleset(r: SteerRuleset): string {
+export function renderRuleset(r: SteerRuleset, staleDomainSets: readonly string[] = []): string {
   const v4 = r.prefixes.filter((p) => !p.includes(':'));
   const v6 = r.prefixes.filter((p) => p.includes(':'));
   // iifname compares names at packet time (iif would resolve an index at
@@ -86,7 +114,21 @@ export function renderRuleset(r: SteerRuleset): string {
   // paird makes when it starts after steerd).
   const ingress = ingressInterfaces(r).map(quote);
   const iif = ingress.length === 1 ? ingress[0]! : `{ ${ingress.join(', ')} }`;
-  const toQueue = r.method === 'nft' ? queueStatement(r.queues) : `meta mark set ${hex(queueFlagMark)}`;
+  // With iptables the flag is ORed in, so a domain hint set before it stays;
+  // a site's packet returns at once, so the internet rules never see it.
+  const toQueue = r.method === 'nft' ? queueStatement(r.queues) : `meta mark set meta mark | ${hex(queueFlagMark)}`;
+  const toQueueSite = r.method === 'nft' ? toQueue : `meta mark set ${hex(queueFlagMark)} return`;
+  const domains = r.domainClasses ?? [];
+  for (const d of domains) {
+    if (!Number.isInteger(d.hint) || d.hint < 1 || d.hint > maxDomainClasses) {
+      throw new TernError('TERN_E_STEER_RULES', `steerd: nft: domain class ${JSON.stringify(d.appClass)}: hint ${d.hint}: expected an integer 1-${maxDomainClasses}`);
+    }
+    for (const set of [d.set4, d.set6]) {
+      if (!domainSetPattern.test(set)) throw new TernError('TERN_E_STEER_RULES', `steerd: nft: domain class ${JSON.stringify(d.appClass)}: set ${JSON.stringify(set)}: expected dom4_/dom6_ and letters, digits, _`);
+    }
+  }
+  const timeout = r.domainTimeoutSec ?? 3600;
+  if (!Number.isInteger(timeout) || timeout < 1) throw new TernError('TERN_E_STEER_RULES', `steerd: nft: domain sets: timeout ${timeout}: expected whole seconds`);
   const t = `inet ${nftTable}`;
   const lines = [
     `add table ${t}`,
@@ -98,6 +140,14 @@ export function renderRuleset(r: SteerRuleset): string {
     `flush set ${t} ${steerSets.dst6}`,
     `flush chain ${t} ${steerChains.restore}`,
     `flush chain ${t} ${steerChains.save}`,
+    // Domain sets: declared (add is idempotent), never flushed — dnsmasq
+    // fills them and their elements expire by timeout; deleted only when
+    // their class went away (after the flush above, no rule refers to them).
+    ...domains.flatMap((d) => [
+      `add set ${t} ${d.set4} { type ipv4_addr; flags timeout; timeout ${timeout}s; }`,
+      `add set ${t} ${d.set6} { type ipv6_addr; flags timeout; timeout ${timeout}s; }`,
+    ]),
+    ...staleDomainSets.filter((s) => domainSetPattern.test(s)).map((s) => `delete set ${t} ${s}`),
   ];
   if (v4.length) lines.push(`add element ${t} ${steerSets.dst4} { ${v4.join(', ')} }`);
   if (v6.length) lines.push(`add element ${t} ${steerSets.dst6} { ${v6.join(', ')} }`);
@@ -105,12 +155,34 @@ export function renderRuleset(r: SteerRuleset): string {
     // A flow with a path: its packets take the path's mark, in the kernel.
     `add rule ${t} ${steerChains.restore} iifname ${iif} ct mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} meta mark set ct mark return comment "${fingerprint(r)}"`,
     // A flow without one, to a remote site: its packet goes to a worker.
-    `add rule ${t} ${steerChains.restore} iifname ${iif} ip daddr @${steerSets.dst4} ${toQueue}`,
-    `add rule ${t} ${steerChains.restore} iifname ${iif} ip6 daddr @${steerSets.dst6} ${toQueue}`,
-    // After the verdict: a packet the queue bypassed loses the flag; a path
-    // mark becomes the flow's conntrack mark, so later packets never leave
-    // the kernel.
-    `add rule ${t} ${steerChains.save} meta mark ${hex(queueFlagMark)} meta mark set 0x00000000`,
+    `add rule ${t} ${steerChains.restore} iifname ${iif} ip daddr @${steerSets.dst4} ${toQueueSite}`,
+    `add rule ${t} ${steerChains.restore} iifname ${iif} ip6 daddr @${steerSets.dst6} ${toQueueSite}`,
+  );
+  if (r.internet) {
+    // A destination in a domain class's set: the class's hint in the mark,
+    // read by the worker (the first class in policy order wins).
+    for (const d of domains) {
+      const hint = hex((d.hint << domainHintShift) >>> 0);
+      lines.push(
+        `add rule ${t} ${steerChains.restore} iifname ${iif} meta mark & ${hex(domainHintMask)} == 0x00000000 ip daddr @${d.set4} meta mark set meta mark | ${hint}`,
+        `add rule ${t} ${steerChains.restore} iifname ${iif} meta mark & ${hex(domainHintMask)} == 0x00000000 ip6 daddr @${d.set6} meta mark set meta mark | ${hint}`,
+      );
+    }
+    // Internet: a new flow to a unicast destination that is not this site's.
+    const own4 = r.internet.own.filter((p) => !p.includes(':'));
+    const own6 = r.internet.own.filter((p) => p.includes(':'));
+    const not4 = own4.length ? `ip daddr != { ${own4.join(', ')} }` : 'meta nfproto ipv4';
+    const not6 = own6.length ? `ip6 daddr != { ${own6.join(', ')} }` : 'meta nfproto ipv6';
+    lines.push(
+      `add rule ${t} ${steerChains.restore} iifname ${iif} fib daddr type unicast ${not4} ${toQueue}`,
+      `add rule ${t} ${steerChains.restore} iifname ${iif} fib daddr type unicast ${not6} ${toQueue}`,
+    );
+  }
+  lines.push(
+    // After the verdict: a packet the queue bypassed loses the flag and any
+    // hint (a mark of those bits only); a path mark becomes the flow's
+    // conntrack mark, so later packets never leave the kernel.
+    `add rule ${t} ${steerChains.save} meta mark & ${hex(~restoreOnlyBits >>> 0)} == 0x00000000 meta mark != 0x00000000 meta mark set 0x00000000`,
     `add rule ${t} ${steerChains.save} ct mark 0x00000000 meta mark & ${hex(pathMarkMask)} == ${hex(pathMarkValue)} ct mark set meta mark`,
   );
   return `${lines.join('\n')}\n`;
@@ -122,7 +194,7 @@ export function renderRemoval(present: NftState, dropTable: boolean): string {
   if (dropTable) return `delete table ${t}\n`;
   const lines = [
     ...present.chains.filter((c) => (Object.values(steerChains) as string[]).includes(c)).map((c) => `delete chain ${t} ${c}`),
-    ...present.sets.filter((s) => (Object.values(steerSets) as string[]).includes(s)).map((s) => `delete set ${t} ${s}`),
+    ...present.sets.filter((s) => (Object.values(steerSets) as string[]).includes(s) || domainSetPattern.test(s)).map((s) => `delete set ${t} ${s}`),
   ];
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
@@ -156,6 +228,30 @@ export function parseNftState(json: string): NftState {
     }
   }
   return state;
+}
+
+/** The addresses of `nft -j list set` output: plain values, or {elem: {val}} with a timeout. */
+export function parseSetElements(json: string): string[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return [];
+  }
+  const items = (doc as { nftables?: unknown }).nftables;
+  if (!Array.isArray(items)) return [];
+  const out: string[] = [];
+  for (const item of items as Array<{ set?: { elem?: unknown } }>) {
+    if (!Array.isArray(item.set?.elem)) continue;
+    for (const e of item.set.elem as unknown[]) {
+      if (typeof e === 'string') out.push(e);
+      else {
+        const val = (e as { elem?: { val?: unknown } }).elem?.val;
+        if (typeof val === 'string') out.push(val);
+      }
+    }
+  }
+  return out;
 }
 
 const probeScript = [
@@ -206,13 +302,26 @@ export class Nft {
    */
   async apply(rs: SteerRuleset): Promise<boolean> {
     const current = await this.state();
-    if (current.comments.includes(fingerprint(rs))
+    const wanted = new Set((rs.domainClasses ?? []).flatMap((d) => [d.set4, d.set6]));
+    const stale = current.sets.filter((s) => domainSetPattern.test(s) && !wanted.has(s));
+    if (stale.length === 0 && [...wanted].every((s) => current.sets.includes(s)) && current.comments.includes(fingerprint(rs))
       && Object.values(steerChains).every((c) => current.chains.includes(c))
       && Object.values(steerSets).every((s) => current.sets.includes(s))) {
       return false;
     }
-    await this.load(renderRuleset(rs), 'apply');
+    await this.load(renderRuleset(rs, stale), 'apply');
     return true;
+  }
+
+  /**
+   * The addresses a domain set holds now (dnsmasq's learning): `nft -j list
+   * set`. A set that is not there holds nothing.
+   */
+  async setElements(name: string): Promise<string[]> {
+    if (!domainSetPattern.test(name)) throw new TernError('TERN_E_STEER_RULES', `steerd: nft: list set ${JSON.stringify(name)}: expected a domain set name`);
+    const r = await this.run(['nft', '-j', 'list', 'set', 'inet', nftTable, name]);
+    if (r.code !== 0) return [];
+    return parseSetElements(r.stdout);
   }
 
   /** Removes steerd's chains and sets; the table too when nothing else is in it. */
@@ -220,7 +329,7 @@ export class Nft {
     const current = await this.state();
     if (!current.exists) return;
     const others = current.chains.some((c) => !(Object.values(steerChains) as string[]).includes(c))
-      || current.sets.some((s) => !(Object.values(steerSets) as string[]).includes(s));
+      || current.sets.some((s) => !(Object.values(steerSets) as string[]).includes(s) && !domainSetPattern.test(s));
     const script = renderRemoval(current, !others);
     if (script) await this.load(script, 'remove');
   }

@@ -6,9 +6,11 @@
 // Each site has a selector of its own: a flow to the office may only take a
 // path to the office, so the choice is among that site's paths alone. The
 // fast path finds the site by destination prefix.
-import type { PathMetricsT, SteerProbeT, TunnelStateT } from '../lib/api/index.js';
+import type { PathMetricsT, SteerProbeT, TunnelStateT, WanMetricsT } from '../lib/api/index.js';
 import type { TernConfig } from '../lib/config/index.js';
-import { virtualMacIfname } from '../lib/kernel/names.js';
+import { wanTables } from '../lib/config/tables.js';
+import { formatPrefix, parsePrefix } from '../lib/ip/index.js';
+import { internetMark, virtualMacIfname } from '../lib/kernel/names.js';
 import { overlayPlan, type PathPlan } from '../lib/overlay/index.js';
 import { compilePolicy, defaultFlowLimits } from './policy.js';
 import type { PathInput, PathState, SelectorPolicy } from './types.js';
@@ -121,4 +123,64 @@ export function probeView(m: PathMetricsT): ProbeView {
   // One shape, probed's path.metrics as daemons/lib/api/probed.ts declares
   // it (checked on arrival): its fields are taken as they are named there.
   return { state: m.state, lossPct: m.lossPct, rttMs: m.rttMs, jitterMs: m.jitterMs, mos: m.mos };
+}
+
+/** The destination every WAN is a path of: the selector steering LAN flows to the internet. */
+export const internetSite = 'internet';
+/** What the internet selector decides: every destination no site claimed (its route is registered last). */
+export const internetPrefixes = ['0.0.0.0/0', '::/0'] as const;
+
+/** An internet path's name: the WAN, then `internet` (a path id has three parts; this one has two, so it never names an overlay path). */
+export const internetPathName = (wan: string): string => `${wan}/${internetSite}`;
+
+/**
+ * The internet as one more destination, when `internet.enabled` and the box
+ * has WANs: one path per WAN, marked internetMark(its index in `wans`) so
+ * restore, save and sweeps treat it like any path, routed by the WAN's own
+ * table (tunneld keeps the WAN's default route there).
+ */
+export function internetPlan(cfg: Pick<TernConfig, 'wans' | 'internet'>): SitePlan | undefined {
+  if (!cfg.internet.enabled || cfg.wans.length === 0) return undefined;
+  const tables = wanTables(cfg);
+  return {
+    site: internetSite,
+    prefixes: [...internetPrefixes],
+    paths: cfg.wans.map((w, i) => ({
+      name: internetPathName(w.name), site: internetSite, localWan: w.name, remoteWan: internetSite,
+      mark: internetMark(i), table: tables.get(w.name)!, weight: 1,
+    })),
+  };
+}
+
+/**
+ * This site's own destinations, never steered to the internet: its LAN
+ * prefixes and LAN subnet, the overlay network (remote users' addresses
+ * are in it), remote users' host addresses, IPv6 link-local. Network form.
+ */
+export function ownPrefixes(cfg: Pick<TernConfig, 'lan' | 'overlay' | 'remoteUsers'>): string[] {
+  const texts = [...cfg.lan.prefixes, cfg.lan.address, cfg.overlay.address, ...(cfg.remoteUsers ?? []).map((u) => u.address), 'fe80::/10'];
+  const out = new Set<string>();
+  for (const text of texts) {
+    const p = parsePrefix(text, 'allow');
+    if (p.ok) out.add(formatPrefix(p.value));
+  }
+  return [...out];
+}
+
+/** What probed judged on a WAN (wan.metrics / wans.metrics, wan.state), as the internet path of the WAN sees it. */
+export function wanProbeView(m: WanMetricsT): ProbeView {
+  return { state: m.state, lossPct: m.lossPct, rttMs: m.rttMs, jitterMs: m.jitterMs, mos: m.mos };
+}
+
+/**
+ * The internet paths as the selector sees them: each WAN's state is
+ * probed's verdict on the WAN (not yet judged: degraded with clean metrics,
+ * the rule for unmeasured paths); a WAN in its failback hold counts as down
+ * for new flows (`held`).
+ */
+export function internetInputs(cfg: TernConfig, plan: SitePlan, wans: ReadonlyMap<string, ProbeView>, held: ReadonlySet<string>): PathInput[] {
+  return plan.paths.map((p) => {
+    const wan = cfg.wans.find((w) => w.name === p.localWan);
+    return pathInput(p, wan?.cost ?? 10, wan?.metered ?? false, held.has(p.localWan) ? 'down' : 'up', wans.get(p.localWan));
+  });
 }

@@ -15,6 +15,9 @@ export const SteerProbe = Reply({
   mos: Figure(),
 }, { title: 'SteerProbe' });
 
+const Counts = <K extends string>(keys: readonly K[], description?: string) =>
+  Reply(Object.fromEntries(keys.map((k) => [k, Count()])) as Record<K, ReturnType<typeof Count>>, description ? { description } : {});
+
 export const SteerPath = Reply({
   id: Type.Integer({ description: 'the path\'s fwmark and routing table' }),
   name: PathId,
@@ -29,9 +32,49 @@ export const SteerPath = Reply({
   latencyMs: Type.Number({ description: 'the RTT the SLAs compare (probed\'s window average; 0 when none)' }),
   jitterMs: Type.Number(),
   mos: Type.Number(),
-  tunnel: Type.Union([TunnelState, Type.Null()]),
-  probe: Type.Union([SteerProbe, Type.Null()]),
+  tunnel: Type.Union([TunnelState, Type.Null()], { description: 'null for an internet path (a WAN has no tunnel)' }),
+  probe: Type.Union([SteerProbe, Type.Null()], { description: 'an internet path: probed\'s verdict on its WAN' }),
+  holdSec: Opt(Type.Number({ minimum: 0, description: 'internet paths: seconds left of the failback hold, during which new flows avoid the WAN (0: none)' })),
 }, { title: 'SteerPath' });
+
+const ClearReason = Type.Union([Type.Literal('down'), Type.Literal('failback'), Type.Literal('removed')], {
+  description: 'down: the WAN went down (internet.clearOnDown); failback: flows left a metered WAN after a hold (internet.failback.moveMetered); removed: the path left the plan',
+});
+
+export const InternetClear = Reply({
+  wan: Type.String(),
+  path: PathId,
+  reason: ClearReason,
+  why: Type.String({ description: 'what set it off' }),
+  at: Type.Number({ description: 'wall-clock ms' }),
+  chosen: Opt(Count('failback: flows the policy would now put on another WAN')),
+  ...Counts(['matched', 'deleted', 'tcp', 'provoked', 'errors'] as const).properties,
+  error: Type.Union([Type.String(), Type.Null()]),
+}, { title: 'InternetClear', description: 'conntrack entries of an internet path deleted, their TCP clients provoked into a reset (ctClear)' });
+
+const Usage = Reply({ flows: Count(), bytes: Type.Number({ minimum: 0, description: 'both directions (conntrack accounting)' }) });
+
+export const InternetPath = Reply({
+  name: PathId,
+  wan: Type.String(),
+  mark: Type.Integer(),
+  table: Type.Integer(),
+  state: Type.Union([Type.Literal('up'), Type.Literal('degraded'), Type.Literal('down')], { description: 'the selector\'s input: down while the WAN is down or held' }),
+  wanState: Type.Union([Verdict, Type.Null()], { description: 'probed\'s verdict on the WAN; null before the first' }),
+  metered: Type.Boolean(),
+  holdSec: Type.Number({ minimum: 0, description: 'seconds left of the failback hold' }),
+  flows: Count('flows conntrack holds on this path'),
+  natFlows: Count('of them NATed (0 when the WAN has nat off)'),
+  bytes: Type.Number({ minimum: 0 }),
+  classes: Type.Record(Type.String(), Usage, { description: 'app class → its flows and bytes here' }),
+}, { title: 'InternetPath' });
+
+export const InternetView = Reply({
+  enabled: Type.Boolean({ description: 'internet.enabled and the box has WANs' }),
+  paths: Type.Array(InternetPath),
+  classes: Type.Array(Reply({ name: Type.String(), wans: Type.Record(Type.String(), Usage, { description: 'WAN → the class\'s flows and bytes there' }) })),
+  clears: Type.Array(InternetClear, { description: 'the last 20 clears, oldest first' }),
+}, { title: 'InternetView' });
 
 /** A flow's identity: the fields of its original-direction tuple. */
 const tupleFields = {
@@ -50,9 +93,6 @@ export const FlowRow = Reply({
   packets: Type.Number(),
   bytes: Type.Number(),
 }, { title: 'FlowRow' });
-
-const Counts = <K extends string>(keys: readonly K[], description?: string) =>
-  Reply(Object.fromEntries(keys.map((k) => [k, Count()])) as Record<K, ReturnType<typeof Count>>, description ? { description } : {});
 
 /** Packets the fast path could not read, by reason (each still got a verdict). */
 const ParseErrors = Counts(['truncated', 'badVersion', 'badHeader', 'extensionChain'] as const, 'packets that could not be read, by reason');
@@ -89,7 +129,7 @@ export const FlowMove = Reply({
 export const SteerCounters = Reply({
   method: Type.Union([Type.Literal('nft'), Type.Literal('iptables')], { description: 'how packets reach the queue' }),
   queues: Type.Array(QueueCounters),
-  totals: Counts(['moves', 'markUpdates', 'markMissing', 'sweeps', 'swept', 'refreshes', 'refreshErrors'] as const, 'the daemon\'s totals since start'),
+  totals: Counts(['moves', 'markUpdates', 'markMissing', 'sweeps', 'swept', 'refreshes', 'refreshErrors', 'clears', 'cleared'] as const, 'the daemon\'s totals since start (clears: internet clears; cleared: conntrack entries they deleted)'),
   moveEvents: Counts(['written', 'coalesced', 'errors'] as const, 'the move log: path.move events written, coalesced into a later one, failed'),
   sites: Type.Array(Type.Intersect([Reply({ site: Type.String() }), SelectorCounters])),
 }, { title: 'SteerCounters' });
@@ -105,6 +145,7 @@ export const steerdApi = defineContract({
       params: Type.Union([Params({ limit: Opt(Type.Integer({ minimum: 1, maximum: 10_000, description: 'default 20' })) }), Type.Undefined()]),
       result: Reply({ total: Type.Integer(), flows: Type.Array(FlowRow) }),
     },
+    'steer.internet': { summary: 'WAN usage per app class: each WAN\'s internet path, its flows and bytes per class, NATed flows, hold, the last clears', result: InternetView },
     'steer.reload': {
       summary: 'read appClasses and policies from tern.yaml again (the rest stays)',
       result: Reply({ policyChanged: Type.Boolean(), sitesChanged: Type.Boolean() }),

@@ -239,6 +239,11 @@ const cases: Case[] = [
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['59 policies[0].weights'], message: /^weights apply only to mode weighted; mode is best$/,
   },
   {
+    name: 'dangling reference: weights to a WAN that is not there (internet steering)',
+    text: edit({ 58: '    mode: weighted', 59: '    weights: {isp-a: 3, lte: 1}' }),
+    code: 'TERN_E_CONFIG_SEMANTIC', want: ['59 policies[0].weights.lte'], message: /^no WAN 'lte'; WANs: isp-a, isp-b/,
+  },
+  {
     name: 'VIP outside the LAN subnet',
     text: edit({ 40: '  vips: [10.99.0.1/24]' }),
     code: 'TERN_E_CONFIG_SEMANTIC', want: ['40 pair.vips[0]'], message: /outside the LAN subnet 10.10.0.0\/24/,
@@ -419,4 +424,17 @@ t.test('loadConfig reads a file and names it in errors', async (t) => {
   }, 'got another error; want TERN_E_CONFIG_READ naming the path');
 
   await t.rejects(loadConfig(dir), { code: 'TERN_E_CONFIG_READ', message: /is a directory/ }, 'got another error; want TERN_E_CONFIG_READ for a directory');
+});
+
+t.test('an app class matched by domains alone is a match, not "matches nothing"', async (t) => {
+  t.doesNotThrow(() => parseConfig(edit({ 53: '    match: {domains: [slack.com]}' }), 'tern.yaml'), 'got an error; want none');
+});
+
+t.test('at most 255 app classes may match by domains (the hint is 8 bits of the mark)', async (t) => {
+  const classes = Array.from({ length: 256 }, (_, i) => [`  - name: d${i}`, `    match: {domains: [d${i}.example.com]}`]).flat();
+  const f = failure(edit({ 52: classes, 53: [], 54: [], 55: [], 57: '  - appClass: default' }));
+  if (typeof f === 'string') { t.fail(`${f}; want TERN_E_CONFIG_SEMANTIC`); return; }
+  t.equal(f.code, 'TERN_E_CONFIG_SEMANTIC', `got code ${f.code}; want TERN_E_CONFIG_SEMANTIC\n${f.message}`);
+  t.same(f.issues.map((i) => i.path), ['appClasses[255].match.domains'], `got issues ${JSON.stringify(f.issues.map((i) => i.path))}`);
+  t.doesNotThrow(() => parseConfig(edit({ 52: classes.slice(0, 510), 53: [], 54: [], 55: [], 57: '  - appClass: default' }), 'tern.yaml'), '255 are fine');
 });

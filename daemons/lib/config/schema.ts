@@ -280,7 +280,7 @@ export const ProbePathClassSchema = Obj({
 export const ProbesSchema = Obj({
   pathRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 5, description: 'Probes per second on each overlay path' }),
   pathClasses: Type.Array(ProbePathClassSchema, { default: [], maxItems: limits.pathClasses, description: 'Probe rates of classes of paths (metered LTE, satellite); the first class listing a path wins, the others use pathRatePerSec' }),
-  wanRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 1, description: 'Probes per second to each WAN target' }),
+  wanRatePerSec: Type.Number({ exclusiveMinimum: 0, maximum: 50, default: 5, description: 'Probes per second to each WAN target (5: a dead WAN is down after downAfter 3 lost probes, about 0.6 s, so new internet flows fail for under a second)' }),
   port: Port('UDP port of the probe reflector (STAMP, RFC 8762)', { default: 862 }),
   wanTargets: Type.Array(Address('A probe target'), { default: [], maxItems: limits.probeTargets, uniqueItems: true, description: "Addresses probed over every WAN to judge the WAN itself; empty: each WAN's gateway" }),
   wans: Type.Array(ProbeWanSchema, { default: [], maxItems: limits.perWan, description: 'Per-WAN overrides' }),

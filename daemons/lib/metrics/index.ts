@@ -44,10 +44,11 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   const cfgR = await runningConfig(ctx);
   const cfg = cfgR.loaded?.config;
   if (cfgR.error) problems.config = cfgR.error.message;
-  const [live, paths, wans, pair, qos, steer, flows, pending] = await Promise.all([
+  const [live, paths, wans, pair, qos, steer, flows, internet, pending] = await Promise.all([
     ctx.daemons.all(), collectPaths(ctx, cfg), collectWans(ctx, cfg), collectPair(ctx, cfg), qosSummary(ctx, cfg),
     collectRaw(ctx, 'steerd', methods.steering),
     collectRaw(ctx, 'steerd', methods.flows, { limit: 1 }),
+    collectRaw(ctx, 'steerd', methods.internet),
     readPending(ctx).catch((err: unknown) => { problems.pending = errorMessage(err); return undefined; }),
   ]);
   const installed = new Set<string>(installedDaemons());
@@ -146,6 +147,27 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   if (moves !== null) counter('tern_steer_moves_total', 'Flows moved to another path (SLA broken or path down)').inc(moves);
   const decisions = sites.length ? sites.reduce((sum, site) => sum + (num(site, 'decisions') ?? 0), 0) : null;
   if (decisions !== null) counter('tern_steer_decisions_total', 'Path decisions made for new flows').inc(decisions);
+  // steer.internet (InternetView in daemons/lib/api/steerd.ts): WAN usage per app class from conntrack, the paths' state and clears.
+  const inet = internet.value && typeof internet.value === 'object' ? (internet.value as Record<string, unknown>) : undefined;
+  const inetFlows = gauge('tern_internet_flows', 'Internet flows conntrack holds on a WAN, per app class', ['wan', 'class']);
+  const inetBytes = gauge('tern_internet_bytes', 'Bytes (both directions) of the internet flows conntrack holds on a WAN, per app class', ['wan', 'class']);
+  const inetNat = gauge('tern_internet_nat_flows', 'NATed internet flows on a WAN', ['wan']);
+  const inetUp = gauge('tern_internet_path_up', '1 when new internet flows may take the WAN (up or degraded, not held)', ['wan']);
+  const inetHold = gauge('tern_internet_hold_seconds', 'Failback hold left on a WAN that came back', ['wan']);
+  for (const p of listOf(inet, 'paths')) {
+    const wan = typeof p.wan === 'string' ? p.wan : undefined;
+    if (!wan) continue;
+    set(inetNat, { wan }, num(p, 'natFlows'));
+    set(inetUp, { wan }, p.state === 'down' ? 0 : 1);
+    set(inetHold, { wan }, num(p, 'holdSec'));
+    const classes = p.classes && typeof p.classes === 'object' ? (p.classes as Record<string, Record<string, unknown>>) : {};
+    for (const [cls, u] of Object.entries(classes)) {
+      set(inetFlows, { wan, class: cls }, num(u, 'flows'));
+      set(inetBytes, { wan, class: cls }, num(u, 'bytes'));
+    }
+  }
+  const cleared = num(totals, 'cleared');
+  if (cleared !== null) counter('tern_internet_cleared_flows_total', 'Internet flows cleared (WAN down, metered failback, path removed)').inc(cleared);
   // The kernel's qdisc counters: they restart when qosd rebuilds a shaper, which Prometheus reads as a counter reset.
   const dropped = counter('tern_qos_dropped_packets_total', 'Packets the shaper dropped', ['wan', 'direction']);
   const sent = counter('tern_qos_sent_bytes_total', 'Bytes the shaper sent', ['wan', 'direction']);
@@ -172,7 +194,7 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   for (const [k, v] of Object.entries({ ...fw.sources, ...nat.sources })) {
     if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
   }
-  for (const [k, v] of Object.entries({ ...paths.sources, ...wans.sources, ...pair.sources, ...qos.sources, ...steer.sources })) {
+  for (const [k, v] of Object.entries({ ...paths.sources, ...wans.sources, ...pair.sources, ...qos.sources, ...steer.sources, ...internet.sources })) {
     if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
   }
   gauge('tern_exporter_scrape_problems', 'Sources this scrape could not read (see tern_daemon_up for daemons)').set(Object.keys(problems).length);

@@ -31,6 +31,7 @@ export const methods = {
   flows: 'steer.flows',
   steering: 'steer.counters',
   steerPaths: 'steer.paths',
+  internet: 'steer.internet',
 } as const satisfies Record<string, AnyDaemonMethod>;
 
 export type HealthWord = 'up' | 'degraded' | 'down' | 'unknown';
