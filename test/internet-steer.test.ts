@@ -1,14 +1,14 @@
 // Lab test of internet breakout steering (issue #17): home1 with two WANs
 // (ispa, and ispd: LTE, metered in phase B), the lab's internet servers, the
 // real tunneld (WAN tables), probed (WAN verdicts from a target on the
-// internet) and steerd (NFQUEUE, conntrack marks, ctClear). Every claim is
+// internet), steerd (NFQUEUE, conntrack marks, ctClear) and edged (the zone
+// firewall and NAT per WAN: masquerade out of both WANs, and the reset of a
+// new TCP segment without SYN towards a WAN that ends a cleared flow). Every claim is
 // read at the far end: saas1/saas2/inet's HTTP echo answers the source
 // address it saw, which is the WAN's address (198.18.1.6 ispa, 198.18.4.2
 // ispd).
 //
-// Stand-ins, to be deleted when their products are merged:
-// - NAT: masquerade rules loaded in home1's namespace (table ip
-//   isteer_nat_standin) stand in for tern-edged's NAT per WAN.
+// Stand-in (the product's own learning is shown by test/edge-lan.test.ts):
 // - Domain learning: the test resolves saas2.example.test at dns1 (a real
 //   lookup) and adds the answer to steerd's set dom4_saas itself, standing
 //   in for dnsmasq's nftset= learning (run by tern-edged's LAN services).
@@ -24,7 +24,7 @@ const box = 'home1';
 const host = 'homehost';
 const ispaAddr = '198.18.1.6';
 const ispdAddr = '198.18.4.2';
-const daemons = ['tunneld', 'probed', 'steerd'];
+const daemons = ['tunneld', 'probed', 'steerd', 'edged'];
 
 interface PathRow { name: string; site: string; wan: string; state: string; holdSec?: number; probe: { state: string } | null }
 interface ClearRow { wan: string; reason: string; deleted: number; provoked: number; tcp: number; chosen?: number; error: string | null }
@@ -55,12 +55,10 @@ const internetPaths = async (): Promise<Record<string, PathRow>> =>
   Object.fromEntries((await call<PathRow[]>('steerd', 'steer.paths')).filter((p) => p.site === 'internet').map((p) => [p.wan, p]));
 const view = (): Promise<InternetView> => call<InternetView>('steerd', 'steer.internet');
 
-// Stand-in for tern-edged's NAT per WAN (delete when edged is merged): masquerade out of both WANs.
-await lab.mustExec(box, ['nft', '-f', '-'], {
-  input: 'table ip isteer_nat_standin {\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname { "wan0", "wan1" } masquerade\n }\n}\n',
-});
 // Replies from the internet arrive by the WAN the flow left by, which is not
-// always main's default route: loose reverse-path filtering (part of the same stand-in).
+// always main's default route: reverse-path filtering must be loose, as the
+// image's systemd sets it (50-default.conf: rp_filter=2); the lab's
+// namespaces inherit whatever this machine has.
 await lab.mustExec(box, ['sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=2', 'net.ipv4.conf.default.rp_filter=2', 'net.ipv4.conf.wan0.rp_filter=2', 'net.ipv4.conf.wan1.rp_filter=2']);
 
 /** home1's tern.yaml from the lab's, with this test's WANs, probing, internet and steering. */
@@ -71,6 +69,8 @@ function writeConfig(phase: 'A' | 'B'): void {
   // WAN health from a target on the internet, at the default rate.
   cfg.probes = { pathRatePerSec: 5, wanTargets: [inet] };
   cfg.internet = { enabled: true, clearOnDown: true, failback: { holdSec: 6, moveMetered: true } };
+  // Domain classes learn from the box's DNS forwarder; its upstream is the lab's authoritative server.
+  cfg.lan.dns = { upstreams: [{ address: serverWith(lab.topology, 'dns').address }] };
   cfg.appClasses = [
     { name: 'saas', match: { domains: ['saas2.example.test'] } },
     { name: 'spread', match: { prefixes: [`${saas1}/32`] } },
