@@ -161,11 +161,22 @@ try {
   // both sides has stopped rising (under 10 % above its best so far) for two
   // steps in a row (one step alone is within this machine's noise), or the
   // ceiling is reached.
+  // steerd's own counters say whether the product's flows were steered (each
+  // new flow's first packet through a worker), not only NATed.
+  const steerSock = path.join(lab.applianceEnv(product.box).TERN_RUN_DIR!, 'steerd.sock');
+  const steered = async (): Promise<{ packets: number; steered: number } | undefined> => {
+    if (!fs.existsSync(steerSock)) return undefined;
+    const c = await busCall<{ queues: Array<{ packets: number; steered: number }> }>(steerSock, 'steer.counters').catch(() => undefined);
+    return c ? c.queues.reduce((a, q) => ({ packets: a.packets + q.packets, steered: a.steered + q.steered }), { packets: 0, steered: 0 }) : undefined;
+  };
+  const steeredBefore = await steered();
+  let productFlows = 0;
   const flat = { off: 0, on: productWhy ? 2 : 0 };
   let best = { off: 0, on: 0 };
   for (let rate = 500; rate <= MAX_RATE && (flat.off < 2 || flat.on < 2); rate *= 2) {
     const o = await flows(baseline, rate);
     const p = productWhy ? undefined : await flows(product, rate);
+    if (p) productFlows += p.started;
     const got = { off: o.completed / o.seconds, on: p ? p.completed / p.seconds : 0 };
     flat.off = got.off < best.off * 1.1 ? flat.off + 1 : 0;
     if (p) flat.on = got.on < best.on * 1.1 ? flat.on + 1 : 0;
@@ -187,12 +198,11 @@ try {
   } else {
     console.log(`new flows, product                  saturates at ${best.on.toFixed(0)}/s`);
     console.log(`ratio product / kernel NAT alone    ${(100 * best.on / best.off).toFixed(1)} %`);
-    // Were the internet flows steered at all, or only NATed? steerd's own flow table says.
-    const sock = path.join(lab.applianceEnv(product.box).TERN_RUN_DIR!, 'steerd.sock');
-    if (fs.existsSync(sock)) {
-      const rows = await busCall<{ flows: Array<{ dst: string; path: string }> }>(sock, 'steer.flows', { limit: 10_000 }).catch(() => undefined);
-      const toInet = rows?.flows.filter((f) => f.dst === inet) ?? [];
-      console.log(`steerd: ${rows ? `${toInet.length} flows to ${inet} in its table${toInet.length ? ` (paths ${[...new Set(toInet.map((f) => f.path))].join(', ')})` : ' (internet flows not steered by this build)'}` : 'steer.flows did not answer'}`);
+    const after = await steered();
+    if (steeredBefore && after) {
+      console.log(`steerd: ${after.steered - steeredBefore.steered} first packets steered, ${after.packets - steeredBefore.packets} queued, while the product side started ${productFlows} flows`);
+    } else {
+      console.log('steerd: steer.counters did not answer: whether the flows were steered is not known');
     }
   }
 } finally {
