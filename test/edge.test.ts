@@ -19,6 +19,8 @@ import { busCall, patience, waitFor } from './lab/wait.js';
 
 const home = 'home1';
 const homeWan = '198.18.1.6';
+/** home1's second, metered WAN (ispd, the LTE). */
+const homeWanLte = '198.18.4.2';
 const homeHost = '10.2.0.10';
 const homeWan6 = '2001:db8:1::6';
 const ispa6 = '2001:db8:1::5';
@@ -102,19 +104,21 @@ t.test('the tunnels and their probes pass the firewall', async (t) => {
   for (const peer of ['198.18.1.2', '198.18.2.2', '198.18.3.2']) t.ok(st.peers.v4.includes(peer), `got peers ${st.peers.v4.join(', ')}; want ${peer} (a remote site's WAN)`);
 });
 
-t.test('TCP scan of the WAN from the internet: only the port forward is open', async (t) => {
-  const s = await nmap('inet', ['-sS', '-p-', '--min-rate', '5000', homeWan]);
-  t.same(open(s), [forwardPort], `got open TCP ${open(s).join(',') || 'none'}; want only the forward ${forwardPort}`);
-  t.equal(s.ports.filter((p) => p.state === 'closed').length, 0, 'no TCP port answers closed (no RST from the box)');
-  t.equal(s.ignored, 'filtered', `got ignored state ${s.ignored}; want filtered (dropped, no answer)`);
+t.test('TCP scan of each WAN from the internet: only the port forward is open', async (t) => {
+  for (const wan of [homeWan, homeWanLte]) {
+    const s = await nmap('inet', ['-sS', '-p-', '--min-rate', '5000', wan]);
+    t.same(open(s), [forwardPort], `${wan}: got open TCP ${open(s).join(',') || 'none'}; want only the forward ${forwardPort}`);
+    t.equal(s.ports.filter((p) => p.state === 'closed').length, 0, `${wan}: no TCP port answers closed (no RST from the box)`);
+    t.equal(s.ignored, 'filtered', `${wan}: got ignored state ${s.ignored}; want filtered (dropped, no answer)`);
+  }
 });
 
-t.test('UDP scan of the WAN: nothing answers, Tern\'s ports included', async (t) => {
+t.test('UDP scan of each WAN: nothing answers, Tern\'s ports included', async (t) => {
   // open|filtered: no answer at all, which is what a dropped port and a
   // WireGuard port (silent to unauthenticated packets) both give; closed
   // would be an ICMP port unreachable from the box, open a UDP answer.
   const tern = '51819-51883,862';
-  for (const args of [['-sU', '-p', tern, homeWan], ['-sU', '--top-ports', '100', homeWan]]) {
+  for (const args of [['-sU', '-p', tern, homeWan], ['-sU', '--top-ports', '100', homeWan], ['-sU', '-p', tern, homeWanLte], ['-sU', '--top-ports', '100', homeWanLte]]) {
     const s = await nmap('inet', args);
     const answered = s.ports.filter((p) => p.state === 'closed' || p.state === 'open');
     t.same(answered, [], `${args.join(' ')}: got ports answering ${JSON.stringify(answered)}; want none`);
@@ -198,6 +202,33 @@ t.test('kill -9 of edged during a NATed download: the download goes on, the WAN 
   const empty = report.intervals.filter((i) => i.sum.bytes === 0).length;
   t.equal(empty, 0, `got ${empty} one-second intervals without data of ${report.intervals.length}; want none`);
 });
+
+// The other daemons a NATed flow meets: steerd (its first packet was
+// steered; later packets keep their mark in the kernel), tunneld (the WAN
+// tables), probed (WAN health). Each is killed during a download and
+// started again; the download goes on, and the WAN stays closed throughout.
+for (const daemon of ['steerd', 'tunneld', 'probed']) {
+  t.test(`kill -9 of ${daemon} during a NATed download: the download goes on, the WAN stays closed`, async (t) => {
+    const out = path.join(lab.runDir, `edge-iperf-${daemon}.json`);
+    const dl = lab.spawn('homehost', `download-${daemon}`, ['sh', '-c', `exec iperf3 -c ${web.address} -p ${iperfPort} -R -t 8 -i 1 -J > ${out}`]);
+    await waitFor('the download is NATed', async () => ((await edge<{ wans: NatWan[] }>('edge.nat')).wans.find((w) => w.wan === 'ispa')?.sessions ?? 0) > 0, patience(2000));
+    const ready = path.join(lab.applianceEnv(home).TERN_RUN_DIR!, `${daemon}.ready`);
+    await lab.kill(home, daemon, 'SIGKILL');
+    const dead = await nmap('inet', ['-sS', '-p', `1-1024,${boxPort},${forwardPort}`, homeWan]);
+    t.same(open(dead), [forwardPort], `${daemon} dead: got open ${open(dead).join(',') || 'none'}; want only ${forwardPort}`);
+    fs.rmSync(ready, { force: true });
+    lab.spawn(home, daemon, [process.execPath, path.join(repoRoot, 'dist', 'daemons', daemon, 'main.js')], { env: lab.applianceEnv(home) });
+    const during = await nmap('inet', ['-sS', '-p', `1-1024,${boxPort},${forwardPort}`, homeWan]);
+    t.same(open(during), [forwardPort], `${daemon} restarting: got open ${open(during).join(',') || 'none'}; want only ${forwardPort}`);
+    await waitFor(`${daemon} ready again`, () => fs.existsSync(ready) || undefined, patience(10_000));
+    const exit = await dl.exited;
+    t.equal(exit.code, 0, `iperf3 exit ${exit.code}`);
+    const report = JSON.parse(fs.readFileSync(out, 'utf8')) as { error?: string; intervals: Array<{ sum: { bytes: number } }> };
+    t.notOk(report.error, `iperf3 error: ${report.error}`);
+    const empty = report.intervals.filter((i) => i.sum.bytes === 0).length;
+    t.equal(empty, 0, `got ${empty} one-second intervals without data of ${report.intervals.length}; want none`);
+  });
+}
 
 t.test('a reload with a new forward replaces the rules in one transaction, counters kept', async (t) => {
   const st0 = await edge<EdgeStatus>('edge.status');
