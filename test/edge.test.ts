@@ -21,6 +21,8 @@ const home = 'home1';
 const homeWan = '198.18.1.6';
 /** home1's second, metered WAN (ispd, the LTE). */
 const homeWanLte = '198.18.4.2';
+/** An address in the overlay network (100.64.0.0/24) that is no site's: it can never come from a WAN. */
+const overlaySpoof = '100.64.0.99';
 const homeHost = '10.2.0.10';
 const homeWan6 = '2001:db8:1::6';
 const ispa6 = '2001:db8:1::5';
@@ -147,14 +149,17 @@ t.test('a route planted on the ISP to the LAN reaches nothing', async (t) => {
   t.ok(after - before >= 4, `edge_drop_fwd_wan rose by ${after - before}; want at least 4 (3 pings, 1 SYN)`);
 });
 
-t.test('packets from the WAN with a LAN source are dropped and counted', async (t) => {
-  await lab.mustExec('ispa', ['ip', 'addr', 'add', '10.2.0.99/32', 'dev', 'lo']);
-  t.teardown(() => lab.exec('ispa', ['ip', 'addr', 'del', '10.2.0.99/32', 'dev', 'lo']).then(() => undefined));
-  const before = await packets('edge_spoof_ispa');
-  const r = await lab.exec('ispa', ['fping', '-S', '10.2.0.99', '-c', '5', '-t', '300', homeWan]);
-  t.not(r.code, 0, `spoofed pings to ${homeWan}: fping exit ${r.code}; want unanswered`);
-  const after = await packets('edge_spoof_ispa');
-  t.equal(after - before, 5, `edge_spoof_ispa rose by ${after - before}; want 5`);
+t.test('packets from the WAN with a LAN or overlay source are dropped and counted', async (t) => {
+  // 10.2.0.99: in home1's LAN; overlaySpoof: in the overlay network, not any site's address.
+  for (const src of ['10.2.0.99', overlaySpoof]) {
+    await lab.mustExec('ispa', ['ip', 'addr', 'add', `${src}/32`, 'dev', 'lo']);
+    t.teardown(() => lab.exec('ispa', ['ip', 'addr', 'del', `${src}/32`, 'dev', 'lo']).then(() => undefined));
+    const before = await packets('edge_spoof_ispa');
+    const r = await lab.exec('ispa', ['fping', '-S', src, '-c', '5', '-t', '300', homeWan]);
+    t.not(r.code, 0, `pings from ${src} to ${homeWan}: fping exit ${r.code}; want unanswered`);
+    const after = await packets('edge_spoof_ispa');
+    t.equal(after - before, 5, `source ${src}: edge_spoof_ispa rose by ${after - before}; want 5`);
+  }
 });
 
 t.test('the port forward reaches the LAN host', async (t) => {
