@@ -30,6 +30,7 @@ const range = '    ranges: [{start: 10.10.0.100, end: 10.10.0.199}]';
 const rows: Row[] = [
   { name: 'DHCP on an enabled PAIR appliance', text: editBase({ 15: lanLines(dhcpLines(range)) }), want: ['16 lan.dhcp'], message: /^DHCP on a PAIR appliance \(pair.enabled is true\) would have both boxes hand out leases/ },
   { name: 'DNS on an enabled PAIR appliance loads', text: editBase({ 15: lanLines(dnsOn) }), want: [] },
+  { name: 'a switched-off DHCP section on an enabled PAIR appliance loads', text: editBase({ 15: lanLines(dhcpLines('    enabled: false', range)) }), want: [] },
   { name: 'a plain DHCP and DNS config loads', text: edit({ 15: lanLines(dhcpLines(range, '    staticLeases: [{mac: "52:54:00:00:00:01", address: 10.10.0.50, hostname: printer}]'), dnsOn) }), want: [] },
   { name: 'range outside the LAN subnet', text: edit({ 15: lanLines(dhcpLines('    ranges: [{start: 10.10.1.10, end: 10.10.1.20}]')) }), want: ['17 lan.dhcp.ranges[0].start', '17 lan.dhcp.ranges[0].end'], message: /^10.10.1.10 is outside the LAN subnet 10.10.0.0\/24 \(lan.address\); a DHCP range must be in it$/ },
   { name: 'range end below start', text: edit({ 15: lanLines(dhcpLines('    ranges: [{start: 10.10.0.50, end: 10.10.0.40}]')) }), want: ['17 lan.dhcp.ranges[0].end'], message: /^10.10.0.40 is below start 10.10.0.50$/ },

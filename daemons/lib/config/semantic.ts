@@ -668,7 +668,7 @@ function checkLanServices(c: Checker, cfg: TernConfig): void {
   // Both boxes of a PAIR would hand out leases from the same ranges on one
   // LAN (two servers, no shared lease file): refused until DHCP follows the
   // PAIR role. DNS needs no such care: either box answers the same.
-  if (dhcp && cfg.pair && cfg.pair.enabled) {
+  if (dhcp && dhcp.enabled && cfg.pair && cfg.pair.enabled) {
     c.add(['lan', 'dhcp'], 'DHCP on a PAIR appliance (pair.enabled is true) would have both boxes hand out leases on one LAN; serve DHCP from one box, or set pair.enabled: false (PAIR-aware DHCP is not supported yet)');
   }
   if (dhcp) {
