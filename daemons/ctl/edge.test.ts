@@ -40,3 +40,50 @@ t.test('ternctl firewall without edged says so and exits unreachable', async (t)
   t.equal(r.code, 3, `got exit ${r.code}; want 3 (unreachable)`);
   t.match(r.out + r.err, /edged did not answer: .*not running/);
 });
+
+t.test('ternctl leases and domains: edged\'s leases and learned addresses, --json whole', async (t) => {
+  const app = tempAppliance();
+  t.teardown(app.cleanup);
+  const far = Math.floor(Date.now() / 1000) + 3600;
+  const leases = [
+    { mac: '52:54:00:00:00:01', address: '10.10.0.100', hostname: 'laptop', expiresAt: far },
+    { mac: '52:54:00:00:00:02', address: '10.10.0.50', expiresAt: null },
+  ];
+  const d = await fakeDaemon(app, 'edged', (ctx) => {
+    ctx.bus.method('edge.lan', () => ({ enabled: true, dhcp: true, dns: true, intercept: false, running: true, pid: 4242, adopted: true, restarts: 1, problems: [] }));
+    ctx.bus.method('edge.leases', () => ({ leases }));
+    ctx.bus.method('edge.domains', () => ({
+      sets: [
+        { appClass: 'saas', family: 4, set: 'dom4_saas', elements: [{ address: '198.18.102.10', expiresSec: 250 }] },
+        { appClass: 'saas', family: 6, set: 'dom6_saas', elements: [] },
+        { appClass: 'chat', family: 4, set: 'dom4_chat', elements: [], problem: 'nft list set: No such file or directory' },
+      ],
+    }));
+    return {};
+  });
+  t.teardown(() => d.stop());
+  const l = await ternctl(app, ['leases']);
+  t.equal(l.code, 0, `exit code: got ${l.code}; want 0 (${l.err})`);
+  t.match(l.out, /dnsmasq:\s+running, pid 4242 \(adopted\), 1 restart\(s\)/, l.out);
+  t.match(l.out, /10\.10\.0\.100\s+52:54:00:00:00:01\s+laptop\s+(59m\d\ds|1h00m)/, l.out);
+  t.match(l.out, /10\.10\.0\.50\s+52:54:00:00:00:02\s+-\s+never/, l.out);
+  const lj = (JSON.parse((await ternctl(app, ['leases', '--json'])).out) as { data: { leases: Array<{ address: string; hostname: string | null }> } }).data;
+  t.same(lj.leases.map((x) => [x.address, x.hostname]), [['10.10.0.100', 'laptop'], ['10.10.0.50', null]], `got ${JSON.stringify(lj.leases)}`);
+  const dm = await ternctl(app, ['domains']);
+  t.equal(dm.code, 0, `exit code: got ${dm.code}; want 0 (${dm.err})`);
+  t.match(dm.out, /saas\s+1\s+-/, dm.out);
+  t.match(dm.out, /chat\s+0\s+IPv4: nft list set: No such file/, dm.out);
+  t.match(dm.out, /saas\s+198\.18\.102\.10\s+4m10s/, dm.out);
+  const dj = (JSON.parse((await ternctl(app, ['domains', '--json'])).out) as { data: { addresses: Array<{ appClass: string; address: string; expiresSec: number | null }> } }).data;
+  t.same(dj.addresses, [{ appClass: 'saas', family: 4, address: '198.18.102.10', expiresSec: 250 }], `got ${JSON.stringify(dj.addresses)}`);
+});
+
+t.test('ternctl leases and domains without edged say so and exit unreachable', async (t) => {
+  const app = tempAppliance();
+  t.teardown(app.cleanup);
+  for (const cmd of ['leases', 'domains']) {
+    const r = await ternctl(app, [cmd]);
+    t.equal(r.code, 3, `${cmd}: got exit ${r.code}; want 3 (unreachable)`);
+    t.match(r.out + r.err, /edged did not answer: .*not running/, cmd);
+  }
+});

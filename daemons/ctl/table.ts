@@ -12,7 +12,7 @@ import { logsCommand } from './logs.js';
 import { pairCommand } from './pair.js';
 import { pathsCommand, tunnelsCommand } from './paths.js';
 import { qosCommand } from './qos.js';
-import { firewallCommand, natCommand } from './edge.js';
+import { domainsCommand, firewallCommand, leasesCommand, natCommand } from './edge.js';
 import { raAdd, raList, raRekey, raRevoke, raShow } from './ra.js';
 import { reportLossCommand } from './report/index.js';
 import { statusCommand } from './status.js';
@@ -112,6 +112,18 @@ export const commandTable: CommandEntry[] = [
     summary: 'NAT sessions per WAN, from conntrack (from edged)',
     examples: ['ternctl nat', 'ternctl nat --json'],
     run: (ctx) => natCommand(ctx),
+  },
+  {
+    name: 'leases',
+    summary: 'the LAN\'s DHCP leases, and whether dnsmasq runs (from edged)',
+    examples: ['ternctl leases', 'ternctl leases --json'],
+    run: (ctx) => leasesCommand(ctx),
+  },
+  {
+    name: 'domains',
+    summary: 'the addresses learned from DNS answers per domain app class, with the time each has left (from edged)',
+    examples: ['ternctl domains', 'ternctl domains --json'],
+    run: (ctx) => domainsCommand(ctx),
   },
   {
     name: 'report loss',

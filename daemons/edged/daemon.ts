@@ -3,6 +3,7 @@
 // per WAN) and keeps the set of peers STAMP is accepted from in step with
 // what tunneld resolved. The LAN services (DHCP and DNS with dnsmasq) run
 // here too, from daemons/edged/lan. See README.md for the packet path.
+import path from 'node:path';
 import { BusClient } from '../lib/bus/index.js';
 import { splitHostPort } from '../lib/config/formats.js';
 import type { TernConfig } from '../lib/config/index.js';
@@ -12,7 +13,7 @@ import { runCommand, type CommandRunner } from '../lib/kernel/nft/index.js';
 import { componentLogger, type Logger } from '../lib/log/index.js';
 import { socketPath } from '../lib/paths/index.js';
 import {
-  edgedApi, tunneldApi, type EdgeCounterT, type EdgeStatusT, type NatWanT, type PathTunnelT, type TunneldMethods, type TunneldTopics,
+  edgedApi, tunneldApi, type DomainSetT, type EdgeCounterT, type EdgeLanT, type LeaseT, type EdgeStatusT, type NatWanT, type PathTunnelT, type TunneldMethods, type TunneldTopics,
 } from '../lib/api/index.js';
 import { contractBus, type DaemonContext, type DaemonHooks, type DaemonSpec } from '../lib/runner/index.js';
 import { readNat } from './nat.js';
@@ -20,6 +21,9 @@ import { EdgeNft, type ApplyOutcome } from './nft.js';
 import { edgePlan, type EdgePlan } from './plan.js';
 import { fingerprint } from './ruleset.js';
 import { describeCounter } from './counters.js';
+import { LanServices, type LanServicesStatus } from './lan/index.js';
+import type { Lease } from './lan/leases.js';
+import type { DomainSet } from './lan/domains.js';
 
 /** How often tunneld's path list is read again for resolved peer endpoints (paths.changed carries state changes only). */
 const peerPollMs = 5_000;
@@ -33,8 +37,25 @@ const peerPollMs = 5_000;
 export interface LanServicesLike {
   start(cfg: TernConfig): Promise<void>;
   reload(cfg: TernConfig): Promise<void>;
-  status(): Record<string, unknown>;
+  status(): LanServicesStatus;
+  leases(): Promise<Lease[]>;
+  domains(): Promise<DomainSet[]>;
   stop(): Promise<void>;
+}
+
+/**
+ * edged's LAN services as it runs them by default: dnsmasq's config and the
+ * record of the running dnsmasq in <runDir>/edged, the lease file in
+ * <stateDir>/edge (0700, tern-edged's alone: systemd/tern.tmpfiles.conf;
+ * made here with that mode when missing).
+ */
+export function defaultLan(ctx: DaemonContext): LanServicesLike {
+  return new LanServices({
+    runDir: path.join(ctx.paths.runDir, 'edged'),
+    stateDir: path.join(ctx.paths.stateDir, 'edge'),
+    log: componentLogger(ctx.logger, 'lan'),
+    nft: runCommand,
+  });
 }
 
 export interface EdgedDeps {
@@ -45,8 +66,8 @@ export interface EdgedDeps {
   connect?: (daemon: string) => BusClient;
   /** Where conntrack is read from (default /proc/net/nf_conntrack). */
   conntrackFile?: string;
-  /** The LAN services (lansvc's LanServices); none by default until it exists. */
-  lan?: (ctx: DaemonContext) => LanServicesLike;
+  /** The LAN services (default: defaultLan, dnsmasq); null runs edged without them. */
+  lan?: ((ctx: DaemonContext) => LanServicesLike) | null;
 }
 
 /** A WireGuard endpoint "host:port" / "[v6]:port" as an address, or undefined when it is a name or malformed. */
@@ -93,9 +114,10 @@ export class Edged {
   async start(): Promise<void> {
     await this.applyPlan(this.plan, 'start');
     // The LAN services (dnsmasq: DHCP, DNS, domain sets) start here, once the firewall is in place.
-    if (this.deps.lan) {
-      this.lan = this.deps.lan(this.ctx);
-      await this.lan.start(this.config);
+    const lan = this.deps.lan === undefined ? defaultLan : this.deps.lan;
+    if (lan) {
+      this.lan = lan(this.ctx);
+      await this.lanStep('start', (l) => l.start(this.config));
     }
     this.connectTunneld();
     this.timer = this.ctx.clock.setInterval(() => { void this.pollPeers(); }, peerPollMs);
@@ -201,7 +223,24 @@ export class Edged {
     const plan = edgePlan(config);
     if (fingerprint(plan) !== fingerprint(this.plan) || this.outcome === 'none') await this.applyPlan(plan, 'reload');
     this.config = config;
-    await this.lan?.reload(config);
+    await this.lanStep('reload', (l) => l.reload(config));
+  }
+
+  /**
+   * A start or reload of the LAN services. Their failure (dnsmasq will not
+   * start: a port taken, the LAN interface missing) does not take the
+   * firewall and NAT down with it: it is reported in health and status, and
+   * LanServices keeps retrying dnsmasq with backoff.
+   */
+  private async lanStep(why: string, step: (l: LanServicesLike) => Promise<void>): Promise<void> {
+    if (!this.lan) return;
+    try {
+      await step(this.lan);
+      this.ctx.health.check('edged.lan', false, '');
+    } catch (err) {
+      this.ctx.health.set('edged.lan', `LAN services (${why}): ${errorMessage(err)}`, 'error');
+      this.log.error({ why, err: errorMessage(err) }, 'edged: LAN services not in place');
+    }
   }
 
   status(): EdgeStatusT {
@@ -228,8 +267,24 @@ export class Edged {
     return readNat(this.run, this.config.wans.map((w) => ({ name: w.name, interface: w.interface, nat: this.config.internet.enabled ? w.nat : 'off' })), this.deps.conntrackFile);
   }
 
-  lanStatus(): Record<string, unknown> | undefined {
+  lanStatus(): LanServicesStatus | undefined {
     return this.lan?.status();
+  }
+
+  /** The LAN services' state; enabled false when edged runs without them. */
+  lanView(): EdgeLanT {
+    const s = this.lan?.status();
+    return s ? { enabled: true, ...s } : { enabled: false, dhcp: false, dns: false, intercept: false, running: false, adopted: false, restarts: 0, problems: [] };
+  }
+
+  /** The DHCP leases in dnsmasq's lease file. */
+  async leases(): Promise<{ leases: LeaseT[] }> {
+    return { leases: this.lan ? await this.lan.leases() : [] };
+  }
+
+  /** The addresses learned per domain app class, with the seconds each has left. */
+  async domains(): Promise<{ sets: DomainSetT[] }> {
+    return { sets: this.lan ? await this.lan.domains() : [] };
   }
 
   async stop(): Promise<void> {
@@ -259,6 +314,9 @@ export function edgedSpec(deps: EdgedDeps = {}): DaemonSpec {
       bus.method('edge.status', () => d.status());
       bus.method('edge.firewall', () => d.counters());
       bus.method('edge.nat', () => d.nat());
+      bus.method('edge.lan', () => d.lanView());
+      bus.method('edge.leases', () => d.leases());
+      bus.method('edge.domains', () => d.domains());
       return {
         reload: (config) => d.reload(config),
         status: () => {

@@ -52,7 +52,14 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     }));
     return {};
   });
-  t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop(), steerd.stop()]));
+  // edged's LAN services: two leases, one domain class with one learned address.
+  const edged = await fakeDaemon(app, 'edged', (ctx) => {
+    ctx.bus.method('edge.lan', () => ({ enabled: true, dhcp: true, dns: true, intercept: false, running: true, pid: 99, adopted: false, restarts: 0, problems: [] }));
+    ctx.bus.method('edge.leases', () => ({ leases: [{ mac: '52:54:00:00:00:01', address: '10.10.0.100', expiresAt: 2e9 }, { mac: '52:54:00:00:00:02', address: '10.10.0.101', expiresAt: null }] }));
+    ctx.bus.method('edge.domains', () => ({ sets: [{ appClass: 'saas', family: 4, set: 'dom4_saas', elements: [{ address: '198.18.102.10', expiresSec: 30 }] }, { appClass: 'saas', family: 6, set: 'dom6_saas', elements: [] }] }));
+    return {};
+  });
+  t.teardown(() => Promise.all([tunneld.stop(), probed.stop(), paird.stop(), steerd.stop(), edged.stop()]));
   const ac = new AbortController();
   // Patient: tests share a loaded machine.
   const ctx = { paths: app.paths, clock: systemClock, daemons: new Daemons({ paths: app.paths, timeoutMs: 20_000 }), signal: ac.signal };
@@ -93,6 +100,8 @@ t.test('a scrape: metrics from every daemon that answers, up=0 for the others, P
     'tern_internet_path_up{wan="isp-a"} 1',
     'tern_internet_path_up{wan="lte"} 0',
     'tern_internet_hold_seconds{wan="lte"} 12.5',
+    'tern_dhcp_leases 2',
+    'tern_domain_addresses{class="saas"} 1',
   ];
   for (const w of want) t.ok(s.text.split('\n').includes(w), `the scrape has: ${w}`);
   t.match(s.text, /^tern_daemon_up\{daemon="qosd",installed="(true|false)"\} 0$/m, 'a daemon that is not there: up 0');

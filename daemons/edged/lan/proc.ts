@@ -1,6 +1,6 @@
 // The process-level I/O LanServices needs, behind one interface so unit
 // tests pass fakes: spawning dnsmasq, reading /proc to recognise it again,
-// signals, and running nft.
+// signals; nft runs through the shared runner (daemons/lib/kernel/nft).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 
@@ -13,14 +13,7 @@ export interface Child {
   release(): void;
 }
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs argv (never a shell) with input on stdin: nft. */
-export type CommandRunner = (argv: readonly string[], input?: string) => Promise<CommandResult>;
+export { runCommand, type CommandResult, type CommandRunner } from '../../lib/kernel/nft/index.js';
 
 export interface ProcessIo {
   /** Start argv in its own session, so it outlives this process. */
@@ -31,25 +24,6 @@ export interface ProcessIo {
   startTime(pid: number): Promise<string | undefined>;
   kill(pid: number, signal: NodeJS.Signals): void;
 }
-
-const commandTimeoutMs = 10_000;
-
-/** The real runner: spawns argv[0] with the rest as arguments, killed after 10 s. */
-export const runCommand: CommandRunner = (argv, input) => new Promise((resolve) => {
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const timer = setTimeout(() => {
-    stderr += `\nedged: ${argv[0]}: killed after ${commandTimeoutMs} ms`;
-    child.kill('SIGKILL');
-  }, commandTimeoutMs);
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  child.on('error', (err) => { clearTimeout(timer); resolve({ code: 127, stdout, stderr: `${stderr}${err.message}` }); });
-  child.on('close', (code) => { clearTimeout(timer); resolve({ code: code ?? 1, stdout, stderr }); });
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(input ?? '');
-});
 
 // stderr kept per line: dnsmasq says why it would not start there; a runaway line is cut.
 const maxLine = 2048;

@@ -30,7 +30,11 @@ t.test('dnsmasq config of a LAN with DHCP, DNS and domain classes', async (t) =>
 });
 
 t.test('defaults: router is the PAIR VIP; no DNS means port=0 and no option 6', async (t) => {
-  const pair = lines(renderDnsmasq(lanConfig({ pair: true }), paths).conf);
+  const standalone = lines(renderDnsmasq(lanConfig({ pair: true }), paths).conf);
+  t.ok(standalone.includes('dhcp-option=option:router,10.10.0.2'), `got ${standalone.filter((l) => l.includes('router'))}; want lan.address 10.10.0.2 (a disabled pair holds no VIP)`);
+  const enabled = lanConfig({ pair: true });
+  enabled.pair!.enabled = true;
+  const pair = lines(renderDnsmasq(enabled, paths).conf);
   t.ok(pair.includes('dhcp-option=option:router,10.10.0.1'), `got ${pair.filter((l) => l.includes('router'))}; want the VIP 10.10.0.1`);
   t.ok(pair.includes('dhcp-option=option:dns-server,10.10.0.1'), 'DNS server defaults to the gateway handed out');
   const noDns = lines(renderDnsmasq(lanConfig({ dns: false }), paths).conf);

@@ -173,7 +173,8 @@ export function renderDnsmasq(cfg: TernConfig, paths: LanPaths): DnsmasqPlan {
     });
     const router = h.router !== undefined
       ? safeAddress('lan.dhcp.router', h.router)
-      : cfg.pair ? hostOf('pair.vips[0]', cfg.pair.vips[0]!) : lanHost;
+      // The VIP only while paird runs the election (a disabled pair holds no VIP).
+      : cfg.pair?.enabled ? hostOf('pair.vips[0]', cfg.pair.vips[0]!) : lanHost;
     lines.push(`dhcp-option=option:router,${formatAddress(router)}`);
     const dnsServers = h.dnsServers?.map((a, i) => safeAddress(`lan.dhcp.dnsServers[${i}]`, a)) ?? (dns ? [router] : []);
     const v4 = (list: IpAddress[]): string[] => list.filter((a) => a.family === 4).map(formatAddress);

@@ -234,7 +234,8 @@ export class LanServices {
 
   private async writeConf(plan: DnsmasqPlan): Promise<void> {
     await fs.mkdir(this.paths.runDir, { recursive: true, mode: 0o755 });
-    await fs.mkdir(this.paths.stateDir, { recursive: true, mode: 0o755 });
+    // The lease file's directory is edged's alone (MAC addresses and hostnames of the LAN's hosts).
+    await fs.mkdir(this.paths.stateDir, { recursive: true, mode: 0o700 });
     const tmp = `${confFile(this.paths)}.tmp`;
     await fs.writeFile(tmp, plan.conf, { mode: 0o644 });
     await fs.rename(tmp, confFile(this.paths));

@@ -34,7 +34,8 @@ export function lanConfig(extra: { pair?: boolean; intercept?: boolean; dns?: bo
     );
   }
   lines.push('overlay: {address: 100.64.0.1/24, sites: []}');
-  if (extra.pair) lines.push('pair: {vrid: 10, vips: [10.10.0.1/24], priority: 150}');
+  // lan.dhcp is refused with an enabled pair (config checks): tests that want one set enabled on the parsed config.
+  if (extra.pair) lines.push('pair: {vrid: 10, vips: [10.10.0.1/24], priority: 150, enabled: false}');
   if (extra.dns !== false) {
     lines.push(
       'appClasses:',

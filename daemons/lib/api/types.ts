@@ -8,7 +8,7 @@ import type { HistoryPoint, PathMetrics, PathState, WanMetrics, WanState, WanTar
 import type { FlowRow, InternetClear, InternetView, SteerCounters, SteerPath, SteerProbe, steerdApi } from './steerd.js';
 import type { PairStatus, PeerWan, pairdApi } from './paird.js';
 import type { QosCapabilities, QosWan, qosdApi } from './qosd.js';
-import type { EdgeCounter, EdgeStatus, NatWan, edgedApi } from './edged.js';
+import type { DomainSet, EdgeCounter, EdgeLan, EdgeStatus, Lease, NatWan, edgedApi } from './edged.js';
 import type { Verdict } from './schema.js';
 
 export type VerdictT = Static<typeof Verdict>;
@@ -36,6 +36,9 @@ export type QosCapabilitiesT = Static<typeof QosCapabilities>;
 export type EdgeStatusT = Static<typeof EdgeStatus>;
 export type EdgeCounterT = Static<typeof EdgeCounter>;
 export type NatWanT = Static<typeof NatWan>;
+export type EdgeLanT = Static<typeof EdgeLan>;
+export type LeaseT = Static<typeof Lease>;
+export type DomainSetT = Static<typeof DomainSet>;
 
 export type RunnerMethods = ContractMethods<typeof runnerApi>;
 export type RunnerTopics = ContractTopics<typeof runnerApi>;

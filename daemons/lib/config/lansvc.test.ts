@@ -2,7 +2,12 @@
 // each bad config is refused with the key path and line, each good one loads.
 import t from 'tap';
 import type { ErrorCode } from '../errors.js';
-import { edit, failure } from './testkit.js';
+import { edit as editBase, failure } from './testkit.js';
+
+// The base config is a PAIR appliance, where lan.dhcp is refused: the rows
+// below run with pair.enabled false (in place of line 41, the priority, which
+// has a default), except those about PAIR.
+const edit = (changes: Record<number, string | string[]> = {}): string => editBase({ 41: '  enabled: false', ...changes });
 
 // lan.dhcp / lan.dns go under lan (after line 15 of the base, so they start
 // at line 16); domain app classes replace line 52 (voice follows them), shifted
@@ -23,6 +28,9 @@ interface Row {
 
 const range = '    ranges: [{start: 10.10.0.100, end: 10.10.0.199}]';
 const rows: Row[] = [
+  { name: 'DHCP on an enabled PAIR appliance', text: editBase({ 15: lanLines(dhcpLines(range)) }), want: ['16 lan.dhcp'], message: /^DHCP on a PAIR appliance \(pair.enabled is true\) would have both boxes hand out leases/ },
+  { name: 'DNS on an enabled PAIR appliance loads', text: editBase({ 15: lanLines(dnsOn) }), want: [] },
+  { name: 'a switched-off DHCP section on an enabled PAIR appliance loads', text: editBase({ 15: lanLines(dhcpLines('    enabled: false', range)) }), want: [] },
   { name: 'a plain DHCP and DNS config loads', text: edit({ 15: lanLines(dhcpLines(range, '    staticLeases: [{mac: "52:54:00:00:00:01", address: 10.10.0.50, hostname: printer}]'), dnsOn) }), want: [] },
   { name: 'range outside the LAN subnet', text: edit({ 15: lanLines(dhcpLines('    ranges: [{start: 10.10.1.10, end: 10.10.1.20}]')) }), want: ['17 lan.dhcp.ranges[0].start', '17 lan.dhcp.ranges[0].end'], message: /^10.10.1.10 is outside the LAN subnet 10.10.0.0\/24 \(lan.address\); a DHCP range must be in it$/ },
   { name: 'range end below start', text: edit({ 15: lanLines(dhcpLines('    ranges: [{start: 10.10.0.50, end: 10.10.0.40}]')) }), want: ['17 lan.dhcp.ranges[0].end'], message: /^10.10.0.40 is below start 10.10.0.50$/ },

@@ -665,6 +665,12 @@ function checkLanServices(c: Checker, cfg: TernConfig): void {
     c.add(['lan', 'interface'], `interface '${cfg.lan.interface}' cannot be given to the LAN's DHCP and DNS server (dnsmasq); use letters, digits, '.', '_' and '-'`);
   }
   const dhcp = cfg.lan.dhcp;
+  // Both boxes of a PAIR would hand out leases from the same ranges on one
+  // LAN (two servers, no shared lease file): refused until DHCP follows the
+  // PAIR role. DNS needs no such care: either box answers the same.
+  if (dhcp && dhcp.enabled && cfg.pair && cfg.pair.enabled) {
+    c.add(['lan', 'dhcp'], 'DHCP on a PAIR appliance (pair.enabled is true) would have both boxes hand out leases on one LAN; serve DHCP from one box, or set pair.enabled: false (PAIR-aware DHCP is not supported yet)');
+  }
   if (dhcp) {
     if (lan.family !== 4) c.add(['lan', 'dhcp'], `lan.address ${cfg.lan.address} is IPv6; DHCP serves IPv4 (IPv6 hosts use SLAAC): give the LAN an IPv4 address or remove lan.dhcp`);
     const ranges: Array<{ start: bigint; end: bigint; segments: Segment[] }> = [];

@@ -177,6 +177,12 @@ export const healthWarnings = {
     meaning: "edged could not refresh the set of remote sites' WAN addresses STAMP is accepted from; the previous set stays",
     remedy: 'the text has nft\'s error; ternctl firewall and the journal of tern-edged show the rest',
   },
+  'edged.lan': {
+    raisedBy: 'edged',
+    severity: 'error',
+    meaning: "edged could not put the LAN services (DHCP and DNS by dnsmasq) in place; the firewall and NAT are not affected, and edged keeps restarting dnsmasq with backoff",
+    remedy: "the text has dnsmasq's own words (a port taken, the LAN interface missing); ternctl leases and the journal of tern-edged show the rest",
+  },
 } as const satisfies Record<string, WarningInfo>;
 
 export type WarningPattern = keyof typeof healthWarnings;

@@ -12,7 +12,7 @@ import { ternVersion } from '../version.js';
 import { installedDaemons } from '../views/daemons.js';
 import { collectPair, collectPaths, collectRaw, collectWans, isObj, listOf, methods, num, runningConfig, type ViewContext } from '../views/index.js';
 import { qosSummary } from '../views/qos.js';
-import { firewallSummary, natSummary } from '../views/edge.js';
+import { domainsSummary, firewallSummary, leasesSummary, natSummary } from '../views/edge.js';
 
 /** What a scrape needs: the views' context and a clock (for its duration). */
 export interface MetricsContext extends ViewContext {
@@ -191,7 +191,12 @@ export async function collectMetrics(ctx: MetricsContext): Promise<Scrape> {
   }
   const natSessions = gauge('tern_nat_sessions', 'NAT sessions conntrack holds now, per WAN', ['wan']);
   for (const w of nat.wans) natSessions.set({ wan: w.wan }, w.sessions);
-  for (const [k, v] of Object.entries({ ...fw.sources, ...nat.sources })) {
+  // edged's LAN services: leases in the lease file (expired ones included, as dnsmasq keeps them until it rewrites the file) and learned addresses per domain class.
+  const [leases, domains] = await Promise.all([leasesSummary(ctx), domainsSummary(ctx)]);
+  if (leases.leases !== null) gauge('tern_dhcp_leases', 'DHCP leases in the lease file of the LAN\'s dnsmasq').set(leases.leases.length);
+  const domainAddrs = gauge('tern_domain_addresses', 'Addresses learned from DNS answers for a domain app class, in its sets now', ['class']);
+  for (const c of domains.classes) domainAddrs.set({ class: c.appClass }, c.addresses);
+  for (const [k, v] of Object.entries({ ...fw.sources, ...nat.sources, ...leases.sources, ...domains.sources })) {
     if (v !== 'ok' && !v.startsWith('ok') && !/not running|not responding/.test(v)) problems[`source.${k}`] = v;
   }
   for (const [k, v] of Object.entries({ ...paths.sources, ...wans.sources, ...pair.sources, ...qos.sources, ...steer.sources, ...internet.sources })) {

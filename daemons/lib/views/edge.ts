@@ -1,12 +1,13 @@
-// The zone firewall and NAT as ternctl and the exporter show them: edged's
-// named counters (drops by zone and reason, anti-spoofing per WAN, port
-// forwards, rules) and NAT sessions per WAN. Read without trusting the
-// answer: a field edged did not send is left out, never guessed.
+// The zone firewall, NAT and the LAN services as ternctl and the exporter
+// show them: edged's named counters (drops by zone and reason,
+// anti-spoofing per WAN, port forwards, rules), NAT sessions per WAN, DHCP
+// leases and the addresses learned per domain app class. Read without
+// trusting the answer: a field edged did not send is left out, never guessed.
 import type { AnyDaemonMethod } from '../api/index.js';
 import { collectRaw, listOf, num, str, type Sources, type ViewContext } from './index.js';
 
 /** edged's methods these views ask (daemons/lib/api/edged.ts). */
-export const edgeMethods = { status: 'edge.status', firewall: 'edge.firewall', nat: 'edge.nat' } as const satisfies Record<string, AnyDaemonMethod>;
+export const edgeMethods = { status: 'edge.status', firewall: 'edge.firewall', nat: 'edge.nat', lan: 'edge.lan', leases: 'edge.leases', domains: 'edge.domains' } as const satisfies Record<string, AnyDaemonMethod>;
 
 export interface FirewallCounterLine {
   name: string;
@@ -65,4 +66,75 @@ export async function natSummary(ctx: ViewContext): Promise<NatSummary> {
   });
   const total = r.value && typeof r.value === 'object' ? num(r.value as Record<string, unknown>, 'total') : null;
   return { total, wans, sources: r.sources };
+}
+
+export interface LeaseLine {
+  mac: string;
+  address: string;
+  hostname: string | null;
+  clientId: string | null;
+  /** Seconds since the epoch; null: never. */
+  expiresAt: number | null;
+}
+
+export interface LeasesSummary {
+  /** edge.lan as it came (dhcp, dns, running, pid, adopted, restarts, problems); null when edged did not answer. */
+  lan: Record<string, unknown> | null;
+  /** null when edged did not answer edge.leases. */
+  leases: LeaseLine[] | null;
+  sources: Sources;
+}
+
+export interface DomainAddressLine {
+  appClass: string;
+  family: number;
+  address: string;
+  /** Seconds before the address leaves the set; null when nft did not say. */
+  expiresSec: number | null;
+}
+
+export interface DomainsSummary {
+  /** null when edged did not answer edge.domains. */
+  addresses: DomainAddressLine[] | null;
+  /** Per class, how many addresses it has now (classes with none included). */
+  classes: Array<{ appClass: string; addresses: number; problems: string[] }>;
+  sources: Sources;
+}
+
+const answered = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export async function leasesSummary(ctx: ViewContext): Promise<LeasesSummary> {
+  const [lan, leases] = await Promise.all([collectRaw(ctx, 'edged', edgeMethods.lan), collectRaw(ctx, 'edged', edgeMethods.leases)]);
+  const lines = answered(leases.value)
+    ? listOf(leases.value, 'leases').flatMap((l): LeaseLine[] => {
+      const mac = str(l, 'mac');
+      const address = str(l, 'address');
+      if (mac === null || address === null) return [];
+      return [{ mac, address, hostname: str(l, 'hostname'), clientId: str(l, 'clientId'), expiresAt: num(l, 'expiresAt') }];
+    })
+    : null;
+  return { lan: answered(lan.value) ? lan.value : null, leases: lines, sources: { ...lan.sources, ...leases.sources } };
+}
+
+export async function domainsSummary(ctx: ViewContext): Promise<DomainsSummary> {
+  const r = await collectRaw(ctx, 'edged', edgeMethods.domains);
+  if (!answered(r.value)) return { addresses: null, classes: [], sources: r.sources };
+  const addresses: DomainAddressLine[] = [];
+  const classes = new Map<string, { appClass: string; addresses: number; problems: string[] }>();
+  for (const s of listOf(r.value, 'sets')) {
+    const appClass = str(s, 'appClass');
+    const family = num(s, 'family');
+    if (appClass === null || family === null) continue;
+    const c = classes.get(appClass) ?? { appClass, addresses: 0, problems: [] };
+    classes.set(appClass, c);
+    const problem = str(s, 'problem');
+    if (problem !== null) c.problems.push(`IPv${family}: ${problem}`);
+    for (const e of listOf(s, 'elements')) {
+      const address = str(e, 'address');
+      if (address === null) continue;
+      addresses.push({ appClass, family, address, expiresSec: num(e, 'expiresSec') });
+      c.addresses++;
+    }
+  }
+  return { addresses, classes: [...classes.values()], sources: r.sources };
 }
