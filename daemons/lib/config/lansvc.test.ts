@@ -57,6 +57,7 @@ const rows: Row[] = [
   { name: 'domain class without lan.dns', text: withClasses([], domainClass('saas', '[example.test]')), want: ['53 appClasses[0].match.domains'], message: /enable lan.dns/ },
   { name: 'domain class with lan.dns off', text: withClasses(['  dns:', '    enabled: false', '    upstreams: [{address: 198.51.100.53}]'], domainClass('saas', '[example.test]')), want: ['56 appClasses[0].match.domains'], message: /enable lan.dns/ },
   { name: 'domain class with lan.dns loads', text: withClasses(dnsOn, domainClass('saas', '[example.test, Slack.com]')), want: [] },
+  { name: 'a class matched by domains alone is a match, not "matches nothing"', text: withClasses(dnsOn, ['  - name: saas', '    match: {domains: [slack.com]}']), want: [] },
   { name: 'subdomains-only form dnsmasq cannot express', text: withClasses(dnsOn, domainClass('saas', '["*.example.test"]')), want: ['55 appClasses[0].match.domains[0]'], message: /^'\*.example.test' \(subdomains only\) cannot be learned: .* write 'example.test'$/ },
   {
     name: 'one domain in two classes (any case)',

@@ -425,16 +425,3 @@ t.test('loadConfig reads a file and names it in errors', async (t) => {
 
   await t.rejects(loadConfig(dir), { code: 'TERN_E_CONFIG_READ', message: /is a directory/ }, 'got another error; want TERN_E_CONFIG_READ for a directory');
 });
-
-t.test('an app class matched by domains alone is a match, not "matches nothing"', async (t) => {
-  t.doesNotThrow(() => parseConfig(edit({ 53: '    match: {domains: [slack.com]}' }), 'tern.yaml'), 'got an error; want none');
-});
-
-t.test('at most 255 app classes may match by domains (the hint is 8 bits of the mark)', async (t) => {
-  const classes = Array.from({ length: 256 }, (_, i) => [`  - name: d${i}`, `    match: {domains: [d${i}.example.com]}`]).flat();
-  const f = failure(edit({ 52: classes, 53: [], 54: [], 55: [], 57: '  - appClass: default' }));
-  if (typeof f === 'string') { t.fail(`${f}; want TERN_E_CONFIG_SEMANTIC`); return; }
-  t.equal(f.code, 'TERN_E_CONFIG_SEMANTIC', `got code ${f.code}; want TERN_E_CONFIG_SEMANTIC\n${f.message}`);
-  t.same(f.issues.map((i) => i.path), ['appClasses[255].match.domains'], `got issues ${JSON.stringify(f.issues.map((i) => i.path))}`);
-  t.doesNotThrow(() => parseConfig(edit({ 52: classes.slice(0, 510), 53: [], 54: [], 55: [], 57: '  - appClass: default' }), 'tern.yaml'), '255 are fine');
-});
