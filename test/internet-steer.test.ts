@@ -8,10 +8,9 @@
 // address it saw, which is the WAN's address (198.18.1.6 ispa, 198.18.4.2
 // ispd).
 //
-// Stand-in (the product's own learning is shown by test/edge-lan.test.ts):
-// - Domain learning: the test resolves saas2.example.test at dns1 (a real
-//   lookup) and adds the answer to steerd's set dom4_saas itself, standing
-//   in for dnsmasq's nftset= learning (run by tern-edged's LAN services).
+// The domain class learns saas2.example.test's address from homehost's
+// lookup through the box's own DNS forwarder (edged's dnsmasq, nftset=),
+// whose upstream is the lab's authoritative server dns1.
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,6 +23,8 @@ const box = 'home1';
 const host = 'homehost';
 const ispaAddr = '198.18.1.6';
 const ispdAddr = '198.18.4.2';
+/** home1's LAN address: its DNS forwarder. */
+const boxLan = '10.2.0.1';
 const daemons = ['tunneld', 'probed', 'steerd', 'edged'];
 
 interface PathRow { name: string; site: string; wan: string; state: string; holdSec?: number; probe: { state: string } | null }
@@ -190,12 +191,14 @@ t.test('phase A: weighted split, source affinity, a domain class', async (t) => 
   });
 
   t.test('a domain class goes 100 % out the WAN its policy names (ispd)', async (t) => {
-    const dns = serverWith(lab.topology, 'dns');
-    const answer = await dnsQuery(lab, host, dns.address, 'saas2.example.test');
+    const answer = await dnsQuery(lab, host, boxLan, 'saas2.example.test');
     const learned = answer.answers.filter((a) => a.type === 'A').map((a) => a.data);
-    t.same(learned, [saas2], `saas2.example.test: got ${learned.join(', ')}; want ${saas2}`);
-    // Stand-in for dnsmasq's nftset= learning: the answer goes into steerd's set for the class.
-    await lab.mustExec(box, ['nft', 'add', 'element', 'inet', 'tern', 'dom4_saas', `{ ${learned.join(', ')} timeout 60s }`]);
+    t.same(learned, [saas2], `saas2.example.test through the box: got ${learned.join(', ')}; want ${saas2}`);
+    const set = await waitFor('dnsmasq put the answer in the class\'s set', async () => {
+      const r = await lab.exec(box, ['nft', '-j', 'list', 'set', 'inet', 'tern', 'dom4_saas']);
+      return r.code === 0 && r.stdout.includes(saas2) ? r.stdout : undefined;
+    }, patience(5000));
+    t.ok(set.includes(saas2), `dom4_saas holds ${saas2}`);
     const out = await lab.mustExec(host, node(burst, saas2, 200, 10), { timeoutMs: 120_000 });
     const r = JSON.parse(out) as { counts: Record<string, number>; failed: number };
     t.same(r.counts, { [ispdAddr]: 200 }, `saas2: got ${JSON.stringify(r.counts)}; want all 200 from ispd's ${ispdAddr}`);
