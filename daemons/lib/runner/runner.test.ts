@@ -32,7 +32,9 @@ function start(b: Box, extra: NodeJS.ProcessEnv = {}): { child: ChildProcess; ou
   return { child, out: () => out, exited };
 }
 
-async function waitFor(cond: () => boolean, what: string, tries = 400): Promise<void> {
+// Waits on a state; the bound (60 s) only ends a run that will never get
+// there: a daemon's start takes over 10 s on a 2-core box at load 30.
+async function waitFor(cond: () => boolean, what: string, tries = 2400): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 25));
