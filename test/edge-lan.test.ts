@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab, defaultTopology, parseDig, repoRoot, serverWith, startDaemons, startDhcpClient, startInternet, waitForLease, type DhcpClient, type DnsAnswer } from './lab/index.js';
+import { Lab, defaultTopology, httpBurst, parseDig, repoRoot, serverWith, startDaemons, startDhcpClient, startInternet, waitForLease, type DhcpClient, type DnsAnswer } from './lab/index.js';
 import { busCall, patience, waitFor } from './lab/wait.js';
 
 const box = 'home1';
@@ -60,24 +60,8 @@ async function dig(server: string, name: string): Promise<DnsAnswer> {
   return parseDig(r.stdout);
 }
 
-/** n HTTP GETs from homehost, each a new TCP connection, c at a time: how many answers named each source address. */
-const burst = `
-const http = require('node:http');
-const [dst, n, c] = process.argv.slice(1).map((v, i) => (i ? Number(v) : v));
-const counts = {}; let failed = 0; let started = 0; let done = 0;
-function one() {
-  if (started >= n) return; started++;
-  const req = http.get({ host: dst, port: 80, path: '/', agent: false, timeout: 5000 }, (res) => {
-    let body = ''; res.on('data', (d) => { body += d; });
-    res.on('end', () => { try { const a = JSON.parse(body); counts[a.client] = (counts[a.client] || 0) + 1; } catch { failed++; } next(); });
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', () => { failed++; next(); });
-}
-function next() { if (++done === n) console.log(JSON.stringify({ counts, failed })); else one(); }
-for (let i = 0; i < c; i++) one();`;
 async function flows(dst: string, n: number): Promise<{ counts: Record<string, number>; failed: number }> {
-  return JSON.parse(await lab.mustExec(host, [process.execPath, '-e', burst, dst, String(n), '10'], { timeoutMs: 120_000 })) as { counts: Record<string, number>; failed: number };
+  return httpBurst(lab, host, dst, n, 10);
 }
 
 const dhclientAcks = (c: DhcpClient): number => (fs.existsSync(c.process.log) ? fs.readFileSync(c.process.log, 'utf8').match(/DHCPACK/g)?.length ?? 0 : 0);

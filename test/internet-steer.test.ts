@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { Lab, dnsQuery, defaultTopology, repoRoot, serverWith, startInternet } from './lab/index.js';
+import { Lab, dnsQuery, defaultTopology, httpBurst, repoRoot, serverWith, startInternet } from './lab/index.js';
 import { busCall, patience, waitFor } from './lab/wait.js';
 
 const box = 'home1';
@@ -97,22 +97,6 @@ function node(script: string, ...args: Array<string | number>): string[] {
   return [process.execPath, '-e', script, ...args.map(String)];
 }
 
-/** n HTTP GETs, each a new TCP connection, c at a time: how many answers named each source address. */
-const burst = `
-const http = require('node:http');
-const [dst, n, c] = process.argv.slice(1).map((v, i) => (i ? Number(v) : v));
-const counts = {}; let failed = 0; let started = 0; let done = 0;
-function one() {
-  if (started >= n) return; started++;
-  const req = http.get({ host: dst, port: 80, path: '/', agent: false, timeout: 5000 }, (res) => {
-    let body = ''; res.on('data', (d) => { body += d; });
-    res.on('end', () => { try { const a = JSON.parse(body); counts[a.client] = (counts[a.client] || 0) + 1; } catch { failed++; } next(); });
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', () => { failed++; next(); });
-}
-function next() { if (++done === n) console.log(JSON.stringify({ counts, failed })); else one(); }
-for (let i = 0; i < c; i++) one();`;
 
 /** A new flow every everyMs for n flows, each given timeoutMs: one JSON line per flow to the progress file as it ends. */
 const stream = `
@@ -172,8 +156,7 @@ await waitFor('both internet paths up (probed judged both WANs up)', async () =>
 
 t.test('phase A: weighted split, source affinity, a domain class', async (t) => {
   t.test('1000 new flows under weights ispa 3 : ispd 1 split within ±5 % of the weights, seen at saas1', async (t) => {
-    const out = await lab.mustExec(host, node(burst, saas1, 1000, 20), { timeoutMs: 180_000 });
-    const r = JSON.parse(out) as { counts: Record<string, number>; failed: number };
+    const r = await httpBurst(lab, host, saas1, 1000, 20);
     const a = r.counts[ispaAddr] ?? 0;
     const d = r.counts[ispdAddr] ?? 0;
     t.equal(r.failed, 0, `got ${r.failed} failed flows; want 0`);
@@ -184,8 +167,7 @@ t.test('phase A: weighted split, source affinity, a domain class', async (t) => 
   });
 
   t.test('source affinity keeps a host\'s flows on one WAN', async (t) => {
-    const out = await lab.mustExec(host, node(burst, inet, 200, 10), { timeoutMs: 120_000 });
-    const r = JSON.parse(out) as { counts: Record<string, number>; failed: number };
+    const r = await httpBurst(lab, host, inet, 200, 10);
     t.equal(r.failed, 0, `got ${r.failed} failed flows; want 0`);
     t.equal(Object.keys(r.counts).length, 1, `got sources ${JSON.stringify(r.counts)}; want all 200 flows from one WAN address`);
   });
@@ -199,8 +181,7 @@ t.test('phase A: weighted split, source affinity, a domain class', async (t) => 
       return r.code === 0 && r.stdout.includes(saas2) ? r.stdout : undefined;
     }, patience(5000));
     t.ok(set.includes(saas2), `dom4_saas holds ${saas2}`);
-    const out = await lab.mustExec(host, node(burst, saas2, 200, 10), { timeoutMs: 120_000 });
-    const r = JSON.parse(out) as { counts: Record<string, number>; failed: number };
+    const r = await httpBurst(lab, host, saas2, 200, 10);
     t.same(r.counts, { [ispdAddr]: 200 }, `saas2: got ${JSON.stringify(r.counts)}; want all 200 from ispd's ${ispdAddr}`);
     const v = await view();
     const saasOnIspd = v.classes.find((c) => c.name === 'saas')?.wans.ispd?.flows ?? 0;

@@ -14,7 +14,7 @@ export {
   type Direction, type ImpairRecord, type ImpairStats, type LinkSnapshot,
 } from './impair.js';
 export {
-  startInternet, internetServers, serverWith, httpEcho, dnsQuery, parseDig, renderZone, renderNsdConf, iperfPort,
+  startInternet, internetServers, serverWith, httpEcho, httpBurst, dnsQuery, parseDig, renderZone, renderNsdConf, iperfPort,
   type InternetServer, type StartedInternet, type HttpEchoOptions, type DnsAnswer, type DnsRecord,
 } from './internet.js';
 export type { EchoAnswer } from './http-echo.js';

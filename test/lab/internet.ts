@@ -181,6 +181,38 @@ export async function httpEcho(lab: MeasureHost, node: string, address: string, 
   }
 }
 
+// n HTTP GETs, each a new TCP connection, c at a time, run by node in a lab
+// node: how many answers named each source address (the HTTP echo's client).
+const burstScript = `
+const http = require('node:http');
+const [dst, n, c] = process.argv.slice(1).map((v, i) => (i ? Number(v) : v));
+const counts = {}; let failed = 0; let started = 0; let done = 0;
+function one() {
+  if (started >= n) return; started++;
+  const req = http.get({ host: dst, port: 80, path: '/', agent: false, timeout: 5000 }, (res) => {
+    let body = ''; res.on('data', (d) => { body += d; });
+    res.on('end', () => { try { const a = JSON.parse(body); counts[a.client] = (counts[a.client] || 0) + 1; } catch { failed++; } next(); });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', () => { failed++; next(); });
+}
+function next() { if (++done === n) console.log(JSON.stringify({ counts, failed })); else one(); }
+for (let i = 0; i < c; i++) one();`;
+
+/** What a burst of new flows to an HTTP echo server saw: answers per source address the server named, and flows that failed. */
+export interface BurstResult { counts: Record<string, number>; failed: number }
+
+/** n new TCP flows (HTTP GETs) from node to address, c at a time: per source address the server saw, how many. */
+export async function httpBurst(lab: MeasureHost, node: string, address: string, n: number, c: number): Promise<BurstResult> {
+  const r = await lab.exec(node, [process.execPath, '-e', burstScript, address, String(n), String(c)], { timeoutMs: 60_000 + n * 200 });
+  if (r.code !== 0) throw bad(`${node} → ${n} flows to http://${address}/: exit ${r.code}: ${r.stderr.trim()}; want the burst's counts`);
+  try {
+    return JSON.parse(r.stdout) as BurstResult;
+  } catch {
+    throw bad(`${node} → ${n} flows to http://${address}/: output ${JSON.stringify(r.stdout.slice(0, 200))} is not the burst's JSON`);
+  }
+}
+
 /** One record of a DNS answer section. */
 export interface DnsRecord {
   name: string;
