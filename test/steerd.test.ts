@@ -166,11 +166,13 @@ t.test('rules: nft restore/save, the iptables NFQUEUE fallback, a path rule per 
   t.match(nft, /chain steer_save/, 'save chain');
   t.match(nft, /ip daddr @steer_dst4 meta mark set 0x00200000/, 'first packets to remote sites are flagged for the queue');
   const ipt = await lab.mustExec('home1', ['iptables-nft', '-t', 'mangle', '-S', 'TERN-STEER']);
-  t.match(ipt, /-A TERN-STEER -m mark --mark 0x200000 -j NFQUEUE --queue-balance 10200:10201 --queue-bypass/, 'the queue rule, with bypass');
+  // The queue flag is matched under a mask: a domain class's hint shares the mark with it.
+  t.match(ipt, /-A TERN-STEER -m mark --mark 0x200000\/0x200000 -j NFQUEUE --queue-balance 10200:10201 --queue-bypass/, 'the queue rule, with bypass');
   const rules = await lab.mustExec('home1', ['ip', 'rule', 'show']);
   const marks = [...rules.matchAll(/^10200:\s+from all fwmark (0x[0-9a-f]+) lookup (\d+)/gm)].map((m) => `${m[1]}→${m[2]}`).sort();
   // Path index 16 × remote site number + 4 × local slot + remote slot: office is site 1, cloud site 3; home1's slot 0 is ispa, 1 the metered ispd.
-  t.same(marks, ['0x100010→10016', '0x100011→10017', '0x100014→10020', '0x100015→10021', '0x100030→10048', '0x100034→10052'], `path rules: got ${marks.join(', ')}`);
+  // Then the internet paths, one per WAN (internetMark(i) = 0x1f0000 + i), each to its WAN's table (1000 ispa, 1001 ispd).
+  t.same(marks, ['0x100010→10016', '0x100011→10017', '0x100014→10020', '0x100015→10021', '0x100030→10048', '0x100034→10052', '0x1f0000→1000', '0x1f0001→1001'], `path rules: got ${marks.join(', ')}`);
 });
 
 t.test('a voice flow takes the lowest-latency path that meets its SLA, and moves when that path fails', async (t) => {
